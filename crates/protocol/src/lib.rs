@@ -1,0 +1,669 @@
+//! Wire types and names shared by the Deskbell server, client core and UI.
+//!
+//! Every JSON field is camelCase, as the spec's wire protocol says. The UI's TypeScript
+//! types are generated from these definitions (see `tests/ts_bindings.rs`).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use ts_rs::TS;
+
+mod names;
+pub use names::*;
+
+/// Database id of any entity. Ids fit in a JS number.
+pub type Id = i64;
+
+/// Timestamps travel as RFC 3339 strings.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Priority> {
+        match s {
+            "low" => Some(Priority::Low),
+            "normal" => Some(Priority::Normal),
+            "high" => Some(Priority::High),
+            "urgent" => Some(Priority::Urgent),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum TicketStatus {
+    Open,
+    Pending,
+    Closed,
+}
+
+impl TicketStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Open => "open",
+            TicketStatus::Pending => "pending",
+            TicketStatus::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TicketStatus> {
+        match s {
+            "open" => Some(TicketStatus::Open),
+            "pending" => Some(TicketStatus::Pending),
+            "closed" => Some(TicketStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Company {
+    #[ts(type = "number")]
+    pub id: Id,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[ts(type = "number")]
+    pub id: Id,
+    #[ts(type = "number")]
+    pub company_id: Id,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub active: bool,
+}
+
+/// A kanban lane (a tag with `kanban = true` in the designs this grew from).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Lane {
+    #[ts(type = "number")]
+    pub id: Id,
+    #[ts(type = "number")]
+    pub company_id: Id,
+    pub name: String,
+    /// CSS hex color, `#rrggbb`.
+    pub color: String,
+    #[ts(type = "number")]
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Requester {
+    pub name: String,
+    /// E-mail address or phone number, free form.
+    #[serde(default)]
+    pub contact: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    #[ts(type = "number")]
+    pub id: Id,
+    #[ts(type = "number")]
+    pub company_id: Id,
+    pub title: String,
+    pub requester: Requester,
+    pub status: TicketStatus,
+    pub priority: Priority,
+    #[ts(type = "number | null")]
+    pub assignee_id: Option<Id>,
+    #[ts(type = "number")]
+    pub creator_id: Id,
+    #[ts(type = "number | null")]
+    pub lane_id: Option<Id>,
+    pub last_message: Option<String>,
+    #[ts(type = "number")]
+    pub comment_count: i64,
+    #[ts(type = "string")]
+    pub created_at: Timestamp,
+    #[ts(type = "string")]
+    pub updated_at: Timestamp,
+    /// Increments on every change; events are applied only when newer.
+    #[ts(type = "number")]
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Comment {
+    #[ts(type = "number")]
+    pub id: Id,
+    #[ts(type = "number")]
+    pub ticket_id: Id,
+    #[ts(type = "number")]
+    pub author_id: Id,
+    pub body: String,
+    #[ts(type = "string")]
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[ts(type = "number")]
+    pub id: Id,
+    #[ts(type = "number")]
+    pub ticket_id: Id,
+    pub name: String,
+    #[ts(type = "number")]
+    pub size: i64,
+    pub content_type: String,
+    #[ts(type = "number")]
+    pub uploaded_by: Id,
+    #[ts(type = "string")]
+    pub created_at: Timestamp,
+}
+
+/// What happened to the entity an event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventAction {
+    Create,
+    Update,
+    Move,
+    Assign,
+    StatusChange,
+    PriorityChange,
+    Delete,
+}
+
+impl EventAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::Create => "create",
+            EventAction::Update => "update",
+            EventAction::Move => "move",
+            EventAction::Assign => "assign",
+            EventAction::StatusChange => "status-change",
+            EventAction::PriorityChange => "priority-change",
+            EventAction::Delete => "delete",
+        }
+    }
+}
+
+/// The envelope of every data event (`company-{id}-{ticket|comment|attachment|lane}`).
+/// Events carry full entity state, so applying one is idempotent by `ticket.version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    pub action: EventAction,
+    /// Per-company, strictly increasing.
+    #[ts(type = "number")]
+    pub seq: i64,
+    #[ts(type = "number")]
+    pub company_id: Id,
+    /// The actor.
+    #[ts(type = "number")]
+    pub user_id: Id,
+    #[ts(type = "string")]
+    pub timestamp: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub ticket: Option<Ticket>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub ticket_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub comment: Option<Comment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub attachment: Option<Attachment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub lane: Option<Lane>,
+    /// Previous value of what changed (lane id, assignee id, status or priority).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "string | number | null")]
+    pub from: Option<serde_json::Value>,
+    /// New value of what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "string | number | null")]
+    pub to: Option<serde_json::Value>,
+}
+
+impl EventEnvelope {
+    /// The ticket this event concerns, whichever field carries it.
+    pub fn ticket_ref(&self) -> Option<Id> {
+        self.ticket
+            .as_ref()
+            .map(|t| t.id)
+            .or(self.ticket_id)
+            .or(self.comment.as_ref().map(|c| c.ticket_id))
+            .or(self.attachment.as_ref().map(|a| a.ticket_id))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Every missed event was replayed before this message.
+    Replay,
+    /// The log could not serve the gap: reload the snapshot over REST.
+    Reset,
+}
+
+/// The `company-{id}-sync` control message, sent once after connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncMessage {
+    pub mode: SyncMode,
+    /// The company's latest seq at the moment of the sync.
+    #[ts(type = "number")]
+    pub head: i64,
+}
+
+/// The `auth` payload of the namespace CONNECT packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectAuth {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub last_seq: Option<i64>,
+}
+
+/// Stable `message` codes of a namespace CONNECT_ERROR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectErrorCode {
+    Unauthorized,
+    TokenExpired,
+    Forbidden,
+    InvalidNamespace,
+}
+
+impl ConnectErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectErrorCode::Unauthorized => "unauthorized",
+            ConnectErrorCode::TokenExpired => "token_expired",
+            ConnectErrorCode::Forbidden => "forbidden",
+            ConnectErrorCode::InvalidNamespace => "invalid_namespace",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ConnectErrorCode> {
+        match s {
+            "unauthorized" => Some(ConnectErrorCode::Unauthorized),
+            "token_expired" => Some(ConnectErrorCode::TokenExpired),
+            "forbidden" => Some(ConnectErrorCode::Forbidden),
+            "invalid_namespace" => Some(ConnectErrorCode::InvalidNamespace),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ---------------------------------------------------------------- REST bodies
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// Answer to login and to refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    #[ts(type = "number")]
+    pub expires_in: i64,
+    pub user: User,
+    pub company: Company,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutRequest {
+    /// Revokes this refresh token's family too, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub user: User,
+    pub company: Company,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub status: String,
+    pub db: String,
+    pub version: String,
+}
+
+/// `GET /api/board`: the snapshot a client loads, consistent with `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Board {
+    pub lanes: Vec<Lane>,
+    pub tickets: Vec<Ticket>,
+    #[ts(type = "number")]
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTicket {
+    pub title: String,
+    pub requester: Requester,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub priority: Option<Priority>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub status: Option<TicketStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub assignee_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub lane_id: Option<Id>,
+    /// First message of the ticket; becomes `lastMessage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub message: Option<String>,
+}
+
+/// `PATCH /api/tickets/{id}`: absent fields stay as they are; `null` clears a nullable one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub requester: Option<Requester>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub status: Option<TicketStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub priority: Option<Priority>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    #[ts(optional, type = "number | null")]
+    pub assignee_id: Option<Option<Id>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    #[ts(optional, type = "number | null")]
+    pub lane_id: Option<Option<Id>>,
+}
+
+impl TicketPatch {
+    pub fn is_empty(&self) -> bool {
+        self == &TicketPatch::default()
+    }
+}
+
+/// `POST /api/tickets/{id}/move`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MoveRequest {
+    #[ts(type = "number | null")]
+    pub lane_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NewComment {
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NewLane {
+    pub name: String,
+    pub color: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub position: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LanePatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub color: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub position: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub password: Option<String>,
+}
+
+/// Stable error codes of REST error bodies; the UI switches on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorCode {
+    BadRequest,
+    InvalidCredentials,
+    Unauthorized,
+    TokenExpired,
+    RefreshReused,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    Validation,
+    RateLimited,
+    Internal,
+}
+
+impl ApiErrorCode {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ApiErrorCode::BadRequest => 400,
+            ApiErrorCode::InvalidCredentials
+            | ApiErrorCode::Unauthorized
+            | ApiErrorCode::TokenExpired
+            | ApiErrorCode::RefreshReused => 401,
+            ApiErrorCode::Forbidden => 403,
+            ApiErrorCode::NotFound => 404,
+            ApiErrorCode::Conflict => 409,
+            ApiErrorCode::PayloadTooLarge => 413,
+            ApiErrorCode::Validation => 422,
+            ApiErrorCode::RateLimited => 429,
+            ApiErrorCode::Internal => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiErrorDetail {
+    pub code: ApiErrorCode,
+    pub message: String,
+    /// On 409: the ticket as it is now on the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub current: Option<Ticket>,
+}
+
+/// Body of every REST error: `{error: {code, message}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiErrorBody {
+    pub error: ApiErrorDetail,
+}
+
+/// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
+fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let absent: TicketPatch = serde_json::from_str(r#"{"title":"x"}"#).unwrap();
+        assert_eq!(absent.assignee_id, None);
+        let null: TicketPatch = serde_json::from_str(r#"{"assigneeId":null}"#).unwrap();
+        assert_eq!(null.assignee_id, Some(None));
+        let set: TicketPatch = serde_json::from_str(r#"{"laneId":4}"#).unwrap();
+        assert_eq!(set.lane_id, Some(Some(4)));
+        assert!(TicketPatch::default().is_empty());
+        assert!(!set.is_empty());
+    }
+
+    #[test]
+    fn envelope_uses_camel_case_and_omits_absent_fields() {
+        let env = EventEnvelope {
+            action: EventAction::StatusChange,
+            seq: 7,
+            company_id: 1,
+            user_id: 2,
+            timestamp: "2026-01-02T03:04:05Z".parse().unwrap(),
+            ticket: None,
+            ticket_id: Some(9),
+            comment: None,
+            attachment: None,
+            lane: None,
+            from: Some("open".into()),
+            to: Some("closed".into()),
+        };
+        let json = serde_json::to_value(&env).unwrap();
+        assert_eq!(json["action"], "status-change");
+        assert_eq!(json["companyId"], 1);
+        assert_eq!(json["ticketId"], 9);
+        assert!(json.get("ticket").is_none());
+        let back: EventEnvelope = serde_json::from_value(json).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.ticket_ref(), Some(9));
+    }
+
+    #[test]
+    fn enum_string_forms_round_trip() {
+        for p in [
+            Priority::Low,
+            Priority::Normal,
+            Priority::High,
+            Priority::Urgent,
+        ] {
+            assert_eq!(Priority::parse(p.as_str()), Some(p));
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        for s in [
+            TicketStatus::Open,
+            TicketStatus::Pending,
+            TicketStatus::Closed,
+        ] {
+            assert_eq!(TicketStatus::parse(s.as_str()), Some(s));
+        }
+        for c in [
+            ConnectErrorCode::Unauthorized,
+            ConnectErrorCode::TokenExpired,
+            ConnectErrorCode::Forbidden,
+            ConnectErrorCode::InvalidNamespace,
+        ] {
+            assert_eq!(ConnectErrorCode::parse(c.as_str()), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        assert_eq!(Priority::parse("URGENT"), None);
+        assert_eq!(ApiErrorCode::Conflict.http_status(), 409);
+    }
+}

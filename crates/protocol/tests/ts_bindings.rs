@@ -1,0 +1,76 @@
+//! The UI's TypeScript types are generated from the protocol types. This test fails when the
+//! checked-in file is stale; run with `UPDATE_TS_BINDINGS=1` to rewrite it.
+
+use deskbell_protocol::*;
+use ts_rs::TS;
+
+macro_rules! declarations {
+    ($($t:ty),* $(,)?) => {
+        vec![$(format!("export {}", <$t as TS>::decl())),*]
+    };
+}
+
+fn generated() -> String {
+    let decls = declarations![
+        Role,
+        Priority,
+        TicketStatus,
+        Company,
+        User,
+        Lane,
+        Requester,
+        Ticket,
+        Comment,
+        Attachment,
+        EventAction,
+        EventEnvelope,
+        SyncMode,
+        SyncMessage,
+        ConnectAuth,
+        ConnectErrorCode,
+        LoginRequest,
+        LoginResponse,
+        RefreshRequest,
+        LogoutRequest,
+        Me,
+        Health,
+        Board,
+        NewTicket,
+        TicketPatch,
+        MoveRequest,
+        NewComment,
+        NewLane,
+        LanePatch,
+        NewUser,
+        UserPatch,
+        ApiErrorCode,
+        ApiErrorDetail,
+        ApiErrorBody,
+    ];
+    let mut out = String::from(
+        "// Generated from crates/protocol by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-protocol`.\n// Do not edit by hand.\n\n",
+    );
+    for d in decls {
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[test]
+fn typescript_bindings_are_up_to_date() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/protocol.ts");
+    let fresh = generated();
+    if std::env::var_os("UPDATE_TS_BINDINGS").is_some() {
+        std::fs::write(&path, &fresh).expect("write bindings");
+        return;
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == fresh,
+        "{} is stale: run `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-protocol --test ts_bindings`",
+        path.display()
+    );
+}

@@ -1,0 +1,118 @@
+// Generated from crates/protocol by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-protocol`.
+// Do not edit by hand.
+
+export type Role = "admin" | "agent";
+
+export type Priority = "low" | "normal" | "high" | "urgent";
+
+export type TicketStatus = "open" | "pending" | "closed";
+
+export type Company = { id: number, name: string, };
+
+export type User = { id: number, companyId: number, name: string, email: string, role: Role, active: boolean, };
+
+export type Lane = { id: number, companyId: number, name: string, 
+/**
+ * CSS hex color, `#rrggbb`.
+ */
+color: string, position: number, };
+
+export type Requester = { name: string, 
+/**
+ * E-mail address or phone number, free form.
+ */
+contact: string | null, };
+
+export type Ticket = { id: number, companyId: number, title: string, requester: Requester, status: TicketStatus, priority: Priority, assigneeId: number | null, creatorId: number, laneId: number | null, lastMessage: string | null, commentCount: number, createdAt: string, updatedAt: string, 
+/**
+ * Increments on every change; events are applied only when newer.
+ */
+version: number, };
+
+export type Comment = { id: number, ticketId: number, authorId: number, body: string, createdAt: string, };
+
+export type Attachment = { id: number, ticketId: number, name: string, size: number, contentType: string, uploadedBy: number, createdAt: string, };
+
+export type EventAction = "create" | "update" | "move" | "assign" | "status-change" | "priority-change" | "delete";
+
+export type EventEnvelope = { action: EventAction, 
+/**
+ * Per-company, strictly increasing.
+ */
+seq: number, companyId: number, 
+/**
+ * The actor.
+ */
+userId: number, timestamp: string, ticket?: Ticket, ticketId?: number, comment?: Comment, attachment?: Attachment, lane?: Lane, 
+/**
+ * Previous value of what changed (lane id, assignee id, status or priority).
+ */
+from?: string | number | null, 
+/**
+ * New value of what changed.
+ */
+to?: string | number | null, };
+
+export type SyncMode = "replay" | "reset";
+
+export type SyncMessage = { mode: SyncMode, 
+/**
+ * The company's latest seq at the moment of the sync.
+ */
+head: number, };
+
+export type ConnectAuth = { token: string, lastSeq?: number, };
+
+export type ConnectErrorCode = "unauthorized" | "token_expired" | "forbidden" | "invalid_namespace";
+
+export type LoginRequest = { email: string, password: string, };
+
+export type LoginResponse = { accessToken: string, refreshToken: string, 
+/**
+ * Seconds until the access token expires.
+ */
+expiresIn: number, user: User, company: Company, };
+
+export type RefreshRequest = { refreshToken: string, };
+
+export type LogoutRequest = { 
+/**
+ * Revokes this refresh token's family too, when given.
+ */
+refreshToken?: string, };
+
+export type Me = { user: User, company: Company, };
+
+export type Health = { status: string, db: string, version: string, };
+
+export type Board = { lanes: Array<Lane>, tickets: Array<Ticket>, seq: number, };
+
+export type NewTicket = { title: string, requester: Requester, priority?: Priority, status?: TicketStatus, assigneeId?: number, laneId?: number, 
+/**
+ * First message of the ticket; becomes `lastMessage`.
+ */
+message?: string, };
+
+export type TicketPatch = { title?: string, requester?: Requester, status?: TicketStatus, priority?: Priority, assigneeId?: number | null, laneId?: number | null, };
+
+export type MoveRequest = { laneId: number | null, };
+
+export type NewComment = { body: string, };
+
+export type NewLane = { name: string, color: string, position?: number, };
+
+export type LanePatch = { name?: string, color?: string, position?: number, };
+
+export type NewUser = { name: string, email: string, password: string, role: Role, };
+
+export type UserPatch = { name?: string, role?: Role, active?: boolean, password?: string, };
+
+export type ApiErrorCode = "bad_request" | "invalid_credentials" | "unauthorized" | "token_expired" | "refresh_reused" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "validation" | "rate_limited" | "internal";
+
+export type ApiErrorDetail = { code: ApiErrorCode, message: string, 
+/**
+ * On 409: the ticket as it is now on the server.
+ */
+current?: Ticket, };
+
+export type ApiErrorBody = { error: ApiErrorDetail, };
