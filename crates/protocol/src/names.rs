@@ -45,8 +45,7 @@ pub fn namespace(company_id: Id) -> String {
 /// The company id of a `/workspace-{id}` namespace; `None` for anything else.
 pub fn parse_namespace(ns: &str) -> Option<Id> {
     let digits = ns.strip_prefix("/workspace-")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0')
-    {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return None;
     }
     digits.parse().ok()

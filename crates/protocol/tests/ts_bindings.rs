@@ -61,7 +61,8 @@ fn generated() -> String {
 
 #[test]
 fn typescript_bindings_are_up_to_date() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/protocol.ts");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/protocol.ts");
     let fresh = generated();
     if std::env::var_os("UPDATE_TS_BINDINGS").is_some() {
         std::fs::write(&path, &fresh).expect("write bindings");

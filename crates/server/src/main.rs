@@ -1,1 +1,157 @@
-fn main(){}
+//! `deskbell-server serve|demo`.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use deskbell_server::{demo, Config};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "deskbell-server", version, about = "Deskbell ticket server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve tickets for real use.
+    Serve(Common),
+    /// Seed the demo companies (idempotent) and serve them.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+        /// Keep creating tickets, comments and escalations at a human pace.
+        #[arg(long)]
+        simulate: bool,
+        /// Average pause between simulated actions, in milliseconds.
+        #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(50..))]
+        simulate_every_ms: u64,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "DESKBELL_BIND")]
+    bind: SocketAddr,
+    /// Data directory (SQLite file, attachments, JWT secret). Default: the platform data dir.
+    #[arg(long, env = "DESKBELL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of the SQLite file.
+    #[arg(long, env = "DESKBELL_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Engine.IO heartbeat interval, in seconds.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..))]
+    ping_interval_secs: u64,
+    /// Engine.IO heartbeat timeout, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    ping_timeout_secs: u64,
+    /// Per-company writes per minute (0: no limit).
+    #[arg(long, default_value_t = 1000)]
+    writes_per_minute: u32,
+    /// Largest attachment, in bytes.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    max_attachment_bytes: usize,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+impl Common {
+    fn config(&self) -> Config {
+        let mut config = Config::new(
+            self.data_dir
+                .clone()
+                .unwrap_or_else(Config::default_data_dir),
+        );
+        config.bind = self.bind;
+        config.database_url = self.database_url.clone();
+        config.ping_interval = Duration::from_secs(self.ping_interval_secs);
+        config.ping_timeout = Duration::from_secs(self.ping_timeout_secs);
+        config.writes_per_minute = self.writes_per_minute;
+        config.max_attachment_bytes = self.max_attachment_bytes;
+        config
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,tower_http=warn,socketioxide=warn,engineioxide=warn",
+        )
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (common, demo_mode) = match &cli.command {
+        Command::Serve(c) => (c, None),
+        Command::Demo {
+            common,
+            simulate,
+            simulate_every_ms,
+        } => (
+            common,
+            Some((*simulate, Duration::from_millis(*simulate_every_ms))),
+        ),
+    };
+    init_logs(common.log_json);
+    let config = common.config();
+    tracing::info!(data_dir = %config.data_dir.display(), "starting");
+    let state = deskbell_server::prepare(config)
+        .await
+        .context("cannot start the server")?;
+    if demo_mode.is_some() {
+        demo::seed(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the demo failed: {e}"))?;
+    }
+    let mut server = deskbell_server::serve(state)
+        .await
+        .context("cannot start the server")?;
+    if let Some((true, pace)) = demo_mode {
+        let state = server.state().clone();
+        server.spawn_background(demo::simulate(state, pace));
+    }
+    if demo_mode.is_some() {
+        println!(
+            "Deskbell demo server on {} — sign in as agent1@acme.test / {}",
+            server.url(),
+            demo::DEMO_PASSWORD
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! Passwords (argon2), access tokens (HS256 JWT) and rotating refresh tokens.
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use deskbell_protocol::{Id, LoginResponse, Role, User};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use std::time::Duration;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store;
+
+/// Claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id, as a string (JWT convention).
+    pub sub: String,
+    /// Company id.
+    pub cid: Id,
+    pub role: String,
+    /// Session (refresh token family) id; logout revokes it.
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<Id> {
+        self.sub.parse().ok()
+    }
+}
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token invalid")]
+    Invalid,
+}
+
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> TokenKeys {
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            access_ttl,
+            refresh_ttl,
+        }
+    }
+
+    pub fn issue(&self, user: &User, session: &str, now: DateTime<Utc>) -> String {
+        let claims = Claims {
+            sub: user.id.to_string(),
+            cid: user.company_id,
+            role: user.role.as_str().to_string(),
+            sid: session.to_string(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + self.access_ttl.as_secs() as i64,
+        };
+        jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)
+            .expect("HS256 encoding cannot fail")
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+}
+
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing with default params cannot fail")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Argon2 is deliberately slow: keep it off the async workers.
+pub async fn hash_password_blocking(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn verify_password_blocking(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Refresh tokens are stored only as this hash.
+fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn store_refresh_token(
+    state: &AppState,
+    user: &User,
+    family: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<String> {
+    let token = random_token();
+    let expires = now + chrono::Duration::from_std(state.keys.refresh_ttl).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, company_id, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token_hash(&token))
+    .bind(family)
+    .bind(user.id)
+    .bind(user.company_id)
+    .bind(store::ts(expires))
+    .bind(store::ts(now))
+    .execute(&state.db.pool)
+    .await?;
+    Ok(token)
+}
+
+async fn session_response(
+    state: &AppState,
+    user: User,
+    family: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<LoginResponse> {
+    let refresh_token = store_refresh_token(state, &user, family, now).await?;
+    let company = store::company(&state.db.pool, user.company_id)
+        .await?
+        .ok_or(ApiError::NotFound("company"))?;
+    Ok(LoginResponse {
+        access_token: state.keys.issue(&user, family, now),
+        refresh_token,
+        expires_in: state.keys.access_ttl.as_secs() as i64,
+        user,
+        company,
+    })
+}
+
+pub async fn login(state: &AppState, email: &str, password: &str) -> ApiResult<LoginResponse> {
+    let email = email.trim().to_lowercase();
+    let found = store::user_with_hash_by_email(&state.db.pool, &email).await?;
+    let Some((user, hash)) = found else {
+        // Same cost as a real check, so timing does not reveal which emails exist.
+        let _ = verify_password_blocking(password.to_string(), DUMMY_HASH.clone()).await;
+        return Err(ApiError::InvalidCredentials);
+    };
+    if !verify_password_blocking(password.to_string(), hash).await || !user.active {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let family = uuid::Uuid::new_v4().to_string();
+    session_response(state, user, &family, Utc::now()).await
+}
+
+/// Rotates a refresh token. Presenting one that was already used revokes its whole family.
+pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> {
+    let now = Utc::now();
+    let hash = token_hash(token);
+    let rotated = sqlx::query(
+        "UPDATE refresh_tokens SET used = 1
+         WHERE token_hash = $1 AND used = 0 AND revoked = 0 AND expires_at > $2
+         RETURNING user_id, family_id",
+    )
+    .bind(&hash)
+    .bind(store::ts(now))
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(row) = rotated else {
+        let known = sqlx::query(
+            "SELECT family_id, used, revoked FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(&state.db.pool)
+        .await?;
+        return Err(match known {
+            None => ApiError::Unauthorized("unknown refresh token".into()),
+            Some(row) => {
+                let family: String = row.try_get("family_id")?;
+                let used: i64 = row.try_get("used")?;
+                let revoked: i64 = row.try_get("revoked")?;
+                if used != 0 && revoked == 0 {
+                    revoke_family(state, &family).await?;
+                    tracing::warn!(family = %family, "refresh token reuse; session revoked");
+                    ApiError::RefreshReused
+                } else if revoked != 0 {
+                    ApiError::Unauthorized("this session has been signed out".into())
+                } else {
+                    ApiError::Unauthorized("the refresh token has expired".into())
+                }
+            }
+        });
+    };
+    let user_id: i64 = row.try_get("user_id")?;
+    let family: String = row.try_get("family_id")?;
+    let user = store::user(&state.db.pool, user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::Unauthorized("the account is disabled".into()))?;
+    session_response(state, user, &family, now).await
+}
+
+pub async fn revoke_family(state: &AppState, family: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
+        .bind(family)
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the caller's session, and the family of `refresh_token` if it is theirs.
+pub async fn logout(
+    state: &AppState,
+    auth: &AuthUser,
+    refresh_token: Option<&str>,
+) -> ApiResult<()> {
+    revoke_family(state, &auth.session).await?;
+    if let Some(token) = refresh_token {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1 AND family_id IN
+             (SELECT family_id FROM refresh_tokens WHERE token_hash = $2)",
+        )
+        .bind(auth.user.id)
+        .bind(token_hash(token))
+        .execute(&state.db.pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Checks an access token against the database: the user exists, is active, belongs to the
+/// token's company and the session was not revoked.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, AuthFailure> {
+    let claims = state.keys.verify(token).map_err(|e| match e {
+        TokenError::Expired => AuthFailure::Expired,
+        TokenError::Invalid => AuthFailure::Invalid,
+    })?;
+    let user_id = claims.user_id().ok_or(AuthFailure::Invalid)?;
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked = 0) AS live
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .bind(&claims.sid)
+    .fetch_optional(&state.db.pool)
+    .await
+    .map_err(|e| AuthFailure::Internal(e.to_string()))?;
+    let live: i64 = match row {
+        Some(r) => r
+            .try_get("live")
+            .map_err(|e| AuthFailure::Internal(e.to_string()))?,
+        None => return Err(AuthFailure::Invalid),
+    };
+    if live == 0 {
+        return Err(AuthFailure::Revoked);
+    }
+    let user = store::user(&state.db.pool, user_id)
+        .await
+        .map_err(|e| AuthFailure::Internal(e.to_string()))?
+        .ok_or(AuthFailure::Invalid)?;
+    if !user.active {
+        return Err(AuthFailure::Inactive);
+    }
+    if user.company_id != claims.cid {
+        return Err(AuthFailure::Invalid);
+    }
+    Ok(AuthUser {
+        user,
+        session: claims.sid,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Invalid,
+    Expired,
+    Revoked,
+    Inactive,
+    Internal(String),
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(f: AuthFailure) -> ApiError {
+        match f {
+            AuthFailure::Missing => {
+                ApiError::Unauthorized("sign in first (missing bearer token)".into())
+            }
+            AuthFailure::Invalid => ApiError::Unauthorized("invalid access token".into()),
+            AuthFailure::Expired => ApiError::TokenExpired,
+            AuthFailure::Revoked => {
+                ApiError::Unauthorized("this session has been signed out".into())
+            }
+            AuthFailure::Inactive => ApiError::Unauthorized("the account is disabled".into()),
+            AuthFailure::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The signed-in caller of a REST request.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    pub session: String,
+}
+
+impl AuthUser {
+    pub fn company_id(&self) -> Id {
+        self.user.company_id
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    pub fn require_admin(&self) -> ApiResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only an admin can do this"))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(AuthFailure::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthFailure::Missing)?;
+        Ok(authenticate(state, token.trim()).await?)
+    }
+}
+
+/// A real hash of a throwaway password, so failures on unknown emails cost the same.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("no such user"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            id: 7,
+            company_id: 3,
+            name: "A".into(),
+            email: "a@x.test".into(),
+            role: Role::Agent,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_and_expire() {
+        let keys = TokenKeys::new(b"secret", Duration::from_secs(60), Duration::from_secs(600));
+        let now = Utc::now();
+        let token = keys.issue(&user(), "fam", now);
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(claims.user_id(), Some(7));
+        assert_eq!(claims.cid, 3);
+        assert_eq!(claims.sid, "fam");
+        let old = keys.issue(&user(), "fam", now - chrono::Duration::seconds(120));
+        assert_eq!(keys.verify(&old).unwrap_err(), TokenError::Expired);
+        let other = TokenKeys::new(b"other", Duration::from_secs(60), Duration::from_secs(600));
+        assert_eq!(other.verify(&token).unwrap_err(), TokenError::Invalid);
+        assert_eq!(keys.verify("garbage").unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn passwords_verify_only_with_the_right_one() {
+        let hash = hash_password("correct horse");
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong", &hash));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(!verify_password("x", &DUMMY_HASH));
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let a = random_token();
+        assert_ne!(a, random_token());
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), a);
+    }
+}

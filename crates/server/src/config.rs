@@ -1,0 +1,66 @@
+//! Server settings, with the spec's defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Holds the SQLite file (unless `database_url` is set), attachments and the JWT secret.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to `deskbell.sqlite` in `data_dir`.
+    pub database_url: Option<String>,
+    /// Signing secret for access tokens; generated once and kept in `data_dir` when absent.
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Per-company writes per minute (REST writes and client emits); 0 disables the limit.
+    pub writes_per_minute: u32,
+    /// Largest JSON body and Socket.IO payload.
+    pub max_payload_bytes: usize,
+    pub max_attachment_bytes: usize,
+    /// Packets a socket may have queued before it counts as a slow consumer and is dropped.
+    pub socket_buffer: usize,
+    /// A client further behind than this many events gets `sync reset` instead of a replay.
+    pub replay_limit: i64,
+}
+
+impl Config {
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            database_url: None,
+            jwt_secret: None,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            writes_per_minute: 1000,
+            max_payload_bytes: 1024 * 1024,
+            max_attachment_bytes: 10 * 1024 * 1024,
+            socket_buffer: 4096,
+            replay_limit: 10_000,
+        }
+    }
+
+    /// The platform data dir (`~/.local/share/deskbell-server` on Linux).
+    pub fn default_data_dir() -> PathBuf {
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("deskbell-server")
+    }
+
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("deskbell.sqlite").display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Deskbell ticket server: multi-tenant REST + Socket.IO realtime over a replayable event log.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod ratelimit;
+pub mod realtime;
+pub mod rest;
+pub mod state;
+pub mod store;
+
+use base64::Engine;
+use rand::RngCore;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+pub use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("seeding the demo failed: {0}")]
+    Seed(String),
+}
+
+/// A running server; dropping it does not stop it, `shutdown` does.
+pub struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    io: socketioxide::SocketIo,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+/// Reads the JWT secret kept in the data dir, creating it (mode 0600) on first start.
+fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut bytes = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    options.open(&path)?.write_all(secret.as_bytes())?;
+    Ok(secret)
+}
+
+/// Connects the database, applies migrations and builds the state, without listening.
+pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
+    let data_err = |source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    let secret = match &config.jwt_secret {
+        Some(s) => s.clone(),
+        None => load_or_create_secret(&config.data_dir).map_err(data_err)?,
+    };
+    let db = db::Db::connect(&config.effective_database_url()).await?;
+    tracing::info!(backend = db.backend.as_str(), "database ready");
+    let keys = auth::TokenKeys::new(
+        secret.as_bytes(),
+        config.access_token_ttl,
+        config.refresh_token_ttl,
+    );
+    Ok(AppState::new(db, config, keys))
+}
+
+/// Starts serving REST and Socket.IO on `state.config.bind`.
+pub async fn serve(state: AppState) -> Result<Server, ServerError> {
+    let (sio_layer, io) = realtime::layer(state.clone());
+    let app = rest::router(state.clone())
+        .layer(sio_layer)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let bind = state.config.bind;
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let pruner = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match events::prune(&state.db, state.config.replay_limit).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(pruned = n, "event log pruned"),
+                    Err(e) => tracing::warn!(error = %e, "event log pruning failed"),
+                }
+            }
+        })
+    };
+    tracing::info!(%addr, "deskbell server listening");
+    Ok(Server {
+        addr,
+        state,
+        io,
+        stop: Some(stop_tx),
+        task,
+        background: vec![pruner],
+    })
+}
+
+/// `prepare` + `serve`.
+pub async fn start(config: Config) -> Result<Server, ServerError> {
+    serve(prepare(config).await?).await
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn io(&self) -> &socketioxide::SocketIo {
+        &self.io
+    }
+
+    /// Runs a background task that ends with the server.
+    pub fn spawn_background<F>(&mut self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.background.push(tokio::spawn(task));
+    }
+
+    /// Closes every socket, stops accepting requests and waits for in-flight ones.
+    pub async fn shutdown(mut self) {
+        for task in &self.background {
+            task.abort();
+        }
+        self.io.clone().close().await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish in 10 s; stopping anyway");
+                self.task.abort();
+            }
+        }
+        self.state.db.close().await;
+        tracing::info!("deskbell server stopped");
+    }
+}

@@ -1,0 +1,207 @@
+//! Socket.IO: one namespace per company, authenticated per namespace, with replay on connect.
+
+use deskbell_protocol::{
+    event_name, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource, Role, SyncMessage,
+    SyncMode, User,
+};
+use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+
+use crate::auth::{authenticate, AuthFailure};
+use crate::events::{self, send_raw_event, SendOutcome, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS};
+use crate::state::AppState;
+use crate::store;
+
+/// What the auth middleware learned, for the connect handler.
+#[derive(Debug, Clone)]
+struct Session {
+    user: User,
+    last_seq: Option<i64>,
+}
+
+pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
+    let config = &state.config;
+    let (layer, io) = SocketIo::builder()
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
+        .max_payload(config.max_payload_bytes as u64)
+        .max_buffer_size(config.socket_buffer)
+        .with_state(state.clone())
+        .build_layer();
+    io.ns("/", reject_connection.with(unknown_namespace));
+    io.dyn_ns("/workspace-{id}", on_connect.with(authorize))
+        .expect("static namespace pattern is valid");
+    io.dyn_ns("/{*path}", reject_connection.with(unknown_namespace))
+        .expect("static namespace pattern is valid");
+    state.hub.set_io(io.clone());
+    (layer, io)
+}
+
+async fn unknown_namespace(
+    socket: SocketRef,
+    State(state): State<AppState>,
+) -> Result<(), ConnectErrorCode> {
+    forget_namespace(&state, socket.ns());
+    Err(ConnectErrorCode::InvalidNamespace)
+}
+
+async fn reject_connection(socket: SocketRef) {
+    let _ = socket.disconnect();
+}
+
+/// Rejected connects to made-up paths must not leave a namespace behind.
+fn forget_namespace(state: &AppState, path: &str) {
+    if path == "/" {
+        return;
+    }
+    if let Some(io) = state.hub.io() {
+        let io = io.clone();
+        let path = path.to_string();
+        tokio::spawn(async move {
+            let empty = io
+                .of(&path)
+                .map(|ns| ns.sockets().is_empty())
+                .unwrap_or(false);
+            if empty {
+                io.delete_ns(&path);
+            }
+        });
+    }
+}
+
+/// The per-namespace auth middleware: valid token of an active user of this company.
+async fn authorize(
+    socket: SocketRef,
+    TryData(auth): TryData<ConnectAuth>,
+    State(state): State<AppState>,
+) -> Result<(), ConnectErrorCode> {
+    let Some(company_id) = parse_namespace(socket.ns()) else {
+        forget_namespace(&state, socket.ns());
+        return Err(ConnectErrorCode::InvalidNamespace);
+    };
+    let Ok(auth) = auth else {
+        return Err(ConnectErrorCode::Unauthorized);
+    };
+    let caller = match authenticate(&state, &auth.token).await {
+        Ok(caller) => caller,
+        Err(AuthFailure::Expired) => return Err(ConnectErrorCode::TokenExpired),
+        Err(AuthFailure::Internal(e)) => {
+            tracing::error!(error = %e, "socket auth failed on the database");
+            return Err(ConnectErrorCode::Unauthorized);
+        }
+        Err(_) => return Err(ConnectErrorCode::Unauthorized),
+    };
+    if caller.user.company_id != company_id {
+        if !matches!(
+            store::company(&state.db.pool, company_id).await,
+            Ok(Some(_))
+        ) {
+            forget_namespace(&state, socket.ns());
+        }
+        tracing::warn!(
+            user = caller.user.id,
+            company_id,
+            "socket refused: token of another company"
+        );
+        return Err(ConnectErrorCode::Forbidden);
+    }
+    socket.extensions.insert(Session {
+        user: caller.user,
+        last_seq: auth.last_seq.filter(|s| *s >= 0),
+    });
+    Ok(())
+}
+
+/// Joins the rooms and replays missed events, holding the company's write lock so that no live
+/// event is emitted between the replay's head and the socket joining its rooms.
+async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
+    let Some(session) = socket.extensions.get::<Session>() else {
+        let _ = socket.disconnect();
+        return;
+    };
+    let user = session.user;
+    let company = user.company_id;
+    let _write_lock = state.hub.lock(company).await;
+    let head = match store::event_head(&state.db.pool, company).await {
+        Ok(head) => head,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the event head");
+            let _ = socket.disconnect();
+            return;
+        }
+    };
+    socket.join([
+        ROOM_MEMBERS.to_string(),
+        events::user_room(user.id),
+        match user.role {
+            Role::Admin => ROOM_ADMINS.to_string(),
+            Role::Agent => ROOM_AGENTS.to_string(),
+        },
+    ]);
+    let mode = match replay(&state, &socket, &user, session.last_seq, head).await {
+        Ok(mode) => mode,
+        Err(()) => {
+            let _ = socket.disconnect();
+            return;
+        }
+    };
+    let sync = SyncMessage { mode, head };
+    if socket
+        .emit(event_name(company, Resource::Sync), &sync)
+        .is_err()
+    {
+        let _ = socket.disconnect();
+        return;
+    }
+    tracing::debug!(user = user.id, company, ?mode, head, "socket connected");
+}
+
+/// Sends the events after `last_seq`, or decides on a reset when the log cannot serve them.
+async fn replay(
+    state: &AppState,
+    socket: &SocketRef,
+    user: &User,
+    last_seq: Option<i64>,
+    head: i64,
+) -> Result<SyncMode, ()> {
+    let Some(after) = last_seq else {
+        return Ok(SyncMode::Reset);
+    };
+    if after > head || head - after > state.config.replay_limit {
+        return Ok(SyncMode::Reset);
+    }
+    if after < head {
+        let oldest = events::oldest_seq(&state.db, company_of(user))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read the event log");
+            })?;
+        if oldest == 0 || after + 1 < oldest {
+            return Ok(SyncMode::Reset);
+        }
+    }
+    let missed = events::replay_events(&state.db, user, after, head)
+        .await
+        .map_err(|e| tracing::error!(error = %e, "cannot read the event log"))?;
+    let company = company_of(user);
+    for event in &missed {
+        let payload = serde_json::value::RawValue::from_string(event.payload.clone()).map_err(
+            |e| tracing::error!(error = %e, seq = event.seq, "stored event is not JSON"),
+        )?;
+        match send_raw_event(socket, &event_name(company, event.resource), &payload) {
+            Ok(()) => {}
+            Err(SendOutcome::Full) => {
+                tracing::warn!(user = user.id, "replay overflowed the socket buffer");
+                return Err(());
+            }
+            Err(SendOutcome::Closed) => return Err(()),
+        }
+    }
+    Ok(SyncMode::Replay)
+}
+
+fn company_of(user: &User) -> Id {
+    user.company_id
+}

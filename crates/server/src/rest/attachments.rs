@@ -1,0 +1,264 @@
+//! Attachments: bytes under the data dir, metadata and events in the database.
+
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use deskbell_protocol::{Attachment, EventAction, Id, Resource};
+use std::path::PathBuf;
+
+use super::tickets::visible_ticket;
+use super::ApiPath;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Audience, WriteTx};
+use crate::state::AppState;
+use crate::store::{self, attachment_from_row, ATTACHMENT_COLUMNS};
+
+fn path_of(state: &AppState, key: &str) -> PathBuf {
+    state.attachments_dir().join(key)
+}
+
+/// Best effort: a file left behind is garbage, not a broken reference.
+pub async fn remove_files(state: &AppState, keys: &[String]) {
+    for key in keys {
+        if let Err(e) = tokio::fs::remove_file(path_of(state, key)).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, key, "could not remove an attachment file");
+            }
+        }
+    }
+}
+
+fn clean_file_name(raw: &str) -> ApiResult<String> {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
+        return Err(ApiError::validation("the file needs a name"));
+    }
+    super::bounded("file name", &cleaned, 255)
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("the file is larger than the attachment limit".into())
+    } else {
+        ApiError::BadRequest(e.body_text())
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(ticket_id): ApiPath<Id>,
+) -> ApiResult<Json<Vec<Attachment>>> {
+    let mut conn = state.db.pool.acquire().await?;
+    visible_ticket(&mut conn, &auth, ticket_id).await?;
+    Ok(Json(
+        store::attachments(&mut *conn, auth.company_id(), ticket_id).await?,
+    ))
+}
+
+/// `multipart/form-data` with one `file` part.
+pub async fn upload(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(ticket_id): ApiPath<Id>,
+    mut multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<Attachment>)> {
+    {
+        let mut conn = state.db.pool.acquire().await?;
+        visible_ticket(&mut conn, &auth, ticket_id).await?;
+    }
+    let limit = state.config.max_attachment_bytes;
+    let mut file = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = clean_file_name(field.file_name().unwrap_or(""))?;
+        let content_type = field
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        file = Some((name, content_type, bytes));
+        break;
+    }
+    let Some((name, content_type, bytes)) = file else {
+        return Err(ApiError::validation(
+            "send the file as a multipart part named `file`",
+        ));
+    };
+    if bytes.len() > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the file is larger than the attachment limit of {limit} bytes"
+        )));
+    }
+    state.count_write(auth.company_id())?;
+    let key = format!("{}/{}", auth.company_id(), uuid::Uuid::new_v4());
+    let path = path_of(&state, &key);
+    let write = async {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::write(&path, &bytes).await
+    };
+    write
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot store the file: {e}")))?;
+    let result = record_upload(
+        &state,
+        &auth,
+        ticket_id,
+        &name,
+        &content_type,
+        bytes.len() as i64,
+        &key,
+    )
+    .await;
+    if result.is_err() {
+        remove_files(&state, &[key]).await;
+    }
+    Ok((StatusCode::CREATED, Json(result?)))
+}
+
+async fn record_upload(
+    state: &AppState,
+    auth: &AuthUser,
+    ticket_id: Id,
+    name: &str,
+    content_type: &str,
+    size: i64,
+    key: &str,
+) -> ApiResult<Attachment> {
+    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    let ticket = visible_ticket(w.conn(), auth, ticket_id).await?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO attachments (company_id, ticket_id, name, size, content_type, storage_key, uploaded_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ATTACHMENT_COLUMNS}"
+    ))
+    .bind(auth.company_id())
+    .bind(ticket_id)
+    .bind(name)
+    .bind(size)
+    .bind(content_type)
+    .bind(key)
+    .bind(auth.user.id)
+    .bind(store::ts(w.now))
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let (attachment, _) = attachment_from_row(&row)?;
+    let mut event = w.envelope(EventAction::Create);
+    event.attachment = Some(attachment.clone());
+    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)
+        .await?;
+    w.commit(&state.hub).await?;
+    Ok(attachment)
+}
+
+async fn visible_attachment(
+    conn: &mut sqlx::AnyConnection,
+    auth: &AuthUser,
+    id: Id,
+) -> ApiResult<(Attachment, String, deskbell_protocol::Ticket)> {
+    let row = sqlx::query(&format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1 AND company_id = $2"
+    ))
+    .bind(id)
+    .bind(auth.company_id())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(ApiError::NotFound("attachment"))?;
+    let (attachment, key) = attachment_from_row(&row)?;
+    let ticket = visible_ticket(conn, auth, attachment.ticket_id)
+        .await
+        .map_err(|_| ApiError::NotFound("attachment"))?;
+    Ok((attachment, key, ticket))
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Id>,
+) -> ApiResult<Response> {
+    let (attachment, key) = {
+        let mut conn = state.db.pool.acquire().await?;
+        let (a, k, _) = visible_attachment(&mut conn, &auth, id).await?;
+        (a, k)
+    };
+    let bytes = tokio::fs::read(path_of(&state, &key))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the attachment's file is unreadable: {e}")))?;
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&attachment.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    let ascii: String = attachment
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Id>,
+) -> ApiResult<StatusCode> {
+    state.count_write(auth.company_id())?;
+    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    let (attachment, key, ticket) = visible_attachment(w.conn(), &auth, id).await?;
+    if attachment.uploaded_by != auth.user.id && !auth.is_admin() {
+        return Err(ApiError::forbidden(
+            "only the uploader or an admin can delete an attachment",
+        ));
+    }
+    sqlx::query("DELETE FROM attachments WHERE id = $1 AND company_id = $2")
+        .bind(id)
+        .bind(auth.company_id())
+        .execute(&mut *w.tx)
+        .await?;
+    let mut event = w.envelope(EventAction::Delete);
+    event.attachment = Some(attachment);
+    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)
+        .await?;
+    w.commit(&state.hub).await?;
+    remove_files(&state, &[key]).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_cleaned() {
+        assert_eq!(clean_file_name("../../etc/passwd").unwrap(), "passwd");
+        assert_eq!(clean_file_name("C:\\x\\report.pdf").unwrap(), "report.pdf");
+        assert_eq!(clean_file_name("a\"b\n.txt").unwrap(), "ab.txt");
+        assert!(clean_file_name("..").is_err());
+        assert!(clean_file_name("  ").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! Comments: each one updates its ticket's preview, count and version in the same transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use deskbell_protocol::{Comment, EventAction, Id, NewComment, Resource};
+use sqlx::Row;
+
+use super::tickets::{preview, visible_ticket};
+use super::{required_text, ApiJson, ApiPath};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Audience, WriteTx};
+use crate::state::AppState;
+use crate::store::{self, comment_from_row, COMMENT_COLUMNS};
+
+const BODY_MAX: usize = 20_000;
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(ticket_id): ApiPath<Id>,
+) -> ApiResult<Json<Vec<Comment>>> {
+    let mut conn = state.db.pool.acquire().await?;
+    visible_ticket(&mut conn, &auth, ticket_id).await?;
+    Ok(Json(
+        store::comments(&mut *conn, auth.company_id(), ticket_id).await?,
+    ))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(ticket_id): ApiPath<Id>,
+    ApiJson(new): ApiJson<NewComment>,
+) -> ApiResult<(StatusCode, Json<Comment>)> {
+    let body = required_text("body", &new.body, BODY_MAX)?;
+    state.count_write(auth.company_id())?;
+    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    visible_ticket(w.conn(), &auth, ticket_id).await?;
+    let now = store::ts(w.now);
+    let row = sqlx::query(&format!(
+        "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COMMENT_COLUMNS}"
+    ))
+    .bind(auth.company_id())
+    .bind(ticket_id)
+    .bind(auth.user.id)
+    .bind(&body)
+    .bind(&now)
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let comment = comment_from_row(&row)?;
+    sqlx::query(
+        "UPDATE tickets SET last_message = $1, comment_count = comment_count + 1, updated_at = $2,
+            version = version + 1 WHERE id = $3 AND company_id = $4",
+    )
+    .bind(preview(&body))
+    .bind(&now)
+    .bind(ticket_id)
+    .bind(auth.company_id())
+    .execute(&mut *w.tx)
+    .await?;
+    let ticket = store::ticket(w.conn(), auth.company_id(), ticket_id)
+        .await?
+        .ok_or(ApiError::NotFound("ticket"))?;
+    let mut event = w.envelope(EventAction::Create);
+    event.comment = Some(comment.clone());
+    event.ticket = Some(ticket.clone());
+    w.record(Resource::Comment, Audience::of_ticket(&ticket), event)
+        .await?;
+    w.commit(&state.hub).await?;
+    Ok((StatusCode::CREATED, Json(comment)))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Id>,
+) -> ApiResult<StatusCode> {
+    state.count_write(auth.company_id())?;
+    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1 AND company_id = $2"
+    ))
+    .bind(id)
+    .bind(auth.company_id())
+    .fetch_optional(&mut *w.tx)
+    .await?
+    .ok_or(ApiError::NotFound("comment"))?;
+    let comment = comment_from_row(&row)?;
+    visible_ticket(w.conn(), &auth, comment.ticket_id)
+        .await
+        .map_err(|_| ApiError::NotFound("comment"))?;
+    if comment.author_id != auth.user.id && !auth.is_admin() {
+        return Err(ApiError::forbidden(
+            "only the author or an admin can delete a comment",
+        ));
+    }
+    sqlx::query("DELETE FROM comments WHERE id = $1 AND company_id = $2")
+        .bind(id)
+        .bind(auth.company_id())
+        .execute(&mut *w.tx)
+        .await?;
+    let latest: Option<String> = sqlx::query(
+        "SELECT body FROM comments WHERE ticket_id = $1 AND company_id = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(comment.ticket_id)
+    .bind(auth.company_id())
+    .fetch_optional(&mut *w.tx)
+    .await?
+    .map(|r| r.try_get("body"))
+    .transpose()?;
+    sqlx::query(
+        "UPDATE tickets SET last_message = $1, comment_count = comment_count - 1, updated_at = $2,
+            version = version + 1 WHERE id = $3 AND company_id = $4",
+    )
+    .bind(latest.as_deref().map(preview))
+    .bind(store::ts(w.now))
+    .bind(comment.ticket_id)
+    .bind(auth.company_id())
+    .execute(&mut *w.tx)
+    .await?;
+    let ticket = store::ticket(w.conn(), auth.company_id(), comment.ticket_id)
+        .await?
+        .ok_or(ApiError::NotFound("ticket"))?;
+    let mut event = w.envelope(EventAction::Delete);
+    event.comment = Some(comment);
+    event.ticket = Some(ticket.clone());
+    w.record(Resource::Comment, Audience::of_ticket(&ticket), event)
+        .await?;
+    w.commit(&state.hub).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,178 @@
+//! Lanes (admin): deleting one moves its tickets to "No lane", each with its own event.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use deskbell_protocol::{EventAction, Id, Lane, LanePatch, NewLane, Resource};
+use sqlx::Row;
+
+use super::{required_text, ApiJson, ApiPath};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Audience, WriteTx};
+use crate::state::AppState;
+use crate::store::{self, lane_from_row, LANE_COLUMNS};
+
+const NAME_MAX: usize = 60;
+
+fn valid_color(color: &str) -> ApiResult<String> {
+    let c = color.trim();
+    let ok = c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
+    if ok {
+        Ok(c.to_ascii_lowercase())
+    } else {
+        Err(ApiError::validation(format!(
+            "color must look like #1e88e5, not {c:?}"
+        )))
+    }
+}
+
+pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<Lane>>> {
+    Ok(Json(store::lanes(&state.db.pool, auth.company_id()).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(new): ApiJson<NewLane>,
+) -> ApiResult<(StatusCode, Json<Lane>)> {
+    auth.require_admin()?;
+    let name = required_text("name", &new.name, NAME_MAX)?;
+    let color = valid_color(&new.color)?;
+    state.count_write(auth.company_id())?;
+    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    let position = match new.position {
+        Some(p) => p,
+        None => sqlx::query(
+            "SELECT COALESCE(MAX(position), -1) + 1 AS p FROM lanes WHERE company_id = $1",
+        )
+        .bind(auth.company_id())
+        .fetch_one(&mut *w.tx)
+        .await?
+        .try_get("p")?,
+    };
+    let row = sqlx::query(&format!(
+        "INSERT INTO lanes (company_id, name, color, position, created_at) VALUES ($1, $2, $3, $4, $5)
+         RETURNING {LANE_COLUMNS}"
+    ))
+    .bind(auth.company_id())
+    .bind(&name)
+    .bind(&color)
+    .bind(position)
+    .bind(store::ts(w.now))
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let lane = lane_from_row(&row)?;
+    let mut event = w.envelope(EventAction::Create);
+    event.lane = Some(lane.clone());
+    w.record(Resource::Lane, Audience::All, event).await?;
+    w.commit(&state.hub).await?;
+    Ok((StatusCode::CREATED, Json(lane)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Id>,
+    ApiJson(patch): ApiJson<LanePatch>,
+) -> ApiResult<Json<Lane>> {
+    auth.require_admin()?;
+    if patch == LanePatch::default() {
+        return Err(ApiError::validation("nothing to change"));
+    }
+    let name = patch
+        .name
+        .as_deref()
+        .map(|n| required_text("name", n, NAME_MAX))
+        .transpose()?;
+    let color = patch.color.as_deref().map(valid_color).transpose()?;
+    state.count_write(auth.company_id())?;
+    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    let mut lane = store::lane(w.conn(), auth.company_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("lane"))?;
+    lane.name = name.unwrap_or(lane.name);
+    lane.color = color.unwrap_or(lane.color);
+    lane.position = patch.position.unwrap_or(lane.position);
+    sqlx::query(
+        "UPDATE lanes SET name = $1, color = $2, position = $3 WHERE id = $4 AND company_id = $5",
+    )
+    .bind(&lane.name)
+    .bind(&lane.color)
+    .bind(lane.position)
+    .bind(id)
+    .bind(auth.company_id())
+    .execute(&mut *w.tx)
+    .await?;
+    let mut event = w.envelope(EventAction::Update);
+    event.lane = Some(lane.clone());
+    w.record(Resource::Lane, Audience::All, event).await?;
+    w.commit(&state.hub).await?;
+    Ok(Json(lane))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Id>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    state.count_write(auth.company_id())?;
+    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    let lane = store::lane(w.conn(), auth.company_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("lane"))?;
+    let in_lane: Vec<Id> =
+        sqlx::query("SELECT id FROM tickets WHERE lane_id = $1 AND company_id = $2 ORDER BY id")
+            .bind(id)
+            .bind(auth.company_id())
+            .fetch_all(&mut *w.tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+    for ticket_id in in_lane {
+        sqlx::query(
+            "UPDATE tickets SET lane_id = NULL, updated_at = $1, version = version + 1 WHERE id = $2 AND company_id = $3",
+        )
+        .bind(store::ts(w.now))
+        .bind(ticket_id)
+        .bind(auth.company_id())
+        .execute(&mut *w.tx)
+        .await?;
+        let ticket = store::ticket(w.conn(), auth.company_id(), ticket_id)
+            .await?
+            .ok_or(ApiError::Internal(
+                "ticket vanished inside its transaction".into(),
+            ))?;
+        let mut event = w.envelope(EventAction::Move);
+        event.from = Some(serde_json::json!(id));
+        event.to = Some(serde_json::Value::Null);
+        let audience = Audience::of_ticket(&ticket);
+        event.ticket = Some(ticket);
+        w.record(Resource::Ticket, audience, event).await?;
+    }
+    sqlx::query("DELETE FROM lanes WHERE id = $1 AND company_id = $2")
+        .bind(id)
+        .bind(auth.company_id())
+        .execute(&mut *w.tx)
+        .await?;
+    let mut event = w.envelope(EventAction::Delete);
+    event.lane = Some(lane);
+    w.record(Resource::Lane, Audience::All, event).await?;
+    w.commit(&state.hub).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colors_are_hex() {
+        assert_eq!(valid_color("#1E88E5").unwrap(), "#1e88e5");
+        for bad in ["1e88e5", "#1e88e", "#zzzzzz", "red", "#1e88e5 x"] {
+            assert!(valid_color(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Users: everyone in a company can list colleagues (names for assignees); admins manage them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use deskbell_protocol::{Id, NewUser, Role, User, UserPatch};
+
+use super::{required_text, ApiJson, ApiPath};
+use crate::auth::{hash_password_blocking, AuthUser};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{self, user_from_row, USER_COLUMNS};
+
+const PASSWORD_MIN: usize = 8;
+
+fn valid_email(email: &str) -> ApiResult<String> {
+    let e = email.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !e.chars().any(char::is_whitespace);
+    if ok {
+        Ok(e)
+    } else {
+        Err(ApiError::validation(format!(
+            "{email:?} is not an email address"
+        )))
+    }
+}
+
+fn valid_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < PASSWORD_MIN {
+        return Err(ApiError::validation(format!(
+            "the password needs at least {PASSWORD_MIN} characters"
+        )));
+    }
+    if password.len() > 1024 {
+        return Err(ApiError::validation("the password is too long"));
+    }
+    Ok(())
+}
+
+pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(store::users(&state.db.pool, auth.company_id()).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(new): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    auth.require_admin()?;
+    let name = required_text("name", &new.name, 120)?;
+    let email = valid_email(&new.email)?;
+    valid_password(&new.password)?;
+    let hash = hash_password_blocking(new.password).await?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO users (company_id, name, email, password_hash, role, active, created_at)
+         VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(auth.company_id())
+    .bind(&name)
+    .bind(&email)
+    .bind(hash)
+    .bind(new.role.as_str())
+    .bind(store::ts(chrono::Utc::now()))
+    .fetch_one(&state.db.pool)
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        ApiError::Conflict { .. } => ApiError::conflict(format!("{email} already has an account")),
+        other => other,
+    })?;
+    Ok((StatusCode::CREATED, Json(user_from_row(&row)?)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Id>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> ApiResult<Json<User>> {
+    auth.require_admin()?;
+    if patch == UserPatch::default() {
+        return Err(ApiError::validation("nothing to change"));
+    }
+    let mut user = store::company_user(&state.db.pool, auth.company_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    if id == auth.user.id && (patch.active == Some(false) || patch.role == Some(Role::Agent)) {
+        return Err(ApiError::validation(
+            "you cannot disable or demote yourself; ask another admin",
+        ));
+    }
+    if let Some(name) = &patch.name {
+        user.name = required_text("name", name, 120)?;
+    }
+    if let Some(role) = patch.role {
+        user.role = role;
+    }
+    if let Some(active) = patch.active {
+        user.active = active;
+    }
+    let hash = match patch.password {
+        Some(p) => {
+            valid_password(&p)?;
+            Some(hash_password_blocking(p).await?)
+        }
+        None => None,
+    };
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "UPDATE users SET name = $1, role = $2, active = $3 WHERE id = $4 AND company_id = $5",
+    )
+    .bind(&user.name)
+    .bind(user.role.as_str())
+    .bind(i64::from(user.active))
+    .bind(id)
+    .bind(auth.company_id())
+    .execute(&mut *tx)
+    .await?;
+    if let Some(hash) = &hash {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND company_id = $3")
+            .bind(hash)
+            .bind(id)
+            .bind(auth.company_id())
+            .execute(&mut *tx)
+            .await?;
+    }
+    if hash.is_some() || !user.active {
+        // A new password or a disabled account ends every session of that user.
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Json(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_and_passwords_are_checked() {
+        assert_eq!(
+            valid_email(" Ann@Example.test ").unwrap(),
+            "ann@example.test"
+        );
+        for bad in ["ann", "@x.test", "ann@", "ann@x", "a b@x.test", "ann@.test"] {
+            assert!(valid_email(bad).is_err(), "{bad}");
+        }
+        assert!(valid_password("short").is_err());
+        assert!(valid_password("long enough").is_ok());
+    }
+}

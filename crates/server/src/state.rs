@@ -1,0 +1,59 @@
+//! Shared server state.
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use deskbell_protocol::Id;
+
+use crate::auth::TokenKeys;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::events::EventHub;
+use crate::ratelimit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub config: Config,
+    pub keys: TokenKeys,
+    pub hub: EventHub,
+    pub limiter: RateLimiter,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config, keys: TokenKeys) -> AppState {
+        let limiter = RateLimiter::new(config.writes_per_minute);
+        AppState(Arc::new(Inner {
+            db,
+            config,
+            keys,
+            hub: EventHub::default(),
+            limiter,
+        }))
+    }
+
+    /// Counts a write against the company's rate limit.
+    pub fn count_write(&self, company_id: Id) -> ApiResult<()> {
+        self.limiter
+            .check(company_id, Instant::now())
+            .map_err(|wait| ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            })
+    }
+
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.config.data_dir.join("attachments")
+    }
+}
