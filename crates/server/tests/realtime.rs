@@ -1,0 +1,591 @@
+//! Socket.IO: per-namespace auth, tenant isolation, visibility, replay.
+
+mod support;
+
+use deskbell_protocol::{ConnectErrorCode, Role};
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{json, Value};
+use support::{Incoming, TestServer, SECRET};
+
+fn forge(secret: &str, claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn connected(
+    server: &TestServer,
+    ns: &str,
+    token: &str,
+    last_seq: Option<i64>,
+) -> (support::SioClient, Value) {
+    let auth = match last_seq {
+        Some(s) => json!({"token": token, "lastSeq": s}),
+        None => json!({"token": token}),
+    };
+    let mut client = server.connect(ns, auth).await.expect("connect");
+    let company = ns.trim_start_matches("/workspace-");
+    let (name, sync) = client.next_event().await;
+    assert_eq!(name, format!("company-{company}-sync"));
+    (client, sync)
+}
+
+#[tokio::test]
+async fn every_rejection_has_its_stable_code() {
+    let server = TestServer::start().await;
+    let acme = server.login("admin@acme.test").await;
+    let code = |r: Result<support::SioClient, String>| r.err().expect("must be refused");
+
+    assert_eq!(
+        code(server.connect("/workspace-1", Value::Null).await),
+        ConnectErrorCode::Unauthorized.as_str()
+    );
+    assert_eq!(
+        code(
+            server
+                .connect("/workspace-1", json!({"token": "garbage"}))
+                .await
+        ),
+        "unauthorized"
+    );
+    assert_eq!(
+        code(server.connect("/workspace-1", json!({"nope": 1})).await),
+        "unauthorized"
+    );
+
+    let mut claims = claims_of(&acme.access_token);
+    let forged = forge("another-secret", claims.clone());
+    assert_eq!(
+        code(
+            server
+                .connect("/workspace-1", json!({"token": forged}))
+                .await
+        ),
+        "unauthorized"
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    claims["iat"] = json!(now - 7200);
+    claims["exp"] = json!(now - 3600);
+    let expired = forge(SECRET, claims.clone());
+    assert_eq!(
+        code(
+            server
+                .connect("/workspace-1", json!({"token": expired}))
+                .await
+        ),
+        "token_expired"
+    );
+
+    // A token claiming another company than the user's own is refused, even when well signed.
+    claims["exp"] = json!(now + 3600);
+    claims["cid"] = json!(2);
+    let lying = forge(SECRET, claims);
+    assert_eq!(
+        code(
+            server
+                .connect("/workspace-2", json!({"token": lying}))
+                .await
+        ),
+        "unauthorized"
+    );
+
+    assert_eq!(
+        code(
+            server
+                .connect("/workspace-2", json!({"token": acme.access_token}))
+                .await
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        code(
+            server
+                .connect("/workspace-999", json!({"token": acme.access_token}))
+                .await
+        ),
+        "forbidden"
+    );
+    for ns in ["/workspace-abc", "/workspace-01", "/nope", "/"] {
+        assert_eq!(
+            code(
+                server
+                    .connect(ns, json!({"token": acme.access_token}))
+                    .await
+            ),
+            "invalid_namespace",
+            "{ns}"
+        );
+    }
+
+    // A signed-out session cannot open sockets any more.
+    let agent = server.login("agent1@acme.test").await;
+    let res = server
+        .http
+        .post(server.api("/api/auth/logout"))
+        .bearer_auth(&agent.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        code(
+            server
+                .connect("/workspace-1", json!({"token": agent.access_token}))
+                .await
+        ),
+        "unauthorized"
+    );
+
+    // And a good token still works after all that.
+    let (client, sync) = connected(&server, "/workspace-1", &acme.access_token, None).await;
+    assert_eq!(sync["mode"], "reset");
+    client.close();
+}
+
+#[tokio::test]
+async fn companies_never_see_each_others_events() {
+    let server = TestServer::start().await;
+    let acme = server.login("admin@acme.test").await;
+    let globex = server.login("admin@globex.test").await;
+    let (mut acme_socket, _) = connected(&server, "/workspace-1", &acme.access_token, None).await;
+    let (mut globex_socket, _) =
+        connected(&server, "/workspace-2", &globex.access_token, None).await;
+
+    let acme_ticket = server
+        .create_ticket(&acme.access_token, "Acme secret", json!({}))
+        .await;
+    let (name, event) = acme_socket.next_event().await;
+    assert_eq!(name, "company-1-ticket");
+    assert_eq!(event["ticket"]["id"], acme_ticket.id);
+
+    // The next thing Globex receives is its own ticket, not Acme's.
+    let globex_ticket = server
+        .create_ticket(&globex.access_token, "Globex ticket", json!({}))
+        .await;
+    let (name, event) = globex_socket.next_event().await;
+    assert_eq!(name, "company-2-ticket");
+    assert_eq!(event["ticket"]["id"], globex_ticket.id);
+    assert_eq!(event["companyId"], 2);
+
+    // Nor over REST.
+    let (status, _) = server
+        .get(
+            &globex.access_token,
+            &format!("/api/tickets/{}", acme_ticket.id),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .patch(
+            &globex.access_token,
+            &format!("/api/tickets/{}", acme_ticket.id),
+            None,
+            json!({"title": "x"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    acme_socket.close();
+    globex_socket.close();
+}
+
+#[tokio::test]
+async fn agents_see_their_own_and_unassigned_tickets_and_lose_sight_on_reassignment() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let agent1 = server.login("agent1@acme.test").await;
+    let agent2 = server.login("agent2@acme.test").await;
+    assert_eq!(agent1.user.role, Role::Agent);
+    let (mut a1, _) = connected(&server, "/workspace-1", &agent1.access_token, None).await;
+    let (mut a2, _) = connected(&server, "/workspace-1", &agent2.access_token, None).await;
+    let (mut adm, _) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+
+    // Assigned to agent 1: agent 1 and the admin get it, agent 2 does not.
+    let private = server
+        .create_ticket(
+            &admin.access_token,
+            "For agent 1",
+            json!({"assigneeId": agent1.user.id}),
+        )
+        .await;
+    assert_eq!(a1.next_event().await.1["ticket"]["id"], private.id);
+    assert_eq!(adm.next_event().await.1["ticket"]["id"], private.id);
+    let open = server
+        .create_ticket(&admin.access_token, "Unassigned", json!({}))
+        .await;
+    let (_, first_for_agent2) = a2.next_event().await;
+    assert_eq!(
+        first_for_agent2["ticket"]["id"], open.id,
+        "agent 2 must not see agent 1's ticket"
+    );
+    assert_eq!(a1.next_event().await.1["ticket"]["id"], open.id);
+    assert_eq!(adm.next_event().await.1["ticket"]["id"], open.id);
+
+    // Agent 2 takes the unassigned ticket: agent 1 is told it is gone.
+    let (status, taken) = server
+        .patch(
+            &agent2.access_token,
+            &format!("/api/tickets/{}", open.id),
+            Some(open.version),
+            json!({"assigneeId": agent2.user.id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{taken}");
+    let (_, assign) = a2.next_event().await;
+    assert_eq!(assign["action"], "assign");
+    assert_eq!(assign["to"], agent2.user.id);
+    let (_, gone) = a1.next_event().await;
+    assert_eq!(gone["action"], "delete");
+    assert_eq!(gone["ticketId"], open.id);
+    assert!(
+        gone.get("ticket").is_none(),
+        "no content leaks to who lost sight"
+    );
+    assert_eq!(adm.next_event().await.1["action"], "assign");
+
+    // Reassigned from agent 2 to agent 1: agent 2 loses it, agent 1 gains it, in full.
+    let (status, _) = server
+        .patch(
+            &admin.access_token,
+            &format!("/api/tickets/{}", open.id),
+            None,
+            json!({"assigneeId": agent1.user.id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, gained) = a1.next_event().await;
+    assert_eq!(gained["action"], "assign");
+    assert_eq!(gained["ticket"]["assigneeId"], agent1.user.id);
+    let (_, lost) = a2.next_event().await;
+    assert_eq!(lost["action"], "delete");
+    assert_eq!(lost["ticketId"], open.id);
+
+    // REST agrees: agent 2 cannot read it now.
+    let (status, _) = server
+        .get(&agent2.access_token, &format!("/api/tickets/{}", open.id))
+        .await;
+    assert_eq!(status, 404);
+    let (_, board) = server.get(&agent2.access_token, "/api/board").await;
+    let ids: Vec<i64> = board["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert!(!ids.contains(&open.id) && !ids.contains(&private.id));
+    for t in board["tickets"].as_array().unwrap() {
+        assert!(
+            t["assigneeId"].is_null() || t["assigneeId"] == agent2.user.id,
+            "{t}"
+        );
+    }
+    a1.close();
+    a2.close();
+    adm.close();
+}
+
+/// Replays with writes racing the reconnect: every event exactly once, in seq order.
+#[tokio::test]
+async fn replay_after_disconnect_loses_and_doubles_nothing() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let (mut socket, sync) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    let head = sync["head"].as_i64().unwrap();
+    // Receive a few live events, then drop the socket.
+    let mut last_seq = head;
+    for i in 0..3 {
+        server
+            .create_ticket(&admin.access_token, &format!("live {i}"), json!({}))
+            .await;
+        let (_, e) = socket.next_event().await;
+        last_seq = e["seq"].as_i64().unwrap();
+    }
+    socket.close();
+    // Missed while away.
+    for i in 0..5 {
+        server
+            .create_ticket(&admin.access_token, &format!("missed {i}"), json!({}))
+            .await;
+    }
+    // Writes keep coming while the client reconnects and replays.
+    let writer = {
+        let url = server.url.clone();
+        let token = admin.access_token.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..20 {
+                let res = http
+                    .post(format!("{url}/api/tickets"))
+                    .bearer_auth(&token)
+                    .json(&json!({"title": format!("racing {i}"), "requester": {"name": "R"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 201);
+            }
+        })
+    };
+    let mut socket = server
+        .connect(
+            "/workspace-1",
+            json!({"token": admin.access_token, "lastSeq": last_seq}),
+        )
+        .await
+        .unwrap();
+    writer.await.unwrap();
+    let final_head = deskbell_server::store::event_head(&server.server().state().db.pool, 1)
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    let mut sync_at = None;
+    while seqs.last().copied().unwrap_or(last_seq) < final_head {
+        match socket.next().await {
+            Incoming::Event(name, data) if name == "company-1-sync" => {
+                assert_eq!(data["mode"], "replay");
+                sync_at = Some((seqs.len(), data["head"].as_i64().unwrap()));
+            }
+            Incoming::Event(name, data) => {
+                assert_eq!(name, "company-1-ticket");
+                seqs.push(data["seq"].as_i64().unwrap());
+            }
+            Incoming::Closed => panic!("closed"),
+        }
+    }
+    let expected: Vec<i64> = (last_seq + 1..=final_head).collect();
+    assert_eq!(seqs, expected, "every event once, in order");
+    let (replayed, sync_head) = sync_at.expect("a sync message");
+    assert!(replayed >= 5, "the 5 missed events come before the sync");
+    assert_eq!(
+        seqs[replayed - 1],
+        sync_head,
+        "sync head is the last replayed seq"
+    );
+    socket.close();
+}
+
+#[tokio::test]
+async fn replay_is_filtered_by_visibility_and_falls_back_to_reset() {
+    let server = TestServer::start_with(support::Options {
+        replay_limit: 5,
+        ..support::Options::default()
+    })
+    .await;
+    let admin = server.login("admin@acme.test").await;
+    let agent2 = server.login("agent2@acme.test").await;
+    let agent1_id = server.login("agent1@acme.test").await.user.id;
+    let (socket, sync) = connected(&server, "/workspace-1", &agent2.access_token, None).await;
+    let head = sync["head"].as_i64().unwrap();
+    socket.close();
+    server
+        .create_ticket(
+            &admin.access_token,
+            "hidden",
+            json!({"assigneeId": agent1_id}),
+        )
+        .await;
+    let visible = server
+        .create_ticket(&admin.access_token, "visible", json!({}))
+        .await;
+    let mut socket = server
+        .connect(
+            "/workspace-1",
+            json!({"token": agent2.access_token, "lastSeq": head}),
+        )
+        .await
+        .unwrap();
+    let (name, event) = socket.next_event().await;
+    assert_eq!(name, "company-1-ticket");
+    assert_eq!(
+        event["ticket"]["id"], visible.id,
+        "the hidden ticket is not replayed"
+    );
+    let (name, sync) = socket.next_event().await;
+    assert_eq!(name, "company-1-sync");
+    assert_eq!(sync["mode"], "replay");
+    assert_eq!(sync["head"], head + 2);
+    socket.close();
+
+    // Too far behind (more than the replay limit), or ahead of the server: reset.
+    for i in 0..6 {
+        server
+            .create_ticket(&admin.access_token, &format!("bulk {i}"), json!({}))
+            .await;
+    }
+    let (socket, sync) = connected(&server, "/workspace-1", &agent2.access_token, Some(head)).await;
+    assert_eq!(sync["mode"], "reset");
+    socket.close();
+    let (socket, sync) = connected(
+        &server,
+        "/workspace-1",
+        &agent2.access_token,
+        Some(head + 1000),
+    )
+    .await;
+    assert_eq!(sync["mode"], "reset");
+    socket.close();
+}
+
+#[tokio::test]
+async fn events_carry_the_spec_envelope() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let (mut socket, _) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    let ticket = server
+        .create_ticket(&admin.access_token, "Envelope", json!({}))
+        .await;
+    let (_, created) = socket.next_event().await;
+    let typed: deskbell_protocol::EventEnvelope = serde_json::from_value(created.clone()).unwrap();
+    assert_eq!(typed.action, deskbell_protocol::EventAction::Create);
+    assert_eq!(typed.user_id, admin.user.id);
+    assert_eq!(typed.ticket.as_ref().unwrap().version, 1);
+    assert!(created["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let path = format!("/api/tickets/{}", ticket.id);
+    server
+        .patch(
+            &admin.access_token,
+            &path,
+            Some(1),
+            json!({"priority": "urgent"}),
+        )
+        .await;
+    let (_, e) = socket.next_event().await;
+    assert_eq!(
+        (e["action"].as_str(), e["from"].as_str(), e["to"].as_str()),
+        (Some("priority-change"), Some("normal"), Some("urgent"))
+    );
+    assert_eq!(e["ticket"]["version"], 2);
+    server
+        .patch(
+            &admin.access_token,
+            &path,
+            Some(2),
+            json!({"status": "pending"}),
+        )
+        .await;
+    assert_eq!(socket.next_event().await.1["action"], "status-change");
+    let (_, lane) = server
+        .post(
+            &admin.access_token,
+            &format!("{path}/move"),
+            json!({"laneId": 2}),
+        )
+        .await;
+    assert_eq!(lane["laneId"], 2);
+    let (_, e) = socket.next_event().await;
+    assert_eq!(
+        (e["action"].as_str(), e["from"].clone(), e["to"].clone()),
+        (Some("move"), Value::Null, json!(2))
+    );
+    let (status, _) = server
+        .post(
+            &admin.access_token,
+            &format!("{path}/comments"),
+            json!({"body": "Hello"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (name, e) = socket.next_event().await;
+    assert_eq!(name, "company-1-comment");
+    assert_eq!(e["comment"]["body"], "Hello");
+    assert_eq!(e["ticket"]["commentCount"], 1);
+    assert_eq!(e["ticket"]["lastMessage"], "Hello");
+    let (status, lane) = server
+        .post(
+            &admin.access_token,
+            "/api/lanes",
+            json!({"name": "QA", "color": "#123456"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (name, e) = socket.next_event().await;
+    assert_eq!(name, "company-1-lane");
+    assert_eq!(e["lane"]["id"], lane["id"]);
+    let (status, _) = server.delete(&admin.access_token, &path).await;
+    assert_eq!(status, 204);
+    let (_, e) = socket.next_event().await;
+    assert_eq!(
+        (e["action"].as_str(), e["ticketId"].as_i64()),
+        (Some("delete"), Some(ticket.id))
+    );
+    // Seqs are strictly increasing across resources.
+    socket.close();
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_disconnected_and_others_keep_receiving() {
+    let server = TestServer::start_with(support::Options {
+        socket_buffer: 8,
+        ..support::Options::default()
+    })
+    .await;
+    let admin = server.login("admin@acme.test").await;
+    let (mut fast, _) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    // A raw websocket with a tiny receive window that completes the handshake, then stops reading.
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(server.server().addr()).await.unwrap();
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        server.url.replacen("http", "ws", 1)
+    );
+    let (mut stalled, _) = tokio_tungstenite::client_async(ws_url, stream)
+        .await
+        .unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    stalled.next().await.unwrap().unwrap();
+    stalled
+        .send(tokio_tungstenite::tungstenite::Message::text(format!(
+            "40/workspace-1,{}",
+            json!({"token": admin.access_token})
+        )))
+        .await
+        .unwrap();
+    stalled.next().await.unwrap().unwrap();
+    let dropped = || {
+        server
+            .server()
+            .state()
+            .hub
+            .stats
+            .slow_consumers_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let mut created = 0;
+    // Events fill the stalled socket's buffers; the fast client must get every one.
+    let long = "x".repeat(180);
+    while dropped() == 0 {
+        assert!(created < 5000, "the stalled socket was never dropped");
+        let t = server
+            .create_ticket(
+                &admin.access_token,
+                &format!("burst {created} {long}"),
+                json!({"message": long, "requester": {"name": long}}),
+            )
+            .await;
+        let (_, e) = fast.next_event().await;
+        assert_eq!(e["ticket"]["id"], t.id);
+        created += 1;
+    }
+    assert_eq!(dropped(), 1);
+    let t = server
+        .create_ticket(&admin.access_token, "after", json!({}))
+        .await;
+    assert_eq!(fast.next_event().await.1["ticket"]["id"], t.id);
+    fast.close();
+    drop(stalled);
+}
