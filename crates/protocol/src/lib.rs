@@ -346,7 +346,7 @@ impl std::fmt::Display for ConnectErrorCode {
 // ---------------------------------------------------------------- REST bodies
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -366,13 +366,13 @@ pub struct LoginResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LogoutRequest {
     /// Revokes this refresh token's family too, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -406,7 +406,7 @@ pub struct Board {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTicket {
     pub title: String,
     pub requester: Requester,
@@ -430,7 +430,7 @@ pub struct NewTicket {
 
 /// `PATCH /api/tickets/{id}`: absent fields stay as they are; `null` clears a nullable one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TicketPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -468,20 +468,22 @@ impl TicketPatch {
 
 /// `POST /api/tickets/{id}/move`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MoveRequest {
+    /// Required; `null` moves the ticket to "No lane".
+    #[serde(deserialize_with = "required_nullable")]
     #[ts(type = "number | null")]
     pub lane_id: Option<Id>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewComment {
     pub body: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewLane {
     pub name: String,
     pub color: String,
@@ -491,7 +493,7 @@ pub struct NewLane {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LanePatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -505,7 +507,7 @@ pub struct LanePatch {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUser {
     pub name: String,
     pub email: String,
@@ -514,7 +516,7 @@ pub struct NewUser {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -585,6 +587,15 @@ pub struct ApiErrorBody {
     pub error: ApiErrorDetail,
 }
 
+/// A field that must be present but may be `null`.
+fn required_nullable<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de)
+}
+
 /// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
 fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -608,6 +619,14 @@ mod tests {
         assert_eq!(set.lane_id, Some(Some(4)));
         assert!(TicketPatch::default().is_empty());
         assert!(!set.is_empty());
+    }
+
+    #[test]
+    fn requests_reject_unknown_and_missing_fields() {
+        assert!(serde_json::from_str::<TicketPatch>(r#"{"priorty":"urgent"}"#).is_err());
+        assert!(serde_json::from_str::<MoveRequest>(r#"{}"#).is_err());
+        let to_no_lane: MoveRequest = serde_json::from_str(r#"{"laneId":null}"#).unwrap();
+        assert_eq!(to_no_lane.lane_id, None);
     }
 
     #[test]

@@ -95,7 +95,11 @@ message?: string, };
 
 export type TicketPatch = { title?: string, requester?: Requester, status?: TicketStatus, priority?: Priority, assigneeId?: number | null, laneId?: number | null, };
 
-export type MoveRequest = { laneId: number | null, };
+export type MoveRequest = { 
+/**
+ * Required; `null` moves the ticket to "No lane".
+ */
+laneId: number | null, };
 
 export type NewComment = { body: string, };
 
