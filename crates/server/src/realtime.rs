@@ -4,12 +4,13 @@ use deskbell_protocol::{
     event_name, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource, Role, SyncMessage,
     SyncMode, User,
 };
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
 use crate::auth::{authenticate, AuthFailure};
+use crate::error::ApiError;
 use crate::events::{self, send_raw_event, SendOutcome, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS};
 use crate::state::AppState;
 use crate::store;
@@ -147,6 +148,7 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
             return;
         }
     };
+    socket.on_fallback(client_event);
     let sync = SyncMessage { mode, head };
     if socket
         .emit(event_name(company, Resource::Sync), &sync)
@@ -156,6 +158,28 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         return;
     }
     tracing::debug!(user = user.id, company, ?mode, head, "socket connected");
+}
+
+/// Clients write over REST. A client emit still counts against the company's write limit and
+/// is answered (when it asks for an ack) with a clear error rather than silence.
+async fn client_event(
+    socket: SocketRef,
+    Event(name): Event,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let Some(session) = socket.extensions.get::<Session>() else {
+        return;
+    };
+    let (code, message) = match state.count_write(session.user.company_id) {
+        Err(e @ ApiError::RateLimited { .. }) => ("rate_limited", e.to_string()),
+        _ => (
+            "unsupported_event",
+            format!("the server accepts no {name:?} event from clients; write over the REST API"),
+        ),
+    };
+    tracing::debug!(user = session.user.id, event = %name, code, "client event refused");
+    let _ = ack.send(&serde_json::json!({ "error": { "code": code, "message": message } }));
 }
 
 /// Sends the events after `last_seq`, or decides on a reset when the log cannot serve them.

@@ -362,7 +362,7 @@ async fn replay_after_disconnect_loses_and_doubles_nothing() {
                 assert_eq!(name, "company-1-ticket");
                 seqs.push(data["seq"].as_i64().unwrap());
             }
-            Incoming::Closed => panic!("closed"),
+            Incoming::Closed | Incoming::Ack(..) => panic!("unexpected"),
         }
     }
     let expected: Vec<i64> = (last_seq + 1..=final_head).collect();
@@ -588,4 +588,43 @@ async fn a_slow_consumer_is_disconnected_and_others_keep_receiving() {
     assert_eq!(fast.next_event().await.1["ticket"]["id"], t.id);
     fast.close();
     drop(stalled);
+}
+
+#[tokio::test]
+async fn client_emits_are_refused_clearly_and_count_as_writes() {
+    let server = TestServer::start_with(support::Options {
+        writes_per_minute: 2,
+        ..support::Options::default()
+    })
+    .await;
+    let admin = server.login("admin@acme.test").await;
+    let (mut socket, _) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    socket.send_raw(r#"42/workspace-1,7["company-1-ticket",{"title":"x"}]"#.into());
+    match socket.next().await {
+        Incoming::Ack(7, args) => assert_eq!(args[0]["error"]["code"], "unsupported_event"),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    server
+        .create_ticket(&admin.access_token, "second write", json!({}))
+        .await;
+    assert_eq!(socket.next_event().await.0, "company-1-ticket");
+    socket.send_raw(r#"42/workspace-1,8["anything",1]"#.into());
+    match socket.next().await {
+        Incoming::Ack(8, args) => assert_eq!(args[0]["error"]["code"], "rate_limited"),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let (status, _) = server
+        .post(
+            &admin.access_token,
+            "/api/tickets",
+            json!({"title": "t", "requester": {"name": "r"}}),
+        )
+        .await;
+    assert_eq!(status, 429, "socket emits and REST writes share the limit");
+    // A malformed packet ends that connection only; the server keeps serving.
+    socket.send_raw(r#"42/workspace-1,["#.into());
+    assert_eq!(socket.next().await, Incoming::Closed);
+    let (again, sync) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    assert_eq!(sync["mode"], "reset");
+    again.close();
 }

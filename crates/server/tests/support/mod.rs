@@ -215,6 +215,8 @@ pub async fn status_json(res: reqwest::Response) -> (u16, Value) {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     Event(String, Value),
+    /// An ACK packet: its id and arguments.
+    Ack(i64, Value),
     /// The server disconnected the namespace (`41`) or closed the transport.
     Closed,
 }
@@ -284,6 +286,7 @@ impl SioClient {
         let (tx, rx) = mpsc::unbounded_channel();
         let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
         let event_prefix = format!("42{ns_part}");
+        let ack_prefix = format!("43{ns_part}");
         let disconnect = format!("41{ns_part}");
         let task = tokio::spawn(async move {
             loop {
@@ -309,6 +312,11 @@ impl SioClient {
                                     let name = parts[0].as_str().unwrap_or("").to_string();
                                     let _ = tx.send(Incoming::Event(name, data));
                                 }
+                            }
+                        } else if let Some(body) = text.strip_prefix(&ack_prefix) {
+                            let digits: String = body.chars().take_while(char::is_ascii_digit).collect();
+                            if let (Ok(id), Ok(args)) = (digits.parse(), serde_json::from_str::<Value>(&body[digits.len()..])) {
+                                let _ = tx.send(Incoming::Ack(id, args));
                             }
                         } else if text.starts_with(&disconnect) || text == "1" {
                             let _ = tx.send(Incoming::Closed);
@@ -345,6 +353,7 @@ impl SioClient {
         match self.next().await {
             Incoming::Event(name, data) => (name, data),
             Incoming::Closed => panic!("socket closed while waiting for an event"),
+            Incoming::Ack(id, args) => panic!("unexpected ack {id}: {args}"),
         }
     }
 
