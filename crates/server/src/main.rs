@@ -82,7 +82,10 @@ fn init_logs(json: bool) {
             "info,tower_http=warn,socketioxide=warn,engineioxide=warn",
         )
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr; stdout carries only the demo banner, for scripts to read.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
