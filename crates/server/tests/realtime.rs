@@ -566,19 +566,22 @@ async fn a_slow_consumer_is_disconnected_and_others_keep_receiving() {
             .load(std::sync::atomic::Ordering::Relaxed)
     };
     let mut created = 0;
-    // Events fill the stalled socket's buffers; the fast client must get every one.
-    let long = "x".repeat(180);
+    // Big comment events fill the stalled socket's buffers; the fast client must get every one.
+    let ticket = server
+        .create_ticket(&admin.access_token, "chatty", json!({}))
+        .await;
+    assert_eq!(fast.next_event().await.1["ticket"]["id"], ticket.id);
+    let body = "x".repeat(19_000);
+    let comments = format!("/api/tickets/{}/comments", ticket.id);
     while dropped() == 0 {
-        assert!(created < 5000, "the stalled socket was never dropped");
-        let t = server
-            .create_ticket(
-                &admin.access_token,
-                &format!("burst {created} {long}"),
-                json!({"message": long, "requester": {"name": long}}),
-            )
+        assert!(created < 3000, "the stalled socket was never dropped");
+        let (status, comment) = server
+            .post(&admin.access_token, &comments, json!({"body": body}))
             .await;
-        let (_, e) = fast.next_event().await;
-        assert_eq!(e["ticket"]["id"], t.id);
+        assert_eq!(status, 201);
+        let (name, e) = fast.next_event().await;
+        assert_eq!(name, "company-1-comment");
+        assert_eq!(e["comment"]["id"], comment["id"]);
         created += 1;
     }
     assert_eq!(dropped(), 1);

@@ -16,7 +16,15 @@ async fn health_and_identity() {
     assert_eq!(res.status(), 200);
     let health: Value = res.json().await.unwrap();
     assert_eq!(health["status"], "ok");
-    assert!(health["db"] == "sqlite" || health["db"] == "postgres");
+    let backend = if std::env::var_os("DESKBELL_TEST_POSTGRES_URL").is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(
+        health["db"], backend,
+        "the suite runs on the backend it was asked for"
+    );
 
     let login = server.login("agent1@acme.test").await;
     assert_eq!(login.company.name, "Acme Support");

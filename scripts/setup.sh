@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Installs what building and testing Deskbell needs on Debian 12. Idempotent, and quick when
+# everything is already there (then it installs nothing and touches no network).
+#
+#   bash scripts/setup.sh               build deps, PostgreSQL, npm packages of the Node tests
+#   bash scripts/setup.sh --build-only  only what `cargo build` needs (used by run-demo.sh)
+#
+# Needs root or sudo only when a Debian package is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --build-only) build_only=1 ;;
+    -h | --help) echo "usage: bash scripts/setup.sh [--build-only]"; exit 0 ;;
+    *) echo "setup: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "setup: $*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    log "need root (or sudo) to run: $*"
+    exit 1
+  fi
+}
+
+# --- Debian packages --------------------------------------------------------------------------
+APT_PACKAGES=(build-essential pkg-config libssl-dev)
+if [ "$build_only" -eq 0 ]; then
+  APT_PACKAGES+=(postgresql postgresql-client)
+fi
+
+installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
+}
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt_opts=(-q -o DPkg::Lock::Timeout=300)
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}"
+fi
+
+# --- Toolchains that are expected to be there already ---------------------------------------
+required_tools=(cargo)
+[ "$build_only" -eq 1 ] || required_tools+=(node npm)
+for tool in "${required_tools[@]}"; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    case "$tool" in
+      cargo) log "cargo is required: install Rust (stable, 1.85 or newer), e.g. with rustup" ;;
+      *) log "$tool is required: install Node.js 20 or newer (with npm)" ;;
+    esac
+    exit 1
+  fi
+done
+
+# --- npm packages of the Node test fixtures ---------------------------------------------------
+# Reinstalled only when package.json / package-lock.json (or the Node major version) changed.
+npm_install() {
+  local dir=$1
+  [ -f "$dir/package.json" ] || return 0
+  local stamp="$dir/node_modules/.deskbell-setup-stamp" want
+  want=$(
+    {
+      cat "$dir/package.json"
+      [ ! -f "$dir/package-lock.json" ] || cat "$dir/package-lock.json"
+      node -p 'process.versions.node.split(".")[0]'
+    } | sha256sum | cut -d' ' -f1
+  )
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  log "installing npm packages in $dir"
+  if [ -f "$dir/package-lock.json" ]; then
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund)
+  else
+    (cd "$dir" && npm install --ignore-scripts --no-audit --no-fund)
+  fi
+  echo "$want" >"$stamp"
+}
+
+if [ "$build_only" -eq 0 ]; then
+  # tests/node: the official socket.io-client against the server (part of `cargo test`).
+  # bench/fanout: the reference Node socket.io server of the fan-out benchmark.
+  for dir in tests/node bench/fanout; do
+    npm_install "$dir"
+  done
+fi
+
+log "ready"
