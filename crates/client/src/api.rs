@@ -1,0 +1,420 @@
+//! Typed REST client for every call the app makes.
+
+use deskbell_protocol::{
+    ApiErrorBody, Attachment, Board, Comment, Health, Id, Lane, LanePatch, LoginRequest,
+    LoginResponse, LogoutRequest, Me, MoveRequest, NewComment, NewLane, NewTicket, NewUser,
+    RefreshRequest, Ticket, TicketPatch, User, UserPatch,
+};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+use url::Url;
+
+use crate::error::ApiError;
+
+/// Every request gives up after this long.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Debug)]
+pub struct Api {
+    base: Url,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// `base` is the server's root, e.g. `http://127.0.0.1:8080`.
+    pub fn new(base: &str) -> Result<Api, ApiError> {
+        let mut url =
+            Url::parse(base.trim()).map_err(|e| ApiError::InvalidUrl(format!("{base:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ApiError::InvalidUrl(format!(
+                "{base:?}: use http:// or https:// and a host"
+            )));
+        }
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ApiError::Network(e.to_string()))?;
+        Ok(Api { base: url, http })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ApiError> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ApiError::InvalidUrl(e.to_string()))
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<RequestBuilder, ApiError> {
+        let mut req = self.http.request(method, self.url(path)?);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Ok(req)
+    }
+
+    async fn send<T: DeserializeOwned>(req: RequestBuilder) -> Result<T, ApiError> {
+        let res = Self::execute(req).await?;
+        res.json::<T>()
+            .await
+            .map_err(|e| ApiError::Protocol(format!("bad response body: {e}")))
+    }
+
+    async fn send_empty(req: RequestBuilder) -> Result<(), ApiError> {
+        Self::execute(req).await.map(|_| ())
+    }
+
+    async fn execute(req: RequestBuilder) -> Result<reqwest::Response, ApiError> {
+        let res = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                ApiError::Timeout
+            } else {
+                ApiError::Network(without_url(&e))
+            }
+        })?;
+        if res.status().is_success() {
+            return Ok(res);
+        }
+        Err(Self::error_from(res).await)
+    }
+
+    async fn error_from(res: reqwest::Response) -> ApiError {
+        let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let text = res.text().await.unwrap_or_default();
+        match serde_json::from_str::<ApiErrorBody>(&text) {
+            Ok(body) => ApiError::Server {
+                status: status.as_u16(),
+                code: body.error.code,
+                message: body.error.message,
+                current: body.error.current.map(Box::new),
+                retry_after,
+            },
+            Err(_) => ApiError::Protocol(format!(
+                "HTTP {} without an error body{}",
+                status.as_u16(),
+                if status == StatusCode::NOT_FOUND {
+                    " (is this a Deskbell server?)"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+
+    fn json<B: Serialize>(req: RequestBuilder, body: &B) -> RequestBuilder {
+        req.json(body)
+    }
+
+    pub async fn health(&self) -> Result<Health, ApiError> {
+        Self::send(self.request(Method::GET, "health", None)?).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoginResponse, ApiError> {
+        let body = LoginRequest {
+            email: email.to_string(),
+            password: password.to_string(),
+        };
+        Self::send(Self::json(
+            self.request(Method::POST, "api/auth/login", None)?,
+            &body,
+        ))
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<LoginResponse, ApiError> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.to_string(),
+        };
+        Self::send(Self::json(
+            self.request(Method::POST, "api/auth/refresh", None)?,
+            &body,
+        ))
+        .await
+    }
+
+    pub async fn logout(&self, token: &str, refresh_token: Option<&str>) -> Result<(), ApiError> {
+        let body = LogoutRequest {
+            refresh_token: refresh_token.map(str::to_string),
+        };
+        Self::send_empty(Self::json(
+            self.request(Method::POST, "api/auth/logout", Some(token))?,
+            &body,
+        ))
+        .await
+    }
+
+    pub async fn me(&self, token: &str) -> Result<Me, ApiError> {
+        Self::send(self.request(Method::GET, "api/me", Some(token))?).await
+    }
+
+    pub async fn board(&self, token: &str) -> Result<Board, ApiError> {
+        Self::send(self.request(Method::GET, "api/board", Some(token))?).await
+    }
+
+    pub async fn tickets(&self, token: &str) -> Result<Vec<Ticket>, ApiError> {
+        Self::send(self.request(Method::GET, "api/tickets", Some(token))?).await
+    }
+
+    pub async fn ticket(&self, token: &str, id: Id) -> Result<Ticket, ApiError> {
+        Self::send(self.request(Method::GET, &format!("api/tickets/{id}"), Some(token))?).await
+    }
+
+    pub async fn create_ticket(&self, token: &str, new: &NewTicket) -> Result<Ticket, ApiError> {
+        Self::send(Self::json(
+            self.request(Method::POST, "api/tickets", Some(token))?,
+            new,
+        ))
+        .await
+    }
+
+    /// `expected_version` becomes `If-Match`: a stale version answers `conflict` with the current ticket.
+    pub async fn patch_ticket(
+        &self,
+        token: &str,
+        id: Id,
+        expected_version: Option<i64>,
+        patch: &TicketPatch,
+    ) -> Result<Ticket, ApiError> {
+        let mut req = Self::json(
+            self.request(Method::PATCH, &format!("api/tickets/{id}"), Some(token))?,
+            patch,
+        );
+        if let Some(v) = expected_version {
+            req = req.header(reqwest::header::IF_MATCH, v.to_string());
+        }
+        Self::send(req).await
+    }
+
+    /// Moves a ticket to a lane (`None`: "No lane") in one server transaction.
+    pub async fn move_ticket(
+        &self,
+        token: &str,
+        id: Id,
+        lane_id: Option<Id>,
+        expected_version: Option<i64>,
+    ) -> Result<Ticket, ApiError> {
+        let body = MoveRequest { lane_id };
+        let mut req = Self::json(
+            self.request(Method::POST, &format!("api/tickets/{id}/move"), Some(token))?,
+            &body,
+        );
+        if let Some(v) = expected_version {
+            req = req.header(reqwest::header::IF_MATCH, v.to_string());
+        }
+        Self::send(req).await
+    }
+
+    pub async fn delete_ticket(&self, token: &str, id: Id) -> Result<(), ApiError> {
+        Self::send_empty(self.request(Method::DELETE, &format!("api/tickets/{id}"), Some(token))?)
+            .await
+    }
+
+    pub async fn comments(&self, token: &str, ticket_id: Id) -> Result<Vec<Comment>, ApiError> {
+        Self::send(self.request(
+            Method::GET,
+            &format!("api/tickets/{ticket_id}/comments"),
+            Some(token),
+        )?)
+        .await
+    }
+
+    pub async fn add_comment(
+        &self,
+        token: &str,
+        ticket_id: Id,
+        body: &str,
+    ) -> Result<Comment, ApiError> {
+        let new = NewComment {
+            body: body.to_string(),
+        };
+        Self::send(Self::json(
+            self.request(
+                Method::POST,
+                &format!("api/tickets/{ticket_id}/comments"),
+                Some(token),
+            )?,
+            &new,
+        ))
+        .await
+    }
+
+    pub async fn delete_comment(&self, token: &str, id: Id) -> Result<(), ApiError> {
+        Self::send_empty(self.request(
+            Method::DELETE,
+            &format!("api/comments/{id}"),
+            Some(token),
+        )?)
+        .await
+    }
+
+    pub async fn attachments(
+        &self,
+        token: &str,
+        ticket_id: Id,
+    ) -> Result<Vec<Attachment>, ApiError> {
+        Self::send(self.request(
+            Method::GET,
+            &format!("api/tickets/{ticket_id}/attachments"),
+            Some(token),
+        )?)
+        .await
+    }
+
+    pub async fn upload_attachment(
+        &self,
+        token: &str,
+        ticket_id: Id,
+        file_name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Attachment, ApiError> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_string())
+            .mime_str(content_type)
+            .map_err(|e| ApiError::Protocol(format!("content type {content_type:?}: {e}")))?;
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let req = self
+            .request(
+                Method::POST,
+                &format!("api/tickets/{ticket_id}/attachments"),
+                Some(token),
+            )?
+            .multipart(form);
+        Self::send(req).await
+    }
+
+    pub async fn download_attachment(&self, token: &str, id: Id) -> Result<Vec<u8>, ApiError> {
+        let res = Self::execute(self.request(
+            Method::GET,
+            &format!("api/attachments/{id}"),
+            Some(token),
+        )?)
+        .await?;
+        res.bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| ApiError::Network(without_url(&e)))
+    }
+
+    pub async fn delete_attachment(&self, token: &str, id: Id) -> Result<(), ApiError> {
+        Self::send_empty(self.request(
+            Method::DELETE,
+            &format!("api/attachments/{id}"),
+            Some(token),
+        )?)
+        .await
+    }
+
+    pub async fn lanes(&self, token: &str) -> Result<Vec<Lane>, ApiError> {
+        Self::send(self.request(Method::GET, "api/lanes", Some(token))?).await
+    }
+
+    pub async fn create_lane(&self, token: &str, new: &NewLane) -> Result<Lane, ApiError> {
+        Self::send(Self::json(
+            self.request(Method::POST, "api/lanes", Some(token))?,
+            new,
+        ))
+        .await
+    }
+
+    pub async fn update_lane(
+        &self,
+        token: &str,
+        id: Id,
+        patch: &LanePatch,
+    ) -> Result<Lane, ApiError> {
+        Self::send(Self::json(
+            self.request(Method::PATCH, &format!("api/lanes/{id}"), Some(token))?,
+            patch,
+        ))
+        .await
+    }
+
+    pub async fn delete_lane(&self, token: &str, id: Id) -> Result<(), ApiError> {
+        Self::send_empty(self.request(Method::DELETE, &format!("api/lanes/{id}"), Some(token))?)
+            .await
+    }
+
+    pub async fn users(&self, token: &str) -> Result<Vec<User>, ApiError> {
+        Self::send(self.request(Method::GET, "api/users", Some(token))?).await
+    }
+
+    pub async fn create_user(&self, token: &str, new: &NewUser) -> Result<User, ApiError> {
+        Self::send(Self::json(
+            self.request(Method::POST, "api/users", Some(token))?,
+            new,
+        ))
+        .await
+    }
+
+    pub async fn update_user(
+        &self,
+        token: &str,
+        id: Id,
+        patch: &UserPatch,
+    ) -> Result<User, ApiError> {
+        Self::send(Self::json(
+            self.request(Method::PATCH, &format!("api/users/{id}"), Some(token))?,
+            patch,
+        ))
+        .await
+    }
+}
+
+/// reqwest errors print the URL, which may carry secrets in a query; keep the cause only.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), "<server>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_and_normalized() {
+        let api = Api::new("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            api.url("api/board").unwrap().as_str(),
+            "http://127.0.0.1:8080/api/board"
+        );
+        let nested = Api::new("https://desk.example.com/deskbell").unwrap();
+        assert_eq!(
+            nested.url("/health").unwrap().as_str(),
+            "https://desk.example.com/deskbell/health"
+        );
+        for bad in ["", "localhost:8080", "ftp://x", "http://"] {
+            assert!(
+                matches!(Api::new(bad), Err(ApiError::InvalidUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+}

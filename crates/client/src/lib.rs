@@ -1,0 +1,19 @@
+//! Deskbell client core: everything the desktop app does, without Tauri.
+//!
+//! - [`api`]: typed REST calls.
+//! - [`transport`]: the Socket.IO v5 transport seam and its websocket implementation.
+//! - [`board`]: the board reducer (snapshot + idempotent events + optimistic moves → deltas).
+//! - [`alerts`]: which events become OS notifications, and the `Notifier` seam.
+//! - [`token_store`]: where the refresh token lives (OS keychain, or memory).
+//! - [`wake`]: sleep/wake, clock gaps and network-up, as reconnect triggers.
+
+pub mod alerts;
+pub mod api;
+pub mod board;
+pub mod error;
+pub mod token_store;
+pub mod transport;
+pub mod wake;
+
+pub use api::Api;
+pub use error::ApiError;

@@ -1,0 +1,99 @@
+//! The Socket.IO transport seam: one namespace connection at a time, owned by one task.
+//!
+//! `ws` holds the real implementation (Socket.IO v5 / Engine.IO v4 over a websocket on
+//! tokio-tungstenite); tests may use fakes behind `SocketTransport`.
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use std::time::Duration;
+use url::Url;
+
+pub mod ws;
+
+/// What to connect to.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    /// The server's root URL (`http://host:port`); the transport derives `ws://…/socket.io/`.
+    pub server: Url,
+    /// E.g. `/workspace-1`.
+    pub namespace: String,
+    /// The namespace CONNECT payload (`{token, lastSeq?}`).
+    pub auth: Value,
+    pub timeouts: Timeouts,
+}
+
+/// Every step of a connection attempt has a deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP + websocket upgrade + Engine.IO open packet.
+    pub handshake: Duration,
+    /// Namespace CONNECT answered (CONNECT or CONNECT_ERROR).
+    pub namespace: Duration,
+    /// Extra slack on top of the server's pingInterval + pingTimeout before the link counts as dead.
+    pub ping_grace: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            handshake: Duration::from_secs(10),
+            namespace: Duration::from_secs(10),
+            ping_grace: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a live connection reports, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportEvent {
+    /// A server EVENT: its name and first argument.
+    Event { name: String, data: Value },
+    /// The connection is over; nothing follows.
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The server disconnected this namespace (DISCONNECT packet) or closed Engine.IO cleanly.
+    ServerDisconnect,
+    /// The websocket or TCP connection ended or failed.
+    TransportClosed(String),
+    /// Nothing (not even a ping) arrived for pingInterval + pingTimeout.
+    PingTimeout,
+    /// The server sent something that is not the protocol.
+    Protocol(String),
+    /// `close()` was called.
+    ClientClosed,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// CONNECT_ERROR with the server's `message` (the spec's stable codes).
+    #[error("the server refused the connection: {0}")]
+    Rejected(String),
+    #[error("timed out during {0}")]
+    Timeout(&'static str),
+    #[error("connection failed: {0}")]
+    Io(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// Opens namespace connections.
+pub trait SocketTransport: Send + Sync + 'static {
+    fn connect(
+        &self,
+        request: ConnectRequest,
+    ) -> BoxFuture<'static, Result<Box<dyn SocketConnection>, ConnectError>>;
+}
+
+/// One live namespace connection. Dropping it closes it.
+pub trait SocketConnection: Send {
+    /// The next event; `Closed` is the last one.
+    fn next_event(&mut self) -> BoxFuture<'_, TransportEvent>;
+    /// Sends an EVENT (fire and forget).
+    fn emit(&self, name: &str, data: Value) -> Result<(), ConnectError>;
+    /// Closes cleanly (DISCONNECT + websocket close) and waits until the socket is released.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
