@@ -224,6 +224,15 @@ impl WriteTx {
         &mut self.tx
     }
 
+    /// A ticket this transaction just wrote, as it now is.
+    pub async fn ticket(&mut self, id: Id) -> ApiResult<Ticket> {
+        store::ticket(&mut self.tx, self.company_id, id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(format!("ticket {id} vanished inside its transaction"))
+            })
+    }
+
     /// An envelope for this transaction's actor and time; `seq` is set by `record`.
     pub fn envelope(&self, action: EventAction) -> EventEnvelope {
         EventEnvelope {

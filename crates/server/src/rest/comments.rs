@@ -61,9 +61,7 @@ pub async fn create(
     .bind(auth.company_id())
     .execute(&mut *w.tx)
     .await?;
-    let ticket = store::ticket(w.conn(), auth.company_id(), ticket_id)
-        .await?
-        .ok_or(ApiError::NotFound("ticket"))?;
+    let ticket = w.ticket(ticket_id).await?;
     let mut event = w.envelope(EventAction::Create);
     event.comment = Some(comment.clone());
     event.ticket = Some(ticket.clone());
@@ -121,9 +119,7 @@ pub async fn remove(
     .bind(auth.company_id())
     .execute(&mut *w.tx)
     .await?;
-    let ticket = store::ticket(w.conn(), auth.company_id(), comment.ticket_id)
-        .await?
-        .ok_or(ApiError::NotFound("ticket"))?;
+    let ticket = w.ticket(comment.ticket_id).await?;
     let mut event = w.envelope(EventAction::Delete);
     event.comment = Some(comment);
     event.ticket = Some(ticket.clone());

@@ -140,11 +140,7 @@ pub async fn remove(
         .bind(auth.company_id())
         .execute(&mut *w.tx)
         .await?;
-        let ticket = store::ticket(w.conn(), auth.company_id(), ticket_id)
-            .await?
-            .ok_or(ApiError::Internal(
-                "ticket vanished inside its transaction".into(),
-            ))?;
+        let ticket = w.ticket(ticket_id).await?;
         let mut event = w.envelope(EventAction::Move);
         event.from = Some(serde_json::json!(id));
         event.to = Some(serde_json::Value::Null);

@@ -203,11 +203,7 @@ pub async fn create(
         .execute(&mut *w.tx)
         .await?;
     }
-    let ticket = store::ticket(w.conn(), auth.company_id(), id)
-        .await?
-        .ok_or(ApiError::Internal(
-            "ticket vanished inside its transaction".into(),
-        ))?;
+    let ticket = w.ticket(id).await?;
     let mut event = w.envelope(EventAction::Create);
     event.ticket = Some(ticket.clone());
     w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)
@@ -342,11 +338,7 @@ pub async fn apply_ticket_patch(
     .bind(auth.company_id())
     .execute(&mut *w.tx)
     .await?;
-    let after = store::ticket(w.conn(), auth.company_id(), id)
-        .await?
-        .ok_or(ApiError::Internal(
-            "ticket vanished inside its transaction".into(),
-        ))?;
+    let after = w.ticket(id).await?;
     let (action, from, to) = action_for(&before, &after);
     let mut event = w.envelope(action);
     event.ticket = Some(after.clone());
