@@ -1,25 +1,82 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, then checks formatting and lints, and runs the
-# whole suite on SQLite and again on PostgreSQL.
+# The test command (also what CI runs): installs what is missing, starts PostgreSQL, checks
+# formatting and lints, then runs the whole test suite on SQLite and again on PostgreSQL.
+# Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 export CARGO_TERM_COLOR=never
-# Many sockets per test: raise the open-file limit as far as allowed.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+if [ -n "${CI:-}" ]; then
+  # A fresh clone builds everything once: incremental artifacts would only cost time and disk.
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
 
-section() { printf '\n==== %s ====\n' "$*"; }
+# The tests open many sockets: raise the open-file limit (soft) as far as allowed (hard).
+hard_nofile=$(ulimit -Hn)
+ulimit -n "$hard_nofile" 2>/dev/null || ulimit -n 1048576 2>/dev/null || true
 
-section "setup"
+current=""
+started=$SECONDS
+section_started=$SECONDS
+summary=()
+section() {
+  finish_section
+  current=$*
+  section_started=$SECONDS
+  printf '\n==== %s ====\n' "$current"
+}
+finish_section() {
+  if [ -n "$current" ]; then
+    summary+=("$(printf '%5ss  %s' "$((SECONDS - section_started))" "$current")")
+  fi
+}
+results=$(mktemp "${TMPDIR:-/tmp}/deskbell-test-results.XXXXXX")
+on_exit() {
+  local status=$?
+  rm -f "$results"
+  if [ "$status" -ne 0 ]; then
+    printf '\n==== FAILED (exit %s) in: %s ====\n' "$status" "${current:-startup}" >&2
+  fi
+}
+trap on_exit EXIT
+
+echo "deskbell tests: $(cargo --version), $(node --version 2>/dev/null || echo 'no node'), open files $(ulimit -n)"
+
+section "setup (scripts/setup.sh)"
 bash scripts/setup.sh
-section "postgres"
-PG_URL=$(bash scripts/postgres.sh | tail -n 1)
 
-section "cargo fmt --check"
+section "PostgreSQL (scripts/postgres.sh)"
+PG_URL=$(bash scripts/postgres.sh)
+echo "PostgreSQL: $PG_URL"
+
+section "cargo fmt --all --check"
 cargo fmt --all --check
-section "cargo clippy"
+
+section "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
-section "tests on SQLite"
-cargo test --workspace
-section "tests on PostgreSQL"
-DESKBELL_TEST_POSTGRES_URL="$PG_URL" cargo test --workspace
-section "all tests passed"
+
+section "cargo test --workspace (SQLite)"
+env -u DESKBELL_TEST_POSTGRES_URL cargo test --workspace | tee -a "$results"
+
+section "cargo test --workspace (PostgreSQL)"
+DESKBELL_TEST_POSTGRES_URL="$PG_URL" cargo test --workspace | tee -a "$results"
+
+# The throwaway databases of this run (the next run would drop them anyway; PostgreSQL 15 takes
+# a checkpoint per DROP DATABASE, so this is not instant).
+section "drop this run's test databases"
+bash scripts/postgres.sh --drop-test-databases
+finish_section
+current=""
+
+printf '\n==== all checks passed in %ss ====\n' "$((SECONDS - started))"
+printf '%s\n' "${summary[@]}"
+# One closing line over both runs (cargo's own last line is often a crate's empty doc-tests).
+awk '/^test result: / {
+       for (i = 1; i <= NF; i++) {
+         if ($(i) ~ /^passed/) p += $(i - 1)
+         if ($(i) ~ /^failed/) f += $(i - 1)
+         if ($(i) ~ /^ignored/) s += $(i - 1)
+       }
+     }
+     END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$results"
