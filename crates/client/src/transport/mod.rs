@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::time::Duration;
 use url::Url;
 
+pub mod codec;
 pub mod ws;
 
 /// What to connect to.
