@@ -34,7 +34,9 @@ as_root() {
 # --- Debian packages --------------------------------------------------------------------------
 APT_PACKAGES=(build-essential pkg-config libssl-dev)
 if [ "$build_only" -eq 0 ]; then
-  APT_PACKAGES+=(postgresql postgresql-client)
+  # PostgreSQL for the second test run; a D-Bus session bus and gnome-keyring for the OS
+  # integration tests (notifications, keychain) in a private session.
+  APT_PACKAGES+=(postgresql postgresql-client dbus dbus-x11 gnome-keyring libsecret-tools)
 fi
 
 installed() {
@@ -93,8 +95,9 @@ npm_install() {
 
 if [ "$build_only" -eq 0 ]; then
   # tests/node: the official socket.io-client against the server (part of `cargo test`).
+  # tests/node-server: the reference Node socket.io server the client is proven against.
   # bench/fanout: the reference Node socket.io server of the fan-out benchmark.
-  for dir in tests/node bench/fanout; do
+  for dir in tests/node tests/node-server bench/fanout; do
     npm_install "$dir"
   done
 fi

@@ -62,6 +62,9 @@ env -u DESKBELL_TEST_POSTGRES_URL cargo test --workspace | tee -a "$results"
 section "cargo test --workspace (PostgreSQL)"
 DESKBELL_TEST_POSTGRES_URL="$PG_URL" cargo test --workspace | tee -a "$results"
 
+section "OS integration: notifications and keychain in private D-Bus sessions (tests/os/run.sh)"
+bash tests/os/run.sh | tee -a "$results"
+
 # The throwaway databases of this run (the next run would drop them anyway; PostgreSQL 15 takes
 # a checkpoint per DROP DATABASE, so this is not instant).
 section "drop this run's test databases"

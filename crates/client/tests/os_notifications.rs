@@ -1,0 +1,263 @@
+//! OS integration of [`DesktopNotifier`], with real D-Bus and no mocks: this test owns
+//! `org.freedesktop.Notifications` on a private session bus, records what `notify-rust` sends,
+//! and invokes the "open" action like a desktop would.
+//!
+//! Run it with `tests/os/run.sh` (a `dbus-run-session` with no service
+//! activation, so no real notification daemon can take the name).
+
+#![cfg(target_os = "linux")]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deskbell_client::alerts::{
+    AlertLevel, AlertPolicy, AlertPreferences, DesktopNotifier, Notifier, NotifierEvent,
+};
+use deskbell_protocol::{
+    EventAction, EventEnvelope, Priority, Requester, Resource, Role, Ticket, TicketStatus, User,
+};
+use tokio::sync::mpsc;
+use zbus::zvariant::{OwnedValue, Value};
+
+const PATH: &str = "/org/freedesktop/Notifications";
+const IFACE: &str = "org.freedesktop.Notifications";
+
+#[derive(Debug, Clone)]
+struct Recorded {
+    id: u32,
+    app_name: String,
+    summary: String,
+    body: String,
+    actions: Vec<String>,
+    urgency: Option<u8>,
+}
+
+/// A capturing notification server.
+#[derive(Clone, Default)]
+struct Capture {
+    calls: Arc<Mutex<Vec<Recorded>>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Capture {
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        app_name: String,
+        _replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        hints: HashMap<String, OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let urgency = hints.get("urgency").and_then(|v| match &**v {
+            Value::U8(b) => Some(*b),
+            _ => None,
+        });
+        let mut calls = self.calls.lock().unwrap();
+        let id = calls.len() as u32 + 1;
+        calls.push(Recorded {
+            id,
+            app_name,
+            summary,
+            body,
+            actions,
+            urgency,
+        });
+        id
+    }
+
+    fn get_capabilities(&self) -> Vec<String> {
+        vec!["actions".into(), "body".into()]
+    }
+
+    fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "deskbell-capture".into(),
+            "deskbell".into(),
+            "0.1".into(),
+            "1.2".into(),
+        )
+    }
+
+    fn close_notification(&self, _id: u32) {}
+}
+
+async fn wait_for_call(calls: &Arc<Mutex<Vec<Recorded>>>, n: usize) -> Recorded {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Some(r) = calls.lock().unwrap().get(n - 1).cloned() {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the notification reached the capturing server")
+}
+
+fn me() -> User {
+    User {
+        id: 7,
+        company_id: 1,
+        name: "Ada".into(),
+        email: "ada@example.com".into(),
+        role: Role::Agent,
+        active: true,
+    }
+}
+
+fn urgent_ticket(id: i64) -> Ticket {
+    let ts = "2026-11-22T10:00:00Z".parse().unwrap();
+    Ticket {
+        id,
+        company_id: 1,
+        title: "Checkout is down".into(),
+        requester: Requester {
+            name: "Grace".into(),
+            contact: None,
+        },
+        status: TicketStatus::Open,
+        priority: Priority::Urgent,
+        assignee_id: None,
+        creator_id: 8,
+        lane_id: None,
+        last_message: Some("Nobody can pay".into()),
+        comment_count: 0,
+        created_at: ts,
+        updated_at: ts,
+        version: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a private D-Bus session: tests/os/run.sh"]
+async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
+    // The policy turns an urgent creation by someone else into an alert.
+    let mut policy =
+        AlertPolicy::new(me(), AlertPreferences::default()).with_window(Duration::from_millis(0));
+    let event = EventEnvelope {
+        action: EventAction::Create,
+        seq: 1,
+        company_id: 1,
+        user_id: 8,
+        timestamp: "2026-11-22T10:00:00Z".parse().unwrap(),
+        ticket: Some(urgent_ticket(42)),
+        ticket_id: None,
+        comment: None,
+        attachment: None,
+        lane: None,
+        from: None,
+        to: None,
+    };
+    policy.observe(Resource::Ticket, &event, None, Duration::ZERO);
+    let alerts = policy.poll(Duration::ZERO);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(policy.preferences().level, AlertLevel::UrgentOnly);
+
+    let (tx, mut rx) = mpsc::channel(8);
+    let notifier = DesktopNotifier::new(tx);
+
+    // 1. No notification server yet (and the private bus activates none): the failure comes
+    //    back on the channel, `notify` itself having returned at once.
+    notifier.notify(&alerts[0]).expect("notify");
+    match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+        Ok(Some(NotifierEvent::Failed { ticket_ids, error })) => {
+            assert_eq!(ticket_ids, vec![42]);
+            assert!(!error.is_empty());
+        }
+        other => panic!("expected a Failed event, got {other:?}"),
+    }
+
+    // 2. A capturing server owns org.freedesktop.Notifications.
+    let capture = Capture::default();
+    let calls = capture.calls.clone();
+    let server = zbus::connection::Builder::session()
+        .expect("DBUS_SESSION_BUS_ADDRESS (run via tests/os/run.sh)")
+        .name(IFACE)
+        .unwrap()
+        .serve_at(PATH, capture)
+        .unwrap()
+        .build()
+        .await
+        .expect("own org.freedesktop.Notifications on the session bus");
+
+    // `notify` returns at once: showing happens off the runtime's threads.
+    let started = std::time::Instant::now();
+    notifier.notify(&alerts[0]).expect("notify");
+    assert!(started.elapsed() < Duration::from_millis(500));
+
+    let shown = wait_for_call(&calls, 1).await;
+    assert_eq!(shown.app_name, "Deskbell");
+    assert_eq!(shown.summary, "Checkout is down");
+    assert_eq!(shown.body, "New urgent ticket: Grace — Nobody can pay");
+    assert_eq!(
+        shown.actions,
+        vec!["open".to_string(), "Open ticket".to_string()]
+    );
+    assert_eq!(shown.urgency, Some(2), "urgency hint: critical");
+
+    // Another notification's action must not be taken for ours.
+    server
+        .emit_signal(
+            None::<&str>,
+            PATH,
+            IFACE,
+            "ActionInvoked",
+            &(shown.id + 100, "open"),
+        )
+        .await
+        .unwrap();
+
+    // The user clicks "Open ticket". The notifier subscribes to the signal right after
+    // `Notify` returns, so emit until it has heard (as a desktop would only emit once, but
+    // later than this test can).
+    let activated = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            server
+                .emit_signal(
+                    None::<&str>,
+                    PATH,
+                    IFACE,
+                    "ActionInvoked",
+                    &(shown.id, "open"),
+                )
+                .await
+                .unwrap();
+            if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
+            {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("the action came back through the channel");
+    assert_eq!(activated, NotifierEvent::ActionActivated { ticket_id: 42 });
+
+    // A second alert; closed by the user without acting: nothing comes back.
+    notifier.notify(&alerts[0]).unwrap();
+    let second = wait_for_call(&calls, 2).await;
+    assert_eq!(second.urgency, Some(2));
+    for _ in 0..5 {
+        server
+            .emit_signal(
+                None::<&str>,
+                PATH,
+                IFACE,
+                "NotificationClosed",
+                &(second.id, 2u32),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "closing is not opening"
+    );
+}
