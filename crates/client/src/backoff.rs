@@ -50,8 +50,13 @@ mod tests {
     fn doubles_from_one_second_and_caps_at_thirty() {
         let p = BackoffPolicy::default();
         let mid = 0.5; // no deviation
-        let delays: Vec<u64> = (1..=8).map(|a| p.delay(a, mid).as_millis() as u64).collect();
-        assert_eq!(delays, vec![1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+        let delays: Vec<u64> = (1..=8)
+            .map(|a| p.delay(a, mid).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            delays,
+            vec![1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
         assert_eq!(p.delay(10_000, mid), Duration::from_secs(30));
     }
 
@@ -68,7 +73,8 @@ mod tests {
             }
         }
         // Random delays vary (the jitter is real).
-        let samples: std::collections::HashSet<u128> = (0..20).map(|_| p.delay_random(3).as_micros()).collect();
+        let samples: std::collections::HashSet<u128> =
+            (0..20).map(|_| p.delay_random(3).as_micros()).collect();
         assert!(samples.len() > 1);
     }
 }

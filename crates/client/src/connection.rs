@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use deskbell_protocol::{
-    namespace, parse_event_name, Board, ConnectErrorCode, EventEnvelope, Id, Resource, SyncMessage, SyncMode,
+    namespace, parse_event_name, Board, ConnectErrorCode, EventEnvelope, Id, Resource, SyncMessage,
+    SyncMode,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -16,14 +17,19 @@ use tokio::time::Instant;
 
 use crate::backoff::BackoffPolicy;
 use crate::session::{Session, SessionError};
-use crate::transport::{CloseReason, ConnectError, ConnectRequest, SocketConnection, SocketTransport, Timeouts, TransportEvent};
+use crate::transport::{
+    CloseReason, ConnectError, ConnectRequest, SocketConnection, SocketTransport, Timeouts,
+    TransportEvent,
+};
 
 /// The states of the spec, as the UI and the CLI see them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum ConnectionState {
     /// Only a new sign-in helps; nothing is retried.
-    NeedsLogin { reason: String },
+    NeedsLogin {
+        reason: String,
+    },
     /// An attempt is under way (`retry_at` empty) or the next one is scheduled.
     #[serde(rename_all = "camelCase")]
     Connecting {
@@ -34,7 +40,9 @@ pub enum ConnectionState {
     Syncing,
     Live,
     /// Not trying to connect (stopped).
-    Offline { reason: String },
+    Offline {
+        reason: String,
+    },
 }
 
 /// Where the supervisor delivers what arrives, in order. Implemented by the board owner.
@@ -90,7 +98,12 @@ pub struct Connection<S: BoardSink> {
 }
 
 impl<S: BoardSink> Connection<S> {
-    pub fn spawn(session: Arc<Session>, transport: Arc<dyn SocketTransport>, sink: S, config: ConnectionConfig) -> Self {
+    pub fn spawn(
+        session: Arc<Session>,
+        transport: Arc<dyn SocketTransport>,
+        sink: S,
+        config: ConnectionConfig,
+    ) -> Self {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Connecting {
             attempt: 1,
@@ -189,7 +202,10 @@ impl<S: BoardSink> Supervisor<S> {
                 break;
             };
             attempt += 1;
-            self.set(ConnectionState::Connecting { attempt, retry_at: None });
+            self.set(ConnectionState::Connecting {
+                attempt,
+                retry_at: None,
+            });
             let token = session.access_token();
             let mut auth = serde_json::json!({ "token": token });
             if let Some(seq) = self.sink.last_seq() {
@@ -202,7 +218,8 @@ impl<S: BoardSink> Supervisor<S> {
                 timeouts: self.config.timeouts,
             };
             let transport = self.transport.clone();
-            let connect = tokio::time::timeout(self.config.attempt_timeout, transport.connect(request));
+            let connect =
+                tokio::time::timeout(self.config.attempt_timeout, transport.connect(request));
             let outcome = tokio::select! {
                 r = connect => r,
                 cmd = self.commands.recv() => {
@@ -245,7 +262,9 @@ impl<S: BoardSink> Supervisor<S> {
                         refreshed_for_expiry = true;
                         match session.refresh(&token).await {
                             Ok(()) => Next::RetryNow,
-                            Err(e) if e.needs_login() => Next::NeedsLogin(format!("session ended: {e}")),
+                            Err(e) if e.needs_login() => {
+                                Next::NeedsLogin(format!("session ended: {e}"))
+                            }
                             Err(e) => {
                                 tracing::warn!(error = %e, "token refresh failed; will retry");
                                 refreshed_for_expiry = false;
@@ -254,7 +273,9 @@ impl<S: BoardSink> Supervisor<S> {
                         }
                     }
                     Some(ConnectErrorCode::TokenExpired) => Next::Backoff,
-                    Some(code) => Next::NeedsLogin(format!("the server refused the connection ({code})")),
+                    Some(code) => {
+                        Next::NeedsLogin(format!("the server refused the connection ({code})"))
+                    }
                     None => {
                         tracing::warn!(%code, "unknown connect error");
                         Next::Backoff
@@ -279,7 +300,8 @@ impl<S: BoardSink> Supervisor<S> {
                 }
                 Next::Backoff => {
                     let delay = self.config.backoff.delay_random(attempt);
-                    let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    let retry_at =
+                        Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     self.set(ConnectionState::Connecting {
                         attempt,
                         retry_at: Some(retry_at),
@@ -332,7 +354,11 @@ impl<S: BoardSink> Supervisor<S> {
         }
     }
 
-    async fn live(&mut self, session: &Arc<Session>, mut connection: Box<dyn SocketConnection>) -> LiveEnd {
+    async fn live(
+        &mut self,
+        session: &Arc<Session>,
+        mut connection: Box<dyn SocketConnection>,
+    ) -> LiveEnd {
         self.set(ConnectionState::Syncing);
         let company = session.company().id;
         loop {
@@ -360,7 +386,13 @@ impl<S: BoardSink> Supervisor<S> {
         }
     }
 
-    async fn on_event(&mut self, session: &Arc<Session>, company: Id, name: &str, data: Value) -> Result<(), LiveEnd> {
+    async fn on_event(
+        &mut self,
+        session: &Arc<Session>,
+        company: Id,
+        name: &str,
+        data: Value,
+    ) -> Result<(), LiveEnd> {
         let Some((event_company, resource)) = parse_event_name(name) else {
             tracing::debug!(name, "ignoring an event this client does not know");
             self.sink.unknown(name, &data);
@@ -381,10 +413,20 @@ impl<S: BoardSink> Supervisor<S> {
                 }
             };
             if sync.mode == SyncMode::Reset {
-                match session.call(|api, token| async move { api.board(&token).await }).await {
+                match session
+                    .call(|api, token| async move { api.board(&token).await })
+                    .await
+                {
                     Ok(board) => self.sink.load_snapshot(board),
-                    Err(e) if e.needs_login() => return Err(LiveEnd::NeedsLogin(format!("session ended: {e}"))),
-                    Err(e) => return Err(LiveEnd::Closed(format!("loading the board failed: {}", describe_session(&e)))),
+                    Err(e) if e.needs_login() => {
+                        return Err(LiveEnd::NeedsLogin(format!("session ended: {e}")))
+                    }
+                    Err(e) => {
+                        return Err(LiveEnd::Closed(format!(
+                            "loading the board failed: {}",
+                            describe_session(&e)
+                        )))
+                    }
                 }
             }
             self.sink.synced(sync);
@@ -435,12 +477,18 @@ mod tests {
             attempt: 3,
             retry_at: None,
         });
-        assert_eq!((c["state"].as_str(), c["attempt"].as_u64()), (Some("connecting"), Some(3)));
+        assert_eq!(
+            (c["state"].as_str(), c["attempt"].as_u64()),
+            (Some("connecting"), Some(3))
+        );
         assert!(c["retryAt"].is_null());
         assert_eq!(
             json(ConnectionState::NeedsLogin { reason: "x".into() })["state"],
             "needs-login"
         );
-        assert_eq!(json(ConnectionState::Offline { reason: "x".into() })["state"], "offline");
+        assert_eq!(
+            json(ConnectionState::Offline { reason: "x".into() })["state"],
+            "offline"
+        );
     }
 }

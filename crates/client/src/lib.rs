@@ -6,11 +6,17 @@
 //! - [`alerts`]: which events become OS notifications, and the `Notifier` seam.
 //! - [`token_store`]: where the refresh token lives (OS keychain, or memory).
 //! - [`wake`]: sleep/wake, clock gaps and network-up, as reconnect triggers.
+//! - [`session`]: a signed-in session (access token in memory, refresh token in the store).
+//! - [`connection`]: the supervisor owning the one live socket; [`core`] applies what it delivers.
 
 pub mod alerts;
 pub mod api;
+pub mod backoff;
 pub mod board;
+pub mod connection;
+pub mod core;
 pub mod error;
+pub mod session;
 pub mod token_store;
 pub mod transport;
 pub mod wake;

@@ -56,28 +56,33 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the tokens.
-        f.debug_struct("Session").field("account", &self.account).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
     }
 }
 
 impl Session {
     /// Signs in with a password and keeps the refresh token in `store`.
-    pub async fn login(api: Api, store: Arc<dyn TokenStore>, email: &str, password: &str) -> Result<Session, SessionError> {
+    pub async fn login(
+        api: Api,
+        store: Arc<dyn TokenStore>,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, SessionError> {
         let response = api.login(email, password).await?;
-        let account = Account {
-            server: api.base_url().to_string(),
-            email: response.user.email.clone(),
-        };
+        let account = Account::new(api.base_url().to_string(), response.user.email.clone());
         store.save(&account, &response.refresh_token)?;
         Ok(Session::from_response(api, store, account, response))
     }
 
     /// Resumes the session saved in `store` for `email` on this server.
-    pub async fn resume(api: Api, store: Arc<dyn TokenStore>, email: &str) -> Result<Session, SessionError> {
-        let account = Account {
-            server: api.base_url().to_string(),
-            email: email.trim().to_lowercase(),
-        };
+    pub async fn resume(
+        api: Api,
+        store: Arc<dyn TokenStore>,
+        email: &str,
+    ) -> Result<Session, SessionError> {
+        let account = Account::new(api.base_url().to_string(), email.trim().to_lowercase());
         let Some(refresh_token) = store.load(&account)? else {
             return Err(SessionError::NoSavedSession(email.to_string()));
         };
@@ -95,7 +100,12 @@ impl Session {
         Ok(Session::from_response(api, store, account, response))
     }
 
-    fn from_response(api: Api, store: Arc<dyn TokenStore>, account: Account, response: LoginResponse) -> Session {
+    fn from_response(
+        api: Api,
+        store: Arc<dyn TokenStore>,
+        account: Account,
+        response: LoginResponse,
+    ) -> Session {
         Session {
             api,
             store,
@@ -126,7 +136,11 @@ impl Session {
     }
 
     pub fn access_token(&self) -> String {
-        self.current.lock().expect("session lock").access_token.clone()
+        self.current
+            .lock()
+            .expect("session lock")
+            .access_token
+            .clone()
     }
 
     /// Gets a new access token, unless one newer than `stale` already arrived meanwhile.
@@ -175,12 +189,21 @@ impl Session {
     /// Signs out on the server (best effort) and forgets the refresh token.
     pub async fn logout(&self) -> Result<(), SessionError> {
         let refresh_token = self.store.load(&self.account).ok().flatten();
-        let server = self.api.logout(&self.access_token(), refresh_token.as_deref()).await;
+        let server = self
+            .api
+            .logout(&self.access_token(), refresh_token.as_deref())
+            .await;
         self.store.delete(&self.account)?;
         match server {
             Ok(()) => Ok(()),
             // Already signed out there, or unreachable: locally it is over either way.
-            Err(e) if e.needs_login() || e.is_transient() || e.server_code() == Some(ApiErrorCode::TokenExpired) => Ok(()),
+            Err(e)
+                if e.needs_login()
+                    || e.is_transient()
+                    || e.server_code() == Some(ApiErrorCode::TokenExpired) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }

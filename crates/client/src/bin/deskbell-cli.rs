@@ -1,1 +1,360 @@
-fn main() {}
+//! `deskbell-cli`: the client core from a terminal, for scripting and operations.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use deskbell_client::connection::{Connection, ConnectionConfig, ConnectionState};
+use deskbell_client::core::{CoreEvent, CoreSink, SharedBoard};
+use deskbell_client::session::Session;
+use deskbell_client::token_store::{default_store, MemoryStore, TokenStore};
+use deskbell_client::transport::ws::WsTransport;
+use deskbell_client::{wake, Api};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "deskbell-cli", version, about = "Deskbell from a terminal")]
+struct Cli {
+    /// The server's URL. Default: the one of the last `login`.
+    #[arg(long, global = true, env = "DESKBELL_SERVER")]
+    server: Option<String>,
+    /// Keep the session in this process's memory only (never the OS keychain).
+    #[arg(long, global = true)]
+    no_keychain: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign in; the password comes from DESKBELL_PASSWORD or a prompt.
+    Login {
+        #[arg(long)]
+        email: String,
+    },
+    /// Sign out on the server and forget the saved session.
+    Logout,
+    /// Print the board once it is in sync with the server.
+    Board {
+        #[arg(long)]
+        json: bool,
+        /// Sign in for this run only (password from DESKBELL_PASSWORD), keychain untouched.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Follow the connection: states, every applied event and alerts; on SIGINT/SIGTERM the board.
+    Watch {
+        #[arg(long)]
+        json: bool,
+        /// Sign in for this run only (password from DESKBELL_PASSWORD), keychain untouched.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+/// Which account the last `login` used (no secrets: the token is in the keychain).
+#[derive(Serialize, Deserialize)]
+struct LastLogin {
+    server: String,
+    email: String,
+}
+
+fn last_login_path() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("deskbell")
+        .join("cli.json")
+}
+
+fn read_last_login() -> Option<LastLogin> {
+    let text = std::fs::read_to_string(last_login_path()).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_last_login(login: &LastLogin) -> anyhow::Result<()> {
+    let path = last_login_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(login)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("DESKBELL_PASSWORD") {
+        return Ok(p);
+    }
+    rpassword::prompt_password("Password: ")
+        .context("reading the password (set DESKBELL_PASSWORD to script this)")
+}
+
+fn token_store(no_keychain: bool) -> Arc<dyn TokenStore> {
+    if no_keychain {
+        return Arc::new(MemoryStore::new());
+    }
+    let choice = default_store();
+    if let Some(warning) = &choice.warning {
+        eprintln!("{warning}");
+    }
+    choice.store
+}
+
+fn server_url(cli: &Cli) -> anyhow::Result<String> {
+    match (&cli.server, read_last_login()) {
+        (Some(s), _) => Ok(s.clone()),
+        (None, Some(last)) => Ok(last.server),
+        (None, None) => bail!("which server? pass --server URL (or sign in once with `login`)"),
+    }
+}
+
+/// A session for `board`/`watch`: signed in for this run with `--email`, or resumed from the keychain.
+async fn session_for_run(cli: &Cli, email: Option<&str>) -> anyhow::Result<Session> {
+    let api = Api::new(&server_url(cli)?)?;
+    if let Some(email) = email {
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+        return Session::login(api, store, email, &password()?)
+            .await
+            .map_err(|e| anyhow::anyhow!("signing in failed ({}): {e}", e.code()));
+    }
+    let Some(last) = read_last_login() else {
+        bail!("not signed in: run `deskbell-cli --server URL login --email you@example.com`, or pass --email");
+    };
+    Session::resume(api, token_store(cli.no_keychain), &last.email)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "resuming the session of {} failed ({}): {e}",
+                last.email,
+                e.code()
+            )
+        })
+}
+
+fn print_json(value: &impl Serialize) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (e.g. `| head`) just ends the output.
+    let _ = serde_json::to_writer(&mut out, value);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+fn print_board_text(board: &deskbell_protocol::Board) {
+    let mut lanes: Vec<(Option<i64>, String)> = vec![(None, "No lane".into())];
+    lanes.extend(board.lanes.iter().map(|l| (Some(l.id), l.name.clone())));
+    for (id, name) in lanes {
+        let cards: Vec<_> = board.tickets.iter().filter(|t| t.lane_id == id).collect();
+        println!("== {name} ({}) ==", cards.len());
+        for t in cards {
+            println!(
+                "  #{:<5} {:<7} {}  [{}]",
+                t.id,
+                t.priority.as_str(),
+                t.title,
+                t.requester.name
+            );
+        }
+    }
+    println!("(seq {})", board.seq);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn start(
+    session: Session,
+) -> (
+    Connection<CoreSink>,
+    SharedBoard,
+    tokio::sync::mpsc::UnboundedReceiver<CoreEvent>,
+) {
+    let board = SharedBoard::new();
+    let (sink, events) = CoreSink::new(board.clone());
+    let connection = Connection::spawn(
+        Arc::new(session),
+        Arc::new(WsTransport::new()),
+        sink,
+        ConnectionConfig::default(),
+    );
+    (connection, board, events)
+}
+
+async fn board(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()> {
+    let session = session_for_run(cli, email).await?;
+    let (connection, board, _events) = start(session);
+    let mut state = connection.state();
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let current = state.borrow_and_update().clone();
+            match current {
+                ConnectionState::Live => return Ok(()),
+                ConnectionState::NeedsLogin { reason } => {
+                    return Err(anyhow::anyhow!("signed out: {reason}"))
+                }
+                _ => {}
+            }
+            if state.changed().await.is_err() {
+                return Err(anyhow::anyhow!("the connection stopped"));
+            }
+        }
+    })
+    .await;
+    let snapshot = board.snapshot();
+    connection.shutdown().await;
+    match waited {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => bail!("could not get in sync with the server within 60 s"),
+    }
+    if json {
+        print_json(&snapshot);
+    } else {
+        print_board_text(&snapshot);
+    }
+    Ok(())
+}
+
+async fn watch(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()> {
+    let session = session_for_run(cli, email).await?;
+    let (connection, board, mut events) = start(session);
+    let mut wakes = wake::wake_stream(wake::default_sources(), Duration::from_secs(2));
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(reason) = wakes.recv() => {
+                tracing::info!(?reason, "wake: reconnecting now");
+                connection.reconnect_now();
+            }
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if json {
+                    print_json(&event);
+                } else {
+                    print_event_text(&event);
+                }
+            }
+        }
+    }
+    connection.shutdown().await;
+    let snapshot = board.snapshot();
+    if json {
+        print_json(&serde_json::json!({ "kind": "board", "board": snapshot }));
+    } else {
+        print_board_text(&snapshot);
+    }
+    Ok(())
+}
+
+fn print_event_text(event: &CoreEvent) {
+    match event {
+        CoreEvent::State { state } => println!(
+            "state: {}",
+            serde_json::to_string(state).unwrap_or_default()
+        ),
+        CoreEvent::Event {
+            resource, event, ..
+        } => {
+            let what = event
+                .ticket
+                .as_ref()
+                .map(|t| format!("#{} {}", t.id, t.title))
+                .or(event.ticket_ref().map(|id| format!("#{id}")))
+                .unwrap_or_default();
+            println!(
+                "seq {:>6}  {resource} {}  {what}",
+                event.seq,
+                event.action.as_str()
+            );
+        }
+        CoreEvent::Snapshot { .. } => println!("board reloaded"),
+        CoreEvent::Synced { sync } => println!("in sync (head {})", sync.head),
+        CoreEvent::Unknown { name } => println!("skipped unknown event {name}"),
+    }
+}
+
+async fn login(cli: &Cli, email: &str) -> anyhow::Result<()> {
+    let server = cli.server.clone().context("login needs --server URL")?;
+    let api = Api::new(&server)?;
+    let store = token_store(cli.no_keychain);
+    let session = Session::login(api, store.clone(), email, &password()?)
+        .await
+        .map_err(|e| anyhow::anyhow!("signing in failed ({}): {e}", e.code()))?;
+    let user = session.user();
+    if !cli.no_keychain {
+        write_last_login(&LastLogin {
+            server,
+            email: user.email.clone(),
+        })?;
+    }
+    eprintln!(
+        "Signed in as {} ({}) at {}; session kept in: {}",
+        user.name,
+        user.role.as_str(),
+        session.company().name,
+        store.kind()
+    );
+    Ok(())
+}
+
+async fn logout(cli: &Cli) -> anyhow::Result<()> {
+    let Some(last) = read_last_login() else {
+        bail!("not signed in");
+    };
+    let api = Api::new(cli.server.as_deref().unwrap_or(&last.server))?;
+    let store = token_store(cli.no_keychain);
+    match Session::resume(api, store.clone(), &last.email).await {
+        Ok(session) => session
+            .logout()
+            .await
+            .map_err(|e| anyhow::anyhow!("signing out failed ({}): {e}", e.code()))?,
+        // Already over on the server: forget it locally all the same.
+        Err(e) if e.needs_login() => {
+            let account =
+                deskbell_client::token_store::Account::new(last.server.clone(), last.email.clone());
+            let _ = store.delete(&account);
+        }
+        Err(e) => bail!("signing out failed ({}): {e}", e.code()),
+    }
+    let _ = std::fs::remove_file(last_login_path());
+    eprintln!("Signed out {}", last.email);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match &cli.command {
+        Command::Login { email } => login(&cli, email).await,
+        Command::Logout => logout(&cli).await,
+        Command::Board { json, email } => board(&cli, *json, email.as_deref()).await,
+        Command::Watch { json, email } => watch(&cli, *json, email.as_deref()).await,
+    }
+}
