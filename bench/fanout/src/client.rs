@@ -1,0 +1,363 @@
+//! N raw Socket.IO v5 / Engine.IO v4 websocket clients and what they measure.
+//!
+//! Packets handled (text frames only, no binary, no polling):
+//!   server `0{...}` open → client `40/workspace-1,{"token":..}` → server `40/workspace-1,{sid}`
+//!   → server `42/workspace-1,["company-1-sync",{..,"head":N}]` (the socket is now "ready");
+//!   server `2` ping → client `3` pong; server `42/workspace-1,["company-1-ticket",{envelope}]`;
+//!   server `44/workspace-1,{message}` connect error; server `41/workspace-1` disconnect.
+
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::hist::Hist;
+
+pub const NAMESPACE: &str = "/workspace-1";
+pub const TICKET_EVENT: &str = "company-1-ticket";
+pub const SYNC_EVENT: &str = "company-1-sync";
+/// Titles are `fb-{phase}-{index}`; the writer records each index's send time.
+pub const TITLE_PREFIX: &str = "fb-";
+
+/// What one measured phase (a writer run + its drain) saw at the clients.
+pub struct PhaseStats {
+    pub deliveries: AtomicU64,
+    /// Bytes of the ticket event frames' text, summed over deliveries.
+    pub bytes: AtomicU64,
+    /// Writer's REST request start → client receive.
+    pub e2e: Hist,
+    /// Envelope `timestamp` (set by the server at write time) → client receive, wall clock.
+    pub server_ts: Hist,
+    pub negative_server_ts: AtomicU64,
+    pub first_recv_us: AtomicU64,
+    pub last_recv_us: AtomicU64,
+    /// Receipts per ticket index.
+    pub per_event: Vec<AtomicU32>,
+    /// Writer's send time per ticket index (µs since `Shared::t0`, +1 so that 0 = unsent).
+    pub sent_at: Vec<AtomicU64>,
+    pub unmatched: AtomicU64,
+}
+
+impl PhaseStats {
+    pub fn new(capacity: usize) -> PhaseStats {
+        PhaseStats {
+            deliveries: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            e2e: Hist::default(),
+            server_ts: Hist::default(),
+            negative_server_ts: AtomicU64::new(0),
+            first_recv_us: AtomicU64::new(u64::MAX),
+            last_recv_us: AtomicU64::new(0),
+            per_event: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
+            sent_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            unmatched: AtomicU64::new(0),
+        }
+    }
+}
+
+/// State shared by all clients of one (server, N) run, and the writer.
+pub struct Shared {
+    pub t0: Instant,
+    pub phases: Vec<PhaseStats>,
+    /// Clients connected and synced right now.
+    pub live: AtomicU64,
+    pub ready: AtomicU64,
+    pub failed: AtomicU64,
+    pub connect_retries: AtomicU64,
+    /// Ready clients whose connection ended before the benchmark closed it.
+    pub lost: AtomicU64,
+    pub seq_gaps: AtomicU64,
+    pub seq_missing: AtomicU64,
+    pub seq_out_of_order: AtomicU64,
+    pub other_packets: AtomicU64,
+    pub pings: AtomicU64,
+    /// Connect failures and lost connections, by reason.
+    pub errors: Mutex<BTreeMap<String, u64>>,
+    /// Signalled when some ticket has reached every live client.
+    pub event_done: Notify,
+}
+
+impl Shared {
+    pub fn new(phases: usize, capacity: usize) -> Shared {
+        Shared {
+            t0: Instant::now(),
+            phases: (0..phases).map(|_| PhaseStats::new(capacity)).collect(),
+            live: AtomicU64::new(0),
+            ready: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            connect_retries: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            seq_gaps: AtomicU64::new(0),
+            seq_missing: AtomicU64::new(0),
+            seq_out_of_order: AtomicU64::new(0),
+            other_packets: AtomicU64::new(0),
+            pings: AtomicU64::new(0),
+            errors: Mutex::new(BTreeMap::new()),
+            event_done: Notify::new(),
+        }
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+
+    pub fn error(&self, reason: impl Into<String>) {
+        let mut reason: String = reason.into();
+        if reason.len() > 160 {
+            reason.truncate(160);
+        }
+        *self.errors.lock().unwrap().entry(reason).or_default() += 1;
+    }
+}
+
+pub struct ClientConfig {
+    pub url: String,
+    pub token: String,
+    pub handshake_timeout: Duration,
+    pub attempts: u32,
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One client: connect (bounded by `gate` while handshaking), then receive until `stop`.
+pub async fn run_client(
+    cfg: Arc<ClientConfig>,
+    shared: Arc<Shared>,
+    gate: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut attempt = 0;
+    let (mut ws, head) = loop {
+        attempt += 1;
+        let permit = match gate.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        let result = tokio::time::timeout(cfg.handshake_timeout, handshake(&cfg)).await;
+        drop(permit);
+        match result {
+            Ok(Ok(done)) => break done,
+            Ok(Err(e)) if attempt < cfg.attempts && !e.starts_with("connect error packet") => {
+                shared.connect_retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+            Err(_) if attempt < cfg.attempts => {
+                shared.connect_retries.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                shared.error(format!("connect: {e}"));
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(_) => {
+                shared.error("connect: handshake timed out");
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+    };
+    shared.live.fetch_add(1, Ordering::Relaxed);
+    shared.ready.fetch_add(1, Ordering::Relaxed);
+
+    let ticket_prefix = format!("42{NAMESPACE},[\"{TICKET_EVENT}\",");
+    let mut last_seq = head;
+    let end: Option<String> = loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break None,
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    let text = text.as_str();
+                    if text == "2" {
+                        shared.pings.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = ws.send(Message::Text("3".into())).await {
+                            break Some(format!("pong failed: {e}"));
+                        }
+                    } else if let Some(body) = text.strip_prefix(ticket_prefix.as_str()) {
+                        on_ticket(&shared, body, text.len(), &mut last_seq);
+                    } else if text.starts_with(&format!("41{NAMESPACE}")) {
+                        break Some("server sent namespace DISCONNECT (41)".into());
+                    } else if text == "1" {
+                        break Some("server sent engine.io CLOSE (1)".into());
+                    } else {
+                        shared.other_packets.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    break Some(format!(
+                        "websocket closed by server ({})",
+                        frame.map(|f| f.code.to_string()).unwrap_or_else(|| "no code".into())
+                    ));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Some(format!("websocket error: {e}")),
+                None => break Some("connection ended".into()),
+            }
+        }
+    };
+    shared.live.fetch_sub(1, Ordering::Relaxed);
+    if let Some(reason) = end {
+        if !*stop.borrow() {
+            shared.lost.fetch_add(1, Ordering::Relaxed);
+            shared.error(format!("lost: {reason}"));
+            // Wake a writer that might be waiting for this client.
+            shared.event_done.notify_one();
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
+}
+
+/// Opens the websocket and the namespace; returns the stream and the sync `head`.
+async fn handshake(cfg: &ClientConfig) -> Result<(Ws, i64), String> {
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(cfg.url.as_str(), Some(ws_config), true)
+            .await
+            .map_err(|e| format!("websocket: {e}"))?;
+    let connect_ack = format!("40{NAMESPACE},");
+    let connect_err = format!("44{NAMESPACE},");
+    let sync_prefix = format!("42{NAMESPACE},[\"{SYNC_EVENT}\",");
+    let mut opened = false;
+    let mut joined = false;
+    loop {
+        let text = match ws.next().await {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(_))) | None => return Err("closed during handshake".into()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("websocket: {e}")),
+        };
+        let text = text.as_str();
+        if !opened {
+            if !text.starts_with('0') {
+                return Err(format!("expected engine.io OPEN, got {text:.40}"));
+            }
+            opened = true;
+            let connect = format!(
+                "40{NAMESPACE},{}",
+                serde_json::json!({ "token": cfg.token })
+            );
+            ws.send(Message::Text(connect.into()))
+                .await
+                .map_err(|e| format!("send CONNECT: {e}"))?;
+        } else if text == "2" {
+            ws.send(Message::Text("3".into()))
+                .await
+                .map_err(|e| format!("send pong: {e}"))?;
+        } else if text.starts_with(&connect_ack) {
+            joined = true;
+        } else if let Some(rest) = text.strip_prefix(&connect_err) {
+            return Err(format!("connect error packet {rest:.80}"));
+        } else if let Some(rest) = text.strip_prefix(&sync_prefix) {
+            if !joined {
+                return Err("sync before CONNECT ack".into());
+            }
+            let head = number_after(rest, "\"head\":").unwrap_or(0);
+            return Ok((ws, head));
+        }
+    }
+}
+
+fn number_after(s: &str, key: &str) -> Option<i64> {
+    let start = s.find(key)? + key.len();
+    let digits: &str = &s[start..];
+    let end = digits
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+fn on_ticket(shared: &Shared, body: &str, frame_len: usize, last_seq: &mut i64) {
+    let now_us = shared.now_us();
+    let wall = Utc::now();
+    if let Some(seq) = number_after(body, "\"seq\":") {
+        if seq <= *last_seq {
+            shared.seq_out_of_order.fetch_add(1, Ordering::Relaxed);
+        } else {
+            if seq > *last_seq + 1 {
+                shared.seq_gaps.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .seq_missing
+                    .fetch_add((seq - *last_seq - 1) as u64, Ordering::Relaxed);
+            }
+            *last_seq = seq;
+        }
+    }
+    let Some((phase, idx)) = title_of(body) else {
+        shared.other_packets.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let Some(stats) = shared.phases.get(phase) else {
+        shared.other_packets.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    if idx >= stats.sent_at.len() {
+        stats.unmatched.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    stats.deliveries.fetch_add(1, Ordering::Relaxed);
+    stats.bytes.fetch_add(frame_len as u64, Ordering::Relaxed);
+    stats.first_recv_us.fetch_min(now_us, Ordering::Relaxed);
+    stats.last_recv_us.fetch_max(now_us, Ordering::Relaxed);
+    let sent = stats.sent_at[idx].load(Ordering::Acquire);
+    if sent == 0 || sent == u64::MAX {
+        stats.unmatched.fetch_add(1, Ordering::Relaxed);
+    } else {
+        stats.e2e.record(now_us.saturating_sub(sent - 1));
+    }
+    if let Some(ts) = string_after(body, "\"timestamp\":\"") {
+        if let Ok(ts) = DateTime::parse_from_rfc3339(ts) {
+            let micros = (wall - ts.with_timezone(&Utc))
+                .num_microseconds()
+                .unwrap_or(0);
+            if micros < 0 {
+                stats.negative_server_ts.fetch_add(1, Ordering::Relaxed);
+            }
+            stats.server_ts.record(micros.max(0) as u64);
+        }
+    }
+    let got = stats.per_event[idx].fetch_add(1, Ordering::AcqRel) + 1;
+    if u64::from(got) >= shared.live.load(Ordering::Relaxed) {
+        shared.event_done.notify_one();
+    }
+}
+
+fn string_after<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let start = s.find(key)? + key.len();
+    let rest = &s[start..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// `..."title":"fb-{phase}-{idx}"...` → (phase, idx).
+fn title_of(body: &str) -> Option<(usize, usize)> {
+    let key = format!("\"title\":\"{TITLE_PREFIX}");
+    let rest = string_after(body, &key)?;
+    let (phase, idx) = rest.split_once('-')?;
+    Some((phase.parse().ok()?, idx.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_deskbell_envelope() {
+        let body = r#"{"action":"create","seq":42,"companyId":1,"userId":1,"timestamp":"2026-01-02T03:04:05.123456Z","ticket":{"id":7,"companyId":1,"title":"fb-1-123","requester":{"name":"Bench","contact":null}}}]"#;
+        assert_eq!(title_of(body), Some((1, 123)));
+        assert_eq!(number_after(body, "\"seq\":"), Some(42));
+        assert_eq!(
+            string_after(body, "\"timestamp\":\""),
+            Some("2026-01-02T03:04:05.123456Z")
+        );
+    }
+}
