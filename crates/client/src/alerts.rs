@@ -118,6 +118,11 @@ impl AlertPolicy {
         self
     }
 
+    /// The user alerts are for (their own actions never alert).
+    pub fn me(&self) -> &User {
+        &self.me
+    }
+
     pub fn preferences(&self) -> &AlertPreferences {
         &self.prefs
     }

@@ -134,6 +134,13 @@ impl<S: BoardSink> Connection<S> {
         let _ = self.commands.send(Command::ReconnectNow);
     }
 
+    /// A cloneable handle that can only ask for an immediate reconnect (for wake sources).
+    pub fn reconnect_handle(&self) -> ReconnectHandle {
+        ReconnectHandle {
+            commands: self.commands.clone(),
+        }
+    }
+
     /// A fresh sign-in after `needs-login`.
     pub fn resume(&self, session: Arc<Session>) {
         let _ = self.commands.send(Command::Resume(session));
@@ -143,6 +150,18 @@ impl<S: BoardSink> Connection<S> {
     pub async fn shutdown(self) -> S {
         let _ = self.commands.send(Command::Shutdown);
         self.task.await.expect("the connection supervisor panicked")
+    }
+}
+
+/// See [`Connection::reconnect_handle`].
+#[derive(Clone)]
+pub struct ReconnectHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl ReconnectHandle {
+    pub fn reconnect_now(&self) {
+        let _ = self.commands.send(Command::ReconnectNow);
     }
 }
 

@@ -35,6 +35,11 @@ pub enum CoreEvent {
     Synced { sync: SyncMessage },
     /// An event this client does not understand; skipped.
     Unknown { name: String },
+    /// The view changed outside of events (an optimistic move, its confirmation or rollback).
+    Local {
+        #[serde(skip)]
+        deltas: Vec<BoardDelta>,
+    },
 }
 
 /// The board, shared between the connection task and the callers (optimistic moves, reads).
@@ -77,6 +82,12 @@ impl CoreSink {
             },
             rx,
         )
+    }
+
+    /// Another way into the same ordered stream (for changes made outside the connection,
+    /// reported under the board lock like the sink's own).
+    pub fn reporter(&self) -> mpsc::UnboundedSender<CoreEvent> {
+        self.events.clone()
     }
 
     fn report(&self, event: CoreEvent) {

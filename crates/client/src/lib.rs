@@ -8,6 +8,7 @@
 //! - [`wake`]: sleep/wake, clock gaps and network-up, as reconnect triggers.
 //! - [`session`]: a signed-in session (access token in memory, refresh token in the store).
 //! - [`connection`]: the supervisor owning the one live socket; [`core`] applies what it delivers.
+//! - [`desk`]: all of the above behind one handle and one event stream (used by the CLI and the app).
 
 pub mod alerts;
 pub mod api;
@@ -15,6 +16,7 @@ pub mod backoff;
 pub mod board;
 pub mod connection;
 pub mod core;
+pub mod desk;
 pub mod error;
 pub mod session;
 pub mod token_store;

@@ -2,12 +2,11 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use deskbell_client::connection::{Connection, ConnectionConfig, ConnectionState};
-use deskbell_client::core::{CoreEvent, CoreSink, SharedBoard};
+use deskbell_client::connection::ConnectionState;
+use deskbell_client::desk::{Desk, DeskEvent, DeskOptions};
 use deskbell_client::session::Session;
 use deskbell_client::token_store::{default_store, MemoryStore, TokenStore};
-use deskbell_client::transport::ws::WsTransport;
-use deskbell_client::{wake, Api};
+use deskbell_client::Api;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
@@ -48,6 +47,9 @@ enum Command {
     Watch {
         #[arg(long)]
         json: bool,
+        /// Also show alerts as desktop notifications.
+        #[arg(long)]
+        notify: bool,
         /// Sign in for this run only (password from DESKBELL_PASSWORD), keychain untouched.
         #[arg(long)]
         email: Option<String>,
@@ -180,28 +182,20 @@ async fn shutdown_signal() {
     }
 }
 
-fn start(
-    session: Session,
-) -> (
-    Connection<CoreSink>,
-    SharedBoard,
-    tokio::sync::mpsc::UnboundedReceiver<CoreEvent>,
-) {
-    let board = SharedBoard::new();
-    let (sink, events) = CoreSink::new(board.clone());
-    let connection = Connection::spawn(
-        Arc::new(session),
-        Arc::new(WsTransport::new()),
-        sink,
-        ConnectionConfig::default(),
-    );
-    (connection, board, events)
+fn start(session: Session, notify: bool) -> (Desk, tokio::sync::mpsc::Receiver<DeskEvent>) {
+    let mut options = DeskOptions::desktop();
+    if !notify {
+        // Alerts are still decided and printed; only the OS notification is left out.
+        options.notifier = None;
+        options.notifier_events = None;
+    }
+    Desk::start(session, options)
 }
 
 async fn board(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()> {
     let session = session_for_run(cli, email).await?;
-    let (connection, board, _events) = start(session);
-    let mut state = connection.state();
+    let (desk, _events) = start(session, false);
+    let mut state = desk.state();
     let waited = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let current = state.borrow_and_update().clone();
@@ -218,8 +212,8 @@ async fn board(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()>
         }
     })
     .await;
-    let snapshot = board.snapshot();
-    connection.shutdown().await;
+    let snapshot = desk.board();
+    desk.shutdown().await;
     match waited {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),
@@ -233,31 +227,26 @@ async fn board(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn watch(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()> {
+async fn watch(cli: &Cli, json: bool, notify: bool, email: Option<&str>) -> anyhow::Result<()> {
     let session = session_for_run(cli, email).await?;
-    let (connection, board, mut events) = start(session);
-    let mut wakes = wake::wake_stream(wake::default_sources(), Duration::from_secs(2));
+    let (desk, mut events) = start(session, notify);
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            Some(reason) = wakes.recv() => {
-                tracing::info!(?reason, "wake: reconnecting now");
-                connection.reconnect_now();
-            }
             event = events.recv() => {
                 let Some(event) = event else { break };
-                if json {
-                    print_json(&event);
-                } else {
-                    print_event_text(&event);
-                }
+                print_event(&event, json);
             }
         }
     }
-    connection.shutdown().await;
-    let snapshot = board.snapshot();
+    let snapshot = desk.board();
+    desk.shutdown().await;
+    // What was already reported before the stop is still printed, in order.
+    while let Ok(event) = events.try_recv() {
+        print_event(&event, json);
+    }
     if json {
         print_json(&serde_json::json!({ "kind": "board", "board": snapshot }));
     } else {
@@ -266,15 +255,22 @@ async fn watch(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()>
     Ok(())
 }
 
-fn print_event_text(event: &CoreEvent) {
+fn print_event(event: &DeskEvent, json: bool) {
     match event {
-        CoreEvent::State { state } => println!(
+        // UI deltas: the applied events already say it all.
+        DeskEvent::Board { .. } => {}
+        _ if json => print_json(event),
+        _ => print_event_text(event),
+    }
+}
+
+fn print_event_text(event: &DeskEvent) {
+    match event {
+        DeskEvent::State { state } => println!(
             "state: {}",
             serde_json::to_string(state).unwrap_or_default()
         ),
-        CoreEvent::Event {
-            resource, event, ..
-        } => {
+        DeskEvent::Event { resource, event } => {
             let what = event
                 .ticket
                 .as_ref()
@@ -287,9 +283,14 @@ fn print_event_text(event: &CoreEvent) {
                 event.action.as_str()
             );
         }
-        CoreEvent::Snapshot { .. } => println!("board reloaded"),
-        CoreEvent::Synced { sync } => println!("in sync (head {})", sync.head),
-        CoreEvent::Unknown { name } => println!("skipped unknown event {name}"),
+        DeskEvent::Board { .. } => {}
+        DeskEvent::Synced { sync } => println!("in sync (head {})", sync.head),
+        DeskEvent::Alert { alert, .. } => println!("ALERT {}: {}", alert.title, alert.body),
+        DeskEvent::UrgentCount { count } => println!("urgent unread: {count}"),
+        DeskEvent::OpenTicket { ticket_id } => println!("open ticket #{ticket_id}"),
+        DeskEvent::NotificationFailed { error, .. } => println!("notification failed: {error}"),
+        DeskEvent::Wake { reason } => println!("wake ({reason}): reconnecting"),
+        DeskEvent::Unknown { name } => println!("skipped unknown event {name}"),
     }
 }
 
@@ -355,6 +356,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Login { email } => login(&cli, email).await,
         Command::Logout => logout(&cli).await,
         Command::Board { json, email } => board(&cli, *json, email.as_deref()).await,
-        Command::Watch { json, email } => watch(&cli, *json, email.as_deref()).await,
+        Command::Watch {
+            json,
+            notify,
+            email,
+        } => watch(&cli, *json, *notify, email.as_deref()).await,
     }
 }

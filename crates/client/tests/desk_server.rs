@@ -1,0 +1,456 @@
+//! The whole core ([`Desk`]) against the real server in-process: alerts from other people's
+//! escalations (never one's own), the urgent count, optimistic moves confirmed and rolled back,
+//! writes reflected on the board; and `deskbell-cli watch --json` end to end.
+
+use deskbell_client::alerts::{AlertKind, AlertPreferences, RecordingNotifier};
+use deskbell_client::connection::ConnectionState;
+use deskbell_client::desk::{is_conflict, Desk, DeskEvent, DeskOptions};
+use deskbell_client::session::Session;
+use deskbell_client::token_store::MemoryStore;
+use deskbell_client::transport::ws::WsTransport;
+use deskbell_client::Api;
+use deskbell_protocol::{NewTicket, Priority, Requester, Ticket, TicketPatch};
+use deskbell_server::{demo, Config, Server};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn start_server() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().to_path_buf());
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.jwt_secret = Some("desk-test-secret".into());
+    config.writes_per_minute = 0;
+    let state = deskbell_server::prepare(config).await.expect("prepare");
+    demo::seed(&state).await.expect("seed");
+    (deskbell_server::serve(state).await.expect("serve"), dir)
+}
+
+fn new_ticket(title: &str, priority: Priority) -> NewTicket {
+    NewTicket {
+        title: title.into(),
+        requester: Requester {
+            name: "Grace Hopper".into(),
+            contact: None,
+        },
+        priority: Some(priority),
+        status: None,
+        assignee_id: None,
+        lane_id: None,
+        message: Some("It broke".into()),
+    }
+}
+
+struct Harness {
+    desk: Desk,
+    events: mpsc::Receiver<DeskEvent>,
+    seen: Vec<DeskEvent>,
+    notifier: Arc<RecordingNotifier>,
+}
+
+impl Harness {
+    async fn start(server: &Server, email: &str) -> Harness {
+        let api = Api::new(&server.url()).unwrap();
+        let session = Session::login(
+            api,
+            Arc::new(MemoryStore::new()),
+            email,
+            demo::DEMO_PASSWORD,
+        )
+        .await
+        .unwrap();
+        let notifier = Arc::new(RecordingNotifier::new());
+        let mut options = DeskOptions::headless(Arc::new(WsTransport::new()), notifier.clone());
+        options.alert_window = Duration::from_millis(50);
+        let (desk, events) = Desk::start(session, options);
+        let mut h = Harness {
+            desk,
+            events,
+            seen: Vec::new(),
+            notifier,
+        };
+        h.wait_for("live", |e| {
+            matches!(
+                e,
+                DeskEvent::State {
+                    state: ConnectionState::Live
+                }
+            )
+        })
+        .await;
+        h
+    }
+
+    /// Waits for an event matching `pred` (events seen earlier count too) and returns it.
+    async fn wait_for(&mut self, what: &str, pred: impl Fn(&DeskEvent) -> bool) -> DeskEvent {
+        if let Some(e) = self.seen.iter().find(|e| pred(e)) {
+            return e.clone();
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            tokio::select! {
+                event = self.events.recv() => {
+                    let event = event.expect("the core is running");
+                    self.seen.push(event.clone());
+                    if pred(&event) {
+                        return event;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn alerts(&self) -> Vec<&DeskEvent> {
+        self.seen
+            .iter()
+            .filter(|e| matches!(e, DeskEvent::Alert { .. }))
+            .collect()
+    }
+}
+
+fn applied(seq: i64) -> impl Fn(&DeskEvent) -> bool {
+    move |e| matches!(e, DeskEvent::Event { event, .. } if event.seq == seq)
+}
+
+async fn escalate(api: &Api, token: &str, ticket: &Ticket) -> Ticket {
+    let patch = TicketPatch {
+        priority: Some(Priority::Urgent),
+        ..TicketPatch::default()
+    };
+    api.patch_ticket(token, ticket.id, Some(ticket.version), &patch)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn escalations_by_others_alert_once_and_own_actions_never() {
+    let (server, _dir) = start_server().await;
+    let api = Api::new(&server.url()).unwrap();
+    let admin = api
+        .login("admin@acme.test", demo::DEMO_PASSWORD)
+        .await
+        .unwrap()
+        .access_token;
+    let mut agent = Harness::start(&server, "agent1@acme.test").await;
+
+    // Someone else escalates an (unassigned, so visible) ticket: one critical alert.
+    let ticket = api
+        .create_ticket(&admin, &new_ticket("Checkout is down", Priority::Normal))
+        .await
+        .unwrap();
+    let urgent = escalate(&api, &admin, &ticket).await;
+    let alert = agent
+        .wait_for("the alert", |e| matches!(e, DeskEvent::Alert { .. }))
+        .await;
+    let DeskEvent::Alert { alert, shown } = alert else {
+        unreachable!()
+    };
+    assert!(shown);
+    assert_eq!(alert.kind, AlertKind::Urgent);
+    assert_eq!(alert.ticket_ids, vec![ticket.id]);
+    assert_eq!(alert.title, "Checkout is down");
+    assert_eq!(agent.notifier.alerts(), vec![alert.clone()]);
+    agent
+        .wait_for("the urgent count", |e| {
+            matches!(e, DeskEvent::UrgentCount { count: 1 })
+        })
+        .await;
+    assert_eq!(agent.desk.urgent_count(), 1);
+
+    // The same ticket changed again while urgent: no second alert.
+    let patch = TicketPatch {
+        title: Some("Checkout is down (EU)".into()),
+        ..TicketPatch::default()
+    };
+    let renamed = api
+        .patch_ticket(&admin, ticket.id, Some(urgent.version), &patch)
+        .await
+        .unwrap();
+    // The agent's own escalation of another ticket: no alert either.
+    let mine = agent
+        .desk
+        .create_ticket(new_ticket("My own", Priority::Normal))
+        .await
+        .unwrap();
+    let mine = agent
+        .desk
+        .patch_ticket(
+            mine.id,
+            Some(mine.version),
+            TicketPatch {
+                priority: Some(Priority::Urgent),
+                ..TicketPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let head = api.board(&admin).await.unwrap().seq;
+    agent.wait_for("the last write", applied(head)).await;
+    // Past the coalescing window of anything that could still come: a marker alert from the
+    // admin, which must be the only other one.
+    let marker = api
+        .create_ticket(&admin, &new_ticket("Marker", Priority::Urgent))
+        .await
+        .unwrap();
+    agent
+        .wait_for("the marker's alert", |e| {
+            matches!(e, DeskEvent::Alert { alert, .. } if alert.ticket_ids.contains(&marker.id))
+        })
+        .await;
+    let alerts = agent.alerts();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert!(renamed.version > urgent.version);
+    assert_eq!(mine.priority, Priority::Urgent);
+
+    // Opening the ticket clears it from the count.
+    agent.desk.mark_read(ticket.id);
+    agent.desk.mark_read(marker.id);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while agent.desk.urgent_count() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "count never cleared"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Do not disturb: counted, not shown.
+    agent.desk.set_preferences(AlertPreferences {
+        do_not_disturb: true,
+        ..AlertPreferences::default()
+    });
+    while !agent.desk.preferences().do_not_disturb {
+        tokio::task::yield_now().await;
+    }
+    let quiet = api
+        .create_ticket(&admin, &new_ticket("At night", Priority::Urgent))
+        .await
+        .unwrap();
+    let before = agent.notifier.alerts().len();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while agent.desk.urgent_count() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "muted alert not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let head = api.board(&admin).await.unwrap().seq;
+    agent.wait_for("the muted write", applied(head)).await;
+    assert_eq!(
+        agent.notifier.alerts().len(),
+        before,
+        "nothing shown under DND"
+    );
+    assert!(agent.desk.board().tickets.iter().any(|t| t.id == quiet.id));
+    agent.desk.shutdown().await;
+}
+
+#[tokio::test]
+async fn moves_are_optimistic_then_confirmed_or_rolled_back() {
+    let (server, _dir) = start_server().await;
+    let api = Api::new(&server.url()).unwrap();
+    let admin = api
+        .login("admin@acme.test", demo::DEMO_PASSWORD)
+        .await
+        .unwrap()
+        .access_token;
+    let mut agent = Harness::start(&server, "agent1@acme.test").await;
+    let board = agent.desk.board();
+    let lanes = board.lanes.clone();
+    let ticket = board.tickets[0].clone();
+    let target = lanes
+        .iter()
+        .find(|l| Some(l.id) != ticket.lane_id)
+        .unwrap()
+        .id;
+
+    // Confirmed: the server has it, and the board shows it.
+    let moved = agent
+        .desk
+        .move_ticket(ticket.id, Some(target))
+        .await
+        .unwrap();
+    assert_eq!(moved.lane_id, Some(target));
+    assert_eq!(
+        api.ticket(&admin, ticket.id).await.unwrap().lane_id,
+        Some(target)
+    );
+    let shown = agent.desk.board();
+    let card = shown.tickets.iter().find(|t| t.id == ticket.id).unwrap();
+    assert_eq!(card.lane_id, Some(target));
+    // The move was shown before the server answered: a delta with the card in the target lane.
+    agent
+        .wait_for("the optimistic delta", |e| {
+            matches!(e, DeskEvent::Board { deltas } if deltas.iter().any(|d| matches!(
+                d,
+                deskbell_client::board::BoardDelta::TicketUpserted(t) if t.id == ticket.id && t.lane_id == Some(target)
+            )))
+        })
+        .await;
+
+    // Someone else changes the ticket first; our stale move is refused, the card stays where
+    // the server has it, and the error says "conflict".
+    let other_lane = lanes.iter().find(|l| l.id != target).unwrap().id;
+    let newer = api
+        .move_ticket(&admin, ticket.id, Some(other_lane), None)
+        .await
+        .unwrap();
+    // Race the event: make the board still hold the older version when the move starts.
+    let stale_board_version = agent
+        .desk
+        .board()
+        .tickets
+        .iter()
+        .find(|t| t.id == ticket.id)
+        .unwrap()
+        .version;
+    let result = agent.desk.move_ticket(ticket.id, None).await;
+    if stale_board_version < newer.version {
+        let error = result.expect_err("a stale move is refused");
+        assert!(is_conflict(&error), "{error:?}");
+        assert_eq!(error.code(), "conflict");
+    } else {
+        // The event arrived first: the move is then a normal, newer one.
+        result.unwrap();
+    }
+    let server_now = api.ticket(&admin, ticket.id).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let card = agent
+            .desk
+            .board()
+            .tickets
+            .into_iter()
+            .find(|t| t.id == ticket.id)
+            .unwrap();
+        if card.lane_id == server_now.lane_id && card.version == server_now.version {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "card never matched the server"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(50), agent.events.recv()).await;
+    }
+
+    // A lane that does not exist: refused locally, nothing sent, nothing changed.
+    let error = agent
+        .desk
+        .move_ticket(ticket.id, Some(999_999))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "unknown_lane");
+    agent.desk.shutdown().await;
+}
+
+/// `deskbell-cli watch --json`: state lines, event lines, alert lines, and the board on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_watch_prints_json_lines_and_the_board_on_sigterm() {
+    let (server, _dir) = start_server().await;
+    let api = Api::new(&server.url()).unwrap();
+    let admin = api
+        .login("admin@acme.test", demo::DEMO_PASSWORD)
+        .await
+        .unwrap()
+        .access_token;
+    let config_home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deskbell-cli"))
+        .args([
+            "--server",
+            &server.url(),
+            "watch",
+            "--json",
+            "--email",
+            "agent1@acme.test",
+        ])
+        .env("DESKBELL_PASSWORD", demo::DEMO_PASSWORD)
+        .env("XDG_CONFIG_HOME", config_home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<serde_json::Value>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if lines_tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    let mut all: Vec<serde_json::Value> = Vec::new();
+    next_line(&mut lines, &mut all, "live", |v| {
+        v["kind"] == "state" && v["state"]["state"] == "live"
+    })
+    .await;
+    let ticket = api
+        .create_ticket(&admin, &new_ticket("Printer on fire", Priority::Urgent))
+        .await
+        .unwrap();
+    let event = next_line(&mut lines, &mut all, "the event", |v| {
+        v["kind"] == "event" && v["event"]["ticket"]["id"] == ticket.id
+    })
+    .await;
+    assert_eq!(event["event"]["action"], "create");
+    let alert = next_line(&mut lines, &mut all, "the alert", |v| {
+        v["kind"] == "alert" && v["alert"]["ticketIds"][0] == ticket.id
+    })
+    .await;
+    assert_eq!(alert["alert"]["kind"], "urgent");
+    // SIGTERM: the board, then exit 0.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let board = next_line(&mut lines, &mut all, "the board", |v| v["kind"] == "board").await;
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let tickets = board["board"]["tickets"].as_array().unwrap();
+    assert!(tickets.iter().any(|t| t["id"] == ticket.id));
+    let expected = api
+        .board(
+            &api.login("agent1@acme.test", demo::DEMO_PASSWORD)
+                .await
+                .unwrap()
+                .access_token,
+        )
+        .await
+        .unwrap();
+    assert_eq!(tickets.len(), expected.tickets.len());
+    assert!(
+        !config_home.path().join("deskbell").exists(),
+        "--email runs leave no saved login behind"
+    );
+}
+
+async fn next_line(
+    lines: &mut mpsc::UnboundedReceiver<serde_json::Value>,
+    all: &mut Vec<serde_json::Value>,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let line = tokio::select! {
+            line = lines.recv() => line.unwrap_or_else(|| panic!("stdout closed waiting for {what}: {all:#?}")),
+            _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}: {all:#?}"),
+        };
+        all.push(line.clone());
+        if pred(&line) {
+            return line;
+        }
+    }
+}
