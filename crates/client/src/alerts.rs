@@ -28,7 +28,18 @@ use crate::board::Applied;
 
 /// How much besides urgent tickets raises a notification. Each level includes the ones before.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
 )]
 #[serde(rename_all = "camelCase")]
 pub enum AlertLevel {
@@ -38,14 +49,14 @@ pub enum AlertLevel {
     AlsoCommentsOnMine,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AlertPreferences {
     pub level: AlertLevel,
     pub do_not_disturb: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub enum AlertKind {
     /// Created, escalated to or appeared as urgent.
@@ -57,12 +68,13 @@ pub enum AlertKind {
 }
 
 /// One notification to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     /// For a summary: [`AlertKind::Urgent`] if any of its alerts is urgent.
     pub kind: AlertKind,
     /// The ticket(s) concerned, most important first (urgent ones, then in arrival order).
+    #[ts(type = "Array<number>")]
     pub ticket_ids: Vec<Id>,
     /// The notification's summary line.
     pub title: String,

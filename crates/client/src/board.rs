@@ -33,21 +33,24 @@ use deskbell_protocol::{EventAction, EventEnvelope, Id, Lane, Resource, Ticket};
 use serde::{Deserialize, Serialize};
 
 /// A change the UI applies to what it shows. Never "reload everything" except [`BoardDelta::Reset`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum BoardDelta {
     /// Replace everything (after a snapshot load). Lanes by position.
     Reset {
         lanes: Vec<Lane>,
         tickets: Vec<Ticket>,
+        #[ts(type = "number")]
         seq: i64,
     },
     LaneUpserted(Lane),
     LaneRemoved {
+        #[ts(type = "number")]
         id: Id,
     },
     TicketUpserted(Ticket),
     TicketRemoved {
+        #[ts(type = "number")]
         id: Id,
     },
 }

@@ -23,7 +23,7 @@ use crate::transport::{
 };
 
 /// The states of the spec, as the UI and the CLI see them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum ConnectionState {
     /// Only a new sign-in helps; nothing is retried.
@@ -34,6 +34,7 @@ pub enum ConnectionState {
     #[serde(rename_all = "camelCase")]
     Connecting {
         attempt: u32,
+        #[ts(type = "string | null")]
         retry_at: Option<DateTime<Utc>>,
     },
     /// Connected; missed events are being replayed or the snapshot reloaded.

@@ -25,7 +25,7 @@ use crate::transport::SocketTransport;
 use crate::wake::{WakeReason, WakeSource};
 
 /// Everything the core reports, in the order it happened.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum DeskEvent {
     /// A connection state change.
@@ -44,13 +44,23 @@ pub enum DeskEvent {
     Alert { alert: Alert, shown: bool },
     /// Urgent tickets alerted and not yet opened (the tray's count).
     #[serde(rename_all = "camelCase")]
-    UrgentCount { count: usize },
+    UrgentCount {
+        #[ts(type = "number")]
+        count: usize,
+    },
     /// The user activated a notification's "Open ticket".
     #[serde(rename_all = "camelCase")]
-    OpenTicket { ticket_id: Id },
+    OpenTicket {
+        #[ts(type = "number")]
+        ticket_id: Id,
+    },
     /// A notification could not be shown.
     #[serde(rename_all = "camelCase")]
-    NotificationFailed { ticket_ids: Vec<Id>, error: String },
+    NotificationFailed {
+        #[ts(type = "Array<number>")]
+        ticket_ids: Vec<Id>,
+        error: String,
+    },
     /// A wake (resume, network up, clock gap) triggered an immediate reconnect.
     Wake { reason: String },
     /// A server event this client does not understand; skipped.

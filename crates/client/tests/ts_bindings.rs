@@ -1,0 +1,54 @@
+//! The UI's TypeScript types for what the core reports are generated from these Rust types.
+//! This test fails when the checked-in file is stale; run with `UPDATE_TS_BINDINGS=1` to
+//! rewrite it.
+
+use deskbell_client::alerts::{Alert, AlertKind, AlertLevel, AlertPreferences};
+use deskbell_client::board::BoardDelta;
+use deskbell_client::connection::ConnectionState;
+use deskbell_client::desk::DeskEvent;
+use ts_rs::TS;
+
+macro_rules! declarations {
+    ($($t:ty),* $(,)?) => {
+        vec![$(format!("export {}", <$t as TS>::decl())),*]
+    };
+}
+
+fn generated() -> String {
+    let decls = declarations![
+        ConnectionState,
+        BoardDelta,
+        AlertLevel,
+        AlertPreferences,
+        AlertKind,
+        Alert,
+        DeskEvent,
+    ];
+    let mut out = String::from(
+        "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { EventEnvelope, Lane, SyncMessage, Ticket } from \"./protocol\";\n\n",
+    );
+    for d in decls {
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[test]
+fn typescript_bindings_are_up_to_date() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/client.ts");
+    let fresh = generated();
+    if std::env::var_os("UPDATE_TS_BINDINGS").is_some() {
+        std::fs::write(&path, &fresh).expect("write bindings");
+        return;
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == fresh,
+        "{} is stale: run `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`",
+        path.display()
+    );
+}

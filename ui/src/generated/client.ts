@@ -1,0 +1,34 @@
+// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.
+// Do not edit by hand.
+
+import type { EventEnvelope, Lane, SyncMessage, Ticket } from "./protocol";
+
+export type ConnectionState = { "state": "needs-login", reason: string, } | { "state": "connecting", attempt: number, retryAt: string | null, } | { "state": "syncing" } | { "state": "live" } | { "state": "offline", reason: string, };
+
+export type BoardDelta = { "kind": "reset", lanes: Array<Lane>, tickets: Array<Ticket>, seq: number, } | { "kind": "laneUpserted" } & Lane | { "kind": "laneRemoved", id: number, } | { "kind": "ticketUpserted" } & Ticket | { "kind": "ticketRemoved", id: number, };
+
+export type AlertLevel = "urgentOnly" | "alsoAssignedToMe" | "alsoCommentsOnMine";
+
+export type AlertPreferences = { level: AlertLevel, doNotDisturb: boolean, };
+
+export type AlertKind = "urgent" | "assignedToMe" | "comment";
+
+export type Alert = { 
+/**
+ * For a summary: [`AlertKind::Urgent`] if any of its alerts is urgent.
+ */
+kind: AlertKind, 
+/**
+ * The ticket(s) concerned, most important first (urgent ones, then in arrival order).
+ */
+ticketIds: Array<number>, 
+/**
+ * The notification's summary line.
+ */
+title: string, body: string, 
+/**
+ * Whether this stands for several coalesced alerts.
+ */
+summary: boolean, };
+
+export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: string, event: EventEnvelope, } | { "kind": "board", deltas: Array<BoardDelta>, } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, };
