@@ -32,11 +32,17 @@ as_root() {
 }
 
 # --- Debian packages --------------------------------------------------------------------------
-APT_PACKAGES=(build-essential pkg-config libssl-dev)
+# The desktop app (Tauri 2 on WebKitGTK) needs these to build.
+APT_PACKAGES=(build-essential pkg-config file libssl-dev libwebkit2gtk-4.1-dev
+  libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev libayatana-appindicator3-dev
+  librsvg2-dev libxdo-dev)
 if [ "$build_only" -eq 0 ]; then
   # PostgreSQL for the second test run; a D-Bus session bus and gnome-keyring for the OS
   # integration tests (notifications, keychain) in a private session.
   APT_PACKAGES+=(postgresql postgresql-client dbus dbus-x11 gnome-keyring libsecret-tools)
+  # The app's end-to-end tests (Xvfb + tauri-driver + WebKitWebDriver) and the UI's tests
+  # (headless Chromium).
+  APT_PACKAGES+=(xvfb xauth webkit2gtk-driver chromium)
 fi
 
 installed() {

@@ -8,10 +8,12 @@
 //! - [`wake`]: sleep/wake, clock gaps and network-up, as reconnect triggers.
 //! - [`session`]: a signed-in session (access token in memory, refresh token in the store).
 //! - [`connection`]: the supervisor owning the one live socket; [`core`] applies what it delivers.
+//! - [`app`]: what the desktop shell exchanges with its UI (session info, errors, settings).
 //! - [`desk`]: all of the above behind one handle and one event stream (used by the CLI and the app).
 
 pub mod alerts;
 pub mod api;
+pub mod app;
 pub mod backoff;
 pub mod board;
 pub mod connection;

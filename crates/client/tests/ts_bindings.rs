@@ -3,6 +3,7 @@
 //! rewrite it.
 
 use deskbell_client::alerts::{Alert, AlertKind, AlertLevel, AlertPreferences};
+use deskbell_client::app::{CommandError, SessionInfo, Settings, Theme};
 use deskbell_client::board::BoardDelta;
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::desk::DeskEvent;
@@ -23,9 +24,13 @@ fn generated() -> String {
         AlertKind,
         Alert,
         DeskEvent,
+        SessionInfo,
+        CommandError,
+        Theme,
+        Settings,
     ];
     let mut out = String::from(
-        "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { EventEnvelope, Lane, SyncMessage, Ticket } from \"./protocol\";\n\n",
+        "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from \"./protocol\";\n\n",
     );
     for d in decls {
         out.push_str(&d);

@@ -1,7 +1,7 @@
 // Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.
 // Do not edit by hand.
 
-import type { EventEnvelope, Lane, SyncMessage, Ticket } from "./protocol";
+import type { Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from "./protocol";
 
 export type ConnectionState = { "state": "needs-login", reason: string, } | { "state": "connecting", attempt: number, retryAt: string | null, } | { "state": "syncing" } | { "state": "live" } | { "state": "offline", reason: string, };
 
@@ -32,3 +32,39 @@ title: string, body: string,
 summary: boolean, };
 
 export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: string, event: EventEnvelope, } | { "kind": "board", deltas: Array<BoardDelta>, } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, };
+
+export type SessionInfo = { server: string, user: User, company: Company, 
+/**
+ * Where the session is kept, in words ("Secret Service", "memory only", …).
+ */
+store: string, 
+/**
+ * Set when the session will not survive a restart (no secure store).
+ */
+storeWarning: string | null, 
+/**
+ * Signed in to the embedded demo server.
+ */
+demo: boolean, };
+
+export type CommandError = { code: string, message: string, 
+/**
+ * On `conflict`: the ticket as the server has it now.
+ */
+current: Ticket | null, };
+
+export type Theme = "system" | "light" | "dark";
+
+export type Settings = { alerts: AlertPreferences, 
+/**
+ * Start Deskbell (hidden, in the tray) when the user logs in. Off by default.
+ */
+launchAtLogin: boolean, 
+/**
+ * Closing the window keeps Deskbell running in the tray.
+ */
+closeToTray: boolean, theme: Theme, 
+/**
+ * Pre-filled on the login form; the session itself is in the keychain.
+ */
+lastServer: string | null, lastEmail: string | null, };
