@@ -1,0 +1,611 @@
+//! The shell's state and its flows: signing in and out, the embedded demo, the silent resume at
+//! start, forwarding the core's events to the UI and the tray, and quitting cleanly. No
+//! business logic: everything is a call into the client core.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use deskbell_client::app::{CommandError, SessionInfo, Settings};
+use deskbell_client::backoff::BackoffPolicy;
+use deskbell_client::connection::ConnectionState;
+use deskbell_client::desk::{Desk, DeskEvent, DeskOptions};
+use deskbell_client::session::Session;
+use deskbell_client::token_store::{default_store, MemoryStore, StoreChoice, TokenStore};
+use deskbell_client::{Api, ApiError};
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, Manager};
+use tokio::sync::{mpsc, Mutex, OnceCell};
+
+use crate::tray::Tray;
+
+pub const EVENT: &str = "deskbell://event";
+pub const SESSION_EVENT: &str = "deskbell://session";
+pub const OPEN_TICKET_EVENT: &str = "deskbell://open-ticket";
+/// Not in the UI contract (yet): the settings changed outside the UI (the tray's Do not disturb).
+pub const SETTINGS_EVENT: &str = "deskbell://settings";
+
+/// Where the shell keeps its files.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// settings.json, the window state.
+    pub config: PathBuf,
+    /// The embedded demo server's data (`demo/`).
+    pub data: PathBuf,
+}
+
+impl Dirs {
+    /// `DESKBELL_CONFIG_DIR` / `DESKBELL_DATA_DIR`, else the platform's app dirs.
+    pub fn resolve(app: &AppHandle) -> Dirs {
+        let pick = |var: &str, default: tauri::Result<PathBuf>| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| default.ok())
+                .unwrap_or_else(|| PathBuf::from("."))
+        };
+        Dirs {
+            config: pick("DESKBELL_CONFIG_DIR", app.path().app_config_dir()),
+            data: pick("DESKBELL_DATA_DIR", app.path().app_data_dir()),
+        }
+    }
+}
+
+/// A signed-in session and what runs for it.
+struct Running {
+    desk: Arc<Desk>,
+    info: SessionInfo,
+    forwarder: JoinHandle<()>,
+    demo: Option<deskbell_server::Server>,
+}
+
+pub struct AppState {
+    pub dirs: Dirs,
+    settings: std::sync::Mutex<Settings>,
+    running: Mutex<Option<Running>>,
+    /// Serializes sign-in, demo, sign-out and quit.
+    transition: Mutex<()>,
+    store: OnceCell<StoreChoice>,
+    /// Set when the user signs in, starts the demo or quits: the silent resume gives up.
+    resume_cancelled: AtomicBool,
+    quitting: AtomicBool,
+    tray: OnceLock<Option<Tray>>,
+}
+
+fn not_signed_in() -> CommandError {
+    CommandError::from(ApiError::NotSignedIn)
+}
+
+impl AppState {
+    pub fn new(dirs: Dirs) -> AppState {
+        let settings = Settings::load(&dirs.config);
+        AppState {
+            dirs,
+            settings: std::sync::Mutex::new(settings),
+            running: Mutex::new(None),
+            transition: Mutex::new(()),
+            store: OnceCell::new(),
+            resume_cancelled: AtomicBool::new(false),
+            quitting: AtomicBool::new(false),
+            tray: OnceLock::new(),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Saves the settings and keeps them as current.
+    // CommandError is the UI contract's type (crates/client); its size is not ours to change.
+    #[allow(clippy::result_large_err)]
+    pub fn save_settings(&self, settings: Settings) -> Result<Settings, CommandError> {
+        let mut current = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        settings
+            .save(&self.dirs.config)
+            .map_err(|e| CommandError::new("settings_not_saved", e.to_string()))?;
+        *current = settings.clone();
+        Ok(settings)
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn update_settings(
+        &self,
+        change: impl FnOnce(&mut Settings),
+    ) -> Result<Settings, CommandError> {
+        let mut next = self.settings();
+        change(&mut next);
+        self.save_settings(next)
+    }
+
+    pub fn set_tray(&self, tray: Option<Tray>) {
+        let _ = self.tray.set(tray);
+    }
+
+    pub fn tray(&self) -> Option<&Tray> {
+        self.tray.get().and_then(Option::as_ref)
+    }
+
+    pub fn has_tray(&self) -> bool {
+        self.tray().is_some()
+    }
+
+    pub fn is_quitting(&self) -> bool {
+        self.quitting.load(Ordering::SeqCst)
+    }
+
+    /// The running core, for a command (the lock is not held during the call).
+    pub async fn desk(&self) -> Result<Arc<Desk>, CommandError> {
+        self.running
+            .lock()
+            .await
+            .as_ref()
+            .map(|r| r.desk.clone())
+            .ok_or_else(not_signed_in)
+    }
+
+    pub async fn try_desk(&self) -> Option<Arc<Desk>> {
+        self.desk().await.ok()
+    }
+
+    /// The session as the UI sees it: none while the core needs a new sign-in.
+    pub async fn session_info(&self) -> Option<SessionInfo> {
+        let running = self.running.lock().await;
+        let running = running.as_ref()?;
+        let needs_login = matches!(
+            *running.desk.state().borrow(),
+            ConnectionState::NeedsLogin { .. }
+        );
+        (!needs_login).then(|| running.info.clone())
+    }
+
+    /// The keychain (or whatever this machine has), chosen once; probing it may block.
+    async fn store(&self) -> &StoreChoice {
+        self.store
+            .get_or_init(|| async {
+                match tokio::task::spawn_blocking(default_store).await {
+                    Ok(choice) => {
+                        if let Some(warning) = &choice.warning {
+                            tracing::warn!("{warning}");
+                        }
+                        choice
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "probing the token store failed; memory only");
+                        StoreChoice {
+                            store: Arc::new(MemoryStore::new()),
+                            warning: Some(
+                                deskbell_client::token_store::NO_SECURE_STORE_WARNING.to_string(),
+                            ),
+                        }
+                    }
+                }
+            })
+            .await
+    }
+}
+
+fn emit<S: serde::Serialize + Clone>(app: &AppHandle, event: &str, payload: S) {
+    if let Err(e) = app.emit(event, payload) {
+        tracing::warn!(event, error = %e, "cannot emit to the UI");
+    }
+}
+
+pub fn show_main_window(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+fn session_info(server: &str, session: &Session, store: &StoreChoice, demo: bool) -> SessionInfo {
+    SessionInfo {
+        server: server.to_string(),
+        user: session.user(),
+        company: session.company(),
+        store: store.kind().to_string(),
+        store_warning: store.warning.clone(),
+        demo,
+    }
+}
+
+/// Runs a new session: the core, and the task forwarding its events. Replaces (and stops) the
+/// current one, unless that one only waits for this account to sign in again: then it resumes
+/// with the board it has.
+async fn install(
+    app: &AppHandle,
+    session: Session,
+    info: SessionInfo,
+    demo: Option<deskbell_server::Server>,
+) {
+    let state = app.state::<AppState>();
+    let mut slot = state.running.lock().await;
+    if let Some(running) = slot.as_mut() {
+        let current = running.desk.session();
+        let same_account = current.account().server == session.account().server
+            && current.account().email == session.account().email;
+        let needs_login = matches!(
+            *running.desk.state().borrow(),
+            ConnectionState::NeedsLogin { .. }
+        );
+        if same_account && needs_login && demo.is_none() && running.demo.is_none() {
+            tracing::info!("signed in again: resuming the connection");
+            running.desk.resume(session);
+            running.info = info.clone();
+            if let Some(tray) = state.tray() {
+                let desk = &running.desk;
+                tray.set_session(
+                    Some(desk.state().borrow().clone()),
+                    false,
+                    desk.urgent_count(),
+                );
+            }
+            drop(slot);
+            emit(app, SESSION_EVENT, Some(info));
+            return;
+        }
+    }
+    if let Some(old) = slot.take() {
+        let _ = stop(old, false).await;
+    }
+    let mut options = DeskOptions::desktop();
+    options.preferences = state.settings().alerts;
+    let (desk, events) = Desk::start(session, options);
+    let desk = Arc::new(desk);
+    let forwarder =
+        tauri::async_runtime::spawn(forward(app.clone(), Arc::downgrade(&desk), events));
+    if let Some(tray) = state.tray() {
+        tray.set_session(Some(desk.state().borrow().clone()), demo.is_some(), 0);
+    }
+    tracing::info!(
+        user = %info.user.email,
+        company = %info.company.name,
+        store = %info.store,
+        demo = info.demo,
+        "signed in"
+    );
+    *slot = Some(Running {
+        desk,
+        info: info.clone(),
+        forwarder,
+        demo,
+    });
+    drop(slot);
+    emit(app, SESSION_EVENT, Some(info));
+}
+
+/// Stops a session: the core (signing out on the server when `logout`), then its event
+/// forwarding (everything it reported is still delivered), then the demo server.
+async fn stop(running: Running, logout: bool) -> Result<(), CommandError> {
+    let Running {
+        desk,
+        forwarder,
+        demo,
+        ..
+    } = running;
+    let mut result = Ok(());
+    match own(desk).await {
+        Some(desk) if logout => result = desk.logout().await.map_err(CommandError::from),
+        Some(desk) => desk.shutdown().await,
+        None => tracing::warn!("commands still running: the core is dropped, not shut down"),
+    }
+    match tokio::time::timeout(Duration::from_secs(5), forwarder).await {
+        Ok(_) => {}
+        Err(_) => tracing::warn!("event forwarding did not end in 5 s"),
+    }
+    if let Some(server) = demo {
+        server.shutdown().await;
+    }
+    result
+}
+
+/// The core, once the commands still using it are done (they are bounded by the core's timeouts).
+async fn own(mut desk: Arc<Desk>) -> Option<Desk> {
+    for _ in 0..300 {
+        match Arc::try_unwrap(desk) {
+            Ok(desk) => return Some(desk),
+            Err(shared) => desk = shared,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Forwards every core event to the UI, keeps the tray current, and opens tickets from
+/// notifications.
+async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<DeskEvent>) {
+    let mut signed_out = false;
+    while let Some(event) = events.recv().await {
+        let state = app.state::<AppState>();
+        match &event {
+            DeskEvent::State { state: connection } => {
+                tracing::info!(state = ?connection, "connection");
+                let needs_login = matches!(connection, ConnectionState::NeedsLogin { .. });
+                if needs_login && !signed_out {
+                    tracing::info!("the session ended: sign in again");
+                    // Before the state event, so that the UI keeps the reason it carries.
+                    emit(&app, SESSION_EVENT, None::<SessionInfo>);
+                }
+                signed_out = needs_login;
+                if let Some(tray) = state.tray() {
+                    tray.set_state(connection.clone());
+                }
+            }
+            DeskEvent::UrgentCount { count } => {
+                if let Some(tray) = state.tray() {
+                    tray.set_urgent(*count);
+                }
+            }
+            _ => {}
+        }
+        emit(&app, EVENT, &event);
+        if let DeskEvent::OpenTicket { ticket_id } = event {
+            show_main_window(&app);
+            emit(&app, OPEN_TICKET_EVENT, ticket_id);
+            if let Some(desk) = desk.upgrade() {
+                desk.mark_read(ticket_id);
+            }
+        }
+    }
+}
+
+/// Signs in with a password; remembers the server and email for the next start.
+pub async fn login(
+    app: &AppHandle,
+    server: String,
+    email: String,
+    password: String,
+) -> Result<SessionInfo, CommandError> {
+    let state = app.state::<AppState>();
+    state.resume_cancelled.store(true, Ordering::SeqCst);
+    let _one_at_a_time = state.transition.lock().await;
+    let server = server.trim().to_string();
+    let api = Api::new(&server)?;
+    let store = state.store().await.clone();
+    let session = Session::login(api, store.store.clone(), email.trim(), &password).await?;
+    let info = session_info(&server, &session, &store, false);
+    if let Err(e) = state.update_settings(|s| {
+        s.last_server = Some(server.clone());
+        s.last_email = Some(info.user.email.clone());
+    }) {
+        tracing::warn!(error = %e.message, "cannot remember the server and email");
+    }
+    install(app, session, info.clone(), None).await;
+    Ok(info)
+}
+
+/// Starts the embedded demo server and signs in to it (session in memory only).
+pub async fn start_demo(app: &AppHandle) -> Result<SessionInfo, CommandError> {
+    let state = app.state::<AppState>();
+    state.resume_cancelled.store(true, Ordering::SeqCst);
+    let _one_at_a_time = state.transition.lock().await;
+    if let Some(running) = state.running.lock().await.as_ref() {
+        if running.demo.is_some() {
+            return Ok(running.info.clone());
+        }
+    }
+    let server = crate::demo::start(state.dirs.data.join("demo")).await?;
+    let url = server.url();
+    let store = StoreChoice {
+        store: Arc::new(MemoryStore::new()) as Arc<dyn TokenStore>,
+        warning: None,
+    };
+    let signed_in = async {
+        let api = Api::new(&url)?;
+        let session = Session::login(
+            api,
+            store.store.clone(),
+            crate::demo::DEMO_EMAIL,
+            crate::demo::DEMO_PASSWORD,
+        )
+        .await?;
+        Ok::<_, CommandError>(session)
+    }
+    .await;
+    let session = match signed_in {
+        Ok(session) => session,
+        Err(e) => {
+            server.shutdown().await;
+            return Err(e);
+        }
+    };
+    let info = session_info(&url, &session, &store, true);
+    install(app, session, info.clone(), Some(server)).await;
+    Ok(info)
+}
+
+/// Signs out (on the server too) and forgets the saved session; a demo server stops.
+pub async fn logout(app: &AppHandle) -> Result<(), CommandError> {
+    let state = app.state::<AppState>();
+    state.resume_cancelled.store(true, Ordering::SeqCst);
+    let _one_at_a_time = state.transition.lock().await;
+    let Some(running) = state.running.lock().await.take() else {
+        return Ok(());
+    };
+    tracing::info!(user = %running.info.user.email, demo = running.info.demo, "signing out");
+    let result = stop(running, true).await;
+    if let Some(tray) = state.tray() {
+        tray.set_session(None, false, 0);
+    }
+    emit(app, SESSION_EVENT, None::<SessionInfo>);
+    if let Err(e) = &result {
+        tracing::warn!(code = %e.code, error = %e.message, "signing out on the server failed");
+    }
+    result
+}
+
+/// At start: resumes the saved session from the keychain, silently. While the server cannot
+/// be reached it keeps trying (with the core's backoff) until the user signs in some other way.
+pub async fn resume_at_start(app: AppHandle) {
+    let state = app.state::<AppState>();
+    let settings = state.settings();
+    let (Some(server), Some(email)) = (settings.last_server, settings.last_email) else {
+        return;
+    };
+    let api = match Api::new(&server) {
+        Ok(api) => api,
+        Err(e) => {
+            tracing::warn!(error = %e, "the last server's URL is not usable; sign in");
+            return;
+        }
+    };
+    let store = state.store().await.clone();
+    let backoff = BackoffPolicy::default();
+    let mut attempt = 0;
+    loop {
+        if state.resume_cancelled.load(Ordering::SeqCst) {
+            return;
+        }
+        attempt += 1;
+        match Session::resume(api.clone(), store.store.clone(), &email).await {
+            Ok(session) => {
+                let _one_at_a_time = state.transition.lock().await;
+                if state.resume_cancelled.load(Ordering::SeqCst) {
+                    return;
+                }
+                let info = session_info(&server, &session, &store, false);
+                tracing::info!("resumed the saved session");
+                install(&app, session, info, None).await;
+                return;
+            }
+            Err(e) if e.needs_login() => {
+                tracing::info!(code = e.code(), "no usable saved session; sign in");
+                return;
+            }
+            Err(e) => {
+                let wait = backoff.delay_random(attempt);
+                tracing::warn!(code = e.code(), error = %e, ?wait, "cannot resume the saved session yet; retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// The tray's Do not disturb: saved in the settings and applied to the alerts.
+pub async fn set_do_not_disturb(app: &AppHandle, on: bool) {
+    let state = app.state::<AppState>();
+    match state.update_settings(|s| s.alerts.do_not_disturb = on) {
+        Ok(settings) => {
+            if let Some(desk) = state.try_desk().await {
+                desk.set_preferences(settings.alerts.clone());
+            }
+            emit(app, SETTINGS_EVENT, settings);
+        }
+        Err(e) => tracing::warn!(error = %e.message, "cannot save Do not disturb"),
+    }
+}
+
+/// Applies settings from the UI: alerts to the core, launch at login to the OS, the tray's
+/// Do not disturb; then saves them.
+pub async fn set_settings(app: &AppHandle, settings: Settings) -> Result<Settings, CommandError> {
+    let state = app.state::<AppState>();
+    let mut settings = settings;
+    let previous = state.settings();
+    let autostart = if settings.launch_at_login != previous.launch_at_login {
+        let applied = apply_launch_at_login(app, settings.launch_at_login);
+        if applied.is_err() {
+            settings.launch_at_login = previous.launch_at_login;
+        }
+        applied
+    } else {
+        Ok(())
+    };
+    let saved = state.save_settings(settings)?;
+    if let Some(desk) = state.try_desk().await {
+        desk.set_preferences(saved.alerts.clone());
+    }
+    if let Some(tray) = state.tray() {
+        tray.set_do_not_disturb(saved.alerts.do_not_disturb);
+    }
+    autostart.map(|()| saved)
+}
+
+/// Turns the OS's launch-at-login entry (started with `--hidden`) on or off.
+#[allow(clippy::result_large_err)]
+pub fn apply_launch_at_login(app: &AppHandle, on: bool) -> Result<(), CommandError> {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    let result = if on {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    result.map_err(|e| {
+        CommandError::new(
+            "autostart_failed",
+            format!("cannot change launch at login: {e}"),
+        )
+    })
+}
+
+/// At start: the OS entry follows the settings (off by default).
+pub fn sync_launch_at_login(app: &AppHandle) {
+    use tauri_plugin_autostart::ManagerExt;
+    let wanted = app.state::<AppState>().settings().launch_at_login;
+    match app.autolaunch().is_enabled() {
+        Ok(enabled) if enabled == wanted => {}
+        Ok(_) => {
+            if let Err(e) = apply_launch_at_login(app, wanted) {
+                tracing::warn!(error = %e.message, "cannot sync launch at login");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the launch-at-login state"),
+    }
+}
+
+/// Quits for real: stops the core and the demo server, then exits. Idempotent.
+pub fn quit(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    if state.quitting.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    state.resume_cancelled.store(true, Ordering::SeqCst);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tracing::info!("quitting");
+        let clean = async {
+            let state = app.state::<AppState>();
+            let _one_at_a_time = state.transition.lock().await;
+            let running = state.running.lock().await.take();
+            if let Some(running) = running {
+                let _ = stop(running, false).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(15), clean)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutting down took more than 15 s; exiting anyway");
+        }
+        app.exit(0);
+    });
+}
+
+/// SIGTERM / SIGINT quit cleanly too.
+pub fn quit_on_signals(app: AppHandle) {
+    tauri::async_runtime::spawn(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        quit(&app);
+    });
+}
