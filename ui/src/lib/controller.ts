@@ -1,0 +1,288 @@
+// Wires the shell's events to the stores and runs the flows that span several of them
+// (start, sign-in, sign-out, moves, opening a ticket).
+
+import type { Comment, Attachment, Lane, Ticket } from '../generated/protocol';
+import type { BoardDelta, CommandError, DeskEvent, SessionInfo, Settings } from '../generated/client';
+import { ipc, onDeskEvent, onOpenTicket, onSession, onSettings, toCommandError } from './ipc';
+import { board } from './stores/board.svelte';
+import { connection } from './stores/connection.svelte';
+import { session, settings, urgent } from './stores/session.svelte';
+import { ui } from './stores/ui.svelte';
+import { errorMessage, moveErrorMessage } from './errors';
+
+/** Live comment / attachment events, for whoever shows a ticket's thread. */
+export type TicketActivity =
+  | { kind: 'comment'; action: string; comment: Comment }
+  | { kind: 'attachment'; action: string; attachment: Attachment };
+
+const activityListeners = new Set<(a: TicketActivity) => void>();
+
+export function onTicketActivity(fn: (a: TicketActivity) => void): () => void {
+  activityListeners.add(fn);
+  return () => activityListeners.delete(fn);
+}
+
+// Board deltas are applied in batches: a burst of events (a replay after a reconnect) costs one
+// re-render, not one per event. Order is kept.
+let queued: BoardDelta[] = [];
+let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+function queueDeltas(deltas: BoardDelta[]): void {
+  queued.push(...deltas);
+  flushTimer ??= setTimeout(flushDeltas, 0);
+}
+
+/** Applies the queued deltas now. */
+export function flushDeltas(): void {
+  if (flushTimer !== null) clearTimeout(flushTimer);
+  flushTimer = null;
+  const deltas = queued;
+  queued = [];
+  if (deltas.length && session.info) board.apply(deltas);
+}
+
+let started = false;
+/** Signed in during this run, and not signed out by the user since. */
+let hadSession = false;
+/** The user's own sign-out is under way (its state changes are not "you were signed out"). */
+let signingOut = false;
+/** Identifies the session whose board is loaded (or loading). */
+let loadedFor: string | null = null;
+
+function sessionKey(info: SessionInfo): string {
+  return `${info.server}|${info.company.id}|${info.user.id}`;
+}
+
+function handleDeskEvent(ev: DeskEvent): void {
+  switch (ev.kind) {
+    case 'state':
+      connection.set(ev.state);
+      // Signed out while signed in (token refused, session revoked): say why on the form. The
+      // shell sends `deskbell://session` null just before this state.
+      if (ev.state.state === 'needs-login') {
+        if (hadSession && !signingOut) session.signedOutReason = ev.state.reason;
+        // Signing in again starts a new core: its board is loaded anew.
+        loadedFor = null;
+      }
+      break;
+    case 'board':
+      if (session.info) queueDeltas(ev.deltas);
+      break;
+    case 'event': {
+      const e = ev.event;
+      if (ev.resource === 'comment' && e.comment) {
+        for (const fn of activityListeners) fn({ kind: 'comment', action: e.action, comment: e.comment });
+      } else if (ev.resource === 'attachment' && e.attachment) {
+        for (const fn of activityListeners) fn({ kind: 'attachment', action: e.action, attachment: e.attachment });
+      }
+      break;
+    }
+    case 'urgentCount':
+      urgent.count = ev.count;
+      break;
+    case 'openTicket':
+      openTicket(ev.ticketId);
+      break;
+    case 'notificationFailed':
+      ui.toast(`A notification could not be shown: ${ev.error}`, 'info');
+      break;
+    case 'synced':
+    case 'alert':
+    case 'wake':
+    case 'unknown':
+      break;
+  }
+}
+
+/** Subscribes to the shell's events, then loads settings and the current session. */
+export async function start(): Promise<void> {
+  if (started) return;
+  started = true;
+  await Promise.all([
+    onDeskEvent(handleDeskEvent),
+    onSession((info) => {
+      if (info) void enterSession(info);
+      else leaveSession();
+    }),
+    onOpenTicket((id) => openTicket(id)),
+    onSettings((s) => (settings.value = s)),
+  ]);
+  const [loadedSettings, current] = await Promise.all([
+    ipc.settings().catch(() => null),
+    ipc.sessionStatus().catch(() => null),
+  ]);
+  if (loadedSettings) settings.value = loadedSettings;
+  if (current) await enterSession(current);
+  else if (session.info === undefined) session.info = null;
+}
+
+/**
+ * Shows the board of a session: connection state, urgent count, the board (once per sign-in),
+ * and the team's users for admins. Called by the sign-in flows and on `deskbell://session`
+ * (which the shell also sends for a sign-in made from the UI): the second call is a no-op.
+ */
+export async function enterSession(info: SessionInfo): Promise<void> {
+  const key = sessionKey(info);
+  const previous = session.info;
+  session.info = info;
+  session.signedOutReason = null;
+  hadSession = true;
+  if (loadedFor === key) return;
+  if (!previous || sessionKey(previous) !== key) {
+    session.warningDismissed = false;
+    session.users = new Map();
+    ui.resetFilters();
+    ui.openTicketId = null;
+  }
+  loadedFor = key;
+  queued = [];
+  // The needs-login of the previous core is over (a new one reports its own states).
+  if (connection.state?.state === 'needs-login') connection.reset();
+  board.clear();
+  board.beginSnapshot();
+  const stateP = ipc.connectionState().then(
+    (s) => {
+      // An event may already have told us something newer. A needs-login here is the previous
+      // core's (the shell sends `deskbell://session` null with a real one).
+      if (connection.state === null && s.state !== 'needs-login') connection.set(s);
+    },
+    () => {},
+  );
+  const urgentP = ipc.urgentCount().then(
+    (n) => (urgent.count = n),
+    () => {},
+  );
+  const usersP =
+    info.user.role === 'admin'
+      ? ipc.users().then(
+          (users) => (session.users = new Map(users.map((u) => [u.id, u]))),
+          () => {},
+        )
+      : Promise.resolve();
+  try {
+    const snapshot = await ipc.board();
+    if (loadedFor === key) board.loadSnapshot(snapshot);
+  } catch (e) {
+    if (loadedFor === key) {
+      board.loadSnapshot({ lanes: [], tickets: [], seq: 0 });
+      ui.toast(`Could not load the board: ${errorMessage(toCommandError(e))}`);
+    }
+  }
+  await Promise.all([stateP, urgentP, usersP]);
+}
+
+/** Back to the sign-in form (the reason, if any, comes with the needs-login state). */
+function leaveSession(): void {
+  loadedFor = null;
+  queued = [];
+  session.info = null;
+  session.users = new Map();
+  board.clear();
+  connection.reset();
+  urgent.count = 0;
+  ui.openTicketId = null;
+  ui.movingTicketId = null;
+  ui.preferencesOpen = false;
+}
+
+export async function signIn(server: string, email: string, password: string): Promise<void> {
+  const info = await ipc.login(server, email, password);
+  await enterSession(info);
+  // The shell remembers them; keep our copy in step for the next sign-in form.
+  settings.value = { ...settings.value, lastServer: server, lastEmail: email };
+}
+
+export async function startDemo(): Promise<void> {
+  const info = await ipc.startDemo();
+  await enterSession(info);
+}
+
+export async function signOut(): Promise<void> {
+  signingOut = true;
+  try {
+    await ipc.logout();
+  } catch (e) {
+    ui.toast(`Signing out failed: ${errorMessage(toCommandError(e))}`);
+    return;
+  } finally {
+    signingOut = false;
+  }
+  hadSession = false;
+  leaveSession();
+  session.signedOutReason = null;
+}
+
+export async function saveSettings(next: Settings): Promise<boolean> {
+  try {
+    settings.value = await ipc.setSettings(next);
+    return true;
+  } catch (e) {
+    ui.toast(`Could not save the preferences: ${errorMessage(toCommandError(e))}`);
+    return false;
+  }
+}
+
+export async function reconnectNow(): Promise<void> {
+  try {
+    await ipc.reconnectNow();
+    ui.announce('Reconnecting now');
+  } catch (e) {
+    ui.toast(errorMessage(toCommandError(e)));
+  }
+}
+
+export function laneName(laneId: number | null): string {
+  return laneId === null ? 'No lane' : (board.lane(laneId)?.name ?? 'No lane');
+}
+
+/** The lanes as shown, "No lane" first. */
+export function columns(): (Lane | null)[] {
+  return [null, ...board.lanes];
+}
+
+/**
+ * Moves a card (the core moves it at once and rolls back as deltas on failure); announces the
+ * move and explains a refusal.
+ */
+export async function moveTicket(ticketId: number, laneId: number | null, keepFocus = false): Promise<void> {
+  const ticket = board.get(ticketId);
+  if (!ticket) return;
+  if (shownLaneId(ticket) === laneId) return;
+  const title = ticket.title;
+  const to = laneName(laneId);
+  // The card is re-created in its new lane (and maybe back again): keep the keyboard on it.
+  if (keepFocus) ui.followTicketId = ticketId;
+  try {
+    await ipc.moveTicket(ticketId, laneId);
+    ui.announce(`Moved “${title}” to ${to}`);
+  } catch (e) {
+    const err: CommandError = toCommandError(e);
+    const text = moveErrorMessage(err);
+    ui.toast(text);
+    ui.announce(`Moving “${title}” to ${to} failed. ${text}`);
+  }
+}
+
+/** The column a ticket is shown in ("No lane" when its lane is unknown). */
+export function shownLaneId(ticket: Ticket): number | null {
+  return ticket.laneId !== null && board.lane(ticket.laneId) ? ticket.laneId : null;
+}
+
+/** Moves a card to the lane left (-1) or right (+1) of its own. */
+export function moveToNeighbour(ticket: Ticket, dir: -1 | 1): void {
+  const cols = columns();
+  const i = cols.findIndex((l) => (l?.id ?? null) === shownLaneId(ticket));
+  const target = cols[(i < 0 ? 0 : i) + dir];
+  if (target === undefined) {
+    ui.announce(dir < 0 ? 'Already in the first lane' : 'Already in the last lane');
+    return;
+  }
+  void moveTicket(ticket.id, target?.id ?? null, true);
+}
+
+/** Opens a ticket's drawer (notification action, card click). */
+export function openTicket(id: number): void {
+  ui.movingTicketId = null;
+  ui.openTicketId = id;
+  void ipc.markRead(id).catch(() => {});
+}

@@ -1,0 +1,56 @@
+// What people read when a command fails: by the error's stable code (crates/client).
+
+import type { CommandError } from '../generated/client';
+import { NETWORK_CODES } from './ipc';
+
+export const CONFLICT_MOVE = 'Someone changed this ticket meanwhile; it is back where the server has it';
+export const CONFLICT_PATCH = 'Someone changed this ticket meanwhile; it now shows what the server has. Try again if needed.';
+export const UNREACHABLE = 'Could not reach the server. Check your connection and try again.';
+
+export function isNetwork(e: CommandError): boolean {
+  return NETWORK_CODES.has(e.code);
+}
+
+function capitalize(s: string): string {
+  return s ? s[0]!.toUpperCase() + s.slice(1) : s;
+}
+
+/** A lane move was refused (the core has already put the card back). */
+export function moveErrorMessage(e: CommandError): string {
+  if (e.code === 'conflict') return CONFLICT_MOVE;
+  if (isNetwork(e)) return 'Could not reach the server; the card is back where it was.';
+  return capitalize(e.message);
+}
+
+/** A change in the drawer was refused. */
+export function patchErrorMessage(e: CommandError): string {
+  if (e.code === 'conflict') return CONFLICT_PATCH;
+  if (isNetwork(e)) return UNREACHABLE;
+  if (e.code === 'forbidden') return 'You are not allowed to make this change.';
+  return capitalize(e.message);
+}
+
+/** Any other command. */
+export function errorMessage(e: CommandError): string {
+  if (isNetwork(e)) return UNREACHABLE;
+  return capitalize(e.message);
+}
+
+/** Signing in (or starting the demo) failed. */
+export function loginErrorMessage(e: CommandError, server: string): string {
+  switch (e.code) {
+    case 'invalid_credentials':
+      return 'Wrong email or password';
+    case 'invalid_url':
+      return `“${server}” is not a valid server address. Use the full address, e.g. https://desk.example.com`;
+    case 'network':
+    case 'timeout':
+      return `Could not reach the server at ${server || 'that address'}. Check the address and your connection.`;
+    case 'rate_limited':
+      return 'Too many attempts. Wait a moment and try again.';
+    case 'forbidden':
+      return 'This account may not sign in (it may have been deactivated).';
+    default:
+      return capitalize(e.message);
+  }
+}

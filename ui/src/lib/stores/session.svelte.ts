@@ -1,0 +1,52 @@
+// Who is signed in, the team's users (admins only), settings and the urgent count.
+
+import type { User } from '../../generated/protocol';
+import type { SessionInfo, Settings } from '../../generated/client';
+
+export const DEFAULT_SETTINGS: Settings = {
+  alerts: { level: 'urgentOnly', doNotDisturb: false },
+  launchAtLogin: false,
+  closeToTray: true,
+  theme: 'system',
+  lastServer: null,
+  lastEmail: null,
+};
+
+export class SessionStore {
+  /** The session, `null` when signed out (`undefined`: not known yet, at start). */
+  info: SessionInfo | null | undefined = $state(undefined);
+  /** Why the sign-in form is shown again (session ended, token refused…). */
+  signedOutReason: string | null = $state(null);
+  /** Users by id (loaded for admins; agents may not list users). */
+  users: Map<number, User> = $state.raw(new Map());
+  /** The store warning, until the user dismisses it. */
+  warningDismissed = $state(false);
+
+  get user(): User | null {
+    return this.info?.user ?? null;
+  }
+
+  get isAdmin(): boolean {
+    return this.info?.user.role === 'admin';
+  }
+
+  /** The name to show for an assignee / author. */
+  userName(id: number | null, meLabel = 'Me'): string {
+    if (id === null) return 'Unassigned';
+    const me = this.info?.user;
+    if (me && me.id === id) return meLabel;
+    return this.users.get(id)?.name ?? `User #${id}`;
+  }
+}
+
+export class SettingsStore {
+  value: Settings = $state(structuredClone(DEFAULT_SETTINGS));
+}
+
+export class UrgentStore {
+  count = $state(0);
+}
+
+export const session = new SessionStore();
+export const settings = new SettingsStore();
+export const urgent = new UrgentStore();
