@@ -1,0 +1,472 @@
+// The Deskbell desktop app end to end, through WebDriver (tauri-driver + WebKitWebDriver) under
+// Xvfb, against a demo server process, a capturing notification server and gnome-keyring, all
+// on a private D-Bus session. Run it with `bash tests/e2e/run.sh` (it sets the E2E_* variables).
+//
+// The steps run in order and share one app session; once a step fails, the later ones are
+// skipped (they would only fail for the same reason). Every step leaves a screenshot in
+// ci-artifacts/e2e/NN-step.png (and, when it failed, its page source in logs/NN-step.html).
+// Every wait is a condition with a deadline; none is a bare sleep.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { remote } from 'webdriverio';
+
+import {
+  ADMIN, AGENT, Api, DEMO_PASSWORD, DemoServer, Notifications, env, keychainUser, keychainUsers,
+  secretLookup, until,
+} from './support.mjs';
+
+// --- the UI's contract (data-testid attributes, ui/README.md) ---------------------------------
+const tid = (id) => `[data-testid="${id}"]`;
+const SEL = {
+  login: tid('login'),
+  loginServer: tid('login-server'),
+  loginEmail: tid('login-email'),
+  loginPassword: tid('login-password'),
+  loginSubmit: tid('login-submit'),
+  loginError: tid('login-error'),
+  board: tid('board'),
+  // lane-{id|none}, with data-lane-id ("none" for "No lane"); its header count is lane-count.
+  lane: '[data-testid^="lane-"][data-lane-id]',
+  laneById: (id) => tid(`lane-${id ?? 'none'}`),
+  laneCount: tid('lane-count'),
+  laneScroller: '.scroller',
+  // card-{id}, with data-ticket-id (card-menu-{id} and card-move are not cards).
+  card: '[data-testid^="card-"][data-ticket-id]',
+  cardById: (id) => tid(`card-${id}`),
+  cardPriority: tid('card-priority'),
+  pill: tid('connection-pill'), // data-state: live | syncing | connecting | reconnecting | …
+  drawer: tid('ticket-drawer'), // data-ticket-id
+  drawerTitle: tid('drawer-title'),
+  drawerClose: tid('drawer-close'),
+  lanePicker: tid('lane-picker'),
+  pickLane: '[data-testid^="pick-lane-"]',
+  pickLaneById: (id) => tid(`pick-lane-${id ?? 'none'}`),
+  userMenu: tid('user-menu'),
+  signOut: tid('sign-out'),
+  filterAll: tid('filter-all'),
+  filterClear: tid('filter-clear'),
+};
+
+const TIMEOUT = { ui: 20_000, live: 60_000, notify: 20_000 };
+
+const serverUrl = env('E2E_SERVER_URL');
+const shots = env('E2E_SHOTS');
+mkdirSync(join(shots, 'logs'), { recursive: true });
+
+/** @type {WebdriverIO.Browser} */
+let browser;
+const server = new DemoServer();
+const notifications = new Notifications();
+const admin = new Api(serverUrl);
+const agent = new Api(serverUrl);
+
+// Shared between the steps.
+const state = {};
+
+let stepNo = 0;
+let broken = null;
+
+/** A step of the scenario: numbered screenshot after it; skipped once an earlier one failed. */
+function step(slug, name, fn, timeout = 120_000) {
+  const no = String(++stepNo).padStart(2, '0');
+  test(`${no} ${name}`, { timeout }, async (t) => {
+    if (broken) {
+      t.skip(`an earlier step failed (${broken})`);
+      return;
+    }
+    try {
+      await fn(t);
+    } catch (e) {
+      broken = `${no} ${name}`;
+      if (browser) {
+        try {
+          writeFileSync(join(shots, 'logs', `${no}-${slug}.html`), await browser.getPageSource());
+        } catch { /* the session may be gone */ }
+      }
+      throw e;
+    } finally {
+      if (browser) {
+        try {
+          await browser.saveScreenshot(join(shots, `${no}-${slug}.png`));
+        } catch (e) {
+          console.error(`screenshot ${no} failed: ${e.message}`);
+        }
+      }
+    }
+  });
+}
+
+/** Waits in the browser for `fn` to hold, with a deadline and a message. */
+function waitFor(fn, timeout, timeoutMsg) {
+  return browser.waitUntil(fn, { timeout, interval: 100, timeoutMsg });
+}
+
+async function text(selector) {
+  const el = await browser.$(selector);
+  return (await el.isExisting()) ? (await el.getText()).trim() : null;
+}
+
+/** The board as the UI shows it: lanes in order, each with its header count and card ids.
+ *  Lanes may render only the cards in view: each lane is scrolled through to collect them all
+ *  (and scrolled back). */
+async function uiBoard() {
+  return browser.executeAsync((laneSel, cardSel, countSel, scrollerSel, done) => {
+    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    (async () => {
+      const out = [];
+      for (const lane of document.querySelectorAll(laneSel)) {
+        const raw = lane.getAttribute('data-lane-id');
+        const count = lane.querySelector(countSel);
+        const ids = new Set();
+        const texts = {};
+        const collect = () => lane.querySelectorAll(cardSel).forEach((c) => {
+          const id = Number(c.getAttribute('data-ticket-id'));
+          ids.add(id);
+          texts[id] = (c.textContent || '').replace(/\s+/g, ' ').trim();
+        });
+        collect();
+        const scroller = lane.querySelector(scrollerSel);
+        if (scroller && scroller.scrollHeight > scroller.clientHeight) {
+          const before = scroller.scrollTop;
+          const stepPx = Math.max(50, scroller.clientHeight / 2);
+          for (let top = 0; top <= scroller.scrollHeight; top += stepPx) {
+            scroller.scrollTop = top;
+            scroller.dispatchEvent(new Event('scroll'));
+            await frame();
+            collect();
+          }
+          scroller.scrollTop = before;
+          scroller.dispatchEvent(new Event('scroll'));
+        }
+        out.push({
+          laneId: raw === null || raw === '' || raw === 'none' ? null : Number(raw),
+          count: count ? Number((count.textContent || '').replace(/[^0-9]/g, '')) : null,
+          cards: [...ids],
+          texts,
+        });
+      }
+      return out;
+    })().then(done, (e) => done({ error: String(e) }));
+  }, SEL.lane, SEL.card, SEL.laneCount, SEL.laneScroller).then((r) => {
+    if (r && r.error) throw new Error(`reading the board: ${r.error}`);
+    return r;
+  });
+}
+
+function notificationsFor(title) {
+  return notifications.calls().filter((c) => c.summary === title);
+}
+
+/** Where the UI shows ticket `id`: { laneId, text } or null. */
+async function uiCard(id) {
+  for (const lane of await uiBoard()) {
+    if (lane.cards.includes(id)) return { laneId: lane.laneId, text: lane.texts[id] ?? '' };
+  }
+  return null;
+}
+
+/** Differences between the UI's board and the server's (for agent1); [] when equal. */
+function boardDiff(ui, snapshot) {
+  const diffs = [];
+  const wantLanes = [null, ...[...snapshot.lanes].sort((a, b) => a.position - b.position).map((l) => l.id)];
+  const gotLanes = ui.map((l) => l.laneId);
+  if (JSON.stringify(gotLanes) !== JSON.stringify(wantLanes)) {
+    diffs.push(`lanes: UI ${JSON.stringify(gotLanes)} vs server ${JSON.stringify(wantLanes)}`);
+  }
+  const want = new Map(snapshot.tickets.map((t) => [t.id, t.laneId ?? null]));
+  const got = new Map();
+  for (const lane of ui) {
+    for (const id of lane.cards) {
+      if (got.has(id)) diffs.push(`ticket ${id} shown twice`);
+      got.set(id, lane.laneId);
+    }
+    const n = snapshot.tickets.filter((t) => (t.laneId ?? null) === lane.laneId).length;
+    if (lane.count !== null && lane.count !== n) {
+      diffs.push(`lane ${lane.laneId} header count ${lane.count}, server has ${n}`);
+    }
+  }
+  for (const [id, laneId] of want) {
+    if (!got.has(id)) diffs.push(`ticket ${id} missing from the UI`);
+    else if (got.get(id) !== laneId) diffs.push(`ticket ${id} in lane ${got.get(id)} in the UI, ${laneId} on the server`);
+  }
+  for (const id of got.keys()) {
+    if (!want.has(id)) diffs.push(`ticket ${id} shown but not on the server's board`);
+  }
+  return diffs;
+}
+
+/** For failure messages only: what a shell command returns now (to tell a UI bug from a core
+ *  bug), summarized by `show`. */
+async function shellCall(cmd, show) {
+  try {
+    return await browser.executeAsync((name, done) => {
+      const invoke = window.__TAURI_INTERNALS__?.invoke;
+      if (!invoke) return done({ error: 'no __TAURI_INTERNALS__' });
+      invoke(name).then((value) => done({ value }), (e) => done({ error: JSON.stringify(e) }));
+    }, cmd).then((r) => (r.error ? `an error: ${r.error}` : show(r.value)));
+  } catch (e) {
+    return `(could not ask: ${e.message})`;
+  }
+}
+
+function coreBoardSummary() {
+  return shellCall('board', (b) => `${b.lanes.length} lanes, ${b.tickets.length} tickets, seq ${b.seq}`);
+}
+
+/** Waits until the UI's board equals the server's board for agent1. */
+async function waitBoardEqualsServer(timeout, why) {
+  let last = [];
+  await waitFor(async () => {
+    const snapshot = await agent.board();
+    last = boardDiff(await uiBoard(), snapshot);
+    return last.length === 0;
+  }, timeout, `${why}: the UI's board never equalled the server's: ${last.slice(0, 8).join('; ')}`)
+    .catch(async (e) => {
+      throw new Error(`${why}: the UI's board differs from the server's: ${last.slice(0, 8).join('; ')}`
+        + ` — the shell's board() has ${await coreBoardSummary()} (${e.message})`);
+    });
+}
+
+/** The pill's state (data-state) and label, e.g. "live Live" or "reconnecting Reconnecting in 3 s". */
+async function pill() {
+  const el = await browser.$(SEL.pill);
+  if (!(await el.isExisting())) return { state: null, label: '' };
+  return { state: await el.getAttribute('data-state'), label: (await el.getText()).trim() };
+}
+
+async function waitPill(state, labelRe, timeout) {
+  let last = {};
+  await waitFor(async () => {
+    last = await pill();
+    return last.state === state && labelRe.test(last.label);
+  }, timeout, `the pill never showed ${state} (${labelRe})`).catch(async (e) => {
+    throw new Error(`${e.message}; it shows ${JSON.stringify(last)}; the shell's connection_state() is `
+      + `${await shellCall('connection_state', (s) => JSON.stringify(s))}`);
+  });
+}
+
+describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
+  before(async () => {
+    browser = await remote({
+      hostname: '127.0.0.1',
+      port: Number(env('E2E_DRIVER_PORT')),
+      logLevel: 'warn',
+      connectionRetryTimeout: 120_000,
+      connectionRetryCount: 0,
+      capabilities: {
+        'wdio:enforceWebDriverClassic': true,
+        'tauri:options': { application: env('E2E_APP') },
+      },
+    });
+    await admin.login(ADMIN);
+    await agent.login(AGENT);
+  });
+
+  after(async () => {
+    if (browser) await browser.deleteSession().catch(() => {});
+  });
+
+  step('sign-in-form', 'the app opens on the sign-in form', async () => {
+    await waitFor(async () => (await browser.$(SEL.loginEmail)).isDisplayed(), TIMEOUT.ui,
+      'the sign-in form never showed');
+    assert.equal(await secretLookup(keychainUser(AGENT, serverUrl)), null,
+      'a fresh HOME has no session in the keychain');
+  });
+
+  step('signed-in-live', 'signing in through the UI shows the board, Live', async () => {
+    const server = await browser.$(SEL.loginServer);
+    await server.clearValue();
+    await server.setValue(serverUrl);
+    await (await browser.$(SEL.loginEmail)).setValue(AGENT);
+    await (await browser.$(SEL.loginPassword)).setValue(DEMO_PASSWORD);
+    await (await browser.$(SEL.loginSubmit)).click();
+    await waitFor(async () => (await browser.$(SEL.board)).isDisplayed(), TIMEOUT.ui,
+      'the board never showed after signing in').catch(async (e) => {
+      throw new Error(`${e.message} (sign-in error shown: ${await text(SEL.loginError)})`);
+    });
+    await waitPill('live', /^Live$/, TIMEOUT.live);
+  });
+
+  step('board-equals-server', 'the board has the lanes and cards of the server', async () => {
+    const filterAll = await browser.$(SEL.filterAll);
+    if (await filterAll.isExisting()) await filterAll.click();
+    const snapshot = await agent.board();
+    assert.ok(snapshot.lanes.length >= 4, 'the demo has lanes');
+    assert.ok(snapshot.tickets.length > 0, 'the demo has tickets agent1 sees');
+    await waitBoardEqualsServer(TIMEOUT.ui, 'after sign-in');
+    const laneHeaders = await browser.execute(
+      (sel) => [...document.querySelectorAll(sel)].map((l) => l.textContent || ''), SEL.lane);
+    for (const lane of snapshot.lanes) {
+      assert.ok(laneHeaders.some((h) => h.includes(lane.name)), `lane "${lane.name}" is shown`);
+    }
+    for (const t of snapshot.tickets.slice(0, 5)) {
+      const card = await uiCard(t.id);
+      assert.ok(card.text.includes(t.title), `card ${t.id} shows its title (${card.text})`);
+      assert.ok(card.text.includes(t.requester.name), `card ${t.id} shows its requester`);
+    }
+  });
+
+  step('keychain-entry', 'the refresh token is in the keychain (gnome-keyring)', async () => {
+    const user = keychainUser(AGENT, serverUrl);
+    const secret = await until(() => secretLookup(user), {
+      timeout: 10_000,
+      message: `a keychain entry service=deskbell username=${user}`,
+    }).catch(async (e) => {
+      throw new Error(`${e.message}; deskbell entries: ${JSON.stringify(await keychainUsers())}`);
+    });
+    assert.ok(secret.trim().length > 10, 'a refresh token is stored');
+    state.keychainUser = user;
+  });
+
+  step('rest-ticket-appears', 'a ticket created over REST by the admin appears without a reload', async () => {
+    // A reload would lose this marker.
+    await browser.execute(() => { window.__deskbellE2E = 'no-reload'; });
+    const title = `E2E printer on fire ${Date.now()}`;
+    const ticket = await admin.createTicket({
+      title,
+      requester: { name: 'Erin End-to-End', contact: 'erin@example.test' },
+      priority: 'normal',
+    });
+    state.ticket = ticket;
+    let card = null;
+    await waitFor(async () => (card = await uiCard(ticket.id)) !== null, TIMEOUT.ui,
+      `ticket ${ticket.id} never appeared on the board`);
+    assert.ok(card.text.includes(title), `the card shows the title (${card.text})`);
+    assert.equal(card.laneId, null, 'a ticket without a lane is in "No lane"');
+    assert.equal(await browser.execute(() => window.__deskbellE2E), 'no-reload', 'the page was not reloaded');
+  });
+
+  step('urgent-notification', 'an escalation to urgent by the admin raises a critical notification', async () => {
+    const before = notifications.calls().length;
+    const escalated = await admin.patchTicket(state.ticket, { priority: 'urgent' });
+    assert.equal(escalated.priority, 'urgent');
+    state.ticket = escalated;
+    const shown = await until(
+      () => notifications.calls().slice(before).find((c) => c.summary === escalated.title),
+      { timeout: TIMEOUT.notify, message: `a notification titled "${escalated.title}"` },
+    ).catch((e) => {
+      throw new Error(`${e.message}; captured: ${JSON.stringify(notifications.calls().slice(before))}`);
+    });
+    assert.equal(shown.urgency, 2, 'urgency hint: critical');
+    assert.equal(shown.appName, 'Deskbell');
+    const pairs = [];
+    for (let i = 0; i + 1 < shown.actions.length; i += 2) pairs.push([shown.actions[i], shown.actions[i + 1]]);
+    const open = pairs.find(([key, label]) => key === 'open' || /open ticket/i.test(label));
+    assert.ok(open, `an "Open ticket" action (actions: ${JSON.stringify(shown.actions)})`);
+    assert.equal(open[1], 'Open ticket');
+    state.notification = shown;
+    state.openAction = open[0];
+    // The card shows the new priority too.
+    await waitFor(async () => /urgent/i.test((await uiCard(escalated.id))?.text ?? ''),
+      TIMEOUT.ui, 'the card never showed the urgent priority');
+  });
+
+  step('notification-opens-drawer', 'the notification\'s "Open ticket" action opens that ticket\'s drawer', async () => {
+    const drawerFor = `${SEL.drawer}[data-ticket-id="${state.ticket.id}"]`;
+    assert.equal(await (await browser.$(drawerFor)).isExisting(), false, 'no drawer open yet');
+    // The app subscribes to ActionInvoked after Notify returns: emit until it has acted (a
+    // desktop emits once, but much later than a test could).
+    await waitFor(async () => {
+      if (await (await browser.$(drawerFor)).isDisplayed()) return true;
+      await notifications.invoke(state.notification.id, state.openAction);
+      return (await browser.$(drawerFor)).isDisplayed();
+    }, TIMEOUT.notify, `the drawer of ticket ${state.ticket.id} never opened`);
+    const title = await (await browser.$(`${drawerFor} ${SEL.drawerTitle}`)).getText();
+    assert.equal(title.trim(), state.ticket.title, 'the drawer shows the ticket');
+    assert.equal(notificationsFor(state.ticket.title).length, 1, 'one notification per escalation');
+  });
+
+  step('keyboard-move', 'moving a card with the keyboard moves it on the server', async () => {
+    // Close the drawer the previous step opened.
+    const drawer = await browser.$(SEL.drawer);
+    if (await drawer.isDisplayed()) {
+      await (await browser.$(SEL.drawerClose)).click();
+      await waitFor(async () => !(await drawer.isDisplayed()), TIMEOUT.ui, 'the drawer never closed');
+    }
+    const snapshot = await agent.board();
+    const lanes = [...snapshot.lanes].sort((a, b) => a.position - b.position);
+    const ticket = await agent.ticket(state.ticket.id);
+    const target = lanes[0];
+    assert.notEqual(ticket.laneId, target.id, 'the ticket starts elsewhere');
+    await moveCardWithKeyboard(ticket, target);
+    const moved = await until(async () => {
+      const t = await agent.ticket(ticket.id);
+      return t.laneId === target.id ? t : null;
+    }, { timeout: TIMEOUT.ui, message: `ticket ${ticket.id} in lane ${target.id} on the server` });
+    assert.ok(moved.version > ticket.version, 'the move is a new version');
+    await waitFor(async () => (await uiBoard()).find((l) => l.laneId === target.id)?.cards.includes(ticket.id),
+      TIMEOUT.ui, 'the card is not in the target lane in the UI');
+    state.ticket = moved;
+  });
+
+  step('server-killed-reconnecting', 'killing the server (SIGKILL) turns the pill to Reconnecting', async () => {
+    await server.kill();
+    await waitPill('reconnecting', /^Reconnecting/, TIMEOUT.live);
+    // "Retry now" is offered while reconnecting.
+    assert.ok(await (await browser.$(tid('retry-now'))).isDisplayed(), 'a Retry now button');
+  });
+
+  step('server-back-live', 'restarted on the same port and data, the app is Live again with the whole board', async () => {
+    await server.restart();
+    // Changes made while the app is (most likely) still waiting to reconnect: it must catch up
+    // by replay (or a reset), not only show what it had.
+    await admin.login(ADMIN);
+    await agent.login(AGENT);
+    const during = await admin.createTicket({
+      title: `E2E created while the app reconnects ${Date.now()}`,
+      requester: { name: 'Rita Replay' },
+      priority: 'high',
+    });
+    const lanes = [...(await admin.board()).lanes].sort((a, b) => a.position - b.position);
+    await admin.moveTicket(await admin.ticket(state.ticket.id), lanes[1].id);
+    await waitPill('live', /^Live$/, TIMEOUT.live);
+    await waitBoardEqualsServer(TIMEOUT.ui, 'after the server restart');
+    assert.ok(await uiCard(during.id), 'the ticket made meanwhile is shown');
+    // Catching up replays no old escalation as a new alert.
+    assert.equal(notificationsFor(state.ticket.title).length, 1, 'no second notification after the restart');
+  }, 180_000);
+
+  step('signed-out', 'signing out removes the session from the keychain', async () => {
+    const user = state.keychainUser;
+    assert.ok(await secretLookup(user), `the keychain entry ${user} is there before signing out`);
+    await (await browser.$(SEL.userMenu)).click();
+    const signOut = await browser.$(SEL.signOut);
+    await waitFor(() => signOut.isDisplayed(), TIMEOUT.ui, 'the account menu never showed Sign out');
+    await signOut.click();
+    await waitFor(async () => (await browser.$(SEL.loginEmail)).isDisplayed(), TIMEOUT.ui,
+      'the sign-in form never came back');
+    await until(async () => (await secretLookup(user)) === null, {
+      timeout: 10_000,
+      message: `the keychain entry ${user} to be deleted`,
+    });
+    assert.deepEqual(await keychainUsers(), [], 'no deskbell entry is left in the keychain');
+  });
+});
+
+/** Moves a card to `target` the keyboard way (ui/README.md, "Keyboard"): a click focuses the
+ *  card and opens its drawer, Escape closes the drawer and leaves the focus on the card, M opens
+ *  the "Move to…" lane picker, the lane's digit picks it. */
+async function moveCardWithKeyboard(ticket, target) {
+  const card = await browser.$(SEL.cardById(ticket.id));
+  await card.scrollIntoView({ block: 'center' });
+  await card.click();
+  const drawer = await browser.$(`${SEL.drawer}[data-ticket-id="${ticket.id}"]`);
+  await waitFor(() => drawer.isDisplayed(), TIMEOUT.ui, 'clicking the card never opened its drawer');
+  await browser.keys('Escape');
+  await waitFor(async () => !(await (await browser.$(SEL.drawer)).isDisplayed()), TIMEOUT.ui,
+    'Escape never closed the drawer');
+  await waitFor(() => browser.execute((el) => document.activeElement === el, card), TIMEOUT.ui,
+    'the focus did not come back to the card after the drawer closed');
+  await browser.keys('m');
+  const picker = await browser.$(SEL.lanePicker);
+  await waitFor(() => picker.isDisplayed(), TIMEOUT.ui, 'M on a card never opened the lane picker');
+  const options = await browser.execute(
+    (sel) => [...document.querySelectorAll(sel)].map((b) => b.getAttribute('data-testid')), SEL.pickLane);
+  const index = options.indexOf(`pick-lane-${target.id}`);
+  assert.ok(index >= 0 && index < 9, `lane ${target.id} is offered with a digit (${JSON.stringify(options)})`);
+  await browser.keys(String(index + 1));
+  await waitFor(async () => !(await picker.isDisplayed()), TIMEOUT.ui, 'the lane picker never closed');
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# The Deskbell desktop app end to end (tests/e2e/README.md): the real app binary driven over
+# WebDriver (tauri-driver + WebKitWebDriver) under Xvfb, against
+#   - a demo ticket server run as a separate process (the test kills and restarts it),
+#   - a capturing org.freedesktop.Notifications server (tests/notify-capture),
+#   - an unlocked gnome-keyring (Secret Service),
+# all inside a private D-Bus session (tests/os/session.conf: no service activation) with a
+# throwaway HOME, so the user's own desktop, keyring and settings are never touched.
+#
+#   bash tests/e2e/run.sh
+#
+# Idempotent: installs tauri-driver and the npm packages only when missing or changed, builds
+# what is stale, and always cleans up what it started. Screenshots and logs go to
+# ci-artifacts/e2e/ (NN-step.png, logs/).
+#
+# Environment knobs: E2E_KEEP_TMP=1 keeps the throwaway HOME and data dirs (path printed);
+# E2E_SKIP_BUILD=1 skips the npm installs and builds (for quick reruns of the tests only);
+# E2E_APP=/path/to/binary drives another build of the app (default target/debug/deskbell);
+# E2E_TEST_NAME_PATTERN is passed to node --test-name-pattern; E2E_TESTS lists other test files.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+ARTIFACTS="$ROOT/ci-artifacts/e2e"
+
+log() { echo "e2e: $*" >&2; }
+
+# ==============================================================================================
+# Part 2: inside the private D-Bus session (run by part 1 below through dbus-run-session).
+# ==============================================================================================
+if [ "${1:-}" = "--in-session" ]; then
+  : "${E2E_TMP:?}" "${E2E_APP:?}"
+  pids=()          # background processes started here, killed in reverse order
+  groups=()        # process groups (tauri-driver, WebKitWebDriver and the app)
+  server_pidfile="$E2E_TMP/server.pid"
+  logs="$ARTIFACTS/logs"
+
+  cleanup() {
+    local status=$?
+    set +e
+    for pg in "${groups[@]}"; do
+      kill -TERM -- "-$pg" 2>/dev/null
+    done
+    if [ -s "$server_pidfile" ]; then
+      kill -TERM "$(cat "$server_pidfile")" 2>/dev/null
+    fi
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+      kill -TERM "${pids[i]}" 2>/dev/null
+    done
+    # Give them a moment to go, then insist.
+    for _ in $(seq 30); do
+      local alive=0
+      for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+      for pg in "${groups[@]}"; do kill -0 -- "-$pg" 2>/dev/null && alive=1; done
+      [ "$alive" -eq 0 ] && break
+      sleep 0.1
+    done
+    for pg in "${groups[@]}"; do kill -KILL -- "-$pg" 2>/dev/null; done
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    [ ! -s "$server_pidfile" ] || kill -KILL "$(cat "$server_pidfile")" 2>/dev/null
+    if [ -n "${GNOME_KEYRING_PID:-}" ]; then kill -TERM "$GNOME_KEYRING_PID" 2>/dev/null; fi
+    exit "$status"
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  # Waits until a command succeeds: wait_for WHAT SECONDS CMD...
+  wait_for() {
+    local what=$1 secs=$2
+    shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        log "timed out after ${secs}s waiting for $what"
+        return 1
+      fi
+      sleep 0.2
+    done
+  }
+
+  free_port() {
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+  }
+
+  mkdir -p "$XDG_RUNTIME_DIR" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$logs"
+  chmod 700 "$XDG_RUNTIME_DIR"
+
+  # --- gnome-keyring: the password creates and unlocks the login keyring --------------------
+  eval "$(printf 'deskbell-os-test' | gnome-keyring-daemon --unlock --components=secrets)"
+  export GNOME_KEYRING_CONTROL
+  wait_for "the Secret Service on the bus" 15 \
+    gdbus call --session --dest org.freedesktop.secrets \
+    --object-path /org/freedesktop/secrets --method org.freedesktop.DBus.Peer.Ping
+  log "gnome-keyring unlocked (Secret Service on the private bus)"
+
+  # --- the capturing notification server ------------------------------------------------------
+  notify_ready="$E2E_TMP/notify-capture.url"
+  export E2E_NOTIFY_RECORD="$E2E_TMP/notifications.jsonl"
+  "$ROOT/target/debug/deskbell-notify-capture" --record "$E2E_NOTIFY_RECORD" \
+    --ready-file "$notify_ready" >"$logs/notify-capture.log" 2>&1 &
+  pids+=($!)
+  wait_for "deskbell-notify-capture" 15 test -s "$notify_ready"
+  E2E_NOTIFY_URL=$(cat "$notify_ready")
+  export E2E_NOTIFY_URL
+  log "notification capture at $E2E_NOTIFY_URL (records to $E2E_NOTIFY_RECORD)"
+
+  # --- the demo server, a separate process (no --simulate: the test makes the traffic) --------
+  server_port=$(free_port)
+  export E2E_SERVER_URL="http://127.0.0.1:$server_port"
+  export E2E_SERVER_DATA="$E2E_TMP/server-data"
+  export E2E_SERVER_BIN="$ROOT/target/debug/deskbell-server"
+  export E2E_SERVER_PIDFILE="$server_pidfile"
+  export E2E_SERVER_LOG="$logs/server.log"
+  mkdir -p "$E2E_SERVER_DATA"
+  "$E2E_SERVER_BIN" demo --bind "127.0.0.1:$server_port" --data-dir "$E2E_SERVER_DATA" \
+    >>"$E2E_SERVER_LOG" 2>&1 &
+  echo $! >"$server_pidfile"
+  wait_for "the demo server at $E2E_SERVER_URL/health" 60 curl -sf "$E2E_SERVER_URL/health"
+  log "demo server at $E2E_SERVER_URL (pid $(cat "$server_pidfile"), data $E2E_SERVER_DATA)"
+
+  # --- X: Xvfb picks a free display and tells us which ----------------------------------------
+  display_file="$E2E_TMP/display"
+  : >"$display_file"
+  Xvfb -displayfd 3 -screen 0 1400x900x24 -nolisten tcp 3>"$display_file" \
+    >"$logs/xvfb.log" 2>&1 &
+  pids+=($!)
+  wait_for "Xvfb" 15 grep -q '[0-9]' "$display_file"
+  export DISPLAY=":$(tr -dc '0-9' <"$display_file")"
+  log "Xvfb on $DISPLAY"
+
+  # --- tauri-driver (it starts WebKitWebDriver, which starts the app per session) -------------
+  driver_port=$(free_port)
+  native_port=$(free_port)
+  while [ "$native_port" = "$driver_port" ]; do native_port=$(free_port); done
+  export E2E_DRIVER_PORT=$driver_port
+  # Its own process group, so that WebKitWebDriver and the app go with it.
+  NO_AT_BRIDGE=1 setsid "$TAURI_DRIVER" --port "$driver_port" --native-port "$native_port" \
+    --native-driver "$(command -v WebKitWebDriver)" >"$logs/tauri-driver.log" 2>&1 &
+  groups+=($!)
+  wait_for "tauri-driver on port $driver_port" 30 \
+    curl -sf "http://127.0.0.1:$driver_port/status"
+  log "tauri-driver on port $driver_port (WebKitWebDriver on $native_port)"
+
+  # --- the tests ------------------------------------------------------------------------------
+  export E2E_SHOTS="$ARTIFACTS"
+  # No accessibility bus on the private session: keep GTK from asking for one.
+  export NO_AT_BRIDGE=1
+  node_args=(--test --test-concurrency=1 --test-reporter=spec)
+  if [ -n "${E2E_TEST_NAME_PATTERN:-}" ]; then
+    node_args+=(--test-name-pattern="$E2E_TEST_NAME_PATTERN")
+  fi
+  # shellcheck disable=SC2086 # E2E_TESTS is a list of files
+  (cd "$ROOT/tests/e2e" && node "${node_args[@]}" ${E2E_TESTS:-app.test.mjs})
+  exit $?
+fi
+
+# ==============================================================================================
+# Part 1: prerequisites and builds, then the session.
+# ==============================================================================================
+started=$SECONDS
+missing=()
+for tool in dbus-run-session gnome-keyring-daemon secret-tool gdbus Xvfb WebKitWebDriver \
+  node npm cargo curl setsid; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "missing: ${missing[*]} — run scripts/setup.sh (Debian packages dbus gnome-keyring"
+  log "libsecret-tools xvfb xauth webkit2gtk-driver; Node.js 20+)"
+  exit 1
+fi
+
+export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+
+# --- tauri-driver -----------------------------------------------------------------------------
+TAURI_DRIVER=$(command -v tauri-driver || true)
+[ -n "$TAURI_DRIVER" ] || [ ! -x "$CARGO_HOME/bin/tauri-driver" ] || TAURI_DRIVER="$CARGO_HOME/bin/tauri-driver"
+if [ -z "$TAURI_DRIVER" ]; then
+  log "installing tauri-driver (cargo install tauri-driver --version ^2 --locked)"
+  cargo install tauri-driver --version '^2' --locked
+  TAURI_DRIVER="$CARGO_HOME/bin/tauri-driver"
+fi
+export TAURI_DRIVER
+
+# --- npm packages (reinstalled only when package.json / the lock / Node's major changed) -----
+npm_install() {
+  local dir=$1
+  local stamp="$dir/node_modules/.deskbell-e2e-stamp" want
+  want=$(
+    {
+      cat "$dir/package.json"
+      [ ! -f "$dir/package-lock.json" ] || cat "$dir/package-lock.json"
+      node -p 'process.versions.node.split(".")[0]'
+    } | sha256sum | cut -d' ' -f1
+  )
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  # Installed already (by hand, or by another script) and matching the lock: keep it — `npm ci`
+  # would wipe node_modules under whoever is using it.
+  if [ -d "$dir/node_modules" ] && (cd "$dir" && npm ls --depth=0 >/dev/null 2>&1); then
+    echo "$want" >"$stamp"
+    return 0
+  fi
+  log "installing npm packages in $dir"
+  if [ -f "$dir/package-lock.json" ]; then
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund)
+  else
+    (cd "$dir" && npm install --ignore-scripts --no-audit --no-fund)
+  fi
+  echo "$want" >"$stamp"
+}
+
+if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
+  npm_install tests/e2e
+
+  # --- the UI, then the app that embeds it -----------------------------------------------------
+  if [ ! -f ui/package.json ]; then
+    log "ui/package.json not found: the UI is not there yet"
+    exit 1
+  fi
+  npm_install ui
+  log "building the UI (ui/dist)"
+  (cd ui && npm run build)
+
+  log "building the app, the demo server and the notification capture"
+  cargo build -p deskbell -p deskbell-server -p deskbell-notify-capture
+fi
+
+E2E_APP="${E2E_APP:-$ROOT/target/debug/deskbell}"
+for bin in "$E2E_APP" target/debug/deskbell-server target/debug/deskbell-notify-capture; do
+  [ -x "$bin" ] || { log "$bin is missing (build failed?)"; exit 1; }
+done
+export E2E_APP
+log "ready after $((SECONDS - started))s"
+
+# --- a throwaway HOME; rustup/cargo keep the real ones ----------------------------------------
+rm -rf "$ARTIFACTS"
+mkdir -p "$ARTIFACTS/logs"
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/deskbell-e2e.XXXXXX")
+export E2E_TMP
+cleanup_outer() {
+  local status=$?
+  if [ "${E2E_KEEP_TMP:-0}" = 1 ]; then
+    log "kept $E2E_TMP"
+  else
+    rm -rf "$E2E_TMP"
+  fi
+  log "finished in $((SECONDS - started))s (status $status); screenshots and logs in $ARTIFACTS"
+  exit "$status"
+}
+trap cleanup_outer EXIT
+
+status=0
+HOME="$E2E_TMP/home" XDG_DATA_HOME="$E2E_TMP/home/.local/share" \
+  XDG_CONFIG_HOME="$E2E_TMP/home/.config" XDG_CACHE_HOME="$E2E_TMP/home/.cache" \
+  XDG_RUNTIME_DIR="$E2E_TMP/run" \
+  dbus-run-session --config-file="$ROOT/tests/os/session.conf" -- \
+  bash "$ROOT/tests/e2e/run.sh" --in-session || status=$?
+exit "$status"

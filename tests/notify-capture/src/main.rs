@@ -1,0 +1,344 @@
+//! `deskbell-notify-capture`: a capturing `org.freedesktop.Notifications` server, for the
+//! desktop end-to-end tests (tests/e2e). Run it on a private session bus (dbus-run-session with
+//! tests/os/session.conf, which activates no real notification daemon).
+//!
+//! - owns `org.freedesktop.Notifications` on the session bus and serves the interface at
+//!   `/org/freedesktop/Notifications` (Notify, CloseNotification, GetCapabilities,
+//!   GetServerInformation);
+//! - appends every `Notify` call as one JSON line to `--record FILE`:
+//!   `{"id", "appName", "summary", "body", "actions", "urgency", "replacesId", "appIcon",
+//!   "expireTimeout", "hints", "receivedAtMs"}` (`urgency` is the `urgency` hint as a number:
+//!   0 low, 1 normal, 2 critical; `null` when absent);
+//! - offers a control over HTTP on `--control ADDR` (loopback only):
+//!   - `GET /calls` → every recorded call, as a JSON array in arrival order;
+//!   - `POST /invoke/{id}/{action}` → emits `ActionInvoked(id, action)`, as a desktop does when
+//!     the user clicks the action (404 when no notification `id` was shown);
+//!   - `POST /close/{id}` → emits `NotificationClosed(id, 2)` (dismissed by the user);
+//!   - `GET /health` → `ok`;
+//! - once the bus name is owned and the control listens, writes the control's base URL
+//!   (`http://127.0.0.1:PORT`) to `--ready-file FILE` (atomically) and to stdout;
+//! - exits cleanly (status 0, bus name released) on SIGTERM or SIGINT.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use serde::Serialize;
+use zbus::zvariant::{OwnedValue, Value};
+
+const BUS_NAME: &str = "org.freedesktop.Notifications";
+const PATH: &str = "/org/freedesktop/Notifications";
+const IFACE: &str = "org.freedesktop.Notifications";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "deskbell-notify-capture",
+    about = "Capturing org.freedesktop.Notifications server with an HTTP control (test fixture)"
+)]
+struct Cli {
+    /// Append every Notify call to this file, one JSON object per line.
+    #[arg(long)]
+    record: PathBuf,
+    /// Address of the HTTP control (loopback only; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    control: SocketAddr,
+    /// Write the control's base URL here once ready (bus name owned, control listening).
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+}
+
+/// One `Notify` call, as recorded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Recorded {
+    id: u32,
+    app_name: String,
+    summary: String,
+    body: String,
+    actions: Vec<String>,
+    urgency: Option<u8>,
+    replaces_id: u32,
+    app_icon: String,
+    expire_timeout: i32,
+    /// The hints, each rendered as text (their D-Bus values vary in type).
+    hints: BTreeMap<String, String>,
+    received_at_ms: u128,
+}
+
+struct Shared {
+    calls: Mutex<Vec<Recorded>>,
+    record: Mutex<std::fs::File>,
+    next_id: Mutex<u32>,
+}
+
+impl Shared {
+    fn record(&self, call: Recorded) -> u32 {
+        let id = call.id;
+        let mut line = serde_json::to_string(&call).expect("a record serializes");
+        line.push('\n');
+        {
+            // One write per line, so a reader never sees half of one.
+            let mut file = self.record.lock().expect("record lock");
+            if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.flush()) {
+                eprintln!("notify-capture: cannot append to the record file: {e}");
+            }
+        }
+        self.calls.lock().expect("calls lock").push(call);
+        eprintln!("notify-capture: recorded {}", line.trim_end());
+        id
+    }
+
+    fn knows(&self, id: u32) -> bool {
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .iter()
+            .any(|c| c.id == id)
+    }
+}
+
+#[derive(Clone)]
+struct Capture {
+    shared: Arc<Shared>,
+}
+
+fn urgency_of(value: &Value<'_>) -> Option<u8> {
+    match value {
+        Value::U8(b) => Some(*b),
+        Value::I16(n) => u8::try_from(*n).ok(),
+        Value::U16(n) => u8::try_from(*n).ok(),
+        Value::I32(n) => u8::try_from(*n).ok(),
+        Value::U32(n) => u8::try_from(*n).ok(),
+        Value::I64(n) => u8::try_from(*n).ok(),
+        Value::U64(n) => u8::try_from(*n).ok(),
+        Value::Value(inner) => urgency_of(inner),
+        _ => None,
+    }
+}
+
+fn hint_text(value: &Value<'_>) -> String {
+    match value {
+        Value::Str(s) => s.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::U8(n) => n.to_string(),
+        Value::I32(n) => n.to_string(),
+        Value::U32(n) => n.to_string(),
+        Value::Value(inner) => hint_text(inner),
+        other => format!("{other:?}"),
+    }
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Capture {
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        app_name: String,
+        replaces_id: u32,
+        app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        hints: HashMap<String, OwnedValue>,
+        expire_timeout: i32,
+    ) -> u32 {
+        let id = {
+            let mut next = self.shared.next_id.lock().expect("id lock");
+            if replaces_id != 0 && self.shared.knows(replaces_id) {
+                replaces_id
+            } else {
+                let id = *next;
+                *next += 1;
+                id
+            }
+        };
+        let urgency = hints.get("urgency").and_then(|v| urgency_of(v));
+        let hints = hints
+            .iter()
+            .map(|(k, v)| (k.clone(), hint_text(v)))
+            .collect();
+        let received_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        self.shared.record(Recorded {
+            id,
+            app_name,
+            summary,
+            body,
+            actions,
+            urgency,
+            replaces_id,
+            app_icon,
+            expire_timeout,
+            hints,
+            received_at_ms,
+        })
+    }
+
+    fn close_notification(&self, id: u32) {
+        eprintln!("notify-capture: CloseNotification({id})");
+    }
+
+    fn get_capabilities(&self) -> Vec<String> {
+        vec!["actions".into(), "body".into(), "persistence".into()]
+    }
+
+    fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "deskbell-notify-capture".into(),
+            "deskbell".into(),
+            env!("CARGO_PKG_VERSION").into(),
+            "1.2".into(),
+        )
+    }
+}
+
+#[derive(Clone)]
+struct Control {
+    shared: Arc<Shared>,
+    bus: zbus::Connection,
+}
+
+async fn calls(State(control): State<Control>) -> Json<Vec<Recorded>> {
+    Json(control.shared.calls.lock().expect("calls lock").clone())
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn invoke(
+    State(control): State<Control>,
+    UrlPath((id, action)): UrlPath<(u32, String)>,
+) -> Response {
+    if !control.shared.knows(id) {
+        return error(StatusCode::NOT_FOUND, format!("no notification {id}"));
+    }
+    match control
+        .bus
+        .emit_signal(
+            None::<&str>,
+            PATH,
+            IFACE,
+            "ActionInvoked",
+            &(id, action.as_str()),
+        )
+        .await
+    {
+        Ok(()) => {
+            eprintln!("notify-capture: emitted ActionInvoked({id}, {action:?})");
+            Json(serde_json::json!({ "emitted": "ActionInvoked", "id": id, "action": action }))
+                .into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn close(State(control): State<Control>, UrlPath(id): UrlPath<u32>) -> Response {
+    if !control.shared.knows(id) {
+        return error(StatusCode::NOT_FOUND, format!("no notification {id}"));
+    }
+    // Reason 2: dismissed by the user.
+    match control
+        .bus
+        .emit_signal(None::<&str>, PATH, IFACE, "NotificationClosed", &(id, 2u32))
+        .await
+    {
+        Ok(()) => {
+            eprintln!("notify-capture: emitted NotificationClosed({id}, 2)");
+            Json(serde_json::json!({ "emitted": "NotificationClosed", "id": id })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => eprintln!("notify-capture: SIGTERM, exiting"),
+        _ = int.recv() => eprintln!("notify-capture: SIGINT, exiting"),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if !cli.control.ip().is_loopback() {
+        bail!("--control must be a loopback address, not {}", cli.control);
+    }
+    let record = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&cli.record)
+        .with_context(|| format!("opening the record file {}", cli.record.display()))?;
+    let shared = Arc::new(Shared {
+        calls: Mutex::new(Vec::new()),
+        record: Mutex::new(record),
+        next_id: Mutex::new(1),
+    });
+
+    // Listen first, so that a taken port fails before the bus name is taken.
+    let listener = tokio::net::TcpListener::bind(cli.control)
+        .await
+        .with_context(|| format!("binding the control on {}", cli.control))?;
+    let control_addr = listener.local_addr()?;
+
+    let bus = zbus::connection::Builder::session()
+        .context("no session bus (DBUS_SESSION_BUS_ADDRESS); run inside dbus-run-session")?
+        .serve_at(
+            PATH,
+            Capture {
+                shared: shared.clone(),
+            },
+        )?
+        .name(BUS_NAME)?
+        .build()
+        .await
+        .with_context(|| format!("cannot own {BUS_NAME} on the session bus (another server?)"))?;
+
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/calls", get(calls))
+        .route("/invoke/{id}/{action}", post(invoke))
+        .route("/close/{id}", post(close))
+        .with_state(Control {
+            shared,
+            bus: bus.clone(),
+        });
+
+    let url = format!("http://{control_addr}");
+    if let Some(path) = &cli.ready_file {
+        write_atomically(path, &url)?;
+    }
+    println!("notify-capture: owns {BUS_NAME}; control {url}");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("control server")?;
+
+    if let Err(e) = bus.release_name(BUS_NAME).await {
+        eprintln!("notify-capture: releasing {BUS_NAME}: {e}");
+    }
+    drop(bus);
+    Ok(())
+}
