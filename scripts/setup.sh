@@ -62,8 +62,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- Toolchains that are expected to be there already ---------------------------------------
-required_tools=(cargo)
-[ "$build_only" -eq 1 ] || required_tools+=(node npm)
+required_tools=(cargo node npm)
 for tool in "${required_tools[@]}"; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     case "$tool" in
@@ -103,9 +102,16 @@ if [ "$build_only" -eq 0 ]; then
   # tests/node: the official socket.io-client against the server (part of `cargo test`).
   # tests/node-server: the reference Node socket.io server the client is proven against.
   # bench/fanout: the reference Node socket.io server of the fan-out benchmark.
-  for dir in tests/node tests/node-server bench/fanout; do
+  # ui: the desktop app's UI (Svelte, Vite) and its Chromium tests.
+  # tests/e2e: webdriverio for the end-to-end tests of the real app.
+  for dir in tests/node tests/node-server bench/fanout ui tests/e2e; do
     npm_install "$dir"
   done
+fi
+
+if [ "$build_only" -eq 1 ]; then
+  # Building the app needs the UI's packages (its build output is embedded in the binary).
+  npm_install ui
 fi
 
 log "ready"

@@ -53,6 +53,13 @@ echo "PostgreSQL: $PG_URL"
 section "cargo fmt --all --check"
 cargo fmt --all --check
 
+# The app embeds ui/dist at compile time: the UI is built before anything Rust is compiled.
+section "UI: type check (svelte-check, tsc), build"
+(cd ui && npm run check && npm run build)
+
+section "UI: tests in headless Chromium with mocked IPC"
+(cd ui && npm test)
+
 section "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -64,6 +71,9 @@ DESKBELL_TEST_POSTGRES_URL="$PG_URL" cargo test --workspace | tee -a "$results"
 
 section "OS integration: notifications and keychain in private D-Bus sessions (tests/os/run.sh)"
 bash tests/os/run.sh | tee -a "$results"
+
+section "desktop app end to end: tauri-driver + WebKitWebDriver under Xvfb (tests/e2e/run.sh)"
+bash tests/e2e/run.sh
 
 # The throwaway databases of this run (the next run would drop them anyway; PostgreSQL 15 takes
 # a checkpoint per DROP DATABASE, so this is not instant).
