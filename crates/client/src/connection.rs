@@ -292,7 +292,9 @@ impl<S: BoardSink> Supervisor<S> {
                             }
                         }
                     }
-                    Some(ConnectErrorCode::TokenExpired) => Next::Backoff,
+                    Some(ConnectErrorCode::TokenExpired | ConnectErrorCode::Unavailable) => {
+                        Next::Backoff
+                    }
                     Some(code) => {
                         Next::NeedsLogin(format!("the server refused the connection ({code})"))
                     }

@@ -136,10 +136,12 @@ impl TestServer {
     }
 }
 
-/// Counts connection attempts, to prove what is (not) retried.
+/// Counts connection attempts, to prove what is (not) retried; can refuse the first ones as a
+/// server that cannot check tokens right now would (`unavailable`).
 struct CountingTransport {
     inner: WsTransport,
     attempts: Arc<AtomicUsize>,
+    unavailable_first: usize,
 }
 
 impl SocketTransport for CountingTransport {
@@ -147,7 +149,10 @@ impl SocketTransport for CountingTransport {
         &self,
         request: ConnectRequest,
     ) -> BoxFuture<'static, Result<Box<dyn SocketConnection>, ConnectError>> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
+        if attempt < self.unavailable_first {
+            return Box::pin(async { Err(ConnectError::Rejected("unavailable".into())) });
+        }
         self.inner.connect(request)
     }
 }
@@ -178,6 +183,10 @@ impl Client {
     }
 
     async fn with_session(session: Session) -> Client {
+        Client::with_refusals(session, 0).await
+    }
+
+    async fn with_refusals(session: Session, unavailable_first: usize) -> Client {
         // Shown only for failing tests.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -187,6 +196,7 @@ impl Client {
         let transport = CountingTransport {
             inner: WsTransport::new(),
             attempts: attempts.clone(),
+            unavailable_first,
         };
         let board = SharedBoard::new();
         let (sink, events) = CoreSink::new(board.clone());
@@ -482,4 +492,55 @@ async fn escalations_arrive_as_priority_changes_applied_once() {
     assert_eq!((shown.priority, shown.version), (Priority::Urgent, 2));
     client.assert_each_seq_once();
     client.connection.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_server_is_retried_and_never_signs_out() {
+    let server = TestServer::start(Duration::from_secs(900)).await;
+    let session = Session::login(
+        server.api(),
+        Arc::new(MemoryStore::new()),
+        "agent1@acme.test",
+        demo::DEMO_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let mut client = Client::with_refusals(session, 2).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut state = client.state.clone();
+    let recorder = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                seen.lock().unwrap().push(state.borrow_and_update().clone());
+                if state.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    client.live().await;
+    recorder.abort();
+    assert_eq!(
+        client.attempts.load(Ordering::SeqCst),
+        3,
+        "two refusals, then in"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen
+            .iter()
+            .any(|s| matches!(s, ConnectionState::NeedsLogin { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| matches!(
+            s,
+            ConnectionState::Connecting {
+                attempt: 2,
+                retry_at: Some(_)
+            }
+        )),
+        "backed off after a refusal: {seen:?}"
+    );
 }

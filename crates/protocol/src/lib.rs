@@ -315,6 +315,9 @@ pub enum ConnectErrorCode {
     TokenExpired,
     Forbidden,
     InvalidNamespace,
+    /// The server could not check the token just now (e.g. it is shutting down): not a
+    /// refusal, retry later.
+    Unavailable,
 }
 
 impl ConnectErrorCode {
@@ -324,6 +327,7 @@ impl ConnectErrorCode {
             ConnectErrorCode::TokenExpired => "token_expired",
             ConnectErrorCode::Forbidden => "forbidden",
             ConnectErrorCode::InvalidNamespace => "invalid_namespace",
+            ConnectErrorCode::Unavailable => "unavailable",
         }
     }
     pub fn parse(s: &str) -> Option<ConnectErrorCode> {
@@ -332,6 +336,7 @@ impl ConnectErrorCode {
             "token_expired" => Some(ConnectErrorCode::TokenExpired),
             "forbidden" => Some(ConnectErrorCode::Forbidden),
             "invalid_namespace" => Some(ConnectErrorCode::InvalidNamespace),
+            "unavailable" => Some(ConnectErrorCode::Unavailable),
             _ => None,
         }
     }

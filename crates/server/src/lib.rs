@@ -178,10 +178,12 @@ impl Server {
         for task in &self.background {
             task.abort();
         }
-        self.io.clone().close().await;
+        // Stop accepting first: clients whose sockets close next must not reconnect to a
+        // server whose database is about to close.
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.io.clone().close().await;
         match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),

@@ -89,8 +89,9 @@ async fn authorize(
         Ok(caller) => caller,
         Err(AuthFailure::Expired) => return Err(ConnectErrorCode::TokenExpired),
         Err(AuthFailure::Internal(e)) => {
+            // Not the token's fault: a refusal code would sign the user out for good.
             tracing::error!(error = %e, "socket auth failed on the database");
-            return Err(ConnectErrorCode::Unauthorized);
+            return Err(ConnectErrorCode::Unavailable);
         }
         Err(_) => return Err(ConnectErrorCode::Unauthorized),
     };

@@ -63,7 +63,7 @@ head: number, };
 
 export type ConnectAuth = { token: string, lastSeq?: number, };
 
-export type ConnectErrorCode = "unauthorized" | "token_expired" | "forbidden" | "invalid_namespace";
+export type ConnectErrorCode = "unauthorized" | "token_expired" | "forbidden" | "invalid_namespace" | "unavailable";
 
 export type LoginRequest = { email: string, password: string, };
 
