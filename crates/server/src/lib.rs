@@ -112,6 +112,12 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         .map_err(|source| ServerError::Bind { addr: bind, source })?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // Small frames (CONNECT ack, then sync) must not wait ~40 ms for a delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.await;

@@ -110,7 +110,12 @@ pub async fn connect(request: ConnectRequest) -> Result<WsConnection, ConnectErr
 
     // Step 1: TCP + websocket upgrade + Engine.IO open packet.
     let deadline = Instant::now() + timeouts.handshake;
-    let mut ws = match timeout_at(deadline, tokio_tungstenite::connect_async(url.as_str())).await {
+    let mut ws = match timeout_at(
+        deadline,
+        tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
+    )
+    .await
+    {
         Err(_) => return Err(ConnectError::Timeout("handshake")),
         Ok(Err(e)) => return Err(ConnectError::Io(e.to_string())),
         Ok(Ok((ws, _response))) => ws,
