@@ -4,35 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  ADMIN, FakeShell, hoursAgo, session, lane, laneCards, launchBrowser, openApp, sampleBoard, screenshot, serveStatic, ticket, tid,
-  until, untilText,
+  ADMIN, FakeShell, hoursAgo, session, lane, laneCards, sampleBoard, ticket, tid, until, untilText, useApp,
 } from './support.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveStatic();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-/** Runs `fn` with a fresh app page; screenshot on failure. */
-async function withApp(t, shell, fn, options) {
-  const page = await openApp(browser, server.url, shell, options);
-  try {
-    await fn(page);
-  } catch (e) {
-    await screenshot(page, t.name);
-    throw e;
-  } finally {
-    await page.context().close();
-  }
-}
+const withApp = useApp({ before, after });
 
 /** Lane ids as shown, left to right ("none" for No lane). */
 function laneOrder(page) {

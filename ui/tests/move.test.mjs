@@ -5,34 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  FakeShell, commandError, laneCards, launchBrowser, openApp, screenshot, serveStatic, tid, until, untilText,
+  FakeShell, commandError, laneCards, tid, until, untilText, useApp,
 } from './support.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveStatic();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-async function withApp(t, shell, fn) {
-  const page = await openApp(browser, server.url, shell);
-  try {
-    await page.locator(tid('card-101')).waitFor();
-    await fn(page);
-  } catch (e) {
-    await screenshot(page, t.name);
-    throw e;
-  } finally {
-    await page.context().close();
-  }
-}
+const withApp = useApp({ before, after }, { ready: 'card-101' });
 
 /** What the core does when the server refuses a move: card moved at once, then back. */
 function refuseMoves(shell, error) {

@@ -4,33 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  FakeShell, commandError, defaultSettings, launchBrowser, openApp, screenshot, serveStatic, tid, until, untilText,
+  FakeShell, commandError, defaultSettings, tid, until, untilText, useApp,
 } from './support.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveStatic();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-async function withApp(t, shell, fn, options) {
-  const page = await openApp(browser, server.url, shell, options);
-  try {
-    await fn(page);
-  } catch (e) {
-    await screenshot(page, t.name);
-    throw e;
-  } finally {
-    await page.context().close();
-  }
-}
+const withApp = useApp({ before, after });
 
 const pill = (page) => page.locator(tid('connection-pill'));
 

@@ -438,3 +438,35 @@ export function laneCards(page, laneId) {
     els.map((e) => Number(e.getAttribute('data-ticket-id'))),
   );
 }
+
+/**
+ * Registers the file's `before`/`after` hooks (one static server and one browser per file) and
+ * returns `withApp(t, shell, fn, options)`: runs `fn` on a fresh app page (after `ready`, a
+ * test id to wait for, if given), with a screenshot on failure.
+ * @param {{ before: Function, after: Function }} hooks `node:test`'s hooks
+ * @param {{ ready?: string }} [options]
+ */
+export function useApp({ before, after }, { ready } = {}) {
+  let server;
+  let browser;
+  before(async () => {
+    server = await serveStatic();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  return async function withApp(t, shell, fn, options) {
+    const page = await openApp(browser, server.url, shell, options);
+    try {
+      if (ready) await page.locator(tid(ready)).waitFor();
+      await fn(page);
+    } catch (e) {
+      await screenshot(page, t.name);
+      throw e;
+    } finally {
+      await page.context().close();
+    }
+  };
+}
