@@ -26,6 +26,8 @@
 //! - `deskbell://event` — a [`crate::desk::DeskEvent`], in order.
 //! - `deskbell://session` — `SessionInfo | null` whenever the session changes.
 //! - `deskbell://open-ticket` — `number`: show the window on that ticket (notification action).
+//! - `deskbell://settings` — `Settings`, when they changed outside the UI (the tray's Do not
+//!   disturb).
 
 use std::path::{Path, PathBuf};
 
