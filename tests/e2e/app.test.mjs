@@ -11,11 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { remote } from 'webdriverio';
 
 import {
   ADMIN, AGENT, Api, DEMO_PASSWORD, DemoServer, Notifications, env, keychainUser, keychainUsers,
-  secretLookup, until,
+  openApp, secretLookup, until,
 } from './support.mjs';
 
 // --- the UI's contract (data-testid attributes, ui/README.md) ---------------------------------
@@ -250,17 +249,7 @@ async function waitPill(state, labelRe, timeout) {
 
 describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
   before(async () => {
-    browser = await remote({
-      hostname: '127.0.0.1',
-      port: Number(env('E2E_DRIVER_PORT')),
-      logLevel: 'warn',
-      connectionRetryTimeout: 120_000,
-      connectionRetryCount: 0,
-      capabilities: {
-        'wdio:enforceWebDriverClassic': true,
-        'tauri:options': { application: env('E2E_APP') },
-      },
-    });
+    browser = await openApp();
     await admin.login(ADMIN);
     await agent.login(AGENT);
   });

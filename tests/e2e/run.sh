@@ -14,13 +14,16 @@
 # ci-artifacts/e2e/ (NN-step.png, logs/).
 #
 # Environment knobs: E2E_KEEP_TMP=1 keeps the throwaway HOME and data dirs (path printed);
-# E2E_SKIP_BUILD=1 skips the npm installs and builds (for quick reruns of the tests only);
+# E2E_SKIP_BUILD=1 skips the UI and app builds (for quick reruns, or when the caller built them);
 # E2E_APP=/path/to/binary drives another build of the app (default target/debug/deskbell);
+# E2E_SERVER_BIN likewise for the demo server (default target/debug/deskbell-server) and
+# E2E_SERVER_ARGS adds flags to its command line; E2E_ARTIFACTS moves the screenshots and logs;
+# E2E_SCRIPT runs that Node script instead of the tests (bench/app uses this session);
 # E2E_TEST_NAME_PATTERN is passed to node --test-name-pattern; E2E_TESTS lists other test files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-ARTIFACTS="$ROOT/ci-artifacts/e2e"
+ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/ci-artifacts/e2e}"
 
 log() { echo "e2e: $*" >&2; }
 
@@ -108,11 +111,11 @@ if [ "${1:-}" = "--in-session" ]; then
   server_port=$(free_port)
   export E2E_SERVER_URL="http://127.0.0.1:$server_port"
   export E2E_SERVER_DATA="$E2E_TMP/server-data"
-  export E2E_SERVER_BIN="$ROOT/target/debug/deskbell-server"
   export E2E_SERVER_PIDFILE="$server_pidfile"
   export E2E_SERVER_LOG="$logs/server.log"
   mkdir -p "$E2E_SERVER_DATA"
-  "$E2E_SERVER_BIN" demo --bind "127.0.0.1:$server_port" --data-dir "$E2E_SERVER_DATA" \
+  # shellcheck disable=SC2086 # E2E_SERVER_ARGS is a list of flags
+  "$E2E_SERVER_BIN" demo --bind "127.0.0.1:$server_port" --data-dir "$E2E_SERVER_DATA" ${E2E_SERVER_ARGS:-} \
     >>"$E2E_SERVER_LOG" 2>&1 &
   echo $! >"$server_pidfile"
   wait_for "the demo server at $E2E_SERVER_URL/health" 60 curl -sf "$E2E_SERVER_URL/health"
@@ -145,6 +148,10 @@ if [ "${1:-}" = "--in-session" ]; then
   export E2E_SHOTS="$ARTIFACTS"
   # No accessibility bus on the private session: keep GTK from asking for one.
   export NO_AT_BRIDGE=1
+  if [ -n "${E2E_SCRIPT:-}" ]; then
+    node "$E2E_SCRIPT"
+    exit $?
+  fi
   node_args=(--test --test-concurrency=1 --test-reporter=spec)
   if [ -n "${E2E_TEST_NAME_PATTERN:-}" ]; then
     node_args+=(--test-name-pattern="$E2E_TEST_NAME_PATTERN")
@@ -210,8 +217,8 @@ npm_install() {
   echo "$want" >"$stamp"
 }
 
+npm_install tests/e2e
 if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
-  npm_install tests/e2e
 
   # --- the UI, then the app that embeds it -----------------------------------------------------
   if [ ! -f ui/package.json ]; then
@@ -227,10 +234,11 @@ if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
 fi
 
 E2E_APP="${E2E_APP:-$ROOT/target/debug/deskbell}"
-for bin in "$E2E_APP" target/debug/deskbell-server target/debug/deskbell-notify-capture; do
+E2E_SERVER_BIN="${E2E_SERVER_BIN:-$ROOT/target/debug/deskbell-server}"
+for bin in "$E2E_APP" "$E2E_SERVER_BIN" target/debug/deskbell-notify-capture; do
   [ -x "$bin" ] || { log "$bin is missing (build failed?)"; exit 1; }
 done
-export E2E_APP
+export E2E_APP E2E_SERVER_BIN
 log "ready after $((SECONDS - started))s"
 
 # --- a throwaway HOME; rustup/cargo keep the real ones ----------------------------------------

@@ -40,6 +40,25 @@ export async function until(probe, { timeout = 15_000, interval = 200, message =
   }
 }
 
+// --- the app -----------------------------------------------------------------------------------
+
+/** A WebDriver session on the app (tauri-driver launches it; closing the session ends it). */
+export async function openApp(application = env('E2E_APP')) {
+  // Imported here so that scripts outside tests/e2e (bench/app) find tests/e2e's webdriverio.
+  const { remote } = await import('webdriverio');
+  return remote({
+    hostname: '127.0.0.1',
+    port: Number(env('E2E_DRIVER_PORT')),
+    logLevel: 'warn',
+    connectionRetryTimeout: 120_000,
+    connectionRetryCount: 0,
+    capabilities: {
+      'wdio:enforceWebDriverClassic': true,
+      'tauri:options': { application },
+    },
+  });
+}
+
 // --- REST ---------------------------------------------------------------------------------------
 
 export class Api {
