@@ -77,6 +77,9 @@ bash tests/e2e/run.sh
 
 # The throwaway databases of this run (the next run would drop them anyway; PostgreSQL 15 takes
 # a checkpoint per DROP DATABASE, so this is not instant).
+section "desktop app benchmark, quick mode: checks it runs (bench/app/run.sh --quick)"
+bash bench/app/run.sh --quick
+
 section "drop this run's test databases"
 bash scripts/postgres.sh --drop-test-databases
 finish_section
