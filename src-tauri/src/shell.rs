@@ -20,7 +20,11 @@ use tokio::sync::{mpsc, Mutex, OnceCell};
 
 use crate::tray::Tray;
 
-pub const EVENT: &str = "deskbell://event";
+pub const EVENTS: &str = "deskbell://events";
+/// At most this many core events go to the UI in one `deskbell://events` message. Each message
+/// is a script run in the webview, so a burst (a replay after a reconnect) goes as a few
+/// messages instead of one per event.
+const MAX_BATCH: usize = 256;
 pub const SESSION_EVENT: &str = "deskbell://session";
 pub const OPEN_TICKET_EVENT: &str = "deskbell://open-ticket";
 /// Not in the UI contract (yet): the settings changed outside the UI (the tray's Do not disturb).
@@ -315,41 +319,62 @@ async fn own(mut desk: Arc<Desk>) -> Option<Desk> {
     None
 }
 
-/// Forwards every core event to the UI, keeps the tray current, and opens tickets from
-/// notifications.
+/// Forwards every core event to the UI (in batches of what is already waiting), keeps the tray
+/// current, and opens tickets from notifications.
 async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<DeskEvent>) {
     let mut signed_out = false;
-    while let Some(event) = events.recv().await {
-        let state = app.state::<AppState>();
-        match &event {
-            DeskEvent::State { state: connection } => {
-                tracing::info!(state = ?connection, "connection");
-                let needs_login = matches!(connection, ConnectionState::NeedsLogin { .. });
-                if needs_login && !signed_out {
-                    tracing::info!("the session ended: sign in again");
-                    // Before the state event, so that the UI keeps the reason it carries.
-                    emit(&app, SESSION_EVENT, None::<SessionInfo>);
+    let mut batch: Vec<DeskEvent> = Vec::new();
+    while let Some(first) = events.recv().await {
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            let state = app.state::<AppState>();
+            match &event {
+                DeskEvent::State { state: connection } => {
+                    tracing::info!(state = ?connection, "connection");
+                    let needs_login = matches!(connection, ConnectionState::NeedsLogin { .. });
+                    if needs_login && !signed_out {
+                        tracing::info!("the session ended: sign in again");
+                        // Before the state event, so that the UI keeps the reason it carries.
+                        send_batch(&app, &mut batch);
+                        emit(&app, SESSION_EVENT, None::<SessionInfo>);
+                    }
+                    signed_out = needs_login;
+                    if let Some(tray) = state.tray() {
+                        tray.set_state(connection.clone());
+                    }
                 }
-                signed_out = needs_login;
-                if let Some(tray) = state.tray() {
-                    tray.set_state(connection.clone());
+                DeskEvent::UrgentCount { count } => {
+                    if let Some(tray) = state.tray() {
+                        tray.set_urgent(*count);
+                    }
+                }
+                _ => {}
+            }
+            let open = match &event {
+                DeskEvent::OpenTicket { ticket_id } => Some(*ticket_id),
+                _ => None,
+            };
+            batch.push(event);
+            if let Some(ticket_id) = open {
+                send_batch(&app, &mut batch);
+                show_main_window(&app);
+                emit(&app, OPEN_TICKET_EVENT, ticket_id);
+                if let Some(desk) = desk.upgrade() {
+                    desk.mark_read(ticket_id);
                 }
             }
-            DeskEvent::UrgentCount { count } => {
-                if let Some(tray) = state.tray() {
-                    tray.set_urgent(*count);
-                }
+            if batch.len() < MAX_BATCH {
+                next = events.try_recv().ok();
             }
-            _ => {}
         }
-        emit(&app, EVENT, &event);
-        if let DeskEvent::OpenTicket { ticket_id } = event {
-            show_main_window(&app);
-            emit(&app, OPEN_TICKET_EVENT, ticket_id);
-            if let Some(desk) = desk.upgrade() {
-                desk.mark_read(ticket_id);
-            }
-        }
+        send_batch(&app, &mut batch);
+    }
+}
+
+fn send_batch(app: &AppHandle, batch: &mut Vec<DeskEvent>) {
+    if !batch.is_empty() {
+        emit(app, EVENTS, &batch[..]);
+        batch.clear();
     }
 }
 

@@ -102,6 +102,20 @@ describe('board', () => {
       );
       await until(async () => (await laneCards(page, 15)).length === 2, 'two cards in lane 15');
 
+      // Several events in one batch (as the shell sends a burst) are all applied, in order: the
+      // last version of a ticket wins, and other kinds of events in the batch are not lost.
+      await shell.desk(
+        { kind: 'board', deltas: [{ kind: 'ticketUpserted', ...ticket(204, { laneId: 11, title: 'First' }) }] },
+        { kind: 'urgentCount', count: 7 },
+        { kind: 'board', deltas: [{ kind: 'ticketUpserted', ...ticket(204, { laneId: 12, title: 'Then moved', version: 2 }) }] },
+        { kind: 'board', deltas: [{ kind: 'ticketUpserted', ...ticket(205, { laneId: 11 }) }] },
+      );
+      await until(async () => (await laneCards(page, 11)).includes(205), 'ticket 205 (last in the batch) in lane 11');
+      assert.ok((await laneCards(page, 12)).includes(204), 'ticket 204 where its last version puts it');
+      assert.ok(!(await laneCards(page, 11)).includes(204), 'and not where its first version was');
+      assert.match(await page.locator(tid('card-204')).textContent(), /Then moved/);
+      assert.match(await page.locator(tid('urgent-count')).textContent(), /7/);
+
       // A reset replaces everything.
       await shell.deltas({ kind: 'reset', lanes: [lane(21, 'Only lane', '#000000', 0)], tickets: [ticket(301, { laneId: 21 })], seq: 99 });
       await until(async () => JSON.stringify(await laneOrder(page)) === '["none","21"]', 'the reset lanes');

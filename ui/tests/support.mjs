@@ -285,9 +285,9 @@ export class FakeShell {
     await this.page.evaluate(([e, p]) => window.__deskbellHarness.emit(e, p), arg);
   }
 
-  /** Emits a `deskbell://event` DeskEvent. @param {DeskEvent} payload */
-  desk(payload) {
-    return this.emit('deskbell://event', payload);
+  /** Emits DeskEvents, as one `deskbell://events` batch. @param {...DeskEvent} events */
+  desk(...events) {
+    return this.emit('deskbell://events', events);
   }
 
   /** Emits board deltas. @param {BoardDelta[]} deltas */

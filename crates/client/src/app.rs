@@ -23,7 +23,8 @@
 //! Every failing command rejects with a [`CommandError`].
 //!
 //! # Events (Tauri `listen` names)
-//! - `deskbell://event` — a [`crate::desk::DeskEvent`], in order.
+//! - `deskbell://events` — `DeskEvent[]`: [`crate::desk::DeskEvent`]s, in order, batched (a
+//!   message carries what was waiting, up to a few hundred; a burst is not one message each).
 //! - `deskbell://session` — `SessionInfo | null` whenever the session changes.
 //! - `deskbell://open-ticket` — `number`: show the window on that ticket (notification action).
 //! - `deskbell://settings` — `Settings`, when they changed outside the UI (the tray's Do not

@@ -40,7 +40,8 @@ export const COMMANDS = {
 
 /** Event names, exactly as the shell emits them. */
 export const EVENTS = {
-  desk: 'deskbell://event',
+  /** `DeskEvent[]`, in order (the shell batches what is waiting). */
+  desk: 'deskbell://events',
   session: 'deskbell://session',
   openTicket: 'deskbell://open-ticket',
   /** Not in app.rs's contract yet: settings changed outside the UI (the tray's Do not disturb). */
@@ -104,7 +105,9 @@ export type Unlisten = UnlistenFn;
 
 /** Every [`DeskEvent`] of the core, in order. */
 export function onDeskEvent(handler: (event: DeskEvent) => void): Promise<Unlisten> {
-  return listen<DeskEvent>(EVENTS.desk, (e) => handler(e.payload));
+  return listen<DeskEvent[]>(EVENTS.desk, (e) => {
+    for (const event of e.payload) handler(event);
+  });
 }
 
 /** The session whenever it changes (`null`: signed out). */
