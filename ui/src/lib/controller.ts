@@ -22,20 +22,35 @@ export function onTicketActivity(fn: (a: TicketActivity) => void): () => void {
   return () => activityListeners.delete(fn);
 }
 
-// Board deltas are applied in batches: a burst of events (a replay after a reconnect) costs one
-// re-render, not one per event. Order is kept.
+// Board deltas are applied in batches, at most about once per frame: the first deltas after a
+// quiet spell are applied at once (next task), and whatever follows within a frame waits for the
+// next frame, so a burst (a replay after a reconnect, a busy desk) costs one re-render per frame,
+// not one per event. Order is kept. The timer backs the frame up: a hidden window gets no frames.
+const FRAME_MS = 16;
+const FLUSH_FALLBACK_MS = 100;
 let queued: BoardDelta[] = [];
 let flushTimer: ReturnType<typeof setTimeout> | null = null;
+let flushFrame: number | null = null;
+let lastFlushAt = -Infinity;
 
 function queueDeltas(deltas: BoardDelta[]): void {
   queued.push(...deltas);
-  flushTimer ??= setTimeout(flushDeltas, 0);
+  if (flushTimer !== null) return;
+  if (performance.now() - lastFlushAt >= FRAME_MS || typeof requestAnimationFrame !== 'function') {
+    flushTimer = setTimeout(flushDeltas, 0);
+  } else {
+    flushTimer = setTimeout(flushDeltas, FLUSH_FALLBACK_MS);
+    flushFrame = requestAnimationFrame(flushDeltas);
+  }
 }
 
 /** Applies the queued deltas now. */
 export function flushDeltas(): void {
   if (flushTimer !== null) clearTimeout(flushTimer);
+  if (flushFrame !== null) cancelAnimationFrame(flushFrame);
   flushTimer = null;
+  flushFrame = null;
+  lastFlushAt = performance.now();
   const deltas = queued;
   queued = [];
   if (deltas.length && session.info) board.apply(deltas);
