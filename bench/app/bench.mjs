@@ -34,6 +34,7 @@ const config = {
   idleSeconds: positiveInts('BENCH_APP_IDLE_SECONDS', '20')[0],
   settleSeconds: positiveInts('BENCH_APP_SETTLE_SECONDS', '5')[0],
   writers: positiveInts('BENCH_APP_WRITERS', '8')[0],
+  rounds: positiveInts('BENCH_APP_ROUNDS', '3')[0],
   out: process.env.BENCH_APP_OUT || env('E2E_SHOTS'),
   profile: process.env.BENCH_APP_PROFILE || 'debug',
 };
@@ -186,6 +187,24 @@ function cpuTicks(tree) {
   for (const { pid, kind: k } of tree) {
     try {
       by[k] = (by[k] ?? 0) + procStat(pid).ticks;
+    } catch { /* exited */ }
+  }
+  return by;
+}
+
+/** CPU ticks of the web process's threads, by thread name ("llvmpipe-1" counts as "llvmpipe"):
+ *  tells script and layout (the main thread) from painting (the compositor, llvmpipe). */
+function webThreadTicks(tree) {
+  const by = {};
+  for (const { pid, kind: k } of tree) {
+    if (k !== 'web') continue;
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim().replace(/-?[0-9]+$/, '');
+          by[name] = (by[name] ?? 0) + procStat(`${pid}/task/${tid}`).ticks;
+        } catch { /* thread gone */ }
+      }
     } catch { /* exited */ }
   }
   return by;
@@ -420,7 +439,14 @@ async function signOut(browser) {
   });
 }
 
-async function burst(browser, proxy, size, round, held) {
+/** CPU time (ms) each kind of app process used between two `cpuTicks` readings. */
+function cpuMsBetween(before, after) {
+  const out = {};
+  for (const k of Object.keys(after)) out[k] = Math.round(((after[k] - (before[k] ?? 0)) * 1000) / CLK_TCK);
+  return out;
+}
+
+async function burst(browser, proxy, tree, round, held) {
   const board = await admin.board();
   const { jobs, want } = planBurst(board, config.burst, round);
   const key = `burst-${round}`;
@@ -441,6 +467,8 @@ async function burst(browser, proxy, size, round, held) {
       proxy.release();
       throw new Error('the board showed the burst while the proxy held it back');
     }
+    const ticks = cpuTicks(tree);
+    const threads = webThreadTicks(tree);
     const releasedAt = Date.now();
     const bytes = proxy.release();
     const { paintedAt: at, firstChangeAt } = await painted(browser, key, TIMEOUT.board);
@@ -450,10 +478,14 @@ async function burst(browser, proxy, size, round, held) {
       writesMs,
       appliedMs: at - releasedAt,
       firstChangeMs: firstChangeAt - releasedAt,
+      cpuMs: cpuMsBetween(ticks, cpuTicks(tree)),
+      webThreadsCpuMs: cpuMsBetween(threads, webThreadTicks(tree)),
     };
-    log(`  burst of ${result.events} events held back (${(bytes / 1024).toFixed(0)} KiB), then released: first change painted after ${result.firstChangeMs} ms, all after ${result.appliedMs} ms`);
+    log(`  burst of ${result.events} events held back (${(bytes / 1024).toFixed(0)} KiB), then released: first change painted after ${result.firstChangeMs} ms, all after ${result.appliedMs} ms; CPU ms ${JSON.stringify(result.cpuMs)}, web threads ${JSON.stringify(result.webThreadsCpuMs)}`);
   } else {
     if (await watchBoard(browser, key, want)) throw new Error('the board showed the burst before it was written');
+    const ticks = cpuTicks(tree);
+    const threads = webThreadTicks(tree);
     const writesStarted = Date.now();
     await runJobs(jobs, config.writers);
     const lastAck = Date.now();
@@ -464,38 +496,44 @@ async function burst(browser, proxy, size, round, held) {
       writesMs: lastAck - writesStarted,
       appliedMs: at - writesStarted,
       lagAfterLastWriteMs: at - lastAck,
+      cpuMs: cpuMsBetween(ticks, cpuTicks(tree)),
+      webThreadsCpuMs: cpuMsBetween(threads, webThreadTicks(tree)),
     };
-    log(`  burst of ${result.events} events written live in ${result.writesMs} ms: painted ${result.lagAfterLastWriteMs} ms after the last write`);
+    log(`  burst of ${result.events} events written live in ${result.writesMs} ms: painted ${result.lagAfterLastWriteMs} ms after the last write; CPU ms ${JSON.stringify(result.cpuMs)}, web threads ${JSON.stringify(result.webThreadsCpuMs)}`);
   }
   return result;
 }
 
-async function measureSize(proxy, size) {
-  log(`--- ${size} tickets`);
-  await seedTo(size);
-  const out = { tickets: size };
+const appGone = () => until(() => { try { appProcesses(); return false; } catch { return true; } }, {
+  timeout: TIMEOUT.ui, message: 'the app to exit',
+});
 
-  // Fresh launch, signed out: sign in through the UI.
+/** One round on a board of `size`: launch signed out and sign in, (the first round: idle
+ *  CPU and memory), a held and a live burst, quit; cold start with the saved session, sign out. */
+async function round(proxy, size, no, out) {
+  const r = {};
   let browser = await openApp();
   try {
-    out.signInMs = await signIn(browser, proxy.url, size);
-    await shot(browser, `board-${size}`);
+    r.signInMs = await signIn(browser, proxy.url, size);
     const tree = appProcesses();
-    log(`  app processes: ${tree.map((p) => `${p.kind}:${p.pid}`).join(' ')}`);
-    await new Promise((r) => setTimeout(r, config.settleSeconds * 1000)); // let start-up work end
-    out.idle = { cpu: await cpuOver(tree, config.idleSeconds), memory: memory(tree) };
-    log(`  idle: CPU ${out.idle.cpu.pct} % over ${out.idle.cpu.seconds} s, PSS ${out.idle.memory.pssMb} MB, RSS ${out.idle.memory.rssMb} MB`);
-    out.burstHeld = await burst(browser, proxy, size, 1, true);
-    out.burstLive = await burst(browser, proxy, size, 2, false);
-    out.afterBursts = { memory: memory(tree) };
-    await shot(browser, `after-bursts-${size}`);
+    if (no === 1) {
+      await shot(browser, `board-${size}`);
+      log(`  app processes: ${tree.map((p) => `${p.kind}:${p.pid}`).join(' ')}`);
+      await new Promise((res) => setTimeout(res, config.settleSeconds * 1000)); // start-up work ends
+      out.idle = { cpu: await cpuOver(tree, config.idleSeconds), memory: memory(tree) };
+      log(`  idle: CPU ${out.idle.cpu.pct} % over ${out.idle.cpu.seconds} s, PSS ${out.idle.memory.pssMb} MB, RSS ${out.idle.memory.rssMb} MB`);
+    }
+    r.burstHeld = await burst(browser, proxy, tree, no * 2 - 1, true);
+    r.burstLive = await burst(browser, proxy, tree, no * 2, false);
+    if (no === 1) {
+      out.afterBursts = { memory: memory(tree) };
+      await shot(browser, `after-bursts-${size}`);
+    }
   } finally {
     // Ends the app without signing out: the session stays in the keychain.
     await browser.deleteSession().catch(() => {});
   }
-  await until(() => { try { appProcesses(); return false; } catch { return true; } }, {
-    timeout: TIMEOUT.ui, message: 'the app to exit',
-  });
+  await appGone();
 
   // Cold start: the session resumes from the keychain and the board loads.
   const want = laneCounts(await admin.board());
@@ -503,24 +541,49 @@ async function measureSize(proxy, size) {
   browser = await openApp();
   try {
     const sessionAt = Date.now();
-    const main = appProcesses()[0].pid;
-    const startedAt = startedAtMs(main);
+    const startedAt = startedAtMs(appProcesses()[0].pid);
     const already = await watchBoard(browser, 'resume', want);
     const at = already ? Date.now() : (await painted(browser, 'resume', TIMEOUT.board)).paintedAt;
-    out.coldStart = {
+    r.coldStart = {
       processStartToPaintedMs: Math.round(at - startedAt),
       webdriverSessionMs: sessionAt - asked,
       paintedBeforeSessionReady: already,
     };
-    log(`  cold start (session from the keychain) → board painted: ${out.coldStart.processStartToPaintedMs} ms after the process started${already ? ' (at most: painted before WebDriver was ready)' : ''}`);
-    out.coldStart.memory = memory(appProcesses());
+    log(`  cold start (session from the keychain) → board painted: ${r.coldStart.processStartToPaintedMs} ms after the process started${already ? ' (at most: painted before WebDriver was ready)' : ''}`);
     await signOut(browser);
   } finally {
     await browser.deleteSession().catch(() => {});
   }
-  await until(() => { try { appProcesses(); return false; } catch { return true; } }, {
-    timeout: TIMEOUT.ui, message: 'the app to exit',
-  });
+  await appGone();
+  return r;
+}
+
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : Math.round((v[mid - 1] + v[mid]) / 2);
+}
+
+async function measureSize(proxy, size) {
+  log(`--- ${size} tickets`);
+  await seedTo(size);
+  const out = { tickets: size, rounds: [] };
+  for (let no = 1; no <= config.rounds; no++) {
+    log(` round ${no} / ${config.rounds}`);
+    out.rounds.push(await round(proxy, size, no, out));
+  }
+  const of = (f) => median(out.rounds.map(f));
+  out.median = {
+    signInMs: of((r) => r.signInMs),
+    coldStartMs: of((r) => r.coldStart.processStartToPaintedMs),
+    coldStartAtMost: out.rounds.some((r) => r.coldStart.paintedBeforeSessionReady),
+    heldFirstChangeMs: of((r) => r.burstHeld.firstChangeMs),
+    heldAppliedMs: of((r) => r.burstHeld.appliedMs),
+    heldEvents: of((r) => r.burstHeld.events),
+    heldKiB: Math.round(of((r) => r.burstHeld.bytes) / 1024),
+    liveWritesMs: of((r) => r.burstLive.writesMs),
+    liveLagMs: of((r) => r.burstLive.lagAfterLastWriteMs),
+  };
   return out;
 }
 
@@ -598,15 +661,27 @@ capturing notification server. "The app" is its main process and the processes i
 
 ## Results
 
-| tickets | sign in → painted ms | cold start → painted ms | idle CPU % (of one core) | idle PSS MB | idle RSS MB | burst held: events | burst held: first change / all painted after release ms | burst live: writes ms | burst live: painted after last write ms | PSS after bursts MB |
+Each cell is the **median of ${config.rounds} rounds** (a round: launch signed out, sign in, a held
+burst, a live burst, quit, cold start, sign out), except idle and memory, taken once in the first
+round. Every round's numbers are in the spread table and in \`results.json\`.
+
+| tickets | sign in → painted ms | cold start → painted ms | idle CPU % (of one core) | idle PSS MB | idle RSS MB | burst held: events (bytes) | burst held: first change / all painted, ms after release | burst live: writes ms | burst live: painted, ms after the last write | PSS after bursts MB |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-${rows((s) => `| ${fmt(s.tickets)} | ${fmt(s.signInMs)} | ${fmt(s.coldStart.processStartToPaintedMs)}${s.coldStart.paintedBeforeSessionReady ? ' (at most)' : ''} | ${s.idle.cpu.pct} | ${s.idle.memory.pssMb} | ${s.idle.memory.rssMb} | ${fmt(s.burstHeld.events)} (${fmt(Math.round(s.burstHeld.bytes / 1024))} KiB) | ${fmt(s.burstHeld.firstChangeMs)} / ${fmt(s.burstHeld.appliedMs)} | ${fmt(s.burstLive.writesMs)} | ${fmt(s.burstLive.lagAfterLastWriteMs)} | ${s.afterBursts.memory.pssMb} |`)}
+${rows((s) => `| ${fmt(s.tickets)} | ${fmt(s.median.signInMs)} | ${fmt(s.median.coldStartMs)}${s.median.coldStartAtMost ? ' (at most)' : ''} | ${s.idle.cpu.pct} | ${s.idle.memory.pssMb} | ${s.idle.memory.rssMb} | ${fmt(s.median.heldEvents)} (${fmt(s.median.heldKiB)} KiB) | ${fmt(s.median.heldFirstChangeMs)} / ${fmt(s.median.heldAppliedMs)} | ${fmt(s.median.liveWritesMs)} | ${fmt(s.median.liveLagMs)} | ${s.afterBursts.memory.pssMb} |`)}
 
 ### By process (idle)
 
 | tickets | ${kinds.map((k) => `${k}: CPU % / PSS MB / RSS MB`).join(' | ')} |
 |---:|${kinds.map(() => '---:').join('|')}|
 ${rows((s) => `| ${fmt(s.tickets)} | ${kinds.map((k) => `${s.idle.cpu.by[k] ?? '–'} / ${s.idle.memory.by[k]?.pssMb ?? '–'} / ${s.idle.memory.by[k]?.rssMb ?? '–'}`).join(' | ')} |`)}
+
+### Spread over the rounds
+
+Round 1 / round 2 / …
+
+| tickets | sign in → painted ms | cold start → painted ms | burst held: all painted ms | burst live: painted after last write ms |
+|---:|---|---|---|---|
+${rows((s) => `| ${fmt(s.tickets)} | ${s.rounds.map((r) => fmt(r.signInMs)).join(' / ')} | ${s.rounds.map((r) => fmt(r.coldStart.processStartToPaintedMs)).join(' / ')} | ${s.rounds.map((r) => fmt(r.burstHeld.appliedMs)).join(' / ')} | ${s.rounds.map((r) => fmt(r.burstLive.lagAfterLastWriteMs)).join(' / ')} |`)}
 `;
 }
 

@@ -8,7 +8,7 @@
 #                                  # benchmark works (CI runs it); writes to ci-artifacts/bench-app
 #
 # BENCH_APP_SIZES, BENCH_APP_BURST, BENCH_APP_IDLE_SECONDS, BENCH_APP_SETTLE_SECONDS and
-# BENCH_APP_WRITERS override the defaults of either mode. Screenshots and logs always go to
+# BENCH_APP_WRITERS and BENCH_APP_ROUNDS override the defaults of either mode. Screenshots and logs always go to
 # ci-artifacts/bench-app/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +31,7 @@ if [ "$mode" = quick ]; then
   profile=debug
   export BENCH_APP_OUT="${BENCH_APP_OUT:-$ROOT/ci-artifacts/bench-app}"
   export BENCH_APP_SIZES="${BENCH_APP_SIZES:-200}" BENCH_APP_BURST="${BENCH_APP_BURST:-100}"
-  export BENCH_APP_IDLE_SECONDS="${BENCH_APP_IDLE_SECONDS:-3}"
+  export BENCH_APP_IDLE_SECONDS="${BENCH_APP_IDLE_SECONDS:-3}" BENCH_APP_ROUNDS="${BENCH_APP_ROUNDS:-2}"
   export BENCH_APP_SETTLE_SECONDS="${BENCH_APP_SETTLE_SECONDS:-5}"
 else
   echo "bench/app: building the app and the server (release; the first build takes several minutes)" >&2
