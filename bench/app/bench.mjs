@@ -584,6 +584,18 @@ async function measureSize(proxy, size) {
     liveWritesMs: of((r) => r.burstLive.writesMs),
     liveLagMs: of((r) => r.burstLive.lagAfterLastWriteMs),
   };
+  for (const [name, pick] of [['held', (r) => r.burstHeld], ['live', (r) => r.burstLive]]) {
+    const split = (r) => {
+      const b = pick(r);
+      const t = b.webThreadsCpuMs;
+      const painting = Object.entries(t)
+        .filter(([k]) => /llvmpipe|Skia|Compositor|eadedCompositor/.test(k))
+        .reduce((a, [, v]) => a + v, 0);
+      const script = t.WebKitWebProces ?? 0;
+      return { main: b.cpuMs.main ?? 0, script, painting, otherWeb: (b.cpuMs.web ?? 0) - script - painting };
+    };
+    out.median[`${name}Cpu`] = Object.fromEntries(['main', 'script', 'painting', 'otherWeb'].map((k) => [k, of((r) => split(r)[k])]));
+  }
   return out;
 }
 
@@ -609,6 +621,9 @@ function machine() {
     profile: config.profile,
     rustc: sh('rustc', ['--version']),
     display: 'Xvfb 1400×900×24, window 1200×800',
+    compositing: process.env.WEBKIT_DISABLE_COMPOSITING_MODE === '1'
+      ? 'off (WEBKIT_DISABLE_COMPOSITING_MODE=1): WebKit paints on the CPU'
+      : "on (WebKitGTK's default): OpenGL through Mesa's llvmpipe, Xvfb has no GPU",
   };
 }
 
@@ -658,6 +673,7 @@ capturing notification server. "The app" is its main process and the processes i
 | WebKitGTK | ${m.webkitgtk} |
 | Deskbell | commit ${m.commit}, ${m.profile} build, ${m.rustc} |
 | Display | ${m.display} |
+| WebKit accelerated compositing | ${m.compositing} |
 
 ## Results
 
@@ -668,6 +684,18 @@ round. Every round's numbers are in the spread table and in \`results.json\`.
 | tickets | sign in → painted ms | cold start → painted ms | idle CPU % (of one core) | idle PSS MB | idle RSS MB | burst held: events (bytes) | burst held: first change / all painted, ms after release | burst live: writes ms | burst live: painted, ms after the last write | PSS after bursts MB |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${rows((s) => `| ${fmt(s.tickets)} | ${fmt(s.median.signInMs)} | ${fmt(s.median.coldStartMs)}${s.median.coldStartAtMost ? ' (at most)' : ''} | ${s.idle.cpu.pct} | ${s.idle.memory.pssMb} | ${s.idle.memory.rssMb} | ${fmt(s.median.heldEvents)} (${fmt(s.median.heldKiB)} KiB) | ${fmt(s.median.heldFirstChangeMs)} / ${fmt(s.median.heldAppliedMs)} | ${fmt(s.median.liveWritesMs)} | ${fmt(s.median.liveLagMs)} | ${s.afterBursts.memory.pssMb} |`)}
+
+### Where a burst's CPU goes
+
+CPU time used during the burst (from the release, or the first write, to the board painted) by
+the app's main process (the core and the shell: socket, reducer, alert policy, IPC to the
+webview), and by the web process's main thread (script, style, layout) versus its painting
+threads (llvmpipe — Xvfb has no GPU, so WebKit paints with Mesa's software OpenGL — Skia
+workers, the compositor). Medians, ms.
+
+| tickets | burst | main process | web: script + layout | web: painting | web: other |
+|---:|---|---:|---:|---:|---:|
+${results.sizes.flatMap((s) => [['held', s.median.heldCpu], ['live', s.median.liveCpu]].map(([n, c]) => `| ${fmt(s.tickets)} | ${n} | ${fmt(c.main)} | ${fmt(c.script)} | ${fmt(c.painting)} | ${fmt(c.otherWeb)} |`)).join('\n')}
 
 ### By process (idle)
 

@@ -2,7 +2,8 @@
 # The Deskbell desktop app end to end (tests/e2e/README.md): the real app binary driven over
 # WebDriver (tauri-driver + WebKitWebDriver) under Xvfb, against
 #   - a demo ticket server run as a separate process (the test kills and restarts it),
-#   - a capturing org.freedesktop.Notifications server (tests/notify-capture),
+#   - a capturing org.freedesktop.Notifications server that is also the tray host
+#     (tests/notify-capture: the app's tray icon and menu are read and clicked through it),
 #   - an unlocked gnome-keyring (Secret Service),
 # all inside a private D-Bus session (tests/os/session.conf: no service activation) with a
 # throwaway HOME, so the user's own desktop, keyring and settings are never touched.
@@ -96,11 +97,11 @@ if [ "${1:-}" = "--in-session" ]; then
     --object-path /org/freedesktop/secrets --method org.freedesktop.DBus.Peer.Ping
   log "gnome-keyring unlocked (Secret Service on the private bus)"
 
-  # --- the capturing notification server ------------------------------------------------------
+  # --- the capturing notification server, also the tray host --------------------------------
   notify_ready="$E2E_TMP/notify-capture.url"
   export E2E_NOTIFY_RECORD="$E2E_TMP/notifications.jsonl"
   "$ROOT/target/debug/deskbell-notify-capture" --record "$E2E_NOTIFY_RECORD" \
-    --ready-file "$notify_ready" >"$logs/notify-capture.log" 2>&1 &
+    --ready-file "$notify_ready" --tray-host >"$logs/notify-capture.log" 2>&1 &
   pids+=($!)
   wait_for "deskbell-notify-capture" 15 test -s "$notify_ready"
   E2E_NOTIFY_URL=$(cat "$notify_ready")
