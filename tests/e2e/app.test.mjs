@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 import {
   ADMIN, AGENT, Api, DEMO_PASSWORD, DemoServer, Notifications, env, keychainUser, keychainUsers,
-  openApp, secretLookup, until,
+  Tray, openApp, secretLookup, until,
 } from './support.mjs';
 
 // --- the UI's contract (data-testid attributes, ui/README.md) ---------------------------------
@@ -59,6 +59,7 @@ mkdirSync(join(shots, 'logs'), { recursive: true });
 let browser;
 const server = new DemoServer();
 const notifications = new Notifications();
+const tray = new Tray();
 const admin = new Api(serverUrl);
 const agent = new Api(serverUrl);
 
@@ -87,7 +88,8 @@ function step(slug, name, fn, timeout = 120_000) {
       }
       throw e;
     } finally {
-      if (browser) {
+      // No window to shoot once the app has quit (the last step).
+      if (browser && !state.appQuit) {
         try {
           await browser.saveScreenshot(join(shots, `${no}-${slug}.png`));
         } catch (e) {
@@ -229,6 +231,18 @@ async function waitBoardEqualsServer(timeout, why) {
     });
 }
 
+/** Waits until the tray's status line (the menu's disabled entry after Open) matches `re`. */
+async function waitTrayStatus(re, timeout, why) {
+  let last = null;
+  await until(async () => {
+    last = await tray.item();
+    return last?.menu.some((e) => !e.enabled && re.test(e.label));
+  }, { timeout, interval: 200, message: `${why}: a tray status line matching ${re}` }).catch((e) => {
+    throw new Error(`${e.message}; the tray shows ${JSON.stringify(last)}`);
+  });
+  return last;
+}
+
 /** The pill's state (data-state) and label, e.g. "live Live" or "reconnecting Reconnecting in 3 s". */
 async function pill() {
   const el = await browser.$(SEL.pill);
@@ -277,6 +291,17 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
       throw new Error(`${e.message} (sign-in error shown: ${await text(SEL.loginError)})`);
     });
     await waitPill('live', /^Live$/, TIMEOUT.live);
+  });
+
+  step('tray-live', 'the tray icon is on the tray host: Live, with its whole menu', async () => {
+    const item = await waitTrayStatus(/^Live\b/, TIMEOUT.ui, 'signed in');
+    const labels = item.menu.filter((e) => e.kind !== 'separator').map((e) => e.label);
+    assert.deepEqual(labels.filter((l) => !/^Live\b/.test(l)),
+      ['Open Deskbell', 'Do not disturb', 'Reconnect now', 'Sign out', 'Quit Deskbell']);
+    const entry = (label) => item.menu.find((e) => e.label === label);
+    assert.equal(entry('Do not disturb').checked, false, 'Do not disturb starts off');
+    assert.equal(entry('Reconnect now').enabled, false, 'nothing to reconnect while Live');
+    assert.equal(entry('Sign out').enabled, true, 'Sign out offered with a session');
   });
 
   step('board-equals-server', 'the board has the lanes and cards of the server', async () => {
@@ -351,6 +376,23 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     // The card shows the new priority too.
     await waitFor(async () => /urgent/i.test((await uiCard(escalated.id))?.text ?? ''),
       TIMEOUT.ui, 'the card never showed the urgent priority');
+    // The tray counts the unread urgent tickets as the UI does: in its status line and its label.
+    await waitFor(async () => (await text(tid('urgent-count'))) !== null, TIMEOUT.ui,
+      'the UI never showed an urgent count');
+    const count = Number((await text(tid('urgent-count'))).replace(/[^0-9]/g, '') || 0);
+    assert.ok(count >= 1, `the UI counts the escalated ticket as unread urgent (shows ${count})`);
+    const item = await waitTrayStatus(new RegExp(`^Live · ${count} urgent$`), TIMEOUT.ui, 'after the escalation');
+    assert.equal(item.label, String(count), 'the label next to the tray icon is the urgent count');
+  });
+
+  step('tray-do-not-disturb', "the tray's Do not disturb turns the setting on and off", async () => {
+    const dnd = async () => (await shellCall('settings', (s) => JSON.stringify(s.alerts.doNotDisturb)));
+    await tray.click(/^Do not disturb$/);
+    await until(async () => (await tray.entry(/^Do not disturb$/))?.checked === true && (await dnd()) === 'true',
+      { timeout: TIMEOUT.ui, message: 'Do not disturb checked in the tray and on in the settings' });
+    await tray.click(/^Do not disturb$/);
+    await until(async () => (await tray.entry(/^Do not disturb$/))?.checked === false && (await dnd()) === 'false',
+      { timeout: TIMEOUT.ui, message: 'Do not disturb unchecked in the tray and off in the settings' });
   });
 
   step('notification-opens-drawer', 'the notification\'s "Open ticket" action opens that ticket\'s drawer', async () => {
@@ -394,8 +436,10 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
   step('server-killed-reconnecting', 'killing the server (SIGKILL) turns the pill to Reconnecting', async () => {
     await server.kill();
     await waitPill('reconnecting', /^Reconnecting/, TIMEOUT.live);
-    // "Retry now" is offered while reconnecting.
+    // "Retry now" is offered while reconnecting, in the window and in the tray.
     assert.ok(await (await browser.$(tid('retry-now'))).isDisplayed(), 'a Retry now button');
+    const item = await waitTrayStatus(/^(Reconnecting|Connecting)/, TIMEOUT.live, 'with the server down');
+    assert.equal(item.menu.find((e) => e.label === 'Reconnect now')?.enabled, true, 'Reconnect now offered');
   });
 
   step('server-back-live', 'restarted on the same port and data, the app is Live again with the whole board', async () => {
@@ -411,7 +455,10 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     });
     const lanes = [...(await admin.board()).lanes].sort((a, b) => a.position - b.position);
     await admin.moveTicket(await admin.ticket(state.ticket.id), lanes[1].id);
+    // The tray's Reconnect now is what a user in a hurry clicks.
+    await tray.click(/^Reconnect now$/);
     await waitPill('live', /^Live$/, TIMEOUT.live);
+    await waitTrayStatus(/^Live\b/, TIMEOUT.ui, 'after the restart');
     await waitBoardEqualsServer(TIMEOUT.ui, 'after the server restart');
     assert.ok(await uiCard(during.id), 'the ticket made meanwhile is shown');
     // Catching up replays no old escalation as a new alert.
@@ -432,6 +479,16 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
       message: `the keychain entry ${user} to be deleted`,
     });
     assert.deepEqual(await keychainUsers(), [], 'no deskbell entry is left in the keychain');
+    const item = await waitTrayStatus(/^Signed out$/, TIMEOUT.ui, 'after signing out');
+    assert.equal(item.menu.find((e) => e.label === 'Sign out')?.enabled, false, 'no Sign out without a session');
+  });
+
+  step('tray-quit', "the tray's Quit ends the app", async () => {
+    state.appQuit = true;
+    await tray.click(/^Quit Deskbell$/);
+    await until(async () => (await tray.item()) === null, {
+      timeout: TIMEOUT.ui, message: 'the app (its tray icon) to leave the bus',
+    });
   });
 });
 

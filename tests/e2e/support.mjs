@@ -212,6 +212,40 @@ export class Notifications {
   }
 }
 
+// --- the tray host (notify-capture --tray-host) -------------------------------------------------
+
+/** The app's tray icon as the private session's tray host sees it (tests/notify-capture). */
+export class Tray {
+  constructor() {
+    this.url = env('E2E_NOTIFY_URL');
+  }
+
+  /** The app's item ({title, status, label, menu: [{id, label, kind, enabled, visible, checked}]})
+   *  or null when none is registered (or it left the bus). */
+  async item() {
+    const res = await fetch(`${this.url}/tray`, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) throw new Error(`GET /tray → ${res.status}: ${await res.text()}`);
+    const items = await res.json();
+    return items.find((i) => i.menu.some((e) => e.label === 'Open Deskbell')) ?? null;
+  }
+
+  /** The menu entry whose label matches `re` (a RegExp), or null. */
+  async entry(re) {
+    return (await this.item())?.menu.find((e) => re.test(e.label)) ?? null;
+  }
+
+  /** Clicks the menu entry whose label matches `re`, as a user would from the tray. */
+  async click(re) {
+    const entry = await this.entry(re);
+    if (!entry) throw new Error(`no tray menu entry matching ${re}`);
+    const res = await fetch(`${this.url}/tray/click/${entry.id}`, {
+      method: 'POST',
+      signal: AbortSignal.timeout(5_000),
+    });
+    if (!res.ok) throw new Error(`clicking tray entry ${entry.label} → ${res.status}: ${await res.text()}`);
+  }
+}
+
 // --- the keychain (gnome-keyring through libsecret's secret-tool) ------------------------------
 
 export const KEYCHAIN_SERVICE = 'deskbell';

@@ -15,6 +15,12 @@
 //!     the user clicks the action (404 when no notification `id` was shown);
 //!   - `POST /close/{id}` → emits `NotificationClosed(id, 2)` (dismissed by the user);
 //!   - `GET /health` → `ok`;
+//! - with `--tray-host`, also owns `org.kde.StatusNotifierWatcher` (a tray host, src/tray.rs), so
+//!   that apps register their tray icons, and adds to the control:
+//!   - `GET /tray` → the registered tray items still on the bus: id, title, status, icon name,
+//!     label (the text next to the icon) and the flattened menu (id, label, kind, enabled,
+//!     visible, checked);
+//!   - `POST /tray/click/{menuId}` → clicks that menu entry (dbusmenu `Event "clicked"`);
 //! - once the bus name is owned and the control listens, writes the control's base URL
 //!   (`http://127.0.0.1:PORT`) to `--ready-file FILE` (atomically) and to stdout;
 //! - exits cleanly (status 0, bus name released) on SIGTERM or SIGINT.
@@ -36,6 +42,8 @@ use clap::Parser;
 use serde::Serialize;
 use zbus::zvariant::{OwnedValue, Value};
 
+mod tray;
+
 const BUS_NAME: &str = "org.freedesktop.Notifications";
 const PATH: &str = "/org/freedesktop/Notifications";
 const IFACE: &str = "org.freedesktop.Notifications";
@@ -55,6 +63,9 @@ struct Cli {
     /// Write the control's base URL here once ready (bus name owned, control listening).
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Also be the desktop's tray host (org.kde.StatusNotifierWatcher).
+    #[arg(long)]
+    tray_host: bool,
 }
 
 /// One `Notify` call, as recorded.
@@ -208,6 +219,21 @@ impl Capture {
 struct Control {
     shared: Arc<Shared>,
     bus: zbus::Connection,
+    registry: Arc<tray::Registry>,
+}
+
+async fn tray_items(State(control): State<Control>) -> Json<Vec<tray::TrayItem>> {
+    Json(tray::items(&control.bus, &control.registry).await)
+}
+
+async fn tray_click(State(control): State<Control>, UrlPath(id): UrlPath<i32>) -> Response {
+    match tray::click(&control.bus, &control.registry, id).await {
+        Ok(label) => {
+            eprintln!("notify-capture: clicked tray menu entry {id} ({label:?})");
+            Json(serde_json::json!({ "clicked": id, "label": label })).into_response()
+        }
+        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
 }
 
 async fn calls(State(control): State<Control>) -> Json<Vec<Recorded>> {
@@ -302,7 +328,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding the control on {}", cli.control))?;
     let control_addr = listener.local_addr()?;
 
-    let bus = zbus::connection::Builder::session()
+    let registry = Arc::new(tray::Registry::default());
+    let mut builder = zbus::connection::Builder::session()
         .context("no session bus (DBUS_SESSION_BUS_ADDRESS); run inside dbus-run-session")?
         .serve_at(
             PATH,
@@ -310,19 +337,34 @@ async fn main() -> anyhow::Result<()> {
                 shared: shared.clone(),
             },
         )?
-        .name(BUS_NAME)?
-        .build()
-        .await
-        .with_context(|| format!("cannot own {BUS_NAME} on the session bus (another server?)"))?;
+        .name(BUS_NAME)?;
+    if cli.tray_host {
+        builder = builder
+            .serve_at(
+                tray::WATCHER_PATH,
+                tray::Watcher {
+                    registry: registry.clone(),
+                },
+            )?
+            .name(tray::WATCHER_NAME)?;
+    }
+    let bus = builder.build().await.with_context(|| {
+        format!(
+            "cannot own {BUS_NAME} (or the tray host's name) on the session bus (another server?)"
+        )
+    })?;
 
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/calls", get(calls))
         .route("/invoke/{id}/{action}", post(invoke))
         .route("/close/{id}", post(close))
+        .route("/tray", get(tray_items))
+        .route("/tray/click/{id}", post(tray_click))
         .with_state(Control {
             shared,
             bus: bus.clone(),
+            registry,
         });
 
     let url = format!("http://{control_addr}");
@@ -338,6 +380,9 @@ async fn main() -> anyhow::Result<()> {
 
     if let Err(e) = bus.release_name(BUS_NAME).await {
         eprintln!("notify-capture: releasing {BUS_NAME}: {e}");
+    }
+    if cli.tray_host {
+        let _ = bus.release_name(tray::WATCHER_NAME).await;
     }
     drop(bus);
     Ok(())
