@@ -27,13 +27,8 @@ pub async fn start(data_dir: PathBuf) -> Result<Server, CommandError> {
     let state = deskbell_server::prepare(config)
         .await
         .map_err(|e| failed("cannot prepare the demo server", e))?;
-    // `demo::seed` holds a thread-local RNG across awaits, so its future is not `Send`: it
-    // runs on a blocking thread of its own, driven by the same runtime.
-    let seeding = state.clone();
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || runtime.block_on(demo::seed(&seeding)))
+    demo::seed(&state)
         .await
-        .map_err(|e| failed("cannot seed the demo data", e))?
         .map_err(|e| failed("cannot seed the demo data", e))?;
     let mut server = deskbell_server::serve(state)
         .await

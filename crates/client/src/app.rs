@@ -16,7 +16,7 @@
 //! - `comments({ticketId}) -> Comment[]`, `add_comment({ticketId, body}) -> Comment`
 //! - `attachments({ticketId}) -> Attachment[]`,
 //!   `upload_attachment({ticketId, fileName, contentType, bytes: number[]}) -> Attachment`
-//! - `users() -> User[]` (admins; agents get `forbidden`)
+//! - `users() -> User[]` — the company's users (the UI asks only as an admin, for assignees)
 //! - `settings() -> Settings`, `set_settings({settings}) -> Settings`
 //! - `mark_read({ticketId})`, `urgent_count() -> number`
 //!

@@ -5,7 +5,7 @@ use deskbell_protocol::{
     NewComment, NewTicket, Priority, Requester, Role, TicketPatch, TicketStatus,
 };
 use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -123,7 +123,8 @@ pub async fn seed(state: &AppState) -> ApiResult<()> {
     let hash = hash_password_blocking(DEMO_PASSWORD.to_string()).await?;
     let mut tx = state.db.pool.begin().await?;
     let now = chrono::Utc::now();
-    let mut rng = rand::thread_rng();
+    // Not `thread_rng()`: it cannot be held across the awaits below (the future must be Send).
+    let mut rng = rand::rngs::StdRng::from_entropy();
     for (company, users, tickets) in [
         ("Acme Support", &ACME_USERS[..], 36usize),
         ("Globex", &GLOBEX_USERS[..], 8),
