@@ -4,7 +4,7 @@
 use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::connection::ConnectionState;
 use deskbell_protocol::{Attachment, Board, Comment, Id, NewTicket, Ticket, TicketPatch, User};
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 
 use crate::shell::{self, AppState};
 
@@ -116,6 +116,42 @@ pub async fn upload_attachment(
         .await?
         .upload_attachment(ticket_id, file_name, content_type, bytes)
         .await?)
+}
+
+#[tauri::command]
+pub async fn save_attachment(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    attachment_id: Id,
+    file_name: String,
+) -> Result<String> {
+    let bytes = state
+        .desk()
+        .await?
+        .download_attachment(attachment_id)
+        .await?;
+    // The XDG Downloads folder, or ~/Downloads where none is configured.
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir().map(|home| home.join("Downloads")))
+        .map_err(|e| CommandError::new("save_failed", format!("no Downloads folder: {e}")))?;
+    let saved = {
+        let dir = dir.clone();
+        let name = file_name.clone();
+        tauri::async_runtime::spawn_blocking(move || {
+            deskbell_client::app::save_download(&dir, &name, &bytes)
+        })
+        .await
+    };
+    match saved {
+        Ok(Ok(path)) => Ok(path.display().to_string()),
+        Ok(Err(e)) => Err(CommandError::new(
+            "save_failed",
+            format!("cannot save {file_name} in {}: {e}", dir.display()),
+        )),
+        Err(e) => Err(CommandError::new("save_failed", e.to_string())),
+    }
 }
 
 #[tauri::command]

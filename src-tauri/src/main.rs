@@ -186,6 +186,7 @@ fn main() {
             commands::add_comment,
             commands::attachments,
             commands::upload_attachment,
+            commands::save_attachment,
             commands::users,
             commands::settings,
             commands::set_settings,

@@ -9,7 +9,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import {
@@ -408,6 +409,34 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     const title = await (await browser.$(`${drawerFor} ${SEL.drawerTitle}`)).getText();
     assert.equal(title.trim(), state.ticket.title, 'the drawer shows the ticket');
     assert.equal(notificationsFor(state.ticket.title).length, 1, 'one notification per escalation');
+  });
+
+  step('attachment-saved', 'an attachment the admin uploads shows in the open drawer; Save puts it in ~/Downloads', async () => {
+    const bytes = Buffer.from(`Deskbell e2e attachment ${Date.now()}\n`.repeat(50));
+    const name = `e2e-log-${Date.now()}.txt`;
+    await admin.uploadAttachment(state.ticket.id, name, bytes, 'text/plain');
+    const drawerFor = `${SEL.drawer}[data-ticket-id="${state.ticket.id}"]`;
+    let item;
+    await waitFor(async () => {
+      for (const el of await browser.$$(`${drawerFor} ${tid('attachment')}`)) {
+        if ((await el.getText()).includes(name)) {
+          item = el;
+          return true;
+        }
+      }
+      return false;
+    }, TIMEOUT.ui, `the attachment ${name} never showed in the open drawer (live, without a reload)`);
+    await (await item.$(tid('attachment-save'))).click();
+    const saved = join(homedir(), 'Downloads', name);
+    await until(() => existsSync(saved) && readFileSync(saved).equals(bytes), {
+      timeout: TIMEOUT.ui, message: `${saved} with the uploaded bytes`,
+    });
+    await waitFor(async () => {
+      for (const toast of await browser.$$(tid('toast'))) {
+        if ((await toast.getText()).includes(saved)) return true;
+      }
+      return false;
+    }, TIMEOUT.ui, 'no message said where the file was saved');
   });
 
   step('keyboard-move', 'moving a card with the keyboard moves it on the server', async () => {

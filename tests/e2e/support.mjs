@@ -127,6 +127,21 @@ export class Api {
     ).body;
   }
 
+  /** Uploads `bytes` as attachment `name` of ticket `id` (multipart, field "file"). */
+  async uploadAttachment(id, name, bytes, contentType = 'application/octet-stream') {
+    const form = new FormData();
+    form.append('file', new Blob([bytes], { type: contentType }), name);
+    const res = await fetch(`${this.base}/api/tickets/${id}/attachments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.token}` },
+      body: form,
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`POST /api/tickets/${id}/attachments → ${res.status}: ${text}`);
+    return JSON.parse(text);
+  }
+
   async healthy() {
     try {
       const res = await fetch(`${this.base}/health`, { signal: AbortSignal.timeout(2_000) });

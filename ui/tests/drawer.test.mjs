@@ -114,6 +114,30 @@ describe('ticket drawer', () => {
     });
   });
 
+  test('attachments: Save downloads one into the Downloads folder and says where; a failure says why', async (t) => {
+    const shell = new FakeShell();
+    shell.attachmentsByTicket.set(101, [
+      { id: 7, ticketId: 101, name: 'smoke.jpg', size: 204800, contentType: 'image/jpeg', uploadedBy: 3, createdAt: '2026-01-01T10:01:00Z' },
+    ]);
+    await withApp(t, shell, async (page) => {
+      await page.locator(tid('card-101')).click();
+      await drawer(page, 101).waitFor();
+      const save = page.locator(tid('attachment-save'));
+      await save.waitFor();
+      assert.equal(await save.getAttribute('aria-label'), 'Save smoke.jpg to Downloads');
+      await save.click();
+      await until(() => shell.callsOf('save_attachment').length === 1, 'save_attachment called');
+      assert.deepEqual(shell.callsOf('save_attachment')[0].args, { attachmentId: 7, fileName: 'smoke.jpg' });
+      await untilText(page.locator(tid('toast')).last(), /smoke\.jpg saved to \/home\/agent\/Downloads\/smoke\.jpg/, 'where it was saved');
+
+      shell.handle('save_attachment', () => {
+        throw commandError('save_failed', 'cannot save smoke.jpg in /home/agent/Downloads: No space left on device');
+      });
+      await save.click();
+      await untilText(page.locator(tid('toast')).last(), /smoke\.jpg was not saved: .*No space left/, 'why it was not saved');
+    });
+  });
+
   test('keyboard: Enter opens, focus trapped, Escape closes and gives the focus back', async (t) => {
     const shell = new FakeShell();
     await withApp(t, shell, async (page) => {

@@ -386,6 +386,8 @@ export class FakeShell {
         this.attachmentsByTicket.set(args.ticketId, [...(this.attachmentsByTicket.get(args.ticketId) ?? []), a]);
         return a;
       }
+      case 'save_attachment':
+        return `/home/agent/Downloads/${args.fileName}`;
       default:
         throw commandError('internal', `the fake shell has no command ${cmd}`);
     }

@@ -31,6 +31,7 @@ export const COMMANDS = {
   addComment: 'add_comment',
   attachments: 'attachments',
   uploadAttachment: 'upload_attachment',
+  saveAttachment: 'save_attachment',
   users: 'users',
   settings: 'settings',
   setSettings: 'set_settings',
@@ -94,6 +95,9 @@ export const ipc = {
   attachments: (ticketId: number) => call<Attachment[]>(COMMANDS.attachments, { ticketId }),
   uploadAttachment: (ticketId: number, fileName: string, contentType: string, bytes: number[]) =>
     call<Attachment>(COMMANDS.uploadAttachment, { ticketId, fileName, contentType, bytes }),
+  /** Downloads into the Downloads folder; answers the path saved to. */
+  saveAttachment: (attachmentId: number, fileName: string) =>
+    call<string>(COMMANDS.saveAttachment, { attachmentId, fileName }),
   users: () => call<User[]>(COMMANDS.users),
   settings: () => call<Settings>(COMMANDS.settings),
   setSettings: (settings: Settings) => call<Settings>(COMMANDS.setSettings, { settings }),
