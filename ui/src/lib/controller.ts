@@ -196,6 +196,7 @@ function leaveSession(): void {
   connection.reset();
   urgent.count = 0;
   ui.openTicketId = null;
+  ui.newTicketOpen = false;
   ui.movingTicketId = null;
   ui.preferencesOpen = false;
 }

@@ -28,6 +28,8 @@ export class UiStore {
   /** The ticket whose "Move to…" lane picker is open. */
   movingTicketId: number | null = $state(null);
   preferencesOpen = $state(false);
+  /** The "New ticket" form is open. */
+  newTicketOpen = $state(false);
 
   toasts: Toast[] = $state([]);
   /** The polite live region's text (moves, results). */
