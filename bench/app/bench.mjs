@@ -446,6 +446,9 @@ function cpuMsBetween(before, after) {
   return out;
 }
 
+/** For the log: only what used any CPU. */
+const busy = (cpuMs) => JSON.stringify(Object.fromEntries(Object.entries(cpuMs).filter(([, ms]) => ms > 0)));
+
 async function burst(browser, proxy, tree, round, held) {
   const board = await admin.board();
   const { jobs, want } = planBurst(board, config.burst, round);
@@ -481,7 +484,7 @@ async function burst(browser, proxy, tree, round, held) {
       cpuMs: cpuMsBetween(ticks, cpuTicks(tree)),
       webThreadsCpuMs: cpuMsBetween(threads, webThreadTicks(tree)),
     };
-    log(`  burst of ${result.events} events held back (${(bytes / 1024).toFixed(0)} KiB), then released: first change painted after ${result.firstChangeMs} ms, all after ${result.appliedMs} ms; CPU ms ${JSON.stringify(result.cpuMs)}, web threads ${JSON.stringify(result.webThreadsCpuMs)}`);
+    log(`  burst of ${result.events} events held back (${(bytes / 1024).toFixed(0)} KiB), then released: first change painted after ${result.firstChangeMs} ms, all after ${result.appliedMs} ms; CPU ms ${busy(result.cpuMs)}, web threads ${busy(result.webThreadsCpuMs)}`);
   } else {
     if (await watchBoard(browser, key, want)) throw new Error('the board showed the burst before it was written');
     const ticks = cpuTicks(tree);
@@ -499,7 +502,7 @@ async function burst(browser, proxy, tree, round, held) {
       cpuMs: cpuMsBetween(ticks, cpuTicks(tree)),
       webThreadsCpuMs: cpuMsBetween(threads, webThreadTicks(tree)),
     };
-    log(`  burst of ${result.events} events written live in ${result.writesMs} ms: painted ${result.lagAfterLastWriteMs} ms after the last write; CPU ms ${JSON.stringify(result.cpuMs)}, web threads ${JSON.stringify(result.webThreadsCpuMs)}`);
+    log(`  burst of ${result.events} events written live in ${result.writesMs} ms: painted ${result.lagAfterLastWriteMs} ms after the last write; CPU ms ${busy(result.cpuMs)}, web threads ${busy(result.webThreadsCpuMs)}`);
   }
   return result;
 }

@@ -439,6 +439,32 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     }, TIMEOUT.ui, 'no message said where the file was saved');
   });
 
+  step('new-ticket-form', 'a ticket made with the New ticket form is on the server and opens in the drawer', async () => {
+    const drawer = await browser.$(SEL.drawer);
+    if (await drawer.isDisplayed()) {
+      await (await browser.$(SEL.drawerClose)).click();
+      await waitFor(async () => !(await drawer.isDisplayed()), TIMEOUT.ui, 'the drawer never closed');
+    }
+    const title = `E2E made in the app ${Date.now()}`;
+    await (await browser.$(tid('new-ticket'))).click();
+    await waitFor(async () => (await browser.$(tid('new-ticket-title'))).isDisplayed(), TIMEOUT.ui,
+      'the New ticket form never showed');
+    await (await browser.$(tid('new-ticket-title'))).setValue(title);
+    await (await browser.$(tid('new-ticket-requester'))).setValue('Walk-in Wanda');
+    await (await browser.$(tid('new-ticket-priority'))).selectByAttribute('value', 'high');
+    await (await browser.$(tid('new-ticket-message'))).setValue('Came to the desk in person.');
+    await (await browser.$(tid('new-ticket-submit'))).click();
+    const created = await until(async () => (await agent.board()).tickets.find((t) => t.title === title), {
+      timeout: TIMEOUT.ui, message: `a ticket titled "${title}" on the server`,
+    });
+    assert.equal(created.priority, 'high');
+    assert.equal(created.requester.name, 'Walk-in Wanda');
+    assert.equal(created.lastMessage, 'Came to the desk in person.');
+    assert.equal(created.creatorId, agent.user.id, 'created as the signed-in agent');
+    await waitFor(async () => (await browser.$(`${SEL.drawer}[data-ticket-id="${created.id}"]`)).isDisplayed(),
+      TIMEOUT.ui, 'the new ticket\'s drawer never opened');
+  });
+
   step('keyboard-move', 'moving a card with the keyboard moves it on the server', async () => {
     // Close the drawer the previous step opened.
     const drawer = await browser.$(SEL.drawer);
