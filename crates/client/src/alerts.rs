@@ -18,7 +18,7 @@
 //!   tray's count of urgent tickets alerted and not yet opened (or de-escalated, or gone).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deskbell_protocol::{EventAction, EventEnvelope, Id, Priority, Resource, Ticket, User};
@@ -466,14 +466,70 @@ pub const APP_NAME: &str = "Deskbell";
 /// Each notification is shown on a blocking thread (tokio's blocking pool when called inside
 /// a runtime), which then waits for the user's action and reports it on the channel: `notify`
 /// itself never blocks. A failure to show is reported as [`NotifierEvent::Failed`].
+///
+/// A wait lasts until the user acts on the notification or it is closed, and desktops keep
+/// critical notifications until the user dismisses them: so that a busy day cannot pile up
+/// waiting threads (and, past the blocking pool's size, stop new notifications from showing),
+/// at most [`DesktopNotifier::MAX_OPEN`] are kept open; showing one more closes the oldest
+/// (`CloseNotification`), which ends its wait.
 #[derive(Debug, Clone)]
 pub struct DesktopNotifier {
     events: tokio::sync::mpsc::Sender<NotifierEvent>,
+    open: Arc<OpenNotifications>,
+}
+
+/// The ids of the notifications being waited on, oldest first.
+#[derive(Debug)]
+struct OpenNotifications {
+    limit: usize,
+    ids: Mutex<std::collections::VecDeque<u32>>,
+}
+
+impl OpenNotifications {
+    /// Notes a shown notification; answers the one to close to stay within the limit.
+    fn shown(&self, id: u32) -> Option<u32> {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.push_back(id);
+        (ids.len() > self.limit).then(|| ids.pop_front()).flatten()
+    }
+
+    fn ended(&self, id: u32) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&open| open != id);
+    }
+
+    fn count(&self) -> usize {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 impl DesktopNotifier {
+    /// Notifications kept open (and waited on) at most.
+    pub const MAX_OPEN: usize = 32;
+
     pub fn new(events: tokio::sync::mpsc::Sender<NotifierEvent>) -> Self {
-        DesktopNotifier { events }
+        Self::with_max_open(events, Self::MAX_OPEN)
+    }
+
+    /// As [`DesktopNotifier::new`], keeping at most `max_open` notifications open (at least 1).
+    pub fn with_max_open(
+        events: tokio::sync::mpsc::Sender<NotifierEvent>,
+        max_open: usize,
+    ) -> Self {
+        DesktopNotifier {
+            events,
+            open: Arc::new(OpenNotifications {
+                limit: max_open.max(1),
+                ids: Mutex::new(Default::default()),
+            }),
+        }
+    }
+
+    /// How many shown notifications are still open and waited on.
+    pub fn open_count(&self) -> usize {
+        self.open.count()
     }
 
     fn notification(alert: &Alert) -> notify_rust::Notification {
@@ -497,7 +553,8 @@ impl Notifier for DesktopNotifier {
         let notification = Self::notification(alert);
         let events = self.events.clone();
         let ticket_ids = alert.ticket_ids.clone();
-        let job = move || show_and_wait(notification, ticket_ids, events);
+        let open = self.open.clone();
+        let job = move || show_and_wait(notification, ticket_ids, events, &open);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn_blocking(job);
@@ -518,6 +575,7 @@ fn show_and_wait(
     notification: notify_rust::Notification,
     ticket_ids: Vec<Id>,
     events: tokio::sync::mpsc::Sender<NotifierEvent>,
+    open: &OpenNotifications,
 ) {
     let shown = notification.show();
     match shown {
@@ -533,15 +591,46 @@ fn show_and_wait(
             let Some(ticket_id) = ticket_ids.first().copied() else {
                 return;
             };
+            let id = handle.id();
+            if let Some(oldest) = open.shown(id) {
+                close_notification(oldest);
+            }
             handle.wait_for_action(|action| {
                 if action == OPEN_ACTION.0 || action == "default" {
                     let _ = events.blocking_send(NotifierEvent::ActionActivated { ticket_id });
                 }
             });
+            open.ended(id);
         }
         #[cfg(not(all(unix, not(target_os = "macos"))))]
-        Ok(_) => {}
+        Ok(_) => {
+            let _ = open;
+        }
     }
+}
+
+/// Asks the notification server to close notification `id` (its waiting thread then ends).
+#[cfg(target_os = "linux")]
+fn close_notification(id: u32) {
+    let closed = zbus::blocking::Connection::session().and_then(|bus| {
+        bus.call_method(
+            Some("org.freedesktop.Notifications"),
+            "/org/freedesktop/Notifications",
+            Some("org.freedesktop.Notifications"),
+            "CloseNotification",
+            &(id,),
+        )
+        .map(|_| ())
+    });
+    match closed {
+        Ok(()) => tracing::debug!(id, "closed the oldest open notification"),
+        Err(e) => tracing::warn!(id, error = %e, "could not close an old notification"),
+    }
+}
+
+#[cfg(all(unix, not(target_os = "macos"), not(target_os = "linux")))]
+fn close_notification(id: u32) {
+    tracing::debug!(id, "closing old notifications is not supported here");
 }
 
 #[cfg(test)]

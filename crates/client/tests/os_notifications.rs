@@ -37,6 +37,7 @@ struct Recorded {
 #[derive(Clone, Default)]
 struct Capture {
     calls: Arc<Mutex<Vec<Recorded>>>,
+    closed: Arc<Mutex<Vec<u32>>>,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
@@ -83,7 +84,23 @@ impl Capture {
         )
     }
 
-    fn close_notification(&self, _id: u32) {}
+    /// As a desktop does: closes it and says so (reason 3: closed by CloseNotification).
+    async fn close_notification(
+        &self,
+        id: u32,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<()> {
+        self.closed.lock().unwrap().push(id);
+        Self::notification_closed(&emitter, id, 3).await?;
+        Ok(())
+    }
+
+    #[zbus(signal)]
+    async fn notification_closed(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        reason: u32,
+    ) -> zbus::Result<()>;
 }
 
 async fn wait_for_call(calls: &Arc<Mutex<Vec<Recorded>>>, n: usize) -> Recorded {
@@ -175,6 +192,7 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     // 2. A capturing server owns org.freedesktop.Notifications.
     let capture = Capture::default();
     let calls = capture.calls.clone();
+    let closed = capture.closed.clone();
     let server = zbus::connection::Builder::session()
         .expect("DBUS_SESSION_BUS_ADDRESS (run via tests/os/run.sh)")
         .name(IFACE)
@@ -260,4 +278,73 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
             .is_err(),
         "closing is not opening"
     );
+
+    // 3. Notifications left open are bounded: with room for two, showing a third closes the
+    //    oldest (CloseNotification), whose wait then ends.
+    let (tx, _rx) = mpsc::channel(8);
+    let bounded = DesktopNotifier::with_max_open(tx, 2);
+    let before = calls.lock().unwrap().len();
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        bounded.notify(&alerts[0]).unwrap();
+        ids.push(wait_for_call(&calls, before + n).await.id);
+    }
+    let oldest_closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if closed.lock().unwrap().contains(&ids[0]) && bounded.open_count() == 2 {
+                return;
+            }
+            // The close may come before that notification's thread listens: say it again, as
+            // a desktop would keep it closed.
+            if closed.lock().unwrap().contains(&ids[0]) {
+                server
+                    .emit_signal(
+                        None::<&str>,
+                        PATH,
+                        IFACE,
+                        "NotificationClosed",
+                        &(ids[0], 3u32),
+                    )
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok();
+    let seen = format!(
+        "shown {ids:?}, closed {:?}, open {}",
+        closed.lock().unwrap(),
+        bounded.open_count()
+    );
+
+    // The user dismisses the rest: nothing is left open, and no thread left waiting (which the
+    // runtime's shutdown would wait for; so this runs before any assertion can fail).
+    let all_ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while bounded.open_count() > 0 {
+            for id in &ids {
+                server
+                    .emit_signal(
+                        None::<&str>,
+                        PATH,
+                        IFACE,
+                        "NotificationClosed",
+                        &(*id, 2u32),
+                    )
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok();
+
+    assert!(oldest_closed, "the oldest closed and two left open: {seen}");
+    assert!(
+        !closed.lock().unwrap().contains(&ids[1]) && !closed.lock().unwrap().contains(&ids[2]),
+        "only the oldest is closed: {seen}"
+    );
+    assert!(all_ended, "dismissed notifications are no longer open");
 }
