@@ -18,7 +18,7 @@
 //! - with `--tray-host`, also owns `org.kde.StatusNotifierWatcher` (a tray host, src/tray.rs), so
 //!   that apps register their tray icons, and adds to the control:
 //!   - `GET /tray` → the registered tray items still on the bus: id, title, status, icon name,
-//!     label (the text next to the icon) and the flattened menu (id, label, kind, enabled,
+//!     label (the text next to the icon), menu path and the flattened menu (id, label, kind, enabled,
 //!     visible, checked);
 //!   - `POST /tray/click/{menuId}` → clicks that menu entry (dbusmenu `Event "clicked"`);
 //! - once the bus name is owned and the control listens, writes the control's base URL

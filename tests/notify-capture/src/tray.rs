@@ -119,6 +119,8 @@ pub struct TrayItem {
     pub icon_name: String,
     /// appindicator's label next to the icon (`XAyatanaLabel`).
     pub label: String,
+    /// Where the item's menu (com.canonical.dbusmenu) is, on the item's connection.
+    pub menu_path: Option<String>,
     pub menu: Vec<MenuEntry>,
 }
 
@@ -166,7 +168,7 @@ async fn read_item(bus: &zbus::Connection, address: &ItemAddress) -> zbus::Resul
     let menu_path = props
         .get("Menu")
         .and_then(|v| OwnedObjectPath::try_from(v.try_clone().ok()?).ok());
-    let menu = match menu_path {
+    let menu = match &menu_path {
         Some(path) => read_menu(bus, &address.bus_name, path.as_str()).await?,
         None => Vec::new(),
     };
@@ -178,6 +180,7 @@ async fn read_item(bus: &zbus::Connection, address: &ItemAddress) -> zbus::Resul
         status: text("Status"),
         icon_name: text("IconName"),
         label: text("XAyatanaLabel"),
+        menu_path: menu_path.map(|p| p.to_string()),
         menu,
     })
 }
@@ -238,41 +241,27 @@ fn flatten(node: &Value<'_>, out: &mut Vec<MenuEntry>) {
     }
 }
 
-/// Clicks menu entry `id` of the item on `bus_name`, as a tray host does for a user's click.
+/// Clicks menu entry `id` of whichever registered item has it, as a tray host does for a
+/// user's click; answers the entry's label.
 pub async fn click(bus: &zbus::Connection, registry: &Registry, id: i32) -> zbus::Result<String> {
     for address in registry.addresses() {
         let Ok(item) = read_item(bus, &address).await else {
             continue;
         };
-        if !item.menu.iter().any(|e| e.id == id) {
+        let (Some(entry), Some(menu_path)) =
+            (item.menu.iter().find(|e| e.id == id), &item.menu_path)
+        else {
             continue;
-        }
-        let reply = bus
-            .call_method(
-                Some(address.bus_name.as_str()),
-                address.path.as_str(),
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(ITEM_IFACE, "Menu"),
-            )
-            .await?;
-        let menu: OwnedValue = reply.body().deserialize()?;
-        let menu = OwnedObjectPath::try_from(menu)?;
+        };
         bus.call_method(
             Some(address.bus_name.as_str()),
-            menu.as_str(),
+            menu_path.as_str(),
             Some(MENU_IFACE),
             "Event",
             &(id, "clicked", Value::I32(0), 0u32),
         )
         .await?;
-        let label = item
-            .menu
-            .iter()
-            .find(|e| e.id == id)
-            .map(|e| e.label.clone())
-            .unwrap_or_default();
-        return Ok(label);
+        return Ok(entry.label.clone());
     }
     Err(zbus::Error::Failure(format!("no tray menu entry {id}")))
 }
