@@ -1,9 +1,11 @@
 //! The event log as outbox, and live emission.
 //!
 //! A change and its events commit in one transaction, with per-company `seq` numbers taken
-//! from `companies.event_seq`. Writers of a company are serialized by an in-process lock that
-//! is held until the committed events have been handed to the sockets, so live events leave in
-//! `seq` order and a connecting socket can replay up to a head no live event overtakes.
+//! from `companies.event_seq`. Writers of a company are serialized by an in-process lock held
+//! until the committed events are queued to the company's emitter, which hands them to the
+//! sockets in `seq` order. A connecting socket takes the same lock and waits for the emitter to
+//! catch up before it joins its rooms and replays up to the head, so no live event is lost or
+//! doubled around the replay.
 
 use chrono::{DateTime, Utc};
 use deskbell_protocol::{
@@ -11,12 +13,14 @@ use deskbell_protocol::{
 };
 use serde_json::value::RawValue;
 use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 use sqlx::Row;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{mpsc, watch, OwnedMutexGuard};
 
 use crate::db::{Db, Tx};
 use crate::error::{ApiError, ApiResult};
@@ -91,75 +95,229 @@ pub struct EmitStats {
     pub slow_consumers_dropped: AtomicU64,
 }
 
-/// Per-company write locks and the socket side of emission.
+/// Events handed to the company's emitter in one go at most.
+const MAX_EMIT_BATCH: usize = 64;
+
+/// Per-company write locks and emitters.
 #[derive(Default)]
 pub struct EventHub {
-    locks: Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>,
+    companies: Mutex<HashMap<Id, Arc<CompanyEvents>>>,
+    sockets: Arc<SocketSide>,
+    pub stats: Arc<EmitStats>,
+}
+
+/// The socket side of emission, shared with the emitter tasks.
+#[derive(Default)]
+struct SocketSide {
     io: OnceLock<SocketIo>,
-    pub stats: EmitStats,
+}
+
+struct CompanyEvents {
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Committed events in `seq` order; only sent to while holding `write_lock`.
+    outbox: mpsc::UnboundedSender<PendingEvent>,
+    /// Events ever queued, and ever handed to the sockets by the emitter.
+    queued: AtomicU64,
+    emitted: watch::Receiver<u64>,
+    /// Sockets waiting in `settle`.
+    settling: AtomicU64,
+    /// Held shared by the emitter while it fans out; `pause_emission` holds it exclusively.
+    emission_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl EventHub {
     pub fn set_io(&self, io: SocketIo) {
-        let _ = self.io.set(io);
+        let _ = self.sockets.io.set(io);
     }
 
     pub fn io(&self) -> Option<&SocketIo> {
-        self.io.get()
+        self.sockets.io.get()
+    }
+
+    fn company(&self, company_id: Id) -> Arc<CompanyEvents> {
+        let mut companies = self.companies.lock().expect("company map poisoned");
+        companies
+            .entry(company_id)
+            .or_insert_with(|| {
+                let (outbox, queue) = mpsc::unbounded_channel();
+                let (emitted_tx, emitted) = watch::channel(0);
+                let emission_gate = Arc::new(tokio::sync::RwLock::new(()));
+                tokio::spawn(run_emitter(
+                    queue,
+                    emitted_tx,
+                    emission_gate.clone(),
+                    self.sockets.clone(),
+                    self.stats.clone(),
+                ));
+                Arc::new(CompanyEvents {
+                    write_lock: Arc::default(),
+                    outbox,
+                    queued: AtomicU64::new(0),
+                    emitted,
+                    settling: AtomicU64::new(0),
+                    emission_gate,
+                })
+            })
+            .clone()
     }
 
     pub async fn lock(&self, company_id: Id) -> OwnedMutexGuard<()> {
-        let lock = self
-            .locks
-            .lock()
-            .expect("lock map poisoned")
-            .entry(company_id)
-            .or_default()
-            .clone();
-        lock.lock_owned().await
+        self.company(company_id)
+            .write_lock
+            .clone()
+            .lock_owned()
+            .await
     }
 
-    /// Hands an event to every socket of its audience. A socket whose buffer is full is
-    /// disconnected: it would otherwise silently miss the event. It reconnects and replays.
-    pub fn emit(&self, event: &PendingEvent) {
+    /// Waits until every event committed so far has been handed to the sockets. Called with
+    /// the write lock held, so that nothing new is queued meanwhile: a socket that then joins
+    /// its rooms and replays up to the head gets no event twice.
+    pub async fn settle(&self, company_id: Id) {
+        let company = self.company(company_id);
+        let target = company.queued.load(Ordering::Acquire);
+        let mut emitted = company.emitted.clone();
+        company.settling.fetch_add(1, Ordering::AcqRel);
+        // An error means the emitter is gone (runtime shutting down): nothing left to wait for.
+        let _ = emitted.wait_for(|done| *done >= target).await;
+        company.settling.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Connecting sockets of the company waiting for its emitter to catch up.
+    pub fn settling(&self, company_id: Id) -> u64 {
+        self.company(company_id).settling.load(Ordering::Acquire)
+    }
+
+    /// Committed events of the company not yet handed to the sockets.
+    pub fn emission_backlog(&self, company_id: Id) -> u64 {
+        let company = self.company(company_id);
+        let emitted = *company.emitted.borrow();
+        company
+            .queued
+            .load(Ordering::Acquire)
+            .saturating_sub(emitted)
+    }
+
+    /// Holds the company's live emission until the guard drops (tests, maintenance): writes
+    /// still commit, and their events go out in order afterwards.
+    pub async fn pause_emission(&self, company_id: Id) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.company(company_id)
+            .emission_gate
+            .clone()
+            .write_owned()
+            .await
+    }
+
+    /// Queues committed events for the company's emitter. Called with the write lock held, so
+    /// the queue is in `seq` order.
+    fn enqueue(&self, company_id: Id, events: Vec<PendingEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let company = self.company(company_id);
+        company
+            .queued
+            .fetch_add(events.len() as u64, Ordering::AcqRel);
+        for event in events {
+            if company.outbox.send(event).is_err() {
+                tracing::error!(company = company_id, "event emitter is gone");
+            }
+        }
+    }
+}
+
+/// One per company: hands committed events to the sockets in `seq` order, off the write lock,
+/// so the next write commits while this one fans out. Events that queue up meanwhile go out
+/// together, each socket's share back to back so it writes them in one go.
+async fn run_emitter(
+    mut queue: mpsc::UnboundedReceiver<PendingEvent>,
+    emitted: watch::Sender<u64>,
+    gate: Arc<tokio::sync::RwLock<()>>,
+    sockets: Arc<SocketSide>,
+    stats: Arc<EmitStats>,
+) {
+    let mut batch = Vec::with_capacity(MAX_EMIT_BATCH);
+    while queue.recv_many(&mut batch, MAX_EMIT_BATCH).await > 0 {
+        let _open = gate.read().await;
+        sockets.fan_out(&batch, &stats);
+        let handed = batch.len() as u64;
+        batch.clear();
+        emitted.send_modify(|done| *done += handed);
+    }
+}
+
+impl SocketSide {
+    /// A socket whose buffer is full is disconnected: it would otherwise silently miss the
+    /// event. It reconnects and replays.
+    fn fan_out(&self, batch: &[PendingEvent], stats: &EmitStats) {
         let Some(io) = self.io.get() else { return };
-        let company = event.envelope.company_id;
+        let Some(first) = batch.first() else { return };
+        let company = first.envelope.company_id;
         let Some(ns) = io.of(namespace(company)) else {
             return;
         };
-        let targets = match event.audience {
-            Audience::All => ns.to(ROOM_MEMBERS),
-            Audience::Assignee(u) => ns.to([ROOM_ADMINS.to_string(), user_room(u)]),
-            Audience::AgentsExcept(u) => ns.to(ROOM_AGENTS).except(user_room(u)),
-            Audience::Only(u) => ns.to(user_room(u)),
-        };
-        let payload = match serde_json::value::to_raw_value(&event.envelope) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "event serialization failed");
-                return;
-            }
-        };
-        let name = event_name(company, event.resource);
-        let (mut delivered, mut dropped) = (0u64, 0u64);
-        for socket in targets.sockets() {
-            match send_raw_event(&socket, &name, &payload) {
-                Ok(()) => delivered += 1,
-                Err(SendOutcome::Full) => {
-                    dropped += 1;
-                    let _ = socket.disconnect();
+        let mut encoded = Vec::with_capacity(batch.len());
+        for event in batch {
+            match serde_json::value::to_raw_value(&event.envelope) {
+                Ok(payload) => encoded.push(Some((event_name(company, event.resource), payload))),
+                Err(e) => {
+                    tracing::error!(error = %e, seq = event.envelope.seq, "event serialization failed");
+                    encoded.push(None);
                 }
-                Err(SendOutcome::Closed) => {}
             }
         }
-        self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
+        // Socket-major: each socket gets its events of the batch in `seq` order, back to back.
+        let mut recipients: Vec<(SocketRef, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<Sid, usize> = HashMap::new();
+        for (i, event) in batch.iter().enumerate() {
+            if encoded[i].is_none() {
+                continue;
+            }
+            let targets = match event.audience {
+                Audience::All => ns.clone().to(ROOM_MEMBERS),
+                Audience::Assignee(u) => ns.clone().to([ROOM_ADMINS.to_string(), user_room(u)]),
+                Audience::AgentsExcept(u) => ns.clone().to(ROOM_AGENTS).except(user_room(u)),
+                Audience::Only(u) => ns.clone().to(user_room(u)),
+            };
+            for socket in targets.sockets() {
+                if batch.len() == 1 {
+                    recipients.push((socket, vec![i]));
+                    continue;
+                }
+                match index.entry(socket.id) {
+                    Entry::Occupied(at) => recipients[*at.get()].1.push(i),
+                    Entry::Vacant(at) => {
+                        at.insert(recipients.len());
+                        recipients.push((socket, vec![i]));
+                    }
+                }
+            }
+        }
+        let (mut delivered, mut dropped) = (0u64, 0u64);
+        for (socket, events) in recipients {
+            for i in events {
+                let Some((name, payload)) = &encoded[i] else {
+                    continue;
+                };
+                match send_raw_event(&socket, name, payload) {
+                    Ok(()) => delivered += 1,
+                    Err(SendOutcome::Full) => {
+                        dropped += 1;
+                        let _ = socket.disconnect();
+                        break;
+                    }
+                    Err(SendOutcome::Closed) => break,
+                }
+            }
+        }
+        stats.delivered.fetch_add(delivered, Ordering::Relaxed);
         if dropped > 0 {
-            self.stats
+            stats
                 .slow_consumers_dropped
                 .fetch_add(dropped, Ordering::Relaxed);
             tracing::warn!(
                 company,
-                seq = event.envelope.seq,
+                first_seq = first.envelope.seq,
+                events = batch.len(),
                 dropped,
                 delivered,
                 "slow consumers disconnected"
@@ -290,13 +448,11 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Commits, then emits the events in `seq` order while still holding the write lock.
-    pub async fn commit(self, hub: &EventHub) -> ApiResult<Vec<PendingEvent>> {
+    /// Commits, then queues the events for emission while still holding the write lock.
+    pub async fn commit(self, hub: &EventHub) -> ApiResult<()> {
         self.tx.commit().await?;
-        for event in &self.events {
-            hub.emit(event);
-        }
-        Ok(self.events)
+        hub.enqueue(self.company_id, self.events);
+        Ok(())
     }
 }
 

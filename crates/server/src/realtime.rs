@@ -116,8 +116,9 @@ async fn authorize(
     Ok(())
 }
 
-/// Joins the rooms and replays missed events, holding the company's write lock so that no live
-/// event is emitted between the replay's head and the socket joining its rooms.
+/// Joins the rooms and replays missed events, holding the company's write lock (and with every
+/// committed event already emitted) so that no live event falls between the replay's head and
+/// the socket joining its rooms.
 async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     let Some(session) = socket.extensions.get::<Session>() else {
         let _ = socket.disconnect();
@@ -126,6 +127,7 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     let user = session.user;
     let company = user.company_id;
     let _write_lock = state.hub.lock(company).await;
+    state.hub.settle(company).await;
     let head = match store::event_head(&state.db.pool, company).await {
         Ok(head) => head,
         Err(e) => {

@@ -3,6 +3,7 @@
 mod support;
 
 use deskbell_protocol::{ConnectErrorCode, Role};
+use deskbell_server::events;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{json, Value};
 use support::{Incoming, TestServer, SECRET};
@@ -375,6 +376,137 @@ async fn replay_after_disconnect_loses_and_doubles_nothing() {
         "sync head is the last replayed seq"
     );
     socket.close();
+}
+
+/// Emission runs after commit, off the write lock: a socket that connects while committed events
+/// still wait to be emitted gets each of them once, by replay, and not again live.
+#[tokio::test]
+async fn a_connect_while_events_wait_for_emission_gets_each_once() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let (mut live, sync) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    let head = sync["head"].as_i64().unwrap();
+    let hub = &server.server().state().hub;
+    let pause = hub.pause_emission(1).await;
+    for i in 0..3 {
+        server
+            .create_ticket(&admin.access_token, &format!("held {i}"), json!({}))
+            .await;
+    }
+    assert_eq!(hub.emission_backlog(1), 3, "the events wait for emission");
+    let mut late = server
+        .connect(
+            "/workspace-1",
+            json!({"token": admin.access_token, "lastSeq": head}),
+        )
+        .await
+        .unwrap();
+    // The new socket either waits for the emitter to catch up or (were that wait missing) has
+    // joined its rooms; either way it is past the point where the race would be.
+    let members = || {
+        hub.io()
+            .and_then(|io| io.of("/workspace-1"))
+            .map(|ns| ns.to(events::ROOM_MEMBERS).sockets().len())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hub.settling(1) == 0 && members() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connect never got going"
+        );
+        tokio::task::yield_now().await;
+    }
+    drop(pause);
+    server
+        .create_ticket(&admin.access_token, "after", json!({}))
+        .await;
+    let mut got = Vec::new();
+    while got.last().map(|(_, seq)| *seq) != Some(head + 4) {
+        let (name, data) = late.next_event().await;
+        // Events carry their seq, the sync message its head.
+        let seq = data["seq"].as_i64().or(data["head"].as_i64());
+        got.push((name, seq.unwrap_or(-1)));
+    }
+    let ticket = "company-1-ticket".to_string();
+    assert_eq!(
+        got,
+        vec![
+            (ticket.clone(), head + 1),
+            (ticket.clone(), head + 2),
+            (ticket.clone(), head + 3),
+            ("company-1-sync".to_string(), head + 3),
+            (ticket.clone(), head + 4),
+        ],
+        "replayed once, then live"
+    );
+    for seq in head + 1..=head + 4 {
+        assert_eq!(live.next_event().await.1["seq"], seq);
+    }
+    assert_eq!(hub.emission_backlog(1), 0);
+    late.close();
+    live.close();
+}
+
+/// Events that queue up go out in one batch: each socket still gets exactly the events it may
+/// see, in seq order.
+#[tokio::test]
+async fn a_batch_of_events_reaches_each_socket_by_its_visibility_in_order() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let agent1 = server.login("agent1@acme.test").await;
+    let agent2 = server.login("agent2@acme.test").await;
+    let (mut a1, sync) = connected(&server, "/workspace-1", &agent1.access_token, None).await;
+    let (mut a2, _) = connected(&server, "/workspace-1", &agent2.access_token, None).await;
+    let (mut adm, _) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    let head = sync["head"].as_i64().unwrap();
+    let hub = &server.server().state().hub;
+    let pause = hub.pause_emission(1).await;
+    let assignees = [
+        None,
+        Some(agent1.user.id),
+        Some(agent2.user.id),
+        None,
+        Some(agent1.user.id),
+    ];
+    for (i, assignee) in assignees.iter().enumerate() {
+        server
+            .create_ticket(
+                &admin.access_token,
+                &format!("batched {i}"),
+                json!({ "assigneeId": assignee }),
+            )
+            .await;
+    }
+    assert_eq!(hub.emission_backlog(1), assignees.len() as u64);
+    drop(pause);
+    let seqs_for = |agent: Option<i64>| -> Vec<i64> {
+        assignees
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| agent.is_none() || a.is_none() || **a == agent)
+            .map(|(i, _)| head + 1 + i as i64)
+            .collect()
+    };
+    for (socket, agent) in [
+        (&mut a1, Some(agent1.user.id)),
+        (&mut a2, Some(agent2.user.id)),
+        (&mut adm, None),
+    ] {
+        let expected = seqs_for(agent);
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            got.push(socket.next_event().await.1["seq"].as_i64().unwrap());
+        }
+        assert_eq!(got, expected, "events of {agent:?}");
+    }
+    // Nothing else was queued for anyone: the next event is the next seq for all.
+    server
+        .create_ticket(&admin.access_token, "after", json!({}))
+        .await;
+    for socket in [&mut a1, &mut a2, &mut adm] {
+        assert_eq!(socket.next_event().await.1["seq"], head + 6);
+    }
 }
 
 #[tokio::test]
