@@ -100,6 +100,9 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
 /// Starts serving REST and Socket.IO on `state.config.bind`.
 pub async fn serve(state: AppState) -> Result<Server, ServerError> {
     let (sio_layer, io) = realtime::layer(state.clone());
+    realtime::open_company_namespaces(&state, &io)
+        .await
+        .map_err(db::DbError::from)?;
     let app = rest::router(state.clone())
         .layer(sio_layer)
         .layer(tower_http::trace::TraceLayer::new_for_http());

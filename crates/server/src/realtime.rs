@@ -1,8 +1,8 @@
 //! Socket.IO: one namespace per company, authenticated per namespace, with replay on connect.
 
 use deskbell_protocol::{
-    event_name, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource, Role, SyncMessage,
-    SyncMode, User,
+    event_name, namespace, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource, Role,
+    SyncMessage, SyncMode, User,
 };
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -38,6 +38,21 @@ pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
         .expect("static namespace pattern is valid");
     state.hub.set_io(io.clone());
     (layer, io)
+}
+
+/// Opens the namespace of every existing company. socketioxide creates a dynamic namespace when
+/// its first client connects, and clients connecting at that same moment can each create one:
+/// all but the last are left connected yet out of reach of emission. After a restart every
+/// desktop reconnects at once, so each company's namespace is opened before the server listens.
+pub async fn open_company_namespaces(
+    state: &AppState,
+    io: &SocketIo,
+) -> Result<usize, sqlx::Error> {
+    let companies = store::company_ids(&state.db.pool).await?;
+    for company in &companies {
+        io.ns(namespace(*company), on_connect.with(authorize));
+    }
+    Ok(companies.len())
 }
 
 async fn unknown_namespace(
@@ -128,6 +143,24 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     let company = user.company_id;
     let _write_lock = state.hub.lock(company).await;
     state.hub.settle(company).await;
+    // Defence for namespaces created on a first connect (see `open_company_namespaces`): a
+    // socket in an instance that emission cannot reach would miss every live event. Dropped,
+    // its client reconnects into the live instance and replays.
+    let reachable = state
+        .hub
+        .io()
+        .and_then(|io| io.of(socket.ns()))
+        .and_then(|ns| ns.get_socket(socket.id))
+        .is_some();
+    if !reachable {
+        tracing::warn!(
+            user = user.id,
+            company,
+            "socket in a namespace instance emission cannot reach; disconnecting it"
+        );
+        let _ = socket.disconnect();
+        return;
+    }
     let head = match store::event_head(&state.db.pool, company).await {
         Ok(head) => head,
         Err(e) => {

@@ -290,6 +290,16 @@ pub async fn attachments<'e, E: Executor<'e, Database = sqlx::Any>>(
     .collect()
 }
 
+/// Every company's id, in order.
+pub async fn company_ids<'e, E: Executor<'e, Database = sqlx::Any>>(
+    db: E,
+) -> Result<Vec<Id>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id FROM companies ORDER BY id")
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
 pub async fn event_head<'e, E: Executor<'e, Database = sqlx::Any>>(
     db: E,
     company_id: Id,

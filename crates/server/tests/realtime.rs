@@ -509,6 +509,30 @@ async fn a_batch_of_events_reaches_each_socket_by_its_visibility_in_order() {
     }
 }
 
+/// After a restart every desktop reconnects at once, to a company namespace no socket has used
+/// on this process yet: each of them must receive live events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_connecting_at_once_to_a_fresh_server_all_receive_live_events() {
+    let server = TestServer::start().await;
+    let io = server.server().io();
+    assert!(
+        io.of("/workspace-1").is_some() && io.of("/workspace-2").is_some(),
+        "every company's namespace is open before any client connects"
+    );
+    let admin = server.login("admin@acme.test").await;
+    let clients = futures_util::future::join_all(
+        (0..40).map(|_| connected(&server, "/workspace-1", &admin.access_token, None)),
+    )
+    .await;
+    let ticket = server
+        .create_ticket(&admin.access_token, "for everyone", json!({}))
+        .await;
+    for (mut socket, _) in clients {
+        assert_eq!(socket.next_event().await.1["ticket"]["id"], ticket.id);
+        socket.close();
+    }
+}
+
 #[tokio::test]
 async fn replay_is_filtered_by_visibility_and_falls_back_to_reset() {
     let server = TestServer::start_with(support::Options {
