@@ -704,8 +704,9 @@ fn markdown(
          --writes-per-minute 0` (release build, SQLite, default settings otherwise: 4096-packet \
          socket buffer, 25 s/20 s heartbeat). Every ticket is a real write: JWT + session check, \
          a SQLite transaction under the company write lock (ticket row, `event_seq` bump, event \
-         log row with its audience), commit, then the envelope is handed to each socket of the \
-         audience one by one, while still holding the lock."
+         log row with its audience), commit, and the event queued for the company's emitter \
+         task, which hands it to each socket of the audience (several queued events go out \
+         together, each socket's share back to back)."
     );
     let _ = writeln!(
         o,
