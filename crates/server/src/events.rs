@@ -238,7 +238,24 @@ async fn run_emitter(
     let mut batch = Vec::with_capacity(MAX_EMIT_BATCH);
     while queue.recv_many(&mut batch, MAX_EMIT_BATCH).await > 0 {
         let _open = gate.read().await;
-        sockets.fan_out(&batch, &stats);
+        // A panic must not end live emission for the company until a restart.
+        let fanned_out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sockets.fan_out(&batch, &stats)
+        }));
+        if fanned_out.is_err() {
+            // Some sockets may have missed these events: all of the company's reconnect and
+            // replay them from the log.
+            let company = batch.first().map(|e| e.envelope.company_id);
+            tracing::error!(
+                company,
+                first_seq = batch.first().map(|e| e.envelope.seq),
+                events = batch.len(),
+                "emission panicked; disconnecting the company's sockets so they replay"
+            );
+            if let Some(ns) = company.and_then(|c| sockets.io.get()?.of(namespace(c))) {
+                let _ = ns.disconnect().await;
+            }
+        }
         let handed = batch.len() as u64;
         batch.clear();
         emitted.send_modify(|done| *done += handed);
