@@ -39,6 +39,8 @@ else
   cargo build -p deskbell-notify-capture
   profile=release
   export BENCH_APP_OUT="${BENCH_APP_OUT:-$ROOT/bench/app}"
+  # The report measures what a desktop gets by default: accelerated compositing on.
+  export E2E_WEBKIT_COMPOSITING="${E2E_WEBKIT_COMPOSITING:-1}"
 fi
 
 E2E_APP="$ROOT/target/$profile/deskbell" \
