@@ -283,8 +283,10 @@ impl SocketSide {
             }
         }
         // Socket-major: each socket gets its events of the batch in `seq` order, back to back.
-        let mut recipients: Vec<(SocketRef, Vec<usize>)> = Vec::new();
+        let mut recipients: Vec<SocketRef> = Vec::new();
         let mut index: HashMap<Sid, usize> = HashMap::new();
+        // (recipient, event), pushed in `seq` order.
+        let mut sends: Vec<(usize, usize)> = Vec::new();
         for (i, event) in batch.iter().enumerate() {
             if encoded[i].is_none() {
                 continue;
@@ -296,34 +298,41 @@ impl SocketSide {
                 Audience::Only(u) => ns.clone().to(user_room(u)),
             };
             for socket in targets.sockets() {
-                if batch.len() == 1 {
-                    recipients.push((socket, vec![i]));
-                    continue;
-                }
-                match index.entry(socket.id) {
-                    Entry::Occupied(at) => recipients[*at.get()].1.push(i),
-                    Entry::Vacant(at) => {
-                        at.insert(recipients.len());
-                        recipients.push((socket, vec![i]));
+                let recipient = if batch.len() == 1 {
+                    recipients.push(socket);
+                    recipients.len() - 1
+                } else {
+                    match index.entry(socket.id) {
+                        Entry::Occupied(at) => *at.get(),
+                        Entry::Vacant(at) => {
+                            recipients.push(socket);
+                            *at.insert(recipients.len() - 1)
+                        }
                     }
-                }
+                };
+                sends.push((recipient, i));
             }
         }
+        // A stable sort keeps each recipient's events in `seq` order.
+        sends.sort_by_key(|&(recipient, _)| recipient);
         let (mut delivered, mut dropped) = (0u64, 0u64);
-        for (socket, events) in recipients {
-            for i in events {
-                let Some((name, payload)) = &encoded[i] else {
-                    continue;
-                };
-                match send_raw_event(&socket, name, payload) {
-                    Ok(()) => delivered += 1,
-                    Err(SendOutcome::Full) => {
-                        dropped += 1;
-                        let _ = socket.disconnect();
-                        break;
-                    }
-                    Err(SendOutcome::Closed) => break,
+        let mut given_up: Option<usize> = None;
+        for (recipient, i) in sends {
+            let Some((name, payload)) = &encoded[i] else {
+                continue;
+            };
+            if given_up == Some(recipient) {
+                continue;
+            }
+            let socket = &recipients[recipient];
+            match send_raw_event(socket, name, payload) {
+                Ok(()) => delivered += 1,
+                Err(SendOutcome::Full) => {
+                    dropped += 1;
+                    let _ = socket.clone().disconnect();
+                    given_up = Some(recipient);
                 }
+                Err(SendOutcome::Closed) => given_up = Some(recipient),
             }
         }
         stats.delivered.fetch_add(delivered, Ordering::Relaxed);
