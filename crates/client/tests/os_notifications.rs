@@ -116,6 +116,17 @@ async fn wait_for_call(calls: &Arc<Mutex<Vec<Recorded>>>, n: usize) -> Recorded 
     .expect("the notification reached the capturing server")
 }
 
+/// Emits one of the notification server's signals, as the desktop would.
+async fn signal<B>(server: &zbus::Connection, name: &str, body: &B)
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+{
+    server
+        .emit_signal(None::<&str>, PATH, IFACE, name, body)
+        .await
+        .unwrap();
+}
+
 fn me() -> User {
     User {
         id: 7,
@@ -219,32 +230,14 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     assert_eq!(shown.urgency, Some(2), "urgency hint: critical");
 
     // Another notification's action must not be taken for ours.
-    server
-        .emit_signal(
-            None::<&str>,
-            PATH,
-            IFACE,
-            "ActionInvoked",
-            &(shown.id + 100, "open"),
-        )
-        .await
-        .unwrap();
+    signal(&server, "ActionInvoked", &(shown.id + 100, "open")).await;
 
     // The user clicks "Open ticket". The notifier subscribes to the signal right after
     // `Notify` returns, so emit until it has heard (as a desktop would only emit once, but
     // later than this test can).
     let activated = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
-            server
-                .emit_signal(
-                    None::<&str>,
-                    PATH,
-                    IFACE,
-                    "ActionInvoked",
-                    &(shown.id, "open"),
-                )
-                .await
-                .unwrap();
+            signal(&server, "ActionInvoked", &(shown.id, "open")).await;
             if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
             {
                 return ev;
@@ -260,16 +253,7 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     let second = wait_for_call(&calls, 2).await;
     assert_eq!(second.urgency, Some(2));
     for _ in 0..5 {
-        server
-            .emit_signal(
-                None::<&str>,
-                PATH,
-                IFACE,
-                "NotificationClosed",
-                &(second.id, 2u32),
-            )
-            .await
-            .unwrap();
+        signal(&server, "NotificationClosed", &(second.id, 2u32)).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
@@ -297,16 +281,7 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
             // The close may come before that notification's thread listens: say it again, as
             // a desktop would keep it closed.
             if closed.lock().unwrap().contains(&ids[0]) {
-                server
-                    .emit_signal(
-                        None::<&str>,
-                        PATH,
-                        IFACE,
-                        "NotificationClosed",
-                        &(ids[0], 3u32),
-                    )
-                    .await
-                    .unwrap();
+                signal(&server, "NotificationClosed", &(ids[0], 3u32)).await;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -324,16 +299,7 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     let all_ended = tokio::time::timeout(Duration::from_secs(15), async {
         while bounded.open_count() > 0 {
             for id in &ids {
-                server
-                    .emit_signal(
-                        None::<&str>,
-                        PATH,
-                        IFACE,
-                        "NotificationClosed",
-                        &(*id, 2u32),
-                    )
-                    .await
-                    .unwrap();
+                signal(&server, "NotificationClosed", &(*id, 2u32)).await;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
