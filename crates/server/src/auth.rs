@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, USER_COLUMNS};
 
 /// Claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -275,28 +275,24 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Aut
         TokenError::Invalid => AuthFailure::Invalid,
     })?;
     let user_id = claims.user_id().ok_or(AuthFailure::Invalid)?;
-    let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked = 0) AS live
-         FROM users u WHERE u.id = $1",
-    )
+    // One query: the user and whether their session (refresh-token family) is still live.
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, (SELECT COUNT(*) FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked = 0) AS live
+         FROM users WHERE id = $1"
+    ))
     .bind(user_id)
     .bind(&claims.sid)
     .fetch_optional(&state.db.pool)
     .await
-    .map_err(|e| AuthFailure::Internal(e.to_string()))?;
-    let live: i64 = match row {
-        Some(r) => r
-            .try_get("live")
-            .map_err(|e| AuthFailure::Internal(e.to_string()))?,
-        None => return Err(AuthFailure::Invalid),
-    };
+    .map_err(|e| AuthFailure::Internal(e.to_string()))?
+    .ok_or(AuthFailure::Invalid)?;
+    let live: i64 = row
+        .try_get("live")
+        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
     if live == 0 {
         return Err(AuthFailure::Revoked);
     }
-    let user = store::user(&state.db.pool, user_id)
-        .await
-        .map_err(|e| AuthFailure::Internal(e.to_string()))?
-        .ok_or(AuthFailure::Invalid)?;
+    let user = store::user_from_row(&row).map_err(|e| AuthFailure::Internal(e.to_string()))?;
     if !user.active {
         return Err(AuthFailure::Inactive);
     }

@@ -54,6 +54,10 @@ impl Db {
         let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            // A connection to a local SQLite file does not go stale; pinging it on every
+            // acquire is a round trip to its worker thread for nothing. A PostgreSQL
+            // connection can (server restart), so it is checked.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

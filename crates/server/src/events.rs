@@ -380,6 +380,8 @@ pub struct WriteTx {
     pub company_id: Id,
     pub actor: Id,
     pub now: DateTime<Utc>,
+    /// The company's newest `seq`, including this transaction's events so far.
+    last_seq: i64,
     events: Vec<PendingEvent>,
     _guard: OwnedMutexGuard<()>,
 }
@@ -389,16 +391,22 @@ impl WriteTx {
         let guard = hub.lock(company_id).await;
         let mut tx = db.pool.begin().await?;
         // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
-        // a later upgrade; PostgreSQL locks the company row against other processes.
-        sqlx::query("UPDATE companies SET event_seq = event_seq WHERE id = $1")
-            .bind(company_id)
-            .execute(&mut *tx)
-            .await?;
+        // a later upgrade; PostgreSQL locks the company row against other processes. Both
+        // then hold the newest `seq` still while this transaction numbers its events.
+        let last_seq: i64 = sqlx::query(
+            "UPDATE companies SET event_seq = event_seq WHERE id = $1 RETURNING event_seq",
+        )
+        .bind(company_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
+        .try_get("event_seq")?;
         Ok(WriteTx {
             tx,
             company_id,
             actor,
             now: Utc::now(),
+            last_seq,
             events: Vec::new(),
             _guard: guard,
         })
@@ -435,20 +443,15 @@ impl WriteTx {
         }
     }
 
-    /// Appends an event to the log in this transaction.
+    /// Appends an event to the log in this transaction. The log's insert trigger advances
+    /// `companies.event_seq` with it.
     pub async fn record(
         &mut self,
         resource: Resource,
         audience: Audience,
         mut envelope: EventEnvelope,
     ) -> ApiResult<()> {
-        let seq: i64 = sqlx::query(
-            "UPDATE companies SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq",
-        )
-        .bind(self.company_id)
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get("event_seq")?;
+        let seq = self.last_seq + 1;
         envelope.seq = seq;
         let payload =
             serde_json::to_string(&envelope).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -466,6 +469,7 @@ impl WriteTx {
         .bind(store::ts(self.now))
         .execute(&mut *self.tx)
         .await?;
+        self.last_seq = seq;
         self.events.push(PendingEvent {
             resource,
             audience,

@@ -15,7 +15,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Audience, WriteTx};
 use crate::state::AppState;
-use crate::store::{self, can_see};
+use crate::store::{self, can_see, TICKET_COLUMNS};
 
 const TITLE_MAX: usize = 200;
 const NAME_MAX: usize = 200;
@@ -171,11 +171,11 @@ pub async fn create(
     check_assignee(w.conn(), auth.company_id(), new.assignee_id).await?;
     check_lane(w.conn(), auth.company_id(), new.lane_id).await?;
     let now = store::ts(w.now);
-    let id: Id = sqlx::query(
+    let ticket = sqlx::query(&format!(
         "INSERT INTO tickets (company_id, title, requester_name, requester_contact, status, priority,
             assignee_id, creator_id, lane_id, last_message, comment_count, created_at, updated_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, 1) RETURNING id",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, 1) RETURNING {TICKET_COLUMNS}"
+    ))
     .bind(auth.company_id())
     .bind(&title)
     .bind(&requester_name)
@@ -189,21 +189,20 @@ pub async fn create(
     .bind(i64::from(message.is_some()))
     .bind(&now)
     .fetch_one(&mut *w.tx)
-    .await?
-    .try_get("id")?;
+    .await
+    .map(|row| store::ticket_from_row(&row))??;
     if let Some(body) = &message {
         sqlx::query(
             "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(auth.company_id())
-        .bind(id)
+        .bind(ticket.id)
         .bind(auth.user.id)
         .bind(body)
         .bind(&now)
         .execute(&mut *w.tx)
         .await?;
     }
-    let ticket = w.ticket(id).await?;
     let mut event = w.envelope(EventAction::Create);
     event.ticket = Some(ticket.clone());
     w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)
