@@ -1,16 +1,13 @@
 //! The event log as outbox, and live emission.
 //!
 //! A change and its events commit in one transaction, with per-company `seq` numbers taken
-//! from `companies.event_seq`. Writers of a company are serialized by an in-process lock held
+//! from `companies.event_seq` (see `writes`). A company's writer holds an in-process lock
 //! until the committed events are queued to the company's emitter, which hands them to the
 //! sockets in `seq` order. A connecting socket takes the same lock and waits for the emitter to
 //! catch up before it joins its rooms and replays up to the head, so no live event is lost or
 //! doubled around the replay.
 
-use chrono::{DateTime, Utc};
-use deskbell_protocol::{
-    event_name, namespace, EventAction, EventEnvelope, Id, Resource, Role, Ticket, User,
-};
+use deskbell_protocol::{event_name, namespace, EventEnvelope, Id, Resource, Role, Ticket, User};
 use serde_json::value::RawValue;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
@@ -22,9 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{mpsc, watch, OwnedMutexGuard};
 
-use crate::db::{Db, Tx};
-use crate::error::{ApiError, ApiResult};
-use crate::store;
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::writes::{WriteBody, WriteStats, Writer};
 
 /// Who may receive an event. Stored with it, so replay filters exactly as live emission does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +45,7 @@ impl Audience {
         }
     }
 
-    fn to_db(self) -> (&'static str, Option<Id>) {
+    pub(crate) fn to_db(self) -> (&'static str, Option<Id>) {
         match self {
             Audience::All => ("all", None),
             Audience::Assignee(u) => ("assignee", Some(u)),
@@ -87,6 +84,8 @@ pub struct PendingEvent {
     pub resource: Resource,
     pub audience: Audience,
     pub envelope: EventEnvelope,
+    /// The envelope as JSON, encoded once for the log and every socket.
+    pub payload: Box<RawValue>,
 }
 
 #[derive(Debug, Default)]
@@ -98,12 +97,13 @@ pub struct EmitStats {
 /// Events handed to the company's emitter in one go at most.
 const MAX_EMIT_BATCH: usize = 64;
 
-/// Per-company write locks and emitters.
-#[derive(Default)]
+/// Per-company writers, write locks and emitters.
 pub struct EventHub {
+    db: Db,
     companies: Mutex<HashMap<Id, Arc<CompanyEvents>>>,
     sockets: Arc<SocketSide>,
     pub stats: Arc<EmitStats>,
+    pub write_stats: Arc<WriteStats>,
 }
 
 /// The socket side of emission, shared with the emitter tasks.
@@ -113,11 +113,9 @@ struct SocketSide {
 }
 
 struct CompanyEvents {
-    write_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Committed events in `seq` order; only sent to while holding `write_lock`.
-    outbox: mpsc::UnboundedSender<PendingEvent>,
-    /// Events ever queued, and ever handed to the sockets by the emitter.
-    queued: AtomicU64,
+    outbox: Outbox,
+    writer: Writer,
+    /// Events ever handed to the sockets by the emitter.
     emitted: watch::Receiver<u64>,
     /// Sockets waiting in `settle`.
     settling: AtomicU64,
@@ -125,7 +123,61 @@ struct CompanyEvents {
     emission_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
+/// What a company's writer needs of emission: the write lock and the emitter's queue.
+#[derive(Clone)]
+pub(crate) struct Outbox {
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Committed events in `seq` order; only sent to while holding `write_lock`.
+    sender: mpsc::UnboundedSender<PendingEvent>,
+    /// Events ever queued.
+    queued: Arc<AtomicU64>,
+}
+
+impl Outbox {
+    pub(crate) async fn lock(&self) -> OwnedMutexGuard<()> {
+        self.write_lock.clone().lock_owned().await
+    }
+
+    /// Queues committed events for the emitter. Called with the write lock held, so the
+    /// queue is in `seq` order.
+    pub(crate) fn enqueue(&self, events: Vec<PendingEvent>) {
+        self.queued.fetch_add(events.len() as u64, Ordering::AcqRel);
+        for event in events {
+            if self.sender.send(event).is_err() {
+                tracing::error!("event emitter is gone");
+            }
+        }
+    }
+}
+
 impl EventHub {
+    pub fn new(db: Db) -> EventHub {
+        EventHub {
+            db,
+            companies: Mutex::default(),
+            sockets: Arc::default(),
+            stats: Arc::default(),
+            write_stats: Arc::default(),
+        }
+    }
+
+    /// Runs `body` on `input` as `actor`'s write in the company (see `writes`) and returns its
+    /// result once committed; its events are then queued for emission.
+    pub async fn write<I, T>(
+        &self,
+        company_id: Id,
+        actor: Id,
+        input: I,
+        body: WriteBody<I, T>,
+    ) -> ApiResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let writer = self.company(company_id).writer.clone();
+        writer.submit(actor, input, body).await
+    }
+
     pub fn set_io(&self, io: SocketIo) {
         let _ = self.sockets.io.set(io);
     }
@@ -139,7 +191,12 @@ impl EventHub {
         companies
             .entry(company_id)
             .or_insert_with(|| {
-                let (outbox, queue) = mpsc::unbounded_channel();
+                let (sender, queue) = mpsc::unbounded_channel();
+                let outbox = Outbox {
+                    write_lock: Arc::default(),
+                    sender,
+                    queued: Arc::default(),
+                };
                 let (emitted_tx, emitted) = watch::channel(0);
                 let emission_gate = Arc::new(tokio::sync::RwLock::new(()));
                 tokio::spawn(run_emitter(
@@ -150,9 +207,13 @@ impl EventHub {
                     self.stats.clone(),
                 ));
                 Arc::new(CompanyEvents {
-                    write_lock: Arc::default(),
+                    writer: Writer::spawn(
+                        self.db.clone(),
+                        company_id,
+                        outbox.clone(),
+                        self.write_stats.clone(),
+                    ),
                     outbox,
-                    queued: AtomicU64::new(0),
                     emitted,
                     settling: AtomicU64::new(0),
                     emission_gate,
@@ -162,11 +223,7 @@ impl EventHub {
     }
 
     pub async fn lock(&self, company_id: Id) -> OwnedMutexGuard<()> {
-        self.company(company_id)
-            .write_lock
-            .clone()
-            .lock_owned()
-            .await
+        self.company(company_id).outbox.lock().await
     }
 
     /// Waits until every event committed so far has been handed to the sockets. Called with
@@ -174,12 +231,17 @@ impl EventHub {
     /// its rooms and replays up to the head gets no event twice.
     pub async fn settle(&self, company_id: Id) {
         let company = self.company(company_id);
-        let target = company.queued.load(Ordering::Acquire);
+        let target = company.outbox.queued.load(Ordering::Acquire);
         let mut emitted = company.emitted.clone();
         company.settling.fetch_add(1, Ordering::AcqRel);
         // An error means the emitter is gone (runtime shutting down): nothing left to wait for.
         let _ = emitted.wait_for(|done| *done >= target).await;
         company.settling.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Writes of the company submitted and waiting for its writer.
+    pub fn waiting_writes(&self, company_id: Id) -> usize {
+        self.company(company_id).writer.waiting()
     }
 
     /// Connecting sockets of the company waiting for its emitter to catch up.
@@ -192,6 +254,7 @@ impl EventHub {
         let company = self.company(company_id);
         let emitted = *company.emitted.borrow();
         company
+            .outbox
             .queued
             .load(Ordering::Acquire)
             .saturating_sub(emitted)
@@ -205,23 +268,6 @@ impl EventHub {
             .clone()
             .write_owned()
             .await
-    }
-
-    /// Queues committed events for the company's emitter. Called with the write lock held, so
-    /// the queue is in `seq` order.
-    fn enqueue(&self, company_id: Id, events: Vec<PendingEvent>) {
-        if events.is_empty() {
-            return;
-        }
-        let company = self.company(company_id);
-        company
-            .queued
-            .fetch_add(events.len() as u64, Ordering::AcqRel);
-        for event in events {
-            if company.outbox.send(event).is_err() {
-                tracing::error!(company = company_id, "event emitter is gone");
-            }
-        }
     }
 }
 
@@ -272,25 +318,16 @@ impl SocketSide {
         let Some(ns) = io.of(namespace(company)) else {
             return;
         };
-        let mut encoded = Vec::with_capacity(batch.len());
-        for event in batch {
-            match serde_json::value::to_raw_value(&event.envelope) {
-                Ok(payload) => encoded.push(Some((event_name(company, event.resource), payload))),
-                Err(e) => {
-                    tracing::error!(error = %e, seq = event.envelope.seq, "event serialization failed");
-                    encoded.push(None);
-                }
-            }
-        }
+        let names: Vec<String> = batch
+            .iter()
+            .map(|event| event_name(company, event.resource))
+            .collect();
         // Socket-major: each socket gets its events of the batch in `seq` order, back to back.
         let mut recipients: Vec<SocketRef> = Vec::new();
         let mut index: HashMap<Sid, usize> = HashMap::new();
         // (recipient, event), pushed in `seq` order.
         let mut sends: Vec<(usize, usize)> = Vec::new();
         for (i, event) in batch.iter().enumerate() {
-            if encoded[i].is_none() {
-                continue;
-            }
             let targets = match event.audience {
                 Audience::All => ns.clone().to(ROOM_MEMBERS),
                 Audience::Assignee(u) => ns.clone().to([ROOM_ADMINS.to_string(), user_room(u)]),
@@ -318,14 +355,11 @@ impl SocketSide {
         let (mut delivered, mut dropped) = (0u64, 0u64);
         let mut given_up: Option<usize> = None;
         for (recipient, i) in sends {
-            let Some((name, payload)) = &encoded[i] else {
-                continue;
-            };
             if given_up == Some(recipient) {
                 continue;
             }
             let socket = &recipients[recipient];
-            match send_raw_event(socket, name, payload) {
+            match send_raw_event(socket, &names[i], &batch[i].payload) {
                 Ok(()) => delivered += 1,
                 Err(SendOutcome::Full) => {
                     dropped += 1;
@@ -371,118 +405,6 @@ pub fn send_raw_event(
             tracing::error!(error = ?e, "event encoding failed");
             Err(SendOutcome::Closed)
         }
-    }
-}
-
-/// A write transaction of one company, holding its write lock, collecting its events.
-pub struct WriteTx {
-    pub tx: Tx,
-    pub company_id: Id,
-    pub actor: Id,
-    pub now: DateTime<Utc>,
-    /// The company's newest `seq`, including this transaction's events so far.
-    last_seq: i64,
-    events: Vec<PendingEvent>,
-    _guard: OwnedMutexGuard<()>,
-}
-
-impl WriteTx {
-    pub async fn begin(db: &Db, hub: &EventHub, company_id: Id, actor: Id) -> ApiResult<WriteTx> {
-        let guard = hub.lock(company_id).await;
-        let mut tx = db.pool.begin().await?;
-        // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
-        // a later upgrade; PostgreSQL locks the company row against other processes. Both
-        // then hold the newest `seq` still while this transaction numbers its events.
-        let last_seq: i64 = sqlx::query(
-            "UPDATE companies SET event_seq = event_seq WHERE id = $1 RETURNING event_seq",
-        )
-        .bind(company_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
-        .try_get("event_seq")?;
-        Ok(WriteTx {
-            tx,
-            company_id,
-            actor,
-            now: Utc::now(),
-            last_seq,
-            events: Vec::new(),
-            _guard: guard,
-        })
-    }
-
-    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
-    }
-
-    /// A ticket this transaction just wrote, as it now is.
-    pub async fn ticket(&mut self, id: Id) -> ApiResult<Ticket> {
-        store::ticket(&mut self.tx, self.company_id, id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Internal(format!("ticket {id} vanished inside its transaction"))
-            })
-    }
-
-    /// An envelope for this transaction's actor and time; `seq` is set by `record`.
-    pub fn envelope(&self, action: EventAction) -> EventEnvelope {
-        EventEnvelope {
-            action,
-            seq: 0,
-            company_id: self.company_id,
-            user_id: self.actor,
-            timestamp: self.now,
-            ticket: None,
-            ticket_id: None,
-            comment: None,
-            attachment: None,
-            lane: None,
-            from: None,
-            to: None,
-        }
-    }
-
-    /// Appends an event to the log in this transaction. The log's insert trigger advances
-    /// `companies.event_seq` with it.
-    pub async fn record(
-        &mut self,
-        resource: Resource,
-        audience: Audience,
-        mut envelope: EventEnvelope,
-    ) -> ApiResult<()> {
-        let seq = self.last_seq + 1;
-        envelope.seq = seq;
-        let payload =
-            serde_json::to_string(&envelope).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let (kind, user) = audience.to_db();
-        sqlx::query(
-            "INSERT INTO events (company_id, seq, resource, audience, audience_user, payload, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(self.company_id)
-        .bind(seq)
-        .bind(resource.as_str())
-        .bind(kind)
-        .bind(user)
-        .bind(payload)
-        .bind(store::ts(self.now))
-        .execute(&mut *self.tx)
-        .await?;
-        self.last_seq = seq;
-        self.events.push(PendingEvent {
-            resource,
-            audience,
-            envelope,
-        });
-        Ok(())
-    }
-
-    /// Commits, then queues the events for emission while still holding the write lock.
-    pub async fn commit(self, hub: &EventHub) -> ApiResult<()> {
-        self.tx.commit().await?;
-        hub.enqueue(self.company_id, self.events);
-        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod realtime;
 pub mod rest;
 pub mod state;
 pub mod store;
+pub mod writes;
 
 use base64::Engine;
 use rand::RngCore;
@@ -203,6 +204,17 @@ impl Server {
             }
         }
         self.state.db.close().await;
-        tracing::info!("deskbell server stopped");
+        let writes = &self.state.hub.write_stats;
+        tracing::info!(
+            writes = writes.writes.load(std::sync::atomic::Ordering::Relaxed),
+            commits = writes.commits.load(std::sync::atomic::Ordering::Relaxed),
+            deliveries = self
+                .state
+                .hub
+                .stats
+                .delivered
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "deskbell server stopped"
+        );
     }
 }

@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use deskbell_protocol::Id;
 
-use crate::auth::TokenKeys;
+use crate::auth::{AuthUser, TokenKeys};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventHub;
 use crate::ratelimit::RateLimiter;
+use crate::writes::WriteBody;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -35,11 +36,12 @@ impl Deref for AppState {
 impl AppState {
     pub fn new(db: Db, config: Config, keys: TokenKeys) -> AppState {
         let limiter = RateLimiter::new(config.writes_per_minute);
+        let hub = EventHub::new(db.clone());
         AppState(Arc::new(Inner {
             db,
             config,
             keys,
-            hub: EventHub::default(),
+            hub,
             limiter,
         }))
     }
@@ -51,6 +53,22 @@ impl AppState {
             .map_err(|wait| ApiError::RateLimited {
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
             })
+    }
+
+    /// Runs a write as the caller (see `writes`), once it is counted against the rate limit.
+    pub async fn write<I, T>(
+        &self,
+        caller: &AuthUser,
+        input: I,
+        body: WriteBody<I, T>,
+    ) -> ApiResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        self.hub
+            .write(caller.company_id(), caller.user.id, input, body)
+            .await
     }
 
     pub fn attachments_dir(&self) -> PathBuf {

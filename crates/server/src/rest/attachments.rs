@@ -12,9 +12,10 @@ use super::tickets::visible_ticket;
 use super::ApiPath;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Audience, WriteTx};
+use crate::events::Audience;
 use crate::state::AppState;
 use crate::store::{self, attachment_from_row, ATTACHMENT_COLUMNS};
+use crate::writes::WriteTx;
 
 fn path_of(state: &AppState, key: &str) -> PathBuf {
     state.attachments_dir().join(key)
@@ -111,41 +112,53 @@ pub async fn upload(
     write
         .await
         .map_err(|e| ApiError::Internal(format!("cannot store the file: {e}")))?;
-    let result = record_upload(
-        &state,
-        &auth,
+    let upload = Upload {
+        auth: auth.clone(),
         ticket_id,
-        &name,
-        &content_type,
-        bytes.len() as i64,
-        &key,
-    )
-    .await;
+        name,
+        content_type,
+        size: bytes.len() as i64,
+        key: key.clone(),
+    };
+    let result = state
+        .write(&auth, upload, |w, upload| {
+            Box::pin(record_upload(w, upload))
+        })
+        .await;
     if result.is_err() {
         remove_files(&state, &[key]).await;
     }
     Ok((StatusCode::CREATED, Json(result?)))
 }
 
-async fn record_upload(
-    state: &AppState,
-    auth: &AuthUser,
+/// A stored file, to be recorded as an attachment of a ticket.
+struct Upload {
+    auth: AuthUser,
     ticket_id: Id,
-    name: &str,
-    content_type: &str,
+    name: String,
+    content_type: String,
     size: i64,
-    key: &str,
-) -> ApiResult<Attachment> {
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    let ticket = visible_ticket(w.conn(), auth, ticket_id).await?;
+    key: String,
+}
+
+async fn record_upload(w: &mut WriteTx, upload: &Upload) -> ApiResult<Attachment> {
+    let Upload {
+        auth,
+        ticket_id,
+        name,
+        content_type,
+        size,
+        key,
+    } = upload;
+    let ticket = visible_ticket(w.conn(), auth, *ticket_id).await?;
     let row = sqlx::query(&format!(
         "INSERT INTO attachments (company_id, ticket_id, name, size, content_type, storage_key, uploaded_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ATTACHMENT_COLUMNS}"
     ))
     .bind(auth.company_id())
-    .bind(ticket_id)
+    .bind(*ticket_id)
     .bind(name)
-    .bind(size)
+    .bind(*size)
     .bind(content_type)
     .bind(key)
     .bind(auth.user.id)
@@ -155,9 +168,7 @@ async fn record_upload(
     let (attachment, _) = attachment_from_row(&row)?;
     let mut event = w.envelope(EventAction::Create);
     event.attachment = Some(attachment.clone());
-    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)
-        .await?;
-    w.commit(&state.hub).await?;
+    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)?;
     Ok(attachment)
 }
 
@@ -228,8 +239,18 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    let (attachment, key, ticket) = visible_attachment(w.conn(), &auth, id).await?;
+    let key = state
+        .write(&auth, (auth.clone(), id), |w, (auth, id)| {
+            Box::pin(delete_attachment(w, auth, *id))
+        })
+        .await?;
+    remove_files(&state, &[key]).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes an attachment's record; returns its storage key (the file goes once committed).
+async fn delete_attachment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<String> {
+    let (attachment, key, ticket) = visible_attachment(w.conn(), auth, id).await?;
     if attachment.uploaded_by != auth.user.id && !auth.is_admin() {
         return Err(ApiError::forbidden(
             "only the uploader or an admin can delete an attachment",
@@ -242,11 +263,8 @@ pub async fn remove(
         .await?;
     let mut event = w.envelope(EventAction::Delete);
     event.attachment = Some(attachment);
-    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)
-        .await?;
-    w.commit(&state.hub).await?;
-    remove_files(&state, &[key]).await;
-    Ok(StatusCode::NO_CONTENT)
+    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)?;
+    Ok(key)
 }
 
 #[cfg(test)]

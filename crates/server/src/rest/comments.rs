@@ -10,9 +10,10 @@ use super::tickets::{preview, visible_ticket};
 use super::{required_text, ApiJson, ApiPath};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Audience, WriteTx};
+use crate::events::Audience;
 use crate::state::AppState;
 use crate::store::{self, comment_from_row, COMMENT_COLUMNS};
+use crate::writes::WriteTx;
 
 const BODY_MAX: usize = 20_000;
 
@@ -36,8 +37,23 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Comment>)> {
     let body = required_text("body", &new.body, BODY_MAX)?;
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    visible_ticket(w.conn(), &auth, ticket_id).await?;
+    let comment = state
+        .write(
+            &auth,
+            (auth.clone(), ticket_id, body),
+            |w, (auth, ticket_id, body)| Box::pin(add_comment(w, auth, *ticket_id, body)),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(comment)))
+}
+
+async fn add_comment(
+    w: &mut WriteTx,
+    auth: &AuthUser,
+    ticket_id: Id,
+    body: &str,
+) -> ApiResult<Comment> {
+    visible_ticket(w.conn(), auth, ticket_id).await?;
     let now = store::ts(w.now);
     let row = sqlx::query(&format!(
         "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at)
@@ -46,7 +62,7 @@ pub async fn create(
     .bind(auth.company_id())
     .bind(ticket_id)
     .bind(auth.user.id)
-    .bind(&body)
+    .bind(body)
     .bind(&now)
     .fetch_one(&mut *w.tx)
     .await?;
@@ -55,7 +71,7 @@ pub async fn create(
         "UPDATE tickets SET last_message = $1, comment_count = comment_count + 1, updated_at = $2,
             version = version + 1 WHERE id = $3 AND company_id = $4",
     )
-    .bind(preview(&body))
+    .bind(preview(body))
     .bind(&now)
     .bind(ticket_id)
     .bind(auth.company_id())
@@ -65,10 +81,8 @@ pub async fn create(
     let mut event = w.envelope(EventAction::Create);
     event.comment = Some(comment.clone());
     event.ticket = Some(ticket.clone());
-    w.record(Resource::Comment, Audience::of_ticket(&ticket), event)
-        .await?;
-    w.commit(&state.hub).await?;
-    Ok((StatusCode::CREATED, Json(comment)))
+    w.record(Resource::Comment, Audience::of_ticket(&ticket), event)?;
+    Ok(comment)
 }
 
 pub async fn remove(
@@ -77,7 +91,15 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    state
+        .write(&auth, (auth.clone(), id), |w, (auth, id)| {
+            Box::pin(delete_comment(w, auth, *id))
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_comment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<()> {
     let row = sqlx::query(&format!(
         "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1 AND company_id = $2"
     ))
@@ -87,7 +109,7 @@ pub async fn remove(
     .await?
     .ok_or(ApiError::NotFound("comment"))?;
     let comment = comment_from_row(&row)?;
-    visible_ticket(w.conn(), &auth, comment.ticket_id)
+    visible_ticket(w.conn(), auth, comment.ticket_id)
         .await
         .map_err(|_| ApiError::NotFound("comment"))?;
     if comment.author_id != auth.user.id && !auth.is_admin() {
@@ -124,7 +146,4 @@ pub async fn remove(
     event.comment = Some(comment);
     event.ticket = Some(ticket.clone());
     w.record(Resource::Comment, Audience::of_ticket(&ticket), event)
-        .await?;
-    w.commit(&state.hub).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,9 +9,10 @@ use sqlx::Row;
 use super::{required_text, ApiJson, ApiPath};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Audience, WriteTx};
+use crate::events::Audience;
 use crate::state::AppState;
 use crate::store::{self, lane_from_row, LANE_COLUMNS};
+use crate::writes::WriteTx;
 
 const NAME_MAX: usize = 60;
 
@@ -40,13 +41,28 @@ pub async fn create(
     let name = required_text("name", &new.name, NAME_MAX)?;
     let color = valid_color(&new.color)?;
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    let position = match new.position {
+    let lane = state
+        .write(
+            &auth,
+            (name, color, new.position),
+            |w, (name, color, position)| Box::pin(insert_lane(w, name, color, *position)),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(lane)))
+}
+
+async fn insert_lane(
+    w: &mut WriteTx,
+    name: &str,
+    color: &str,
+    position: Option<i64>,
+) -> ApiResult<Lane> {
+    let position = match position {
         Some(p) => p,
         None => sqlx::query(
             "SELECT COALESCE(MAX(position), -1) + 1 AS p FROM lanes WHERE company_id = $1",
         )
-        .bind(auth.company_id())
+        .bind(w.company_id)
         .fetch_one(&mut *w.tx)
         .await?
         .try_get("p")?,
@@ -55,9 +71,9 @@ pub async fn create(
         "INSERT INTO lanes (company_id, name, color, position, created_at) VALUES ($1, $2, $3, $4, $5)
          RETURNING {LANE_COLUMNS}"
     ))
-    .bind(auth.company_id())
-    .bind(&name)
-    .bind(&color)
+    .bind(w.company_id)
+    .bind(name)
+    .bind(color)
     .bind(position)
     .bind(store::ts(w.now))
     .fetch_one(&mut *w.tx)
@@ -65,9 +81,8 @@ pub async fn create(
     let lane = lane_from_row(&row)?;
     let mut event = w.envelope(EventAction::Create);
     event.lane = Some(lane.clone());
-    w.record(Resource::Lane, Audience::All, event).await?;
-    w.commit(&state.hub).await?;
-    Ok((StatusCode::CREATED, Json(lane)))
+    w.record(Resource::Lane, Audience::All, event)?;
+    Ok(lane)
 }
 
 pub async fn update(
@@ -87,13 +102,32 @@ pub async fn update(
         .transpose()?;
     let color = patch.color.as_deref().map(valid_color).transpose()?;
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    let mut lane = store::lane(w.conn(), auth.company_id(), id)
+    let lane = state
+        .write(
+            &auth,
+            (id, name, color, patch.position),
+            |w, (id, name, color, position)| {
+                Box::pin(update_lane(w, *id, name.clone(), color.clone(), *position))
+            },
+        )
+        .await?;
+    Ok(Json(lane))
+}
+
+async fn update_lane(
+    w: &mut WriteTx,
+    id: Id,
+    name: Option<String>,
+    color: Option<String>,
+    position: Option<i64>,
+) -> ApiResult<Lane> {
+    let company_id = w.company_id;
+    let mut lane = store::lane(w.conn(), company_id, id)
         .await?
         .ok_or(ApiError::NotFound("lane"))?;
     lane.name = name.unwrap_or(lane.name);
     lane.color = color.unwrap_or(lane.color);
-    lane.position = patch.position.unwrap_or(lane.position);
+    lane.position = position.unwrap_or(lane.position);
     sqlx::query(
         "UPDATE lanes SET name = $1, color = $2, position = $3 WHERE id = $4 AND company_id = $5",
     )
@@ -101,14 +135,13 @@ pub async fn update(
     .bind(&lane.color)
     .bind(lane.position)
     .bind(id)
-    .bind(auth.company_id())
+    .bind(company_id)
     .execute(&mut *w.tx)
     .await?;
     let mut event = w.envelope(EventAction::Update);
     event.lane = Some(lane.clone());
-    w.record(Resource::Lane, Audience::All, event).await?;
-    w.commit(&state.hub).await?;
-    Ok(Json(lane))
+    w.record(Resource::Lane, Audience::All, event)?;
+    Ok(lane)
 }
 
 pub async fn remove(
@@ -118,14 +151,21 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    let lane = store::lane(w.conn(), auth.company_id(), id)
+    state
+        .write(&auth, id, |w, id| Box::pin(delete_lane(w, *id)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_lane(w: &mut WriteTx, id: Id) -> ApiResult<()> {
+    let company_id = w.company_id;
+    let lane = store::lane(w.conn(), company_id, id)
         .await?
         .ok_or(ApiError::NotFound("lane"))?;
     let in_lane: Vec<Id> =
         sqlx::query("SELECT id FROM tickets WHERE lane_id = $1 AND company_id = $2 ORDER BY id")
             .bind(id)
-            .bind(auth.company_id())
+            .bind(company_id)
             .fetch_all(&mut *w.tx)
             .await?
             .iter()
@@ -137,7 +177,7 @@ pub async fn remove(
         )
         .bind(store::ts(w.now))
         .bind(ticket_id)
-        .bind(auth.company_id())
+        .bind(company_id)
         .execute(&mut *w.tx)
         .await?;
         let ticket = w.ticket(ticket_id).await?;
@@ -146,18 +186,16 @@ pub async fn remove(
         event.to = Some(serde_json::Value::Null);
         let audience = Audience::of_ticket(&ticket);
         event.ticket = Some(ticket);
-        w.record(Resource::Ticket, audience, event).await?;
+        w.record(Resource::Ticket, audience, event)?;
     }
     sqlx::query("DELETE FROM lanes WHERE id = $1 AND company_id = $2")
         .bind(id)
-        .bind(auth.company_id())
+        .bind(company_id)
         .execute(&mut *w.tx)
         .await?;
     let mut event = w.envelope(EventAction::Delete);
     event.lane = Some(lane);
-    w.record(Resource::Lane, Audience::All, event).await?;
-    w.commit(&state.hub).await?;
-    Ok(StatusCode::NO_CONTENT)
+    w.record(Resource::Lane, Audience::All, event)
 }
 
 #[cfg(test)]

@@ -13,9 +13,10 @@ use sqlx::Row;
 use super::{bounded, if_match, required_text, ApiJson, ApiPath, ApiQuery};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Audience, WriteTx};
+use crate::events::Audience;
 use crate::state::AppState;
 use crate::store::{self, can_see, TICKET_COLUMNS};
+use crate::writes::WriteTx;
 
 const TITLE_MAX: usize = 200;
 const NAME_MAX: usize = 200;
@@ -166,38 +167,55 @@ pub async fn create(
         Some("") | None => None,
         Some(m) => Some(bounded("message", m, MESSAGE_MAX)?),
     };
+    let new = NewTicket {
+        title,
+        requester: deskbell_protocol::Requester {
+            name: requester_name,
+            contact,
+        },
+        message,
+        ..new
+    };
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    check_assignee(w.conn(), auth.company_id(), new.assignee_id).await?;
-    check_lane(w.conn(), auth.company_id(), new.lane_id).await?;
+    let ticket = state
+        .write(&auth, new, |w, new| Box::pin(insert_ticket(w, new)))
+        .await?;
+    Ok((StatusCode::CREATED, Json(ticket)))
+}
+
+/// Inserts a ticket whose fields are checked, and its first message as a comment.
+async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> ApiResult<Ticket> {
+    let company_id = w.company_id;
+    check_assignee(w.conn(), company_id, new.assignee_id).await?;
+    check_lane(w.conn(), company_id, new.lane_id).await?;
     let now = store::ts(w.now);
     let ticket = sqlx::query(&format!(
         "INSERT INTO tickets (company_id, title, requester_name, requester_contact, status, priority,
             assignee_id, creator_id, lane_id, last_message, comment_count, created_at, updated_at, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, 1) RETURNING {TICKET_COLUMNS}"
     ))
-    .bind(auth.company_id())
-    .bind(&title)
-    .bind(&requester_name)
-    .bind(contact)
+    .bind(company_id)
+    .bind(&new.title)
+    .bind(&new.requester.name)
+    .bind(new.requester.contact.as_deref())
     .bind(new.status.unwrap_or(TicketStatus::Open).as_str())
     .bind(new.priority.unwrap_or(Priority::Normal).as_str())
     .bind(new.assignee_id)
-    .bind(auth.user.id)
+    .bind(w.actor)
     .bind(new.lane_id)
-    .bind(message.as_deref().map(preview))
-    .bind(i64::from(message.is_some()))
+    .bind(new.message.as_deref().map(preview))
+    .bind(i64::from(new.message.is_some()))
     .bind(&now)
     .fetch_one(&mut *w.tx)
     .await
     .map(|row| store::ticket_from_row(&row))??;
-    if let Some(body) = &message {
+    if let Some(body) = &new.message {
         sqlx::query(
             "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(auth.company_id())
+        .bind(company_id)
         .bind(ticket.id)
-        .bind(auth.user.id)
+        .bind(w.actor)
         .bind(body)
         .bind(&now)
         .execute(&mut *w.tx)
@@ -205,10 +223,8 @@ pub async fn create(
     }
     let mut event = w.envelope(EventAction::Create);
     event.ticket = Some(ticket.clone());
-    w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)
-        .await?;
-    w.commit(&state.hub).await?;
-    Ok((StatusCode::CREATED, Json(ticket)))
+    w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)?;
+    Ok(ticket)
 }
 
 /// The action that names a change: a single kind of change gets its own action.
@@ -278,8 +294,30 @@ pub async fn apply_ticket_patch(
         }),
         None => None,
     };
+    let patch = TicketPatch {
+        title,
+        requester,
+        ..patch
+    };
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
+    state
+        .write(
+            auth,
+            (auth.clone(), id, expected_version, patch),
+            |w, (auth, id, expected, patch)| {
+                Box::pin(update_ticket(w, auth, *id, *expected, patch))
+            },
+        )
+        .await
+}
+
+async fn update_ticket(
+    w: &mut WriteTx,
+    auth: &AuthUser,
+    id: Id,
+    expected_version: Option<i64>,
+    patch: &TicketPatch,
+) -> ApiResult<Ticket> {
     let before = visible_ticket(w.conn(), auth, id).await?;
     if let Some(expected) = expected_version {
         if expected != before.version {
@@ -293,11 +331,11 @@ pub async fn apply_ticket_patch(
         }
     }
     let mut after = before.clone();
-    if let Some(t) = title {
-        after.title = t;
+    if let Some(t) = &patch.title {
+        after.title = t.clone();
     }
-    if let Some(r) = requester {
-        after.requester = r;
+    if let Some(r) = &patch.requester {
+        after.requester = r.clone();
     }
     if let Some(s) = patch.status {
         after.status = s;
@@ -343,14 +381,12 @@ pub async fn apply_ticket_patch(
     event.ticket = Some(after.clone());
     event.from = from;
     event.to = to;
-    w.record(Resource::Ticket, Audience::of_ticket(&after), event)
-        .await?;
+    w.record(Resource::Ticket, Audience::of_ticket(&after), event)?;
     if let Some(lost_sight) = lost_sight(w.conn(), auth.company_id(), &before, &after).await? {
         let mut gone = w.envelope(EventAction::Delete);
         gone.ticket_id = Some(id);
-        w.record(Resource::Ticket, lost_sight, gone).await?;
+        w.record(Resource::Ticket, lost_sight, gone)?;
     }
-    w.commit(&state.hub).await?;
     Ok(after)
 }
 
@@ -428,8 +464,19 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     state.count_write(auth.company_id())?;
-    let mut w = WriteTx::begin(&state.db, &state.hub, auth.company_id(), auth.user.id).await?;
-    let ticket = visible_ticket(w.conn(), &auth, id).await?;
+    let keys = state
+        .write(&auth, (auth.clone(), id), |w, (auth, id)| {
+            Box::pin(delete_ticket(w, auth, *id))
+        })
+        .await?;
+    super::attachments::remove_files(&state, &keys).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a ticket with its comments and attachments; returns the attachments' storage keys
+/// (their files go once the deletion is committed).
+async fn delete_ticket(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<Vec<String>> {
+    let ticket = visible_ticket(w.conn(), auth, id).await?;
     let keys: Vec<String> =
         sqlx::query("SELECT storage_key FROM attachments WHERE ticket_id = $1 AND company_id = $2")
             .bind(id)
@@ -455,11 +502,8 @@ pub async fn remove(
         .await?;
     let mut event = w.envelope(EventAction::Delete);
     event.ticket_id = Some(id);
-    w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)
-        .await?;
-    w.commit(&state.hub).await?;
-    super::attachments::remove_files(&state, &keys).await;
-    Ok(StatusCode::NO_CONTENT)
+    w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)?;
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -1,0 +1,586 @@
+//! Group commit: how every write reaches the database.
+//!
+//! A company's writes go to its writer task, which runs the writes waiting for it one after
+//! another in one transaction and commits them together. A burst of writes then shares one
+//! `BEGIN`, one lock of the company row, one insert into the event log and one `COMMIT`
+//! instead of paying for each: on SQLite every statement is a round trip to the connection's
+//! worker thread, and those round trips, not SQLite itself, bound how many writes per second
+//! a company gets.
+//!
+//! Each write still sees the writes queued before it and nothing else, as if it ran alone. A
+//! write that fails may have written part of its change, so the writer rolls the transaction
+//! back, answers that write with its error, and runs the writes before it again in a fresh
+//! transaction: a failed write never takes another one down with it.
+//!
+//! The writer holds the company's write lock from `BEGIN` until the batch's events are queued
+//! for emission, so events reach the emitter in `seq` order and a connecting socket (which
+//! takes the same lock) sees either all of a batch or none of it.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deskbell_protocol::{EventAction, EventEnvelope, Id, Resource, Ticket};
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{Db, Tx};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Audience, Outbox, PendingEvent};
+use crate::store;
+
+/// Writes committed together at most: bounds how long one batch holds the write lock.
+const MAX_BATCH: usize = 64;
+/// Rows per insert into the event log (seven binds each, far below either database's limit).
+const EVENT_ROWS_PER_INSERT: usize = 64;
+/// Writes that may wait for a company's writer before submitting waits too.
+pub(crate) const WRITE_QUEUE: usize = 1024;
+
+/// The body of a write: runs in the batch's transaction, possibly more than once (see the
+/// module docs), so it must not have effects outside the database.
+pub type WriteBody<I, T> = for<'a> fn(&'a mut WriteTx, &'a I) -> BoxFuture<'a, ApiResult<T>>;
+
+/// A write of one company inside the batch's transaction, collecting its events.
+pub struct WriteTx {
+    pub tx: Tx,
+    pub company_id: Id,
+    /// Who makes the current write.
+    pub actor: Id,
+    /// When the current write started.
+    pub now: DateTime<Utc>,
+    /// The company's newest `seq`, including this transaction's events so far.
+    last_seq: i64,
+    events: Vec<PendingEvent>,
+}
+
+impl WriteTx {
+    async fn begin(db: &Db, company_id: Id) -> ApiResult<WriteTx> {
+        let mut tx = db.pool.begin().await?;
+        // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
+        // a later upgrade; PostgreSQL locks the company row against other processes. Both
+        // then hold the newest `seq` still while this transaction numbers its events.
+        let last_seq: i64 = sqlx::query(
+            "UPDATE companies SET event_seq = event_seq WHERE id = $1 RETURNING event_seq",
+        )
+        .bind(company_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
+        .try_get("event_seq")?;
+        Ok(WriteTx {
+            tx,
+            company_id,
+            actor: 0,
+            now: Utc::now(),
+            last_seq,
+            events: Vec::new(),
+        })
+    }
+
+    fn start_write(&mut self, actor: Id) {
+        self.actor = actor;
+        self.now = Utc::now();
+    }
+
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// A ticket this transaction just wrote, as it now is.
+    pub async fn ticket(&mut self, id: Id) -> ApiResult<Ticket> {
+        store::ticket(&mut self.tx, self.company_id, id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(format!("ticket {id} vanished inside its transaction"))
+            })
+    }
+
+    /// An envelope for the current write's actor and time; `seq` is set by `record`.
+    pub fn envelope(&self, action: EventAction) -> EventEnvelope {
+        EventEnvelope {
+            action,
+            seq: 0,
+            company_id: self.company_id,
+            user_id: self.actor,
+            timestamp: self.now,
+            ticket: None,
+            ticket_id: None,
+            comment: None,
+            attachment: None,
+            lane: None,
+            from: None,
+            to: None,
+        }
+    }
+
+    /// Numbers an event; it goes into the log with the batch, just before `COMMIT`.
+    pub fn record(
+        &mut self,
+        resource: Resource,
+        audience: Audience,
+        mut envelope: EventEnvelope,
+    ) -> ApiResult<()> {
+        envelope.seq = self.last_seq + 1;
+        let payload = serde_json::value::to_raw_value(&envelope)
+            .map_err(|e| ApiError::Internal(format!("cannot encode an event: {e}")))?;
+        self.last_seq = envelope.seq;
+        self.events.push(PendingEvent {
+            resource,
+            audience,
+            envelope,
+            payload,
+        });
+        Ok(())
+    }
+
+    /// Appends the events to the log (whose insert trigger advances `companies.event_seq`)
+    /// and commits; the events are then the emitter's.
+    async fn commit(mut self) -> ApiResult<Vec<PendingEvent>> {
+        for chunk in self.events.chunks(EVENT_ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO events (company_id, seq, resource, audience, audience_user, payload, created_at) VALUES ",
+            );
+            for row in 0..chunk.len() {
+                let b = row * 7;
+                let sep = if row == 0 { "" } else { ", " };
+                let _ = write!(
+                    sql,
+                    "{sep}(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                );
+            }
+            let mut insert = sqlx::query(&sql);
+            for event in chunk {
+                let (kind, user) = event.audience.to_db();
+                insert = insert
+                    .bind(self.company_id)
+                    .bind(event.envelope.seq)
+                    .bind(event.resource.as_str())
+                    .bind(kind)
+                    .bind(user)
+                    .bind(event.payload.get())
+                    .bind(store::ts(event.envelope.timestamp));
+            }
+            insert.execute(&mut *self.tx).await?;
+        }
+        self.tx.commit().await?;
+        Ok(self.events)
+    }
+
+    async fn rollback(self) {
+        if let Err(e) = self.tx.rollback().await {
+            // The connection goes back to the pool, which rolls back what is still open.
+            tracing::warn!(error = %e, "rollback of a write batch failed");
+        }
+    }
+}
+
+/// A submitted write as the writer sees it, whatever its input and result types.
+trait QueuedWrite: Send {
+    fn actor(&self) -> Id;
+    fn run<'a>(&'a mut self, w: &'a mut WriteTx) -> BoxFuture<'a, ApiResult<()>>;
+    /// Sends the submitter its result: the write's own when `outcome` is Ok.
+    fn answer(self: Box<Self>, outcome: ApiResult<()>);
+}
+
+struct Submitted<I, T> {
+    actor: Id,
+    input: I,
+    body: WriteBody<I, T>,
+    output: Option<T>,
+    reply: oneshot::Sender<ApiResult<T>>,
+}
+
+impl<I: Send + Sync + 'static, T: Send + 'static> QueuedWrite for Submitted<I, T> {
+    fn actor(&self) -> Id {
+        self.actor
+    }
+
+    fn run<'a>(&'a mut self, w: &'a mut WriteTx) -> BoxFuture<'a, ApiResult<()>> {
+        let Submitted {
+            input,
+            body,
+            output,
+            ..
+        } = self;
+        Box::pin(async move {
+            *output = Some(body(w, input).await?);
+            Ok(())
+        })
+    }
+
+    fn answer(self: Box<Self>, outcome: ApiResult<()>) {
+        let Submitted { output, reply, .. } = *self;
+        let result = outcome.and_then(|()| {
+            output.ok_or_else(|| ApiError::Internal("a write finished without its result".into()))
+        });
+        // The submitter may have gone (client disconnected); the write stands all the same.
+        let _ = reply.send(result);
+    }
+}
+
+/// Counters of every company's writer.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    /// Writes committed.
+    pub writes: AtomicU64,
+    /// Transactions that committed them.
+    pub commits: AtomicU64,
+}
+
+/// The sending side of a company's writer.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Box<dyn QueuedWrite>>,
+}
+
+impl Writer {
+    /// Starts the writer task of a company; it ends when the last `Writer` is dropped.
+    pub(crate) fn spawn(db: Db, company_id: Id, outbox: Outbox, stats: Arc<WriteStats>) -> Writer {
+        let (queue, waiting) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(run_writer(db, company_id, outbox, stats, waiting));
+        Writer { queue }
+    }
+
+    /// Writes submitted and not yet taken up by the writer.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Runs `body` on `input` as `actor`'s write and returns its result once committed.
+    pub(crate) async fn submit<I, T>(
+        &self,
+        actor: Id,
+        input: I,
+        body: WriteBody<I, T>,
+    ) -> ApiResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let write = Box::new(Submitted {
+            actor,
+            input,
+            body,
+            output: None,
+            reply,
+        });
+        self.queue
+            .send(write)
+            .await
+            .map_err(|_| ApiError::Internal("the company's writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("the write was lost before it could commit".into()))?
+    }
+}
+
+async fn run_writer(
+    db: Db,
+    company_id: Id,
+    outbox: Outbox,
+    stats: Arc<WriteStats>,
+    mut queue: mpsc::Receiver<Box<dyn QueuedWrite>>,
+) {
+    let mut waiting = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match queue.recv().await {
+                Some(write) => waiting.push_back(write),
+                None => return,
+            }
+        }
+        // A panic outside a write's own body drops the writes of that batch (their submitters
+        // get an error, nothing was committed) but must not stop the company's writes.
+        let batch = commit_batch(&db, company_id, &outbox, &stats, &mut waiting, &mut queue);
+        if AssertUnwindSafe(batch).catch_unwind().await.is_err() {
+            tracing::error!(company = company_id, "a write batch panicked");
+        }
+    }
+}
+
+/// Runs the waiting writes, and those that arrive meanwhile (up to `MAX_BATCH`), in one
+/// transaction; commits them and queues their events.
+async fn commit_batch(
+    db: &Db,
+    company_id: Id,
+    outbox: &Outbox,
+    stats: &WriteStats,
+    waiting: &mut VecDeque<Box<dyn QueuedWrite>>,
+    queue: &mut mpsc::Receiver<Box<dyn QueuedWrite>>,
+) {
+    let _write_lock = outbox.lock().await;
+    let mut tx: Option<WriteTx> = None;
+    // Writes that ran in `tx` and wait for its commit.
+    let mut ran: Vec<Box<dyn QueuedWrite>> = Vec::new();
+    // After a failure, only the writes to run again make up the rest of the batch.
+    let mut rerunning = false;
+    loop {
+        let next = match waiting.pop_front() {
+            Some(write) => write,
+            None if ran.len() < MAX_BATCH && !rerunning => match queue.try_recv() {
+                Ok(write) => write,
+                Err(_) => break,
+            },
+            None => break,
+        };
+        let w = match &mut tx {
+            Some(w) => w,
+            None => match WriteTx::begin(db, company_id).await {
+                Ok(w) => tx.insert(w),
+                Err(e) => {
+                    tracing::error!(company = company_id, error = %e, "cannot start a write transaction");
+                    for write in ran.drain(..).chain(waiting.drain(..)) {
+                        write.answer(Err(shared(&e)));
+                    }
+                    next.answer(Err(e));
+                    return;
+                }
+            },
+        };
+        let mut write = next;
+        w.start_write(write.actor());
+        let outcome = AssertUnwindSafe(write.run(w))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(company = company_id, "a write panicked");
+                Err(ApiError::Internal("the write failed unexpectedly".into()))
+            });
+        match outcome {
+            Ok(()) => ran.push(write),
+            Err(e) => {
+                // It may have written part of its change: undo the transaction, answer it
+                // alone, and run the writes before it again.
+                if let Some(w) = tx.take() {
+                    w.rollback().await;
+                }
+                write.answer(Err(e));
+                rerunning = rerunning || !ran.is_empty();
+                for earlier in ran.drain(..).rev() {
+                    waiting.push_front(earlier);
+                }
+            }
+        }
+    }
+    let Some(w) = tx else { return };
+    match w.commit().await {
+        Ok(events) => {
+            outbox.enqueue(events);
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.writes.fetch_add(ran.len() as u64, Ordering::Relaxed);
+            for write in ran {
+                write.answer(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::error!(company = company_id, writes = ran.len(), error = %e, "a write batch failed to commit");
+            for write in ran {
+                write.answer(Err(shared(&e)));
+            }
+        }
+    }
+}
+
+/// An error that ended a whole batch, for each of its writes.
+fn shared(e: &ApiError) -> ApiError {
+    match e {
+        ApiError::Internal(reason) => ApiError::Internal(reason.clone()),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventHub;
+    use std::time::{Duration, Instant};
+
+    async fn company_db(dir: &tempfile::TempDir) -> Db {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let db = Db::connect(&url).await.expect("database");
+        sqlx::query("INSERT INTO companies (id, name, created_at) VALUES (1, 'Acme', '2026-01-01T00:00:00Z')")
+            .execute(&db.pool)
+            .await
+            .expect("company");
+        db
+    }
+
+    /// How each test write ends after inserting its lane.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Ending {
+        Commit,
+        Fail,
+        Panic,
+    }
+
+    /// Inserts a lane named `name` with its event, then ends as told.
+    fn lane_write<'a>(
+        w: &'a mut WriteTx,
+        input: &'a (String, Ending),
+    ) -> BoxFuture<'a, ApiResult<String>> {
+        Box::pin(async move {
+            let (name, ending) = input;
+            sqlx::query(
+                "INSERT INTO lanes (company_id, name, color, position, created_at) VALUES ($1, $2, '#000000', 0, $3)",
+            )
+            .bind(w.company_id)
+            .bind(name)
+            .bind(store::ts(w.now))
+            .execute(&mut *w.tx)
+            .await?;
+            let mut event = w.envelope(EventAction::Create);
+            event.from = Some(serde_json::json!(name));
+            w.record(Resource::Lane, Audience::All, event)?;
+            match ending {
+                Ending::Commit => Ok(name.clone()),
+                Ending::Fail => Err(ApiError::validation(format!("{name} refused"))),
+                Ending::Panic => panic!("{name} panicked"),
+            }
+        })
+    }
+
+    async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Submits one write per ending while the writer cannot start, so that all of them queue
+    /// up, then lets it go; returns the submissions.
+    async fn queue_up(
+        hub: &Arc<EventHub>,
+        endings: &[Ending],
+    ) -> Vec<tokio::task::JoinHandle<ApiResult<String>>> {
+        let lock = hub.lock(1).await;
+        let mut submitted = Vec::new();
+        for (i, ending) in endings.iter().enumerate() {
+            let hub = hub.clone();
+            let input = (format!("lane {i}"), *ending);
+            submitted.push(tokio::spawn(async move {
+                hub.write(1, 7, input, lane_write).await
+            }));
+        }
+        // One write is taken up by the writer (which waits for the lock), the rest queue.
+        wait_until("the writes to queue", || {
+            hub.waiting_writes(1) == endings.len() - 1
+        })
+        .await;
+        drop(lock);
+        submitted
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_share_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = company_db(&dir).await;
+        let hub = Arc::new(EventHub::new(db.clone()));
+        for write in queue_up(&hub, &[Ending::Commit; 6]).await {
+            write.await.unwrap().expect("a committed write");
+        }
+        assert_eq!(hub.write_stats.commits.load(Ordering::Relaxed), 1);
+        assert_eq!(hub.write_stats.writes.load(Ordering::Relaxed), 6);
+        assert_eq!(store::event_head(&db.pool, 1).await.unwrap(), 6);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_in_a_batch_takes_nothing_else_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = company_db(&dir).await;
+        let hub = Arc::new(EventHub::new(db.clone()));
+        let endings = [
+            Ending::Commit,
+            Ending::Commit,
+            Ending::Fail,
+            Ending::Commit,
+            Ending::Panic,
+            Ending::Commit,
+            Ending::Fail,
+        ];
+        let submitted = queue_up(&hub, &endings).await;
+        let mut committed = Vec::new();
+        for (i, (write, ending)) in submitted.into_iter().zip(endings).enumerate() {
+            let result = write.await.expect("the submitting task");
+            match ending {
+                Ending::Commit => committed.push(result.expect("a committed write")),
+                Ending::Fail => {
+                    assert!(
+                        matches!(result, Err(ApiError::Validation(_))),
+                        "write {i}: {result:?}"
+                    )
+                }
+                Ending::Panic => {
+                    assert!(
+                        matches!(result, Err(ApiError::Internal(_))),
+                        "write {i}: {result:?}"
+                    )
+                }
+            }
+        }
+        assert_eq!(committed.len(), 4);
+        assert_eq!(hub.write_stats.writes.load(Ordering::Relaxed), 4);
+
+        // Exactly the committed writes' lanes, each once.
+        let mut lanes: Vec<String> = sqlx::query("SELECT name FROM lanes ORDER BY name")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("name").unwrap())
+            .collect();
+        lanes.sort();
+        let mut expected = committed.clone();
+        expected.sort();
+        assert_eq!(lanes, expected);
+
+        // Their events, numbered 1… without a gap, and the company's head at the last.
+        let events =
+            sqlx::query("SELECT seq, payload FROM events WHERE company_id = 1 ORDER BY seq")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        let seqs: Vec<i64> = events.iter().map(|r| r.try_get("seq").unwrap()).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+        let mut named: Vec<String> = events
+            .iter()
+            .map(|r| {
+                let payload: String = r.try_get("payload").unwrap();
+                let envelope: EventEnvelope = serde_json::from_str(&payload).unwrap();
+                assert_eq!(envelope.user_id, 7);
+                envelope.from.unwrap().as_str().unwrap().to_string()
+            })
+            .collect();
+        named.sort();
+        assert_eq!(named, expected);
+        assert_eq!(store::event_head(&db.pool, 1).await.unwrap(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_to_a_missing_company_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = company_db(&dir).await;
+        let hub = EventHub::new(db.clone());
+        let missing = hub
+            .write(99, 7, ("lane".to_string(), Ending::Commit), lane_write)
+            .await;
+        assert!(matches!(missing, Err(ApiError::Internal(_))), "{missing:?}");
+        let fine = hub
+            .write(1, 7, ("lane".to_string(), Ending::Commit), lane_write)
+            .await;
+        assert_eq!(fine.unwrap(), "lane");
+    }
+}
