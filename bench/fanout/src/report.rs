@@ -505,10 +505,10 @@ fn markdown(
     let _ = writeln!(
         o,
         "*REST* is the writer's request → response time. *Fan-out* is from the envelope's \
-         `timestamp` (set by the server when it handles the write: for Deskbell when the write \
-         transaction begins, for Node when the request handler runs) to the client's receive, \
-         on the same machine clock: it leaves out the HTTP request's way in (and, for Deskbell, \
-         waiting for the company write lock).\n"
+         `timestamp` (set by the server when it handles the write: for Deskbell when the \
+         company's writer starts it inside its batch's transaction, for Node when the request \
+         handler runs) to the client's receive, on the same machine clock: it leaves out the \
+         HTTP request's way in (and, for Deskbell, waiting for the writer).\n"
     );
     let _ = writeln!(
         o,
@@ -703,10 +703,13 @@ fn markdown(
         "- Deskbell: `deskbell-server demo --bind 127.0.0.1:<port> --data-dir <fresh dir> \
          --writes-per-minute 0` (release build, SQLite, default settings otherwise: 4096-packet \
          socket buffer, 25 s/20 s heartbeat). Every ticket is a real write: JWT + session check, \
-         a SQLite transaction under the company write lock (ticket row, `event_seq` bump, event \
-         log row with its audience), commit, and the event queued for the company's emitter \
-         task, which hands it to each socket of the audience (several queued events go out \
-         together, each socket's share back to back)."
+         then the company's writer task runs it in a SQLite transaction under the company write \
+         lock (ticket row, event log row with its audience, `event_seq` advanced), commits, and \
+         queues the event for the company's emitter task, which hands it to each socket of the \
+         audience (several queued events go out together, each socket's share back to back). \
+         Writes that arrive while the writer is busy join its next transaction (group commit: \
+         one `BEGIN`, company-row lock, event-log insert and `COMMIT` for all of them); each \
+         still gets its own answer, after its commit."
     );
     let _ = writeln!(
         o,
