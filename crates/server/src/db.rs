@@ -65,6 +65,10 @@ impl Db {
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 15000").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // The commit that crosses the WAL's size limit would copy it back into
+                        // the database inside the write path, stalling every queued write;
+                        // `checkpoint` does it in the background instead.
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                     }
                     Ok(())
                 })
@@ -76,6 +80,17 @@ impl Db {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         Ok(Db { pool, backend })
+    }
+
+    /// Copies what the SQLite write-ahead log holds back into the database file, without
+    /// waiting for readers or writers (which go on meanwhile). Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn ping(&self) -> bool {
@@ -104,6 +119,41 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn sqlite_checkpoints_in_the_background_not_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.db");
+        let db = Db::connect(&format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        let limit: i64 = sqlx::query("PRAGMA wal_autocheckpoint")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(limit, 0, "commits must not checkpoint");
+        db.checkpoint().await.unwrap();
+        let before = std::fs::metadata(&file).unwrap().len();
+        sqlx::query("INSERT INTO companies (name, created_at) VALUES ($1, 'now')")
+            .bind("x".repeat(200_000))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            before,
+            "a commit only appends to the write-ahead log"
+        );
+        db.checkpoint().await.unwrap();
+        let after = std::fs::metadata(&file).unwrap().len();
+        assert!(
+            after > before + 150_000,
+            "checkpointed: {before} → {after} bytes"
+        );
+    }
 
     #[test]
     fn passwords_are_redacted() {

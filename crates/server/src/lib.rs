@@ -142,6 +142,18 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
             }
         })
     };
+    let checkpointer = {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = db.checkpoint().await {
+                    tracing::warn!(error = %e, "write-ahead log checkpoint failed");
+                }
+            }
+        })
+    };
     tracing::info!(%addr, "deskbell server listening");
     Ok(Server {
         addr,
@@ -149,7 +161,7 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         io,
         stop: Some(stop_tx),
         task,
-        background: vec![pruner],
+        background: vec![pruner, checkpointer],
     })
 }
 
