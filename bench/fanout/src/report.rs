@@ -709,7 +709,8 @@ fn markdown(
          audience (several queued events go out together, each socket's share back to back). \
          Writes that arrive while the writer is busy join its next transaction (group commit: \
          one `BEGIN`, company-row lock, event-log insert and `COMMIT` for all of them); each \
-         still gets its own answer, after its commit."
+         still gets its own answer, after its commit. The SQLite write-ahead log is \
+         checkpointed by a background task once a second, not by a commit."
     );
     let _ = writeln!(
         o,
