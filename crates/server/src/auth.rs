@@ -14,7 +14,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -244,6 +244,7 @@ pub async fn revoke_family(state: &AppState, family: &str) -> ApiResult<()> {
         .bind(family)
         .execute(&state.db.pool)
         .await?;
+    state.sessions.invalidate();
     Ok(())
 }
 
@@ -263,6 +264,7 @@ pub async fn logout(
         .bind(token_hash(token))
         .execute(&state.db.pool)
         .await?;
+        state.sessions.invalidate();
     }
     Ok(())
 }
@@ -275,6 +277,11 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Aut
         TokenError::Invalid => AuthFailure::Invalid,
     })?;
     let user_id = claims.user_id().ok_or(AuthFailure::Invalid)?;
+    let now = Instant::now();
+    if let Some(user) = state.sessions.get(user_id, &claims.sid, now) {
+        return signed_in(user, claims);
+    }
+    let epoch = state.sessions.epoch();
     // One query: the user and whether their session (refresh-token family) is still live.
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS}, (SELECT COUNT(*) FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked = 0) AS live
@@ -296,6 +303,11 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Aut
     if !user.active {
         return Err(AuthFailure::Inactive);
     }
+    state.sessions.remember(&user, &claims.sid, epoch, now);
+    signed_in(user, claims)
+}
+
+fn signed_in(user: User, claims: Claims) -> Result<AuthUser, AuthFailure> {
     if user.company_id != claims.cid {
         return Err(AuthFailure::Invalid);
     }

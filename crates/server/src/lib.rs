@@ -9,6 +9,7 @@ pub mod events;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rest;
+pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod writes;

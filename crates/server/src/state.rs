@@ -9,10 +9,11 @@ use deskbell_protocol::Id;
 
 use crate::auth::{AuthUser, TokenKeys};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventHub;
 use crate::ratelimit::RateLimiter;
+use crate::sessions::SessionCache;
 use crate::writes::WriteBody;
 
 #[derive(Clone)]
@@ -24,6 +25,7 @@ pub struct Inner {
     pub keys: TokenKeys,
     pub hub: EventHub,
     pub limiter: RateLimiter,
+    pub sessions: SessionCache,
 }
 
 impl Deref for AppState {
@@ -37,12 +39,14 @@ impl AppState {
     pub fn new(db: Db, config: Config, keys: TokenKeys) -> AppState {
         let limiter = RateLimiter::new(config.writes_per_minute);
         let hub = EventHub::new(db.clone());
+        let sessions = SessionCache::new(db.backend == Backend::Sqlite);
         AppState(Arc::new(Inner {
             db,
             config,
             keys,
             hub,
             limiter,
+            sessions,
         }))
     }
 

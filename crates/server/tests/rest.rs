@@ -102,16 +102,24 @@ async fn login_refresh_rotation_reuse_and_logout() {
     assert_eq!(status, 200);
     let second_refresh = second["refreshToken"].as_str().unwrap().to_string();
     assert_ne!(second_refresh, first.refresh_token, "rotated");
+    let second_access = second["accessToken"].as_str().unwrap();
+    let me_status = |token: &str| {
+        let req = server.http.get(server.api("/api/me")).bearer_auth(token);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        me_status(second_access).await,
+        200,
+        "the rotated session works (and is now a known one)"
+    );
     // Reusing the old one revokes the whole family, including the new token.
     let (status, body) = refresh(first.refresh_token.clone()).await;
     assert_eq!((status, code(&body)), (401, "refresh_reused"));
     let (status, _) = refresh(second_refresh).await;
     assert_eq!(status, 401);
-    let (status, _) = server
-        .get(second["accessToken"].as_str().unwrap(), "/api/me")
-        .await;
     assert_eq!(
-        status, 401,
+        me_status(second_access).await,
+        401,
         "access tokens of a revoked session stop working"
     );
     let (status, body) = refresh("made-up".into()).await;
@@ -736,6 +744,8 @@ async fn lanes_and_users_are_managed_by_admins() {
     let nia_token: Value = res.json().await.unwrap();
     let nia_token = nia_token["accessToken"].as_str().unwrap().to_string();
     let nia_path = format!("/api/users/{}", nia["id"]);
+    let (status, _) = server.get(&nia_token, "/api/me").await;
+    assert_eq!(status, 200, "signed in before being disabled");
     let (status, disabled) = server
         .patch(
             &admin.access_token,

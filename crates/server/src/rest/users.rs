@@ -135,6 +135,8 @@ pub async fn update(
             .await?;
     }
     tx.commit().await?;
+    // A new role, name, password or a disabled account applies to the user's next request.
+    state.sessions.invalidate();
     Ok(Json(user))
 }
 
