@@ -18,18 +18,20 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deskbell_protocol::{EventAction, EventEnvelope, Id, Resource, Ticket};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use sqlx::Row;
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Db, Tx};
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Audience, Outbox, PendingEvent};
 use crate::store;
@@ -40,14 +42,34 @@ const MAX_BATCH: usize = 64;
 const EVENT_ROWS_PER_INSERT: usize = 64;
 /// Writes that may wait for a company's writer before submitting waits too.
 pub(crate) const WRITE_QUEUE: usize = 1024;
+/// How long a writer keeps its database connection after its last write.
+const IDLE_RELEASE: Duration = Duration::from_secs(5);
 
 /// The body of a write: runs in the batch's transaction, possibly more than once (see the
 /// module docs), so it must not have effects outside the database.
 pub type WriteBody<I, T> = for<'a> fn(&'a mut WriteTx, &'a I) -> BoxFuture<'a, ApiResult<T>>;
 
+/// The writer's own connection, inside a transaction while a batch runs. Kept from one batch
+/// to the next (taken out of the pool) instead of being acquired and released around each:
+/// every release costs the pool a round trip to check the connection.
+pub struct HeldConnection(AnyConnection);
+
+impl Deref for HeldConnection {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for HeldConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.0
+    }
+}
+
 /// A write of one company inside the batch's transaction, collecting its events.
 pub struct WriteTx {
-    pub tx: Tx,
+    pub tx: HeldConnection,
     pub company_id: Id,
     /// Who makes the current write.
     pub actor: Id,
@@ -59,27 +81,34 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    async fn begin(db: &Db, company_id: Id) -> ApiResult<WriteTx> {
-        let mut tx = db.pool.begin().await?;
-        // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
-        // a later upgrade; PostgreSQL locks the company row against other processes. Both
-        // then hold the newest `seq` still while this transaction numbers its events.
-        let last_seq: i64 = sqlx::query(
-            "UPDATE companies SET event_seq = event_seq WHERE id = $1 RETURNING event_seq",
-        )
-        .bind(company_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
-        .try_get("event_seq")?;
-        Ok(WriteTx {
-            tx,
+    /// Begins a transaction on `held`, or on a connection taken out of the pool. On an error
+    /// the connection is dropped (closed): it may be inside a transaction.
+    async fn begin(db: &Db, held: Option<AnyConnection>, company_id: Id) -> ApiResult<WriteTx> {
+        let mut conn = match held {
+            Some(conn) => conn,
+            None => db.pool.acquire().await?.detach(),
+        };
+        conn.execute("BEGIN").await?;
+        let mut w = WriteTx {
+            tx: HeldConnection(conn),
             company_id,
             actor: 0,
             now: Utc::now(),
-            last_seq,
+            last_seq: 0,
             events: Vec::new(),
-        })
+        };
+        // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
+        // a later upgrade; PostgreSQL locks the company row against other processes. Both
+        // then hold the newest `seq` still while this transaction numbers its events.
+        w.last_seq = sqlx::query(
+            "UPDATE companies SET event_seq = event_seq WHERE id = $1 RETURNING event_seq",
+        )
+        .bind(company_id)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
+        .try_get("event_seq")?;
+        Ok(w)
     }
 
     fn start_write(&mut self, actor: Id) {
@@ -139,8 +168,8 @@ impl WriteTx {
     }
 
     /// Appends the events to the log (whose insert trigger advances `companies.event_seq`)
-    /// and commits; the events are then the emitter's.
-    async fn commit(mut self) -> ApiResult<Vec<PendingEvent>> {
+    /// and commits; the events are then the emitter's, and the connection the writer's again.
+    async fn commit(mut self) -> ApiResult<(Vec<PendingEvent>, AnyConnection)> {
         for chunk in self.events.chunks(EVENT_ROWS_PER_INSERT) {
             let mut sql = String::from(
                 "INSERT INTO events (company_id, seq, resource, audience, audience_user, payload, created_at) VALUES ",
@@ -174,14 +203,18 @@ impl WriteTx {
             }
             insert.execute(&mut *self.tx).await?;
         }
-        self.tx.commit().await?;
-        Ok(self.events)
+        self.tx.execute("COMMIT").await?;
+        Ok((self.events, self.tx.0))
     }
 
-    async fn rollback(self) {
-        if let Err(e) = self.tx.rollback().await {
-            // The connection goes back to the pool, which rolls back what is still open.
-            tracing::warn!(error = %e, "rollback of a write batch failed");
+    /// The connection back, unless rolling back failed (it is then closed).
+    async fn rollback(mut self) -> Option<AnyConnection> {
+        match self.tx.execute("ROLLBACK").await {
+            Ok(_) => Some(self.tx.0),
+            Err(e) => {
+                tracing::warn!(error = %e, "rollback of a write batch failed; closing its connection");
+                None
+            }
         }
     }
 }
@@ -295,19 +328,45 @@ async fn run_writer(
     mut queue: mpsc::Receiver<Box<dyn QueuedWrite>>,
 ) {
     let mut waiting = VecDeque::new();
+    let mut held: Option<AnyConnection> = None;
     loop {
         if waiting.is_empty() {
-            match queue.recv().await {
+            let next = match held.take() {
+                None => queue.recv().await,
+                Some(conn) => match tokio::time::timeout(IDLE_RELEASE, queue.recv()).await {
+                    Ok(next) => {
+                        held = Some(conn);
+                        next
+                    }
+                    Err(_idle) => {
+                        let _ = conn.close().await;
+                        queue.recv().await
+                    }
+                },
+            };
+            match next {
                 Some(write) => waiting.push_back(write),
-                None => return,
+                None => break,
             }
         }
         // A panic outside a write's own body drops the writes of that batch (their submitters
-        // get an error, nothing was committed) but must not stop the company's writes.
-        let batch = commit_batch(&db, company_id, &outbox, &stats, &mut waiting, &mut queue);
+        // get an error, nothing was committed; the connection is dropped with its transaction)
+        // but must not stop the company's writes.
+        let batch = commit_batch(
+            &db,
+            company_id,
+            &outbox,
+            &stats,
+            &mut held,
+            &mut waiting,
+            &mut queue,
+        );
         if AssertUnwindSafe(batch).catch_unwind().await.is_err() {
             tracing::error!(company = company_id, "a write batch panicked");
         }
+    }
+    if let Some(conn) = held {
+        let _ = conn.close().await;
     }
 }
 
@@ -318,6 +377,7 @@ async fn commit_batch(
     company_id: Id,
     outbox: &Outbox,
     stats: &WriteStats,
+    held: &mut Option<AnyConnection>,
     waiting: &mut VecDeque<Box<dyn QueuedWrite>>,
     queue: &mut mpsc::Receiver<Box<dyn QueuedWrite>>,
 ) {
@@ -338,7 +398,7 @@ async fn commit_batch(
         };
         let w = match &mut tx {
             Some(w) => w,
-            None => match WriteTx::begin(db, company_id).await {
+            None => match WriteTx::begin(db, held.take(), company_id).await {
                 Ok(w) => tx.insert(w),
                 Err(e) => {
                     tracing::error!(company = company_id, error = %e, "cannot start a write transaction");
@@ -365,7 +425,7 @@ async fn commit_batch(
                 // It may have written part of its change: undo the transaction, answer it
                 // alone, and run the writes before it again.
                 if let Some(w) = tx.take() {
-                    w.rollback().await;
+                    *held = w.rollback().await;
                 }
                 write.answer(Err(e));
                 rerunning = rerunning || !ran.is_empty();
@@ -377,7 +437,8 @@ async fn commit_batch(
     }
     let Some(w) = tx else { return };
     match w.commit().await {
-        Ok(events) => {
+        Ok((events, conn)) => {
+            *held = Some(conn);
             outbox.enqueue(events);
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(ran.len() as u64, Ordering::Relaxed);
