@@ -3,6 +3,8 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub type Tx = Transaction<'static, Any>;
 
@@ -35,6 +37,8 @@ pub enum DbError {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// A checkpoint left the SQLite log for the next writer to start over (`restart_log`).
+    log_restart_due: Arc<AtomicBool>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -79,18 +83,39 @@ impl Db {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            log_restart_due: Arc::default(),
+        })
     }
 
-    /// Copies what the SQLite write-ahead log holds back into the database file, without
-    /// waiting for readers or writers (which go on meanwhile). Nothing to do on PostgreSQL.
+    /// Copies what the SQLite write-ahead log holds back into the database file while
+    /// readers and writers go on, and asks the next writer to finish the job (`restart_log`):
+    /// under a steady stream of writes a checkpoint that lets writers go on never catches up,
+    /// and the log would never start over. Nothing to do on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&self.pool)
                 .await?;
+            self.log_restart_due.store(true, Ordering::Release);
         }
         Ok(())
+    }
+
+    /// Called by a writer right after it committed, still holding its company's write lock, on
+    /// its own connection: copies what was written since the last checkpoint (little) and has
+    /// the next write start the log over. Does nothing unless a checkpoint asked for it.
+    pub async fn restart_log(&self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+        if self.log_restart_due.swap(false, Ordering::AcqRel) {
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").await?;
+        }
+        Ok(())
+    }
+
+    pub fn log_restart_due(&self) -> bool {
+        self.log_restart_due.load(Ordering::Acquire)
     }
 
     pub async fn ping(&self) -> bool {

@@ -31,7 +31,7 @@ use futures_util::FutureExt;
 use sqlx::{AnyConnection, Connection, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Audience, Outbox, PendingEvent};
 use crate::store;
@@ -44,6 +44,16 @@ const EVENT_ROWS_PER_INSERT: usize = 64;
 pub(crate) const WRITE_QUEUE: usize = 1024;
 /// How long a writer keeps its database connection after its last write.
 const IDLE_RELEASE: Duration = Duration::from_secs(5);
+
+/// What a company's writer keeps from one batch to the next.
+#[derive(Default)]
+struct Kept {
+    /// Its own connection, outside any transaction.
+    conn: Option<AnyConnection>,
+    /// The company's event head as of the writer's last commit (SQLite only, where nothing
+    /// else appends to the company's log); unknown after any failure.
+    head: Option<i64>,
+}
 
 /// The body of a write: runs in the batch's transaction, possibly more than once (see the
 /// module docs), so it must not have effects outside the database.
@@ -81,14 +91,23 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    /// Begins a transaction on `held`, or on a connection taken out of the pool. On an error
-    /// the connection is dropped (closed): it may be inside a transaction.
-    async fn begin(db: &Db, held: Option<AnyConnection>, company_id: Id) -> ApiResult<WriteTx> {
-        let mut conn = match held {
+    /// Begins a transaction on the writer's connection, or on one taken out of the pool. On
+    /// an error the connection is dropped (closed): it may be inside a transaction.
+    async fn begin(db: &Db, kept: &mut Kept, company_id: Id) -> ApiResult<WriteTx> {
+        let mut conn = match kept.conn.take() {
             Some(conn) => conn,
             None => db.pool.acquire().await?.detach(),
         };
-        conn.execute("BEGIN").await?;
+        let known_head = kept.head.take().filter(|_| db.backend == Backend::Sqlite);
+        // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
+        // a later upgrade; PostgreSQL locks the company row against other processes. Both
+        // then hold the newest `seq` still while this transaction numbers its events.
+        conn.execute(if known_head.is_some() {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        })
+        .await?;
         let mut w = WriteTx {
             tx: HeldConnection(conn),
             company_id,
@@ -97,9 +116,12 @@ impl WriteTx {
             last_seq: 0,
             events: Vec::new(),
         };
-        // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
-        // a later upgrade; PostgreSQL locks the company row against other processes. Both
-        // then hold the newest `seq` still while this transaction numbers its events.
+        if let Some(head) = known_head {
+            // This process is the SQLite database's only writer and this task the company's:
+            // the head it committed last is still the head.
+            w.last_seq = head;
+            return Ok(w);
+        }
         w.last_seq = sqlx::query(
             "UPDATE companies SET event_seq = event_seq WHERE id = $1 RETURNING event_seq",
         )
@@ -169,7 +191,7 @@ impl WriteTx {
 
     /// Appends the events to the log (whose insert trigger advances `companies.event_seq`)
     /// and commits; the events are then the emitter's, and the connection the writer's again.
-    async fn commit(mut self) -> ApiResult<(Vec<PendingEvent>, AnyConnection)> {
+    async fn commit(mut self) -> ApiResult<(Vec<PendingEvent>, Kept)> {
         for chunk in self.events.chunks(EVENT_ROWS_PER_INSERT) {
             let mut sql = String::from(
                 "INSERT INTO events (company_id, seq, resource, audience, audience_user, payload, created_at) VALUES ",
@@ -204,16 +226,24 @@ impl WriteTx {
             insert.execute(&mut *self.tx).await?;
         }
         self.tx.execute("COMMIT").await?;
-        Ok((self.events, self.tx.0))
+        let kept = Kept {
+            conn: Some(self.tx.0),
+            head: Some(self.last_seq),
+        };
+        Ok((self.events, kept))
     }
 
-    /// The connection back, unless rolling back failed (it is then closed).
-    async fn rollback(mut self) -> Option<AnyConnection> {
+    /// The connection back, unless rolling back failed (it is then closed). The head is
+    /// read again next time.
+    async fn rollback(mut self) -> Kept {
         match self.tx.execute("ROLLBACK").await {
-            Ok(_) => Some(self.tx.0),
+            Ok(_) => Kept {
+                conn: Some(self.tx.0),
+                head: None,
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "rollback of a write batch failed; closing its connection");
-                None
+                Kept::default()
             }
         }
     }
@@ -328,14 +358,14 @@ async fn run_writer(
     mut queue: mpsc::Receiver<Box<dyn QueuedWrite>>,
 ) {
     let mut waiting = VecDeque::new();
-    let mut held: Option<AnyConnection> = None;
+    let mut kept = Kept::default();
     loop {
         if waiting.is_empty() {
-            let next = match held.take() {
+            let next = match kept.conn.take() {
                 None => queue.recv().await,
                 Some(conn) => match tokio::time::timeout(IDLE_RELEASE, queue.recv()).await {
                     Ok(next) => {
-                        held = Some(conn);
+                        kept.conn = Some(conn);
                         next
                     }
                     Err(_idle) => {
@@ -357,7 +387,7 @@ async fn run_writer(
             company_id,
             &outbox,
             &stats,
-            &mut held,
+            &mut kept,
             &mut waiting,
             &mut queue,
         );
@@ -365,7 +395,7 @@ async fn run_writer(
             tracing::error!(company = company_id, "a write batch panicked");
         }
     }
-    if let Some(conn) = held {
+    if let Some(conn) = kept.conn {
         let _ = conn.close().await;
     }
 }
@@ -377,7 +407,7 @@ async fn commit_batch(
     company_id: Id,
     outbox: &Outbox,
     stats: &WriteStats,
-    held: &mut Option<AnyConnection>,
+    kept: &mut Kept,
     waiting: &mut VecDeque<Box<dyn QueuedWrite>>,
     queue: &mut mpsc::Receiver<Box<dyn QueuedWrite>>,
 ) {
@@ -398,7 +428,7 @@ async fn commit_batch(
         };
         let w = match &mut tx {
             Some(w) => w,
-            None => match WriteTx::begin(db, held.take(), company_id).await {
+            None => match WriteTx::begin(db, kept, company_id).await {
                 Ok(w) => tx.insert(w),
                 Err(e) => {
                     tracing::error!(company = company_id, error = %e, "cannot start a write transaction");
@@ -425,7 +455,7 @@ async fn commit_batch(
                 // It may have written part of its change: undo the transaction, answer it
                 // alone, and run the writes before it again.
                 if let Some(w) = tx.take() {
-                    *held = w.rollback().await;
+                    *kept = w.rollback().await;
                 }
                 write.answer(Err(e));
                 rerunning = rerunning || !ran.is_empty();
@@ -437,13 +467,19 @@ async fn commit_batch(
     }
     let Some(w) = tx else { return };
     match w.commit().await {
-        Ok((events, conn)) => {
-            *held = Some(conn);
+        Ok((events, next)) => {
+            *kept = next;
             outbox.enqueue(events);
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(ran.len() as u64, Ordering::Relaxed);
             for write in ran {
                 write.answer(Ok(()));
+            }
+            // After the answers, before the next batch.
+            if let Some(conn) = kept.conn.as_mut() {
+                if let Err(e) = db.restart_log(conn).await {
+                    tracing::warn!(error = %e, "write-ahead log restart failed");
+                }
             }
         }
         Err(e) => {
@@ -628,6 +664,31 @@ mod tests {
         named.sort();
         assert_eq!(named, expected);
         assert_eq!(store::event_head(&db.pool, 1).await.unwrap(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_after_a_checkpoint_starts_the_log_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = company_db(&dir).await;
+        let hub = EventHub::new(db.clone());
+        let write = |name: &str| hub.write(1, 7, (name.to_string(), Ending::Commit), lane_write);
+        write("before").await.unwrap();
+        db.checkpoint().await.unwrap();
+        assert!(db.log_restart_due());
+        write("after").await.unwrap();
+        // The writer restarts the log after answering, before its next batch.
+        wait_until("the next batch to restart the log", || {
+            !db.log_restart_due()
+        })
+        .await;
+        // The log now holds only what was written since: one more write's pages.
+        write("since").await.unwrap();
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let frames: i64 = row.try_get(1).unwrap();
+        assert!((1..20).contains(&frames), "{frames} frames in the log");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
