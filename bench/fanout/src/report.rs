@@ -709,8 +709,11 @@ fn markdown(
          audience (several queued events go out together, each socket's share back to back). \
          Writes that arrive while the writer is busy join its next transaction (group commit: \
          one `BEGIN`, company-row lock, event-log insert and `COMMIT` for all of them); each \
-         still gets its own answer, after its commit. The SQLite write-ahead log is \
-         checkpointed by a background task once a second, not by a commit."
+         still gets its own answer, after its commit. The writer keeps its connection between \
+         batches. The SQLite write-ahead log is checkpointed by a background task once a \
+         second (passively), and the next writer has the log start over; no commit \
+         checkpoints. A session checked in the database is remembered for 2 s (until any \
+         revocation or user change), so the writers' requests mostly skip that read."
     );
     let _ = writeln!(
         o,
