@@ -94,20 +94,26 @@ impl WriteTx {
     /// Begins a transaction on the writer's connection, or on one taken out of the pool. On
     /// an error the connection is dropped (closed): it may be inside a transaction.
     async fn begin(db: &Db, kept: &mut Kept, company_id: Id) -> ApiResult<WriteTx> {
-        let mut conn = match kept.conn.take() {
-            Some(conn) => conn,
-            None => db.pool.acquire().await?.detach(),
-        };
         let known_head = kept.head.take().filter(|_| db.backend == Backend::Sqlite);
         // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
         // a later upgrade; PostgreSQL locks the company row against other processes. Both
         // then hold the newest `seq` still while this transaction numbers its events.
-        conn.execute(if known_head.is_some() {
+        let begin = if known_head.is_some() {
             "BEGIN IMMEDIATE"
         } else {
             "BEGIN"
-        })
-        .await?;
+        };
+        let conn = match kept.conn.take() {
+            Some(mut conn) => match conn.execute(begin).await {
+                Ok(_) => conn,
+                Err(e) => {
+                    // A kept connection can go stale while idle (a restarted PostgreSQL).
+                    tracing::warn!(company = company_id, error = %e, "the writer's connection failed; taking a new one");
+                    Self::fresh_connection(db, begin).await?
+                }
+            },
+            None => Self::fresh_connection(db, begin).await?,
+        };
         let mut w = WriteTx {
             tx: HeldConnection(conn),
             company_id,
@@ -131,6 +137,13 @@ impl WriteTx {
         .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
         .try_get("event_seq")?;
         Ok(w)
+    }
+
+    /// A connection out of the pool (checked there), in a transaction begun with `begin`.
+    async fn fresh_connection(db: &Db, begin: &str) -> ApiResult<AnyConnection> {
+        let mut conn = db.pool.acquire().await?.detach();
+        conn.execute(begin).await?;
+        Ok(conn)
     }
 
     fn start_write(&mut self, actor: Id) {

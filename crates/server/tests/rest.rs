@@ -877,3 +877,29 @@ async fn board_snapshot_is_consistent_with_its_seq() {
         board.tickets.len() + 1
     );
 }
+
+#[tokio::test]
+async fn writes_go_on_after_the_database_drops_the_servers_connections() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    server
+        .create_ticket(&admin.access_token, "before", json!({}))
+        .await;
+    let db = &server.server().state().db;
+    if db.backend == deskbell_server::db::Backend::Postgres {
+        // As after a PostgreSQL restart: every connection of the server is gone, including
+        // the one the company's writer keeps between writes.
+        let dropped = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert!(!dropped.is_empty(), "the writer's connection was open");
+    }
+    let after = server
+        .create_ticket(&admin.access_token, "after", json!({}))
+        .await;
+    assert_eq!(after.title, "after");
+}
