@@ -20,8 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{mpsc, watch, OwnedMutexGuard};
 
 use crate::db::Db;
-use crate::error::ApiResult;
-use crate::writes::{WriteBody, WriteStats, Writer};
+use crate::writes::{WriteStats, Writer};
 
 /// Who may receive an event. Stored with it, so replay filters exactly as live emission does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,21 +160,9 @@ impl EventHub {
         }
     }
 
-    /// Runs `body` on `input` as `actor`'s write in the company (see `writes`) and returns its
-    /// result once committed; its events are then queued for emission.
-    pub async fn write<I, T>(
-        &self,
-        company_id: Id,
-        actor: Id,
-        input: I,
-        body: WriteBody<I, T>,
-    ) -> ApiResult<T>
-    where
-        I: Send + Sync + 'static,
-        T: Send + 'static,
-    {
-        let writer = self.company(company_id).writer.clone();
-        writer.submit(actor, input, body).await
+    /// The company's writer (see `writes`), through which all its writes go.
+    pub(crate) fn writer(&self, company_id: Id) -> Writer {
+        self.company(company_id).writer.clone()
     }
 
     pub fn set_io(&self, io: SocketIo) {

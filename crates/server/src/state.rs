@@ -59,7 +59,9 @@ impl AppState {
             })
     }
 
-    /// Runs a write as the caller (see `writes`), once it is counted against the rate limit.
+    /// Runs `body` on `input` as the caller's write in their company (see `writes`) and
+    /// returns its result once committed. Counting it against the rate limit is the caller's
+    /// (`count_write`), before any work such as storing a file.
     pub async fn write<I, T>(
         &self,
         caller: &AuthUser,
@@ -71,7 +73,8 @@ impl AppState {
         T: Send + 'static,
     {
         self.hub
-            .write(caller.company_id(), caller.user.id, input, body)
+            .writer(caller.company_id())
+            .submit(caller.user.id, input, body)
             .await
     }
 

@@ -336,7 +336,7 @@ impl Writer {
 
     /// Runs `body` on `input` as `actor`'s write and returns its result once committed.
     pub(crate) async fn submit<I, T>(
-        &self,
+        self,
         actor: Id,
         input: I,
         body: WriteBody<I, T>,
@@ -582,7 +582,7 @@ mod tests {
             let hub = hub.clone();
             let input = (format!("lane {i}"), *ending);
             submitted.push(tokio::spawn(async move {
-                hub.write(1, 7, input, lane_write).await
+                hub.writer(1).submit(7, input, lane_write).await
             }));
         }
         // One write is taken up by the writer (which waits for the lock), the rest queue.
@@ -684,7 +684,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
         let hub = EventHub::new(db.clone());
-        let write = |name: &str| hub.write(1, 7, (name.to_string(), Ending::Commit), lane_write);
+        let write = |name: &str| {
+            hub.writer(1)
+                .submit(7, (name.to_string(), Ending::Commit), lane_write)
+        };
         write("before").await.unwrap();
         db.checkpoint().await.unwrap();
         assert!(db.log_restart_due());
@@ -710,11 +713,13 @@ mod tests {
         let db = company_db(&dir).await;
         let hub = EventHub::new(db.clone());
         let missing = hub
-            .write(99, 7, ("lane".to_string(), Ending::Commit), lane_write)
+            .writer(99)
+            .submit(7, ("lane".to_string(), Ending::Commit), lane_write)
             .await;
         assert!(matches!(missing, Err(ApiError::Internal(_))), "{missing:?}");
         let fine = hub
-            .write(1, 7, ("lane".to_string(), Ending::Commit), lane_write)
+            .writer(1)
+            .submit(7, ("lane".to_string(), Ending::Commit), lane_write)
             .await;
         assert_eq!(fine.unwrap(), "lane");
     }
