@@ -18,7 +18,6 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,27 +58,12 @@ struct Kept {
 /// module docs), so it must not have effects outside the database.
 pub type WriteBody<I, T> = for<'a> fn(&'a mut WriteTx, &'a I) -> BoxFuture<'a, ApiResult<T>>;
 
-/// The writer's own connection, inside a transaction while a batch runs. Kept from one batch
-/// to the next (taken out of the pool) instead of being acquired and released around each:
-/// every release costs the pool a round trip to check the connection.
-pub struct HeldConnection(AnyConnection);
-
-impl Deref for HeldConnection {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.0
-    }
-}
-
-impl DerefMut for HeldConnection {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.0
-    }
-}
-
 /// A write of one company inside the batch's transaction, collecting its events.
 pub struct WriteTx {
-    pub tx: HeldConnection,
+    /// The writer's own connection, in the batch's transaction. Kept from one batch to the
+    /// next (taken out of the pool) instead of being acquired and released around each: every
+    /// release costs the pool a round trip to check the connection.
+    conn: AnyConnection,
     pub company_id: Id,
     /// Who makes the current write.
     pub actor: Id,
@@ -115,7 +99,7 @@ impl WriteTx {
             None => Self::fresh_connection(db, begin).await?,
         };
         let mut w = WriteTx {
-            tx: HeldConnection(conn),
+            conn,
             company_id,
             actor: 0,
             now: Utc::now(),
@@ -132,7 +116,7 @@ impl WriteTx {
             "UPDATE companies SET event_seq = event_seq WHERE id = $1 RETURNING event_seq",
         )
         .bind(company_id)
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(w.conn())
         .await?
         .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
         .try_get("event_seq")?;
@@ -151,13 +135,14 @@ impl WriteTx {
         self.now = Utc::now();
     }
 
-    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    /// The connection, in the batch's transaction.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.conn
     }
 
     /// A ticket this transaction just wrote, as it now is.
     pub async fn ticket(&mut self, id: Id) -> ApiResult<Ticket> {
-        store::ticket(&mut self.tx, self.company_id, id)
+        store::ticket(&mut self.conn, self.company_id, id)
             .await?
             .ok_or_else(|| {
                 ApiError::Internal(format!("ticket {id} vanished inside its transaction"))
@@ -236,11 +221,11 @@ impl WriteTx {
                     .bind(event.payload.get())
                     .bind(store::ts(event.envelope.timestamp));
             }
-            insert.execute(&mut *self.tx).await?;
+            insert.execute(&mut self.conn).await?;
         }
-        self.tx.execute("COMMIT").await?;
+        self.conn.execute("COMMIT").await?;
         let kept = Kept {
-            conn: Some(self.tx.0),
+            conn: Some(self.conn),
             head: Some(self.last_seq),
         };
         Ok((self.events, kept))
@@ -249,9 +234,9 @@ impl WriteTx {
     /// The connection back, unless rolling back failed (it is then closed). The head is
     /// read again next time.
     async fn rollback(mut self) -> Kept {
-        match self.tx.execute("ROLLBACK").await {
+        match self.conn.execute("ROLLBACK").await {
             Ok(_) => Kept {
-                conn: Some(self.tx.0),
+                conn: Some(self.conn),
                 head: None,
             },
             Err(e) => {
@@ -549,7 +534,7 @@ mod tests {
             .bind(w.company_id)
             .bind(name)
             .bind(store::ts(w.now))
-            .execute(&mut *w.tx)
+            .execute(w.conn())
             .await?;
             let mut event = w.envelope(EventAction::Create);
             event.from = Some(serde_json::json!(name));

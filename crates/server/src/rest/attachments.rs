@@ -163,7 +163,7 @@ async fn record_upload(w: &mut WriteTx, upload: &Upload) -> ApiResult<Attachment
     .bind(key)
     .bind(auth.user.id)
     .bind(store::ts(w.now))
-    .fetch_one(&mut *w.tx)
+    .fetch_one(w.conn())
     .await?;
     let (attachment, _) = attachment_from_row(&row)?;
     let mut event = w.envelope(EventAction::Create);
@@ -259,7 +259,7 @@ async fn delete_attachment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResul
     sqlx::query("DELETE FROM attachments WHERE id = $1 AND company_id = $2")
         .bind(id)
         .bind(auth.company_id())
-        .execute(&mut *w.tx)
+        .execute(w.conn())
         .await?;
     let mut event = w.envelope(EventAction::Delete);
     event.attachment = Some(attachment);

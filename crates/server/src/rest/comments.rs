@@ -64,7 +64,7 @@ async fn add_comment(
     .bind(auth.user.id)
     .bind(body)
     .bind(&now)
-    .fetch_one(&mut *w.tx)
+    .fetch_one(w.conn())
     .await?;
     let comment = comment_from_row(&row)?;
     sqlx::query(
@@ -75,7 +75,7 @@ async fn add_comment(
     .bind(&now)
     .bind(ticket_id)
     .bind(auth.company_id())
-    .execute(&mut *w.tx)
+    .execute(w.conn())
     .await?;
     let ticket = w.ticket(ticket_id).await?;
     let mut event = w.envelope(EventAction::Create);
@@ -105,7 +105,7 @@ async fn delete_comment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<(
     ))
     .bind(id)
     .bind(auth.company_id())
-    .fetch_optional(&mut *w.tx)
+    .fetch_optional(w.conn())
     .await?
     .ok_or(ApiError::NotFound("comment"))?;
     let comment = comment_from_row(&row)?;
@@ -120,14 +120,14 @@ async fn delete_comment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<(
     sqlx::query("DELETE FROM comments WHERE id = $1 AND company_id = $2")
         .bind(id)
         .bind(auth.company_id())
-        .execute(&mut *w.tx)
+        .execute(w.conn())
         .await?;
     let latest: Option<String> = sqlx::query(
         "SELECT body FROM comments WHERE ticket_id = $1 AND company_id = $2 ORDER BY id DESC LIMIT 1",
     )
     .bind(comment.ticket_id)
     .bind(auth.company_id())
-    .fetch_optional(&mut *w.tx)
+    .fetch_optional(w.conn())
     .await?
     .map(|r| r.try_get("body"))
     .transpose()?;
@@ -139,7 +139,7 @@ async fn delete_comment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<(
     .bind(store::ts(w.now))
     .bind(comment.ticket_id)
     .bind(auth.company_id())
-    .execute(&mut *w.tx)
+    .execute(w.conn())
     .await?;
     let ticket = w.ticket(comment.ticket_id).await?;
     let mut event = w.envelope(EventAction::Delete);

@@ -63,7 +63,7 @@ async fn insert_lane(
             "SELECT COALESCE(MAX(position), -1) + 1 AS p FROM lanes WHERE company_id = $1",
         )
         .bind(w.company_id)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(w.conn())
         .await?
         .try_get("p")?,
     };
@@ -76,7 +76,7 @@ async fn insert_lane(
     .bind(color)
     .bind(position)
     .bind(store::ts(w.now))
-    .fetch_one(&mut *w.tx)
+    .fetch_one(w.conn())
     .await?;
     let lane = lane_from_row(&row)?;
     let mut event = w.envelope(EventAction::Create);
@@ -136,7 +136,7 @@ async fn update_lane(
     .bind(lane.position)
     .bind(id)
     .bind(company_id)
-    .execute(&mut *w.tx)
+    .execute(w.conn())
     .await?;
     let mut event = w.envelope(EventAction::Update);
     event.lane = Some(lane.clone());
@@ -166,7 +166,7 @@ async fn delete_lane(w: &mut WriteTx, id: Id) -> ApiResult<()> {
         sqlx::query("SELECT id FROM tickets WHERE lane_id = $1 AND company_id = $2 ORDER BY id")
             .bind(id)
             .bind(company_id)
-            .fetch_all(&mut *w.tx)
+            .fetch_all(w.conn())
             .await?
             .iter()
             .map(|r| r.try_get("id"))
@@ -178,7 +178,7 @@ async fn delete_lane(w: &mut WriteTx, id: Id) -> ApiResult<()> {
         .bind(store::ts(w.now))
         .bind(ticket_id)
         .bind(company_id)
-        .execute(&mut *w.tx)
+        .execute(w.conn())
         .await?;
         let ticket = w.ticket(ticket_id).await?;
         let mut event = w.envelope(EventAction::Move);
@@ -191,7 +191,7 @@ async fn delete_lane(w: &mut WriteTx, id: Id) -> ApiResult<()> {
     sqlx::query("DELETE FROM lanes WHERE id = $1 AND company_id = $2")
         .bind(id)
         .bind(company_id)
-        .execute(&mut *w.tx)
+        .execute(w.conn())
         .await?;
     let mut event = w.envelope(EventAction::Delete);
     event.lane = Some(lane);

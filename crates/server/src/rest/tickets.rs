@@ -206,7 +206,7 @@ async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> ApiResult<Ticket> {
     .bind(new.message.as_deref().map(preview))
     .bind(i64::from(new.message.is_some()))
     .bind(&now)
-    .fetch_one(&mut *w.tx)
+    .fetch_one(w.conn())
     .await
     .map(|row| store::ticket_from_row(&row))??;
     if let Some(body) = &new.message {
@@ -218,7 +218,7 @@ async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> ApiResult<Ticket> {
         .bind(w.actor)
         .bind(body)
         .bind(&now)
-        .execute(&mut *w.tx)
+        .execute(w.conn())
         .await?;
     }
     let mut event = w.envelope(EventAction::Create);
@@ -373,7 +373,7 @@ async fn update_ticket(
     .bind(store::ts(w.now))
     .bind(id)
     .bind(auth.company_id())
-    .execute(&mut *w.tx)
+    .execute(w.conn())
     .await?;
     let after = w.ticket(id).await?;
     let (action, from, to) = action_for(&before, &after);
@@ -481,7 +481,7 @@ async fn delete_ticket(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<Ve
         sqlx::query("SELECT storage_key FROM attachments WHERE ticket_id = $1 AND company_id = $2")
             .bind(id)
             .bind(auth.company_id())
-            .fetch_all(&mut *w.tx)
+            .fetch_all(w.conn())
             .await?
             .iter()
             .map(|r| r.try_get("storage_key"))
@@ -492,13 +492,13 @@ async fn delete_ticket(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<Ve
         ))
         .bind(id)
         .bind(auth.company_id())
-        .execute(&mut *w.tx)
+        .execute(w.conn())
         .await?;
     }
     sqlx::query("DELETE FROM tickets WHERE id = $1 AND company_id = $2")
         .bind(id)
         .bind(auth.company_id())
-        .execute(&mut *w.tx)
+        .execute(w.conn())
         .await?;
     let mut event = w.envelope(EventAction::Delete);
     event.ticket_id = Some(id);
