@@ -64,6 +64,7 @@ pub struct WriteTx {
     /// next (taken out of the pool) instead of being acquired and released around each: every
     /// release costs the pool a round trip to check the connection.
     conn: AnyConnection,
+    backend: Backend,
     pub company_id: Id,
     /// Who makes the current write.
     pub actor: Id,
@@ -100,6 +101,7 @@ impl WriteTx {
         };
         let mut w = WriteTx {
             conn,
+            backend: db.backend,
             company_id,
             actor: 0,
             now: Utc::now(),
@@ -190,7 +192,11 @@ impl WriteTx {
     /// Appends the events to the log (whose insert trigger advances `companies.event_seq`)
     /// and commits; the events are then the emitter's, and the connection the writer's again.
     async fn commit(mut self) -> ApiResult<(Vec<PendingEvent>, Kept)> {
-        for chunk in self.events.chunks(EVENT_ROWS_PER_INSERT) {
+        let chunks = self.events.len().div_ceil(EVENT_ROWS_PER_INSERT);
+        // On SQLite the last insert carries the COMMIT: one round trip to its worker thread
+        // fewer per batch. PostgreSQL takes one statement per prepared query.
+        let commit_with_last = self.backend == Backend::Sqlite;
+        for (n, chunk) in self.events.chunks(EVENT_ROWS_PER_INSERT).enumerate() {
             let mut sql = String::from(
                 "INSERT INTO events (company_id, seq, resource, audience, audience_user, payload, created_at) VALUES ",
             );
@@ -209,6 +215,9 @@ impl WriteTx {
                     b + 7
                 );
             }
+            if commit_with_last && n + 1 == chunks {
+                sql.push_str("; COMMIT");
+            }
             let mut insert = sqlx::query(&sql);
             for event in chunk {
                 let (kind, user) = event.audience.to_db();
@@ -223,7 +232,9 @@ impl WriteTx {
             }
             insert.execute(&mut self.conn).await?;
         }
-        self.conn.execute("COMMIT").await?;
+        if !(commit_with_last && chunks > 0) {
+            self.conn.execute("COMMIT").await?;
+        }
         let kept = Kept {
             conn: Some(self.conn),
             head: Some(self.last_seq),
@@ -690,6 +701,49 @@ mod tests {
             .unwrap();
         let frames: i64 = row.try_get(1).unwrap();
         assert!((1..20).contains(&frames), "{frames} frames in the log");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_whose_events_cannot_be_logged_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = company_db(&dir).await;
+        let hub = EventHub::new(db.clone());
+        let write = |name: &str| {
+            hub.writer(1)
+                .submit(7, (name.to_string(), Ending::Commit), lane_write)
+        };
+        write("first").await.unwrap();
+        // Someone else appends the next event (a second process on the same file): the
+        // writer's next event collides with it in the log.
+        sqlx::query(
+            "INSERT INTO events (company_id, seq, resource, audience, audience_user, payload, created_at)
+             VALUES (1, 2, 'lane', 'all', NULL, '{}', '2026-01-01T00:00:00Z')",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let refused = write("second").await;
+        assert!(matches!(refused, Err(ApiError::Internal(_))), "{refused:?}");
+        // The lane went with its event: a change is never committed without its event.
+        write("third").await.unwrap();
+        let lanes: Vec<String> = sqlx::query("SELECT name FROM lanes ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("name").unwrap())
+            .collect();
+        assert_eq!(lanes, ["first", "third"]);
+        // The writer read the head again after the failure and numbered on from it.
+        let seqs: Vec<i64> =
+            sqlx::query("SELECT seq FROM events WHERE company_id = 1 ORDER BY seq")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get("seq").unwrap())
+                .collect();
+        assert_eq!(seqs, [1, 2, 3]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
