@@ -483,7 +483,7 @@ async fn drive(
     let run = async {
         for (i, (name, mode)) in phases.into_iter().enumerate() {
             let p = run_phase(
-                args, http, srv, &shared, &sampler, i, name, mode, &cfg.token, ticks,
+                args, srv, &shared, &sampler, i, name, mode, &cfg.token, ticks,
             )
             .await?;
             result.phases.push(p);
@@ -521,7 +521,6 @@ async fn drive(
 #[allow(clippy::too_many_arguments)]
 async fn run_phase(
     args: &Args,
-    http: &reqwest::Client,
     srv: &mut Server,
     shared: &Arc<Shared>,
     sampler: &Sampler,
@@ -545,12 +544,11 @@ async fn run_phase(
         mode,
         index,
         Duration::from_secs(args.phase_secs),
-        http.clone(),
         &srv.base(),
         token,
         shared.clone(),
     )
-    .await;
+    .await?;
 
     // Drain: until every written ticket reached every live client, or the deadline.
     let t_drain = Instant::now();

@@ -677,7 +677,9 @@ fn markdown(
     let _ = writeln!(
         o,
         "- The writer posts `{{\"title\":\"fb-<phase>-<i>\",\"requester\":{{\"name\":…}},\"priority\":\"normal\"}}` \
-         and records the request's start time under index *i* before sending it; each client \
+         and records the request's start time under index *i* before sending it. The writers \
+         run on a thread of their own with their own HTTP client, so a writer's next request \
+         does not wait behind the load generator's receiving of N clients' frames. Each client \
          finds the title in the event frame, looks the start time up and records the difference \
          (monotonic clock, same process) in a log-linear histogram (≈1.6 % resolution). The \
          clients also check that `seq` increases by exactly one per event on every socket (no \

@@ -50,7 +50,43 @@ struct Ctx {
     log: Mutex<WriterReport>,
 }
 
+/// Runs the writers on a thread of their own, with their own HTTP client. On the main runtime
+/// a writer's next request waited behind the load generator's receiving (N clients' frames),
+/// so a closed loop measured the load generator as much as the server.
 pub async fn run(
+    mode: Mode,
+    phase: usize,
+    duration: Duration,
+    base: &str,
+    token: &str,
+    shared: Arc<Shared>,
+) -> anyhow::Result<WriterReport> {
+    let (done, report) = tokio::sync::oneshot::channel();
+    let (base, token) = (base.to_string(), token.to_string());
+    std::thread::Builder::new()
+        .name("bench-writers".into())
+        .spawn(move || {
+            let outcome = (|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let http = reqwest::Client::builder()
+                    .no_proxy()
+                    .pool_max_idle_per_host(64)
+                    .tcp_nodelay(true)
+                    .build()?;
+                anyhow::Ok(runtime.block_on(write_phase(
+                    mode, phase, duration, http, &base, &token, shared,
+                )))
+            })();
+            let _ = done.send(outcome);
+        })?;
+    report
+        .await
+        .map_err(|_| anyhow::anyhow!("the writers' thread died"))?
+}
+
+async fn write_phase(
     mode: Mode,
     phase: usize,
     duration: Duration,
