@@ -217,20 +217,7 @@ pub fn workload(tickets: usize, events: usize, seed: u64) -> Workload {
     for i in 0..events {
         let seq = snapshot_seq + 1 + i as i64;
         let at = t0 + ChronoDuration::milliseconds(i as i64 * 20);
-        let envelope = |action: EventAction| EventEnvelope {
-            action,
-            seq,
-            company_id: COMPANY,
-            user_id: 2,
-            timestamp: at,
-            ticket: None,
-            ticket_id: None,
-            comment: None,
-            attachment: None,
-            lane: None,
-            from: None,
-            to: None,
-        };
+        let envelope = |action: EventAction| EventEnvelope::new(action, seq, COMPANY, 2, at);
         let r = rng.unit();
         let (kind, resource, event) = if r < 0.10 {
             let id = board.len() as Id + 1;
@@ -325,18 +312,14 @@ fn lane_events(snapshot: &deskbell_protocol::Board, n: usize) -> Vec<EventEnvelo
             let mut lane = snapshot.lanes[i % snapshot.lanes.len()].clone();
             lane.name = format!("{} ({i})", lane.name);
             EventEnvelope {
-                action: EventAction::Update,
-                seq: snapshot.seq + 1 + i as i64,
-                company_id: COMPANY,
-                user_id: 1,
-                timestamp: t0,
-                ticket: None,
-                ticket_id: None,
-                comment: None,
-                attachment: None,
                 lane: Some(lane),
-                from: None,
-                to: None,
+                ..EventEnvelope::new(
+                    EventAction::Update,
+                    snapshot.seq + 1 + i as i64,
+                    COMPANY,
+                    1,
+                    t0,
+                )
             }
         })
         .collect()

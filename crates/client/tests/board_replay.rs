@@ -66,20 +66,7 @@ impl Server {
 
     fn envelope(&mut self, action: EventAction) -> EventEnvelope {
         self.seq += 1;
-        EventEnvelope {
-            action,
-            seq: self.seq,
-            company_id: 1,
-            user_id: 99,
-            timestamp: ts(),
-            ticket: None,
-            ticket_id: None,
-            comment: None,
-            attachment: None,
-            lane: None,
-            from: None,
-            to: None,
-        }
+        EventEnvelope::new(action, self.seq, 1, 99, ts())
     }
 
     /// A change nobody on this board is told about (another audience's event).

@@ -168,18 +168,14 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     let mut policy =
         AlertPolicy::new(me(), AlertPreferences::default()).with_window(Duration::from_millis(0));
     let event = EventEnvelope {
-        action: EventAction::Create,
-        seq: 1,
-        company_id: 1,
-        user_id: 8,
-        timestamp: "2026-11-22T10:00:00Z".parse().unwrap(),
         ticket: Some(urgent_ticket(42)),
-        ticket_id: None,
-        comment: None,
-        attachment: None,
-        lane: None,
-        from: None,
-        to: None,
+        ..EventEnvelope::new(
+            EventAction::Create,
+            1,
+            1,
+            8,
+            "2026-11-22T10:00:00Z".parse().unwrap(),
+        )
     };
     policy.observe(Resource::Ticket, &event, None, Duration::ZERO);
     let alerts = policy.poll(Duration::ZERO);

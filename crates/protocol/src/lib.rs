@@ -267,6 +267,30 @@ pub struct EventEnvelope {
 }
 
 impl EventEnvelope {
+    /// An event carrying nothing yet: the caller sets the entity and what changed.
+    pub fn new(
+        action: EventAction,
+        seq: i64,
+        company_id: Id,
+        user_id: Id,
+        timestamp: Timestamp,
+    ) -> EventEnvelope {
+        EventEnvelope {
+            action,
+            seq,
+            company_id,
+            user_id,
+            timestamp,
+            ticket: None,
+            ticket_id: None,
+            comment: None,
+            attachment: None,
+            lane: None,
+            from: None,
+            to: None,
+        }
+    }
+
     /// The ticket this event concerns, whichever field carries it.
     pub fn ticket_ref(&self) -> Option<Id> {
         self.ticket
@@ -637,18 +661,16 @@ mod tests {
     #[test]
     fn envelope_uses_camel_case_and_omits_absent_fields() {
         let env = EventEnvelope {
-            action: EventAction::StatusChange,
-            seq: 7,
-            company_id: 1,
-            user_id: 2,
-            timestamp: "2026-01-02T03:04:05Z".parse().unwrap(),
-            ticket: None,
             ticket_id: Some(9),
-            comment: None,
-            attachment: None,
-            lane: None,
             from: Some("open".into()),
             to: Some("closed".into()),
+            ..EventEnvelope::new(
+                EventAction::StatusChange,
+                7,
+                1,
+                2,
+                "2026-01-02T03:04:05Z".parse().unwrap(),
+            )
         };
         let json = serde_json::to_value(&env).unwrap();
         assert_eq!(json["action"], "status-change");

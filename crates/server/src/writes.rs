@@ -153,20 +153,7 @@ impl WriteTx {
 
     /// An envelope for the current write's actor and time; `seq` is set by `record`.
     pub fn envelope(&self, action: EventAction) -> EventEnvelope {
-        EventEnvelope {
-            action,
-            seq: 0,
-            company_id: self.company_id,
-            user_id: self.actor,
-            timestamp: self.now,
-            ticket: None,
-            ticket_id: None,
-            comment: None,
-            attachment: None,
-            lane: None,
-            from: None,
-            to: None,
-        }
+        EventEnvelope::new(action, 0, self.company_id, self.actor, self.now)
     }
 
     /// Numbers an event; it goes into the log with the batch, just before `COMMIT`.

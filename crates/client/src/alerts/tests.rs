@@ -54,18 +54,14 @@ fn ticket(id: Id, version: i64, priority: Priority, assignee: Option<Id>) -> Tic
 
 fn ev(action: EventAction, actor: Id, t: &Ticket) -> EventEnvelope {
     EventEnvelope {
-        action,
-        seq: t.version,
-        company_id: 1,
-        user_id: actor,
-        timestamp: "2026-11-22T10:00:00Z".parse().unwrap(),
         ticket: Some(t.clone()),
-        ticket_id: None,
-        comment: None,
-        attachment: None,
-        lane: None,
-        from: None,
-        to: None,
+        ..EventEnvelope::new(
+            action,
+            t.version,
+            1,
+            actor,
+            "2026-11-22T10:00:00Z".parse().unwrap(),
+        )
     }
 }
 

@@ -38,20 +38,7 @@ fn ticket(id: Id, version: i64, lane_id: Option<Id>) -> Ticket {
 }
 
 fn env(action: EventAction, seq: i64) -> EventEnvelope {
-    EventEnvelope {
-        action,
-        seq,
-        company_id: 1,
-        user_id: 2,
-        timestamp: ts(),
-        ticket: None,
-        ticket_id: None,
-        comment: None,
-        attachment: None,
-        lane: None,
-        from: None,
-        to: None,
-    }
+    EventEnvelope::new(action, seq, 1, 2, ts())
 }
 
 fn t_event(action: EventAction, seq: i64, t: &Ticket) -> EventEnvelope {
