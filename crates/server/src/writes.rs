@@ -465,12 +465,15 @@ async fn commit_batch(
     match w.commit().await {
         Ok((events, next)) => {
             *kept = next;
-            outbox.enqueue(events);
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(ran.len() as u64, Ordering::Relaxed);
+            // Answers first: the waiting requests are then scheduled ahead of the socket tasks
+            // the fan-out wakes, not behind them. The events still reach the emitter under the
+            // write lock, in `seq` order.
             for write in ran {
                 write.answer(Ok(()));
             }
+            outbox.enqueue(events);
             // After the answers, before the next batch.
             if let Some(conn) = kept.conn.as_mut() {
                 if let Err(e) = db.restart_log(conn).await {
