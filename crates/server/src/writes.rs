@@ -182,7 +182,7 @@ impl WriteTx {
         let chunks = self.events.len().div_ceil(EVENT_ROWS_PER_INSERT);
         // On SQLite the last insert carries the COMMIT: one round trip to its worker thread
         // fewer per batch. PostgreSQL takes one statement per prepared query.
-        let commit_with_last = self.backend == Backend::Sqlite;
+        let mut committed = false;
         for (n, chunk) in self.events.chunks(EVENT_ROWS_PER_INSERT).enumerate() {
             let mut sql = String::from(
                 "INSERT INTO events (company_id, seq, resource, audience, audience_user, payload, created_at) VALUES ",
@@ -202,8 +202,9 @@ impl WriteTx {
                     b + 7
                 );
             }
-            if commit_with_last && n + 1 == chunks {
+            if self.backend == Backend::Sqlite && n + 1 == chunks {
                 sql.push_str("; COMMIT");
+                committed = true;
             }
             let mut insert = sqlx::query(&sql);
             for event in chunk {
@@ -219,7 +220,7 @@ impl WriteTx {
             }
             insert.execute(&mut self.conn).await?;
         }
-        if !(commit_with_last && chunks > 0) {
+        if !committed {
             self.conn.execute("COMMIT").await?;
         }
         let kept = Kept {
@@ -548,6 +549,23 @@ mod tests {
         })
     }
 
+    /// One write of a lane named `name` that commits, on its own.
+    async fn write_lane(hub: &EventHub, name: &str) -> ApiResult<String> {
+        hub.writer(1)
+            .submit(7, (name.to_string(), Ending::Commit), lane_write)
+            .await
+    }
+
+    async fn lane_names(db: &Db) -> Vec<String> {
+        sqlx::query("SELECT name FROM lanes ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("name").unwrap())
+            .collect()
+    }
+
     async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !done() {
@@ -631,13 +649,7 @@ mod tests {
         assert_eq!(hub.write_stats.writes.load(Ordering::Relaxed), 4);
 
         // Exactly the committed writes' lanes, each once.
-        let mut lanes: Vec<String> = sqlx::query("SELECT name FROM lanes ORDER BY name")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get("name").unwrap())
-            .collect();
+        let mut lanes = lane_names(&db).await;
         lanes.sort();
         let mut expected = committed.clone();
         expected.sort();
@@ -670,21 +682,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
         let hub = EventHub::new(db.clone());
-        let write = |name: &str| {
-            hub.writer(1)
-                .submit(7, (name.to_string(), Ending::Commit), lane_write)
-        };
-        write("before").await.unwrap();
+        write_lane(&hub, "before").await.unwrap();
         db.checkpoint().await.unwrap();
         assert!(db.log_restart_due());
-        write("after").await.unwrap();
+        write_lane(&hub, "after").await.unwrap();
         // The writer restarts the log after answering, before its next batch.
         wait_until("the next batch to restart the log", || {
             !db.log_restart_due()
         })
         .await;
         // The log now holds only what was written since: one more write's pages.
-        write("since").await.unwrap();
+        write_lane(&hub, "since").await.unwrap();
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&db.pool)
             .await
@@ -698,11 +706,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
         let hub = EventHub::new(db.clone());
-        let write = |name: &str| {
-            hub.writer(1)
-                .submit(7, (name.to_string(), Ending::Commit), lane_write)
-        };
-        write("first").await.unwrap();
+        write_lane(&hub, "first").await.unwrap();
         // Someone else appends the next event (a second process on the same file): the
         // writer's next event collides with it in the log.
         sqlx::query(
@@ -712,18 +716,11 @@ mod tests {
         .execute(&db.pool)
         .await
         .unwrap();
-        let refused = write("second").await;
+        let refused = write_lane(&hub, "second").await;
         assert!(matches!(refused, Err(ApiError::Internal(_))), "{refused:?}");
         // The lane went with its event: a change is never committed without its event.
-        write("third").await.unwrap();
-        let lanes: Vec<String> = sqlx::query("SELECT name FROM lanes ORDER BY id")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get("name").unwrap())
-            .collect();
-        assert_eq!(lanes, ["first", "third"]);
+        write_lane(&hub, "third").await.unwrap();
+        assert_eq!(lane_names(&db).await, ["first", "third"]);
         // The writer read the head again after the failure and numbered on from it.
         let seqs: Vec<i64> =
             sqlx::query("SELECT seq FROM events WHERE company_id = 1 ORDER BY seq")
@@ -746,10 +743,6 @@ mod tests {
             .submit(7, ("lane".to_string(), Ending::Commit), lane_write)
             .await;
         assert!(matches!(missing, Err(ApiError::Internal(_))), "{missing:?}");
-        let fine = hub
-            .writer(1)
-            .submit(7, ("lane".to_string(), Ending::Commit), lane_write)
-            .await;
-        assert_eq!(fine.unwrap(), "lane");
+        assert_eq!(write_lane(&hub, "lane").await.unwrap(), "lane");
     }
 }
