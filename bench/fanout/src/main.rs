@@ -251,11 +251,7 @@ async fn main() -> Result<()> {
         node_bin: args.node_bin.clone(),
         node_script: args.node_script.clone(),
     };
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .build()?;
+    let http = writer::http_client()?;
     let ticks = procstat::clock_ticks();
     let started = chrono::Utc::now();
     let wall = Instant::now();

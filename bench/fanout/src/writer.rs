@@ -50,6 +50,15 @@ struct Ctx {
     log: Mutex<WriterReport>,
 }
 
+/// The load generator's HTTP client (loopback, kept-alive connections, no Nagle delay).
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .build()
+}
+
 /// Runs the writers on a thread of their own, with their own HTTP client. On the main runtime
 /// a writer's next request waited behind the load generator's receiving (N clients' frames),
 /// so a closed loop measured the load generator as much as the server.
@@ -70,11 +79,7 @@ pub async fn run(
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                let http = reqwest::Client::builder()
-                    .no_proxy()
-                    .pool_max_idle_per_host(64)
-                    .tcp_nodelay(true)
-                    .build()?;
+                let http = http_client()?;
                 anyhow::Ok(runtime.block_on(write_phase(
                     mode, phase, duration, http, &base, &token, shared,
                 )))
