@@ -2,7 +2,7 @@
 # Fan-out benchmark: deskbell-server vs a Node socket.io 4 server, side by side on loopback.
 # Writes bench/fanout/REPORT.md and bench/fanout/results.json (paths relative to the repo root;
 # defaults of `target/release/deskbell-bench-fanout --help`). Bounded: the whole run is
-# killed after BENCH_TIMEOUT seconds (default 900; a normal run takes about 4 minutes).
+# killed after BENCH_TIMEOUT seconds (default 1800; a full run takes about 13 minutes).
 #
 #   bench/fanout/run.sh                       # N = 100, 1000, 10000
 #   bench/fanout/run.sh --levels 100,1000     # any deskbell-bench-fanout option passes through
@@ -36,5 +36,5 @@ fi
 ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "open files limit: $(ulimit -n)" >&2
 
-exec timeout --kill-after=10 "${BENCH_TIMEOUT:-900}" \
+exec timeout --kill-after=10 "${BENCH_TIMEOUT:-1800}" \
   target/release/deskbell-bench-fanout "$@"

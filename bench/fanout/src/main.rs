@@ -54,9 +54,13 @@ pub struct Args {
     /// After the writes stop, how long to wait for outstanding deliveries.
     #[arg(long, default_value_t = 10)]
     pub drain_secs: u64,
-    /// Max phase: concurrent writers.
-    #[arg(long, default_value_t = 4)]
-    pub max_inflight: usize,
+    /// Max phases: concurrent writers, one closed-loop phase per count, in this order (same for
+    /// both servers). A server's maximum is its best phase: with too few writers, a server
+    /// whose writes are fast but not instant is bound by the writers' round trips, not by its
+    /// own capacity. A count is skipped once the one before reached the window W, which then
+    /// bounds the tickets in flight whatever the number of writers.
+    #[arg(long, value_delimiter = ',', default_value = "4,8,16,32")]
+    pub max_writers: Vec<usize>,
     /// Max phase: deliveries allowed in flight; ticket i waits for ticket i - W to have reached
     /// every client, with W = this / N (at least 2).
     #[arg(long, default_value_t = 50_000)]
@@ -221,6 +225,19 @@ impl Args {
     pub fn window_for(&self, n: usize) -> usize {
         (self.max_window_deliveries / n.max(1)).max(2)
     }
+
+    /// The writer counts of the max phases at level `n` (see `max_writers`).
+    pub fn max_writer_steps(&self, n: usize) -> Vec<usize> {
+        let window = self.window_for(n);
+        let mut steps = Vec::new();
+        for &writers in &self.max_writers {
+            if steps.last().is_some_and(|&before| before >= window) {
+                break;
+            }
+            steps.push(writers.max(1));
+        }
+        steps
+    }
 }
 
 fn open_files_limit() -> Option<u64> {
@@ -330,6 +347,11 @@ async fn wait_for_quiet(args: &Args) -> f64 {
     }
 }
 
+/// The name of the closed-loop phase with `writers` writers (`results.json`).
+pub fn max_phase_name(writers: usize) -> String {
+    format!("max-{writers}")
+}
+
 fn summary_line(r: &RunResult) -> String {
     let mut parts = vec![format!(
         "connected {}/{} in {:.1} s",
@@ -397,7 +419,25 @@ async fn drive(
 
     // Enough room for the fastest max phase seen (Node at N = 100) with margin.
     let capacity = ((args.rate_for(n) * args.phase_secs as f64) as usize + 16).max(400_000);
-    let shared = Arc::new(Shared::new(2, capacity));
+    let mut phases = vec![(
+        "fixed".to_string(),
+        Mode::Fixed {
+            rate: args.rate_for(n),
+            max_inflight: 256,
+        },
+    )];
+    if !args.no_max {
+        for writers in args.max_writer_steps(n) {
+            phases.push((
+                max_phase_name(writers),
+                Mode::Max {
+                    inflight: writers,
+                    window: args.window_for(n),
+                },
+            ));
+        }
+    }
+    let shared = Arc::new(Shared::new(phases.len(), capacity));
     let sampler = Sampler::start(pid, shared.t0, Duration::from_millis(200));
 
     // Connect N clients.
@@ -460,26 +500,10 @@ async fn drive(
         bail!("no client connected");
     }
 
-    let mut phases = vec![(
-        "fixed",
-        Mode::Fixed {
-            rate: args.rate_for(n),
-            max_inflight: 256,
-        },
-    )];
-    if !args.no_max {
-        phases.push((
-            "max",
-            Mode::Max {
-                inflight: args.max_inflight,
-                window: args.window_for(n),
-            },
-        ));
-    }
     let run = async {
         for (i, (name, mode)) in phases.into_iter().enumerate() {
             let p = run_phase(
-                args, srv, &shared, &sampler, i, name, mode, &cfg.token, ticks,
+                args, srv, &shared, &sampler, i, &name, mode, &cfg.token, ticks,
             )
             .await?;
             result.phases.push(p);
@@ -627,4 +651,19 @@ async fn run_phase(
         },
         writer: w,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_steps_stop_once_the_window_bounds_the_loop() {
+        let args = Args::parse_from(["bench", "--max-writers", "4,8,16,32"]);
+        // W = 50 000 / N.
+        assert_eq!(args.max_writer_steps(100), [4, 8, 16, 32]);
+        assert_eq!(args.max_writer_steps(1_000), [4, 8, 16, 32]);
+        assert_eq!(args.max_writer_steps(10_000), [4, 8]);
+        assert_eq!(args.max_writer_steps(25_000), [4]);
+    }
 }
