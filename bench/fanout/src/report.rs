@@ -465,7 +465,10 @@ fn markdown(
              writes take a moment but can be grouped is bound by the writers' round trips rather \
              than by its own capacity. Each cell below is the median over the rounds of each \
              round's best step (the steps it came from are in the spread table); latency here \
-             includes the queueing, deliveries/s is the headline.\n",
+             includes the queueing, deliveries/s is the headline. The two servers' best steps \
+             may have different numbers of writers and very different rates, so their latencies \
+             in this table are not at the same load: the table after it compares them step by \
+             step.\n",
             thousands(args.max_window_deliveries as f64),
             windows.join(", "),
             args.max_writers
