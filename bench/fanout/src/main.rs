@@ -226,6 +226,18 @@ impl Args {
         (self.max_window_deliveries / n.max(1)).max(2)
     }
 
+    /// Options that clap alone cannot check.
+    pub fn check(&self) -> Result<()> {
+        let increasing = self.max_writers.windows(2).all(|w| w[0] < w[1]);
+        if !self.no_max && (self.max_writers.first().is_none_or(|&w| w == 0) || !increasing) {
+            bail!(
+                "--max-writers takes increasing writer counts above 0, e.g. 4,8,16,32 (got {:?})",
+                self.max_writers
+            );
+        }
+        Ok(())
+    }
+
     /// The writer counts of the max phases at level `n` (see `max_writers`).
     pub fn max_writer_steps(&self, n: usize) -> Vec<usize> {
         let window = self.window_for(n);
@@ -234,7 +246,7 @@ impl Args {
             if steps.last().is_some_and(|&before| before >= window) {
                 break;
             }
-            steps.push(writers.max(1));
+            steps.push(writers);
         }
         steps
     }
@@ -249,6 +261,7 @@ fn open_files_limit() -> Option<u64> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    args.check()?;
     if args.render_only {
         return report::rerender(&args);
     }
@@ -665,5 +678,16 @@ mod tests {
         assert_eq!(args.max_writer_steps(1_000), [4, 8, 16, 32]);
         assert_eq!(args.max_writer_steps(10_000), [4, 8]);
         assert_eq!(args.max_writer_steps(25_000), [4]);
+    }
+
+    #[test]
+    fn writer_steps_must_increase_from_above_zero() {
+        let parse = |steps: &str| Args::parse_from(["bench", "--max-writers", steps]).check();
+        assert!(parse("4,8,16,32").is_ok());
+        assert!(parse("16").is_ok());
+        for bad in ["0,4", "8,4", "4,4,8"] {
+            let err = parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("--max-writers"), "{bad}: {err}");
+        }
     }
 }
