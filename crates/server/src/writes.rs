@@ -556,14 +556,22 @@ mod tests {
             .await
     }
 
-    async fn lane_names(db: &Db) -> Vec<String> {
-        sqlx::query("SELECT name FROM lanes ORDER BY id")
+    /// The first column of every row `sql` returns.
+    async fn column<T>(db: &Db, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        sqlx::query(sql)
             .fetch_all(&db.pool)
             .await
             .unwrap()
             .iter()
-            .map(|r| r.try_get("name").unwrap())
+            .map(|r| r.try_get(0).unwrap())
             .collect()
+    }
+
+    async fn lane_names(db: &Db) -> Vec<String> {
+        column(db, "SELECT name FROM lanes ORDER BY id").await
     }
 
     async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -722,14 +730,11 @@ mod tests {
         write_lane(&hub, "third").await.unwrap();
         assert_eq!(lane_names(&db).await, ["first", "third"]);
         // The writer read the head again after the failure and numbered on from it.
-        let seqs: Vec<i64> =
-            sqlx::query("SELECT seq FROM events WHERE company_id = 1 ORDER BY seq")
-                .fetch_all(&db.pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.try_get("seq").unwrap())
-                .collect();
+        let seqs: Vec<i64> = column(
+            &db,
+            "SELECT seq FROM events WHERE company_id = 1 ORDER BY seq",
+        )
+        .await;
         assert_eq!(seqs, [1, 2, 3]);
     }
 
