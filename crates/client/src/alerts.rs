@@ -178,7 +178,10 @@ impl AlertPolicy {
             return;
         }
         let Some(ticket) = &event.ticket else { return };
-        if resource == Resource::Lane || resource == Resource::Sync {
+        if matches!(
+            resource,
+            Resource::Lane | Resource::Sync | Resource::Session
+        ) {
             return;
         }
         let id = ticket.id;

@@ -260,7 +260,7 @@ impl Board {
     pub fn apply(&mut self, resource: Resource, event: &EventEnvelope) -> Applied {
         self.last_seq = self.last_seq.max(event.seq);
         match resource {
-            Resource::Sync => Applied::unchanged(),
+            Resource::Sync | Resource::Session => Applied::unchanged(),
             Resource::Lane => self.apply_lane(event),
             Resource::Ticket if event.action == EventAction::Delete => match event.ticket_ref() {
                 Some(id) => self.remove_ticket(id, event.seq),

@@ -321,6 +321,93 @@ pub struct SyncMessage {
     pub head: i64,
 }
 
+/// Why the server ended a session. Sent in `company-{id}-session` right before it disconnects
+/// the session's sockets; every reason but `role-changed` means only a new sign-in can go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionEndReason {
+    /// The user signed out (`POST /api/auth/logout`) in this session.
+    SignedOut,
+    /// The session was revoked: an old refresh token of it was presented again.
+    Revoked,
+    /// An admin deactivated the account.
+    Deactivated,
+    /// An admin changed the account's password.
+    PasswordChanged,
+    /// An admin changed the account's role: reconnect with the same token to get the new
+    /// role's rooms and visibility (the snapshot is reloaded).
+    RoleChanged,
+}
+
+impl SessionEndReason {
+    pub const ALL: [SessionEndReason; 5] = [
+        SessionEndReason::SignedOut,
+        SessionEndReason::Revoked,
+        SessionEndReason::Deactivated,
+        SessionEndReason::PasswordChanged,
+        SessionEndReason::RoleChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEndReason::SignedOut => "signed-out",
+            SessionEndReason::Revoked => "revoked",
+            SessionEndReason::Deactivated => "deactivated",
+            SessionEndReason::PasswordChanged => "password-changed",
+            SessionEndReason::RoleChanged => "role-changed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SessionEndReason> {
+        SessionEndReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether the session can go on: only a role change keeps it (with new visibility).
+    pub fn needs_login(self) -> bool {
+        self != SessionEndReason::RoleChanged
+    }
+
+    /// A plain sentence for the person whose session ended.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SessionEndReason::SignedOut => "You were signed out",
+            SessionEndReason::Revoked => {
+                "Your session was revoked because its sign-in was used from somewhere else; sign in again"
+            }
+            SessionEndReason::Deactivated => "Your account was deactivated by an administrator",
+            SessionEndReason::PasswordChanged => {
+                "Your password was changed by an administrator; sign in with the new one"
+            }
+            SessionEndReason::RoleChanged => "Your role was changed by an administrator",
+        }
+    }
+}
+
+impl std::fmt::Display for SessionEndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `company-{id}-session` control message: this socket's session has ended. The server
+/// disconnects the socket right after it and sends it nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEnded {
+    pub reason: SessionEndReason,
+    /// `reason` in plain words, for clients that do not know the code.
+    pub message: String,
+}
+
+impl SessionEnded {
+    pub fn new(reason: SessionEndReason) -> SessionEnded {
+        SessionEnded {
+            reason,
+            message: reason.describe().to_string(),
+        }
+    }
+}
+
 /// The `auth` payload of the namespace CONNECT packet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -709,6 +796,15 @@ mod tests {
             assert_eq!(ConnectErrorCode::parse(c.as_str()), Some(c));
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
+        for r in SessionEndReason::ALL {
+            assert_eq!(SessionEndReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        assert_eq!(
+            serde_json::to_value(SessionEnded::new(SessionEndReason::Deactivated)).unwrap()
+                ["reason"],
+            "deactivated"
+        );
         assert_eq!(Priority::parse("URGENT"), None);
         assert_eq!(ApiErrorCode::Conflict.http_status(), 409);
     }

@@ -11,15 +11,18 @@ pub enum Resource {
     Lane,
     /// The replay control message.
     Sync,
+    /// The session-ended control message (`SessionEnded`), sent right before a disconnect.
+    Session,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 5] = [
+    pub const ALL: [Resource; 6] = [
         Resource::Ticket,
         Resource::Comment,
         Resource::Attachment,
         Resource::Lane,
         Resource::Sync,
+        Resource::Session,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +32,7 @@ impl Resource {
             Resource::Attachment => "attachment",
             Resource::Lane => "lane",
             Resource::Sync => "sync",
+            Resource::Session => "session",
         }
     }
 
@@ -75,6 +79,7 @@ mod tests {
         assert_eq!(namespace(12), "/workspace-12");
         assert_eq!(event_name(3, Resource::Ticket), "company-3-ticket");
         assert_eq!(event_name(3, Resource::Sync), "company-3-sync");
+        assert_eq!(event_name(3, Resource::Session), "company-3-session");
     }
 
     #[test]

@@ -26,6 +26,8 @@ fn generated() -> String {
         EventEnvelope,
         SyncMode,
         SyncMessage,
+        SessionEndReason,
+        SessionEnded,
         ConnectAuth,
         ConnectErrorCode,
         LoginRequest,
