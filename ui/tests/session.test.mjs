@@ -121,11 +121,12 @@ describe('connection pill', () => {
     const shell = new FakeShell();
     await withApp(t, shell, async (page) => {
       await page.locator(tid('card-101')).waitFor();
-      // As the shell does it: the session goes first, then the state with the reason.
+      // As the shell does it: the session goes first, then the state with the core's plain
+      // reason, which the form says as it is.
       await shell.emit('deskbell://session', null);
-      await shell.state({ state: 'needs-login', reason: 'the session was revoked' });
+      await shell.state({ state: 'needs-login', reason: 'Your account was deactivated by an administrator' });
       await page.locator(tid('login')).waitFor();
-      await untilText(page.locator(tid('login-reason')), /signed out \(the session was revoked\)/, 'the reason');
+      await untilText(page.locator(tid('login-reason')), /^\s*Your account was deactivated by an administrator\.\s*$/, 'the reason');
       await untilText(pill(page), /Signed out/, 'the pill says Signed out');
       await page.locator(tid('login-password')).fill('again');
       await page.locator(tid('login-submit')).click();
