@@ -992,8 +992,14 @@ mod tests {
             )
         })
         .await;
+        let at = Instant::now();
         h.session.end(SessionEnd::Server(SessionEndReason::Revoked));
         assert_eq!(h.needs_login().await, SessionEndReason::Revoked.describe());
+        assert_eq!(
+            at.elapsed(),
+            Duration::ZERO,
+            "said at once, not when the retry was due (the clock is paused)"
+        );
         h.no_attempt_within(Duration::from_secs(120)).await;
         h.connection.shutdown().await;
     }
