@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use deskbell_protocol::{
     namespace, parse_event_name, Board, ConnectErrorCode, EventEnvelope, Id, Resource,
-    SessionEndReason, SessionEnded, SyncMessage, SyncMode,
+    SessionEndReason, SessionEnded, SyncMessage, SyncMode, User,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -64,6 +64,9 @@ pub trait BoardSink: Send + 'static {
     fn synced(&mut self, _sync: SyncMessage) {}
     /// An event this client does not understand: logged and skipped, never fatal.
     fn unknown(&mut self, _name: &str, _data: &Value) {}
+    /// The signed-in user changed on the server (their role), before the snapshot that
+    /// follows from it.
+    fn user_changed(&mut self, _user: &User) {}
     /// Every state change.
     fn state_changed(&mut self, _state: &ConnectionState) {}
 }
@@ -494,6 +497,30 @@ impl<S: BoardSink> Supervisor<S> {
                     return Err(LiveEnd::Closed("malformed sync message".into()));
                 }
             };
+            if self.reload_snapshot {
+                // After a role change: the account as the server has it now, so that what the
+                // app offers follows the new role too.
+                match session
+                    .call(|api, token| async move { api.me(&token).await })
+                    .await
+                {
+                    Ok(me) if me.user != session.user() => {
+                        tracing::info!(role = me.user.role.as_str(), "the account changed");
+                        session.set_user(me.user.clone());
+                        self.sink.user_changed(&me.user);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.needs_login() => {
+                        return Err(LiveEnd::NeedsLogin(SessionEnd::from_error(&e)))
+                    }
+                    Err(e) => {
+                        return Err(LiveEnd::Closed(format!(
+                            "loading the account failed: {}",
+                            describe_session(&e)
+                        )))
+                    }
+                }
+            }
             if sync.mode == SyncMode::Reset {
                 match session
                     .call(|api, token| async move { api.board(&token).await })
@@ -670,25 +697,99 @@ mod tests {
         }
     }
 
-    /// A board that has seen seq 5, reporting every state.
+    /// A board that has seen seq 5, reporting every state, snapshot and user change.
     struct StateSink {
         states: mpsc::UnboundedSender<ConnectionState>,
+        snapshots: Arc<std::sync::Mutex<Vec<i64>>>,
+        users: Arc<std::sync::Mutex<Vec<User>>>,
     }
 
     impl BoardSink for StateSink {
         fn last_seq(&self) -> Option<i64> {
             Some(5)
         }
-        fn load_snapshot(&mut self, _board: Board) {}
+        fn load_snapshot(&mut self, board: Board) {
+            self.snapshots.lock().unwrap().push(board.seq);
+        }
         fn apply(&mut self, _resource: Resource, _event: EventEnvelope) {}
+        fn user_changed(&mut self, user: &User) {
+            self.users.lock().unwrap().push(user.clone());
+        }
         fn state_changed(&mut self, state: &ConnectionState) {
             let _ = self.states.send(state.clone());
         }
     }
 
+    fn agent() -> User {
+        User {
+            id: 2,
+            company_id: 1,
+            name: "Agent One".into(),
+            email: "agent1@acme.test".into(),
+            role: Role::Agent,
+            active: true,
+        }
+    }
+
+    /// A REST API on loopback answering `GET /api/me` with `me` and `GET /api/board` with an
+    /// empty board at seq 9 (one request per connection); it records the paths asked for.
+    async fn fake_api(me: User) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let paths = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = paths.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let seen = seen.clone();
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head);
+                    let path = head
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock().unwrap().push(path.clone());
+                    let (status, body) = match path.as_str() {
+                        "/api/me" => (
+                            "200 OK",
+                            serde_json::json!({"user": me, "company": {"id": 1, "name": "Acme"}}),
+                        ),
+                        "/api/board" => (
+                            "200 OK",
+                            serde_json::json!({"lanes": [], "tickets": [], "seq": 9}),
+                        ),
+                        _ => (
+                            "404 Not Found",
+                            serde_json::json!({"error": {"code": "not_found", "message": "no"}}),
+                        ),
+                    };
+                    let body = body.to_string();
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tcp.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (url, paths)
+    }
+
     struct Harness {
         connection: Connection<StateSink>,
         session: Arc<Session>,
+        snapshots: Arc<std::sync::Mutex<Vec<i64>>>,
+        users: Arc<std::sync::Mutex<Vec<User>>>,
         store: Arc<dyn TokenStore>,
         peers: mpsc::UnboundedReceiver<Peer>,
         states: mpsc::UnboundedReceiver<ConnectionState>,
@@ -699,7 +800,12 @@ mod tests {
         /// A signed-in session (its refresh token saved) and its supervisor. The REST API
         /// points nowhere: these tests never need it (syncs are replays).
         fn start() -> Harness {
-            let api = Api::new("http://127.0.0.1:9").unwrap();
+            Harness::start_with("http://127.0.0.1:9")
+        }
+
+        /// The same, with the REST API at `api`.
+        fn start_with(api: &str) -> Harness {
+            let api = Api::new(api).unwrap();
             let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
             let account = Account::new(api.base_url().to_string(), "agent1@acme.test");
             store.save(&account, "refresh-1").unwrap();
@@ -707,14 +813,7 @@ mod tests {
                 access_token: "access-1".into(),
                 refresh_token: "refresh-1".into(),
                 expires_in: 900,
-                user: User {
-                    id: 2,
-                    company_id: 1,
-                    name: "Agent One".into(),
-                    email: "agent1@acme.test".into(),
-                    role: Role::Agent,
-                    active: true,
-                },
+                user: agent(),
                 company: Company {
                     id: 1,
                     name: "Acme".into(),
@@ -723,15 +822,23 @@ mod tests {
             let session = Arc::new(Session::from_login(api, store.clone(), account, response));
             let (peers_tx, peers) = mpsc::unbounded_channel();
             let (states_tx, states) = mpsc::unbounded_channel();
+            let snapshots = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let users = Arc::new(std::sync::Mutex::new(Vec::new()));
             let connection = Connection::spawn(
                 session.clone(),
                 Arc::new(FakeTransport { peers: peers_tx }),
-                StateSink { states: states_tx },
+                StateSink {
+                    states: states_tx,
+                    snapshots: snapshots.clone(),
+                    users: users.clone(),
+                },
                 ConnectionConfig::default(),
             );
             Harness {
                 connection,
                 session,
+                snapshots,
+                users,
                 store,
                 peers,
                 states,
@@ -867,9 +974,16 @@ mod tests {
         h.connection.shutdown().await;
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_role_change_reconnects_at_once_for_a_fresh_snapshot() {
-        let mut h = Harness::start();
+    /// Real time: the REST calls go to a loopback server (a paused clock would fire their
+    /// timeouts while they wait for it).
+    #[tokio::test]
+    async fn a_role_change_reconnects_at_once_for_a_fresh_snapshot_and_account() {
+        let promoted = User {
+            role: Role::Admin,
+            ..agent()
+        };
+        let (api, paths) = fake_api(promoted.clone()).await;
+        let mut h = Harness::start_with(&api);
         let first = h.live().await;
         assert_eq!(first.request.auth["lastSeq"], 5, "a reconnect replays");
         let at = Instant::now();
@@ -878,10 +992,10 @@ mod tests {
             serde_json::to_value(SessionEnded::new(SessionEndReason::RoleChanged)).unwrap(),
         );
         let second = h.next_peer().await;
-        assert_eq!(
-            at.elapsed(),
-            Duration::ZERO,
-            "no backoff (the clock is paused)"
+        assert!(
+            at.elapsed() < Duration::from_millis(400),
+            "no backoff (its least is 500 ms): {:?}",
+            at.elapsed()
         );
         assert!(first.released(), "the old socket is let go");
         assert_eq!(
@@ -893,12 +1007,25 @@ mod tests {
             "no lastSeq, so the server answers with a reset: {}",
             second.request.auth
         );
+        // As the server answers a connect without lastSeq.
         second.send(
             "company-1-sync",
-            serde_json::json!({"mode": "replay", "head": 5}),
+            serde_json::json!({"mode": "reset", "head": 9}),
         );
         h.wait_state("live again", |s| *s == ConnectionState::Live)
             .await;
+        assert_eq!(
+            *h.snapshots.lock().unwrap(),
+            vec![9],
+            "the snapshot is reloaded"
+        );
+        assert_eq!(
+            *h.users.lock().unwrap(),
+            vec![promoted.clone()],
+            "the account is reloaded"
+        );
+        assert_eq!(h.session.user().role, Role::Admin);
+        assert_eq!(*paths.lock().unwrap(), vec!["/api/me", "/api/board"]);
         assert!(
             !h.seen.iter().any(|s| matches!(
                 s,
@@ -925,6 +1052,7 @@ mod tests {
             serde_json::json!({"mode": "replay", "head": 5}),
         );
         h.wait_state("live", |s| *s == ConnectionState::Live).await;
+        assert_eq!(paths.lock().unwrap().len(), 2, "a replay reloads nothing");
 
         // Another role change right after the first: backed off, not a hot loop.
         third.send(

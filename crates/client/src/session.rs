@@ -237,6 +237,11 @@ impl Session {
         self.current.lock().expect("session lock").user.clone()
     }
 
+    /// The account as the server has it now (after a role change).
+    pub(crate) fn set_user(&self, user: User) {
+        self.current.lock().expect("session lock").user = user;
+    }
+
     pub fn company(&self) -> Company {
         self.current.lock().expect("session lock").company.clone()
     }

@@ -315,6 +315,14 @@ async fn a_role_change_reconnects_by_itself_with_the_new_roles_board() {
         })
         .await;
     assert!(!demoted.seen.iter().any(is_needs_login));
+    // The account is reloaded too: what the app offers follows the new role.
+    assert!(
+        demoted.seen.iter().any(
+            |e| matches!(e, DeskEvent::User { user } if user.id == second.id && user.role == Role::Agent)
+        ),
+        "the new user is reported"
+    );
+    assert_eq!(demoted.desk.user().role, Role::Agent);
     let board = demoted.desk.board();
     assert!(
         !board.tickets.iter().any(|t| t.id == theirs.id),

@@ -311,6 +311,7 @@ fn print_event_text(event: &DeskEvent) {
         DeskEvent::NotificationFailed { error, .. } => println!("notification failed: {error}"),
         DeskEvent::Wake { reason } => println!("wake ({reason}): reconnecting"),
         DeskEvent::Unknown { name } => println!("skipped unknown event {name}"),
+        DeskEvent::User { user } => println!("signed in as {} ({})", user.name, user.role.as_str()),
     }
 }
 
