@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  FakeShell, commandError, defaultSettings, tid, until, untilText, useApp,
+  ADMIN, FakeShell, commandError, defaultSettings, session, tid, until, untilText, useApp,
 } from './support.mjs';
 
 const withApp = useApp({ before, after });
@@ -150,6 +150,33 @@ describe('connection pill', () => {
       await page.locator(tid('login')).waitFor();
       await until(() => shell.callsOf('logout').length === 1, 'logout called');
       assert.equal(await page.locator(tid('login-reason')).count(), 0);
+    });
+  });
+});
+
+describe('role change', () => {
+  test('the core\'s new user changes what the app offers, without a new sign-in', async (t) => {
+    const shell = new FakeShell({ session: session(ADMIN) });
+    await withApp(t, shell, async (page) => {
+      await page.locator(tid('card-101')).waitFor();
+      await untilText(page.locator(tid('filter-all')), /^\s*All\s*$/, 'an admin sees All');
+      await until(() => shell.callsOf('users').length === 1, 'the users loaded for the admin');
+
+      // Demoted: the core says so (and reloads the board by itself).
+      shell.session = session({ ...ADMIN, role: 'agent' });
+      await shell.desk({ kind: 'user', user: { ...ADMIN, role: 'agent' } });
+      await untilText(page.locator(tid('filter-all')), /Mine \+ queue/, 'an agent sees Mine + queue');
+      await page.locator(tid('user-menu')).click();
+      await untilText(page.locator('.user-menu'), /Acme Support · Agent/, 'the menu says Agent');
+      await page.keyboard.press('Escape');
+
+      // Promoted again: the users are loaded again for the assignee lists.
+      shell.session = session(ADMIN);
+      await shell.desk({ kind: 'user', user: ADMIN });
+      await untilText(page.locator(tid('filter-all')), /^\s*All\s*$/, 'an admin again');
+      await until(() => shell.callsOf('users').length === 2, 'the users loaded again');
+      assert.equal(shell.callsOf('login').length, 0, 'no sign-in');
+      assert.equal(await page.locator(tid('login')).count(), 0);
     });
   });
 });
