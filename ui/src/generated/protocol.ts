@@ -61,6 +61,14 @@ export type SyncMessage = { mode: SyncMode,
  */
 head: number, };
 
+export type SessionEndReason = "signed-out" | "revoked" | "deactivated" | "password-changed" | "role-changed";
+
+export type SessionEnded = { reason: SessionEndReason, 
+/**
+ * `reason` in plain words, for clients that do not know the code.
+ */
+message: string, };
+
 export type ConnectAuth = { token: string, lastSeq?: number, };
 
 export type ConnectErrorCode = "unauthorized" | "token_expired" | "forbidden" | "invalid_namespace" | "unavailable";
