@@ -9,18 +9,13 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
-use crate::auth::{authenticate, AuthFailure};
+use crate::auth::{authenticate, live_session, AuthFailure};
 use crate::error::ApiError;
-use crate::events::{self, send_raw_event, SendOutcome, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS};
+use crate::events::{
+    self, send_raw_event, SendOutcome, SocketSession, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS,
+};
 use crate::state::AppState;
 use crate::store;
-
-/// What the auth middleware learned, for the connect handler.
-#[derive(Debug, Clone)]
-struct Session {
-    user: User,
-    last_seq: Option<i64>,
-}
 
 pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
     let config = &state.config;
@@ -124,8 +119,9 @@ async fn authorize(
         );
         return Err(ConnectErrorCode::Forbidden);
     }
-    socket.extensions.insert(Session {
+    socket.extensions.insert(SocketSession {
         user: caller.user,
+        session: caller.session,
         last_seq: auth.last_seq.filter(|s| *s >= 0),
     });
     Ok(())
@@ -135,14 +131,39 @@ async fn authorize(
 /// committed event already emitted) so that no live event falls between the replay's head and
 /// the socket joining its rooms.
 async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
-    let Some(session) = socket.extensions.get::<Session>() else {
+    let Some(session) = socket.extensions.get::<SocketSession>() else {
         let _ = socket.disconnect();
         return;
     };
-    let user = session.user;
-    let company = user.company_id;
+    let company = session.user.company_id;
     let _write_lock = state.hub.lock(company).await;
     state.hub.settle(company).await;
+    // Checked again now that no write can commit: a session ended (or a role changed) between
+    // the auth middleware and here was emitted before this socket joined a room, so it would
+    // not reach it. The database says who the user is now.
+    let now = match live_session(&state, session.user.id, &session.session).await {
+        Ok(now) => now,
+        Err(AuthFailure::Internal(e)) => {
+            tracing::error!(error = %e, "socket auth failed on the database");
+            let _ = socket.disconnect();
+            return;
+        }
+        Err(refused) => {
+            // Its client reconnects and is refused with the connect error's code.
+            tracing::info!(
+                user = session.user.id,
+                ?refused,
+                "session ended while connecting"
+            );
+            let _ = socket.disconnect();
+            return;
+        }
+    };
+    let user = now.user;
+    socket.extensions.insert(SocketSession {
+        user: user.clone(),
+        ..session.clone()
+    });
     // Defence for namespaces created on a first connect (see `open_company_namespaces`): a
     // socket in an instance that emission cannot reach would miss every live event. Dropped,
     // its client reconnects into the live instance and replays.
@@ -177,7 +198,12 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
             Role::Agent => ROOM_AGENTS.to_string(),
         },
     ]);
-    let mode = match replay(&state, &socket, &user, session.last_seq, head).await {
+    // Events before the user's visibility floor had their audience decided for who the user
+    // was not (yet): such a client reloads the snapshot instead.
+    let last_seq = session
+        .last_seq
+        .filter(|&after| after >= now.visible_from_seq);
+    let mode = match replay(&state, &socket, &user, last_seq, head).await {
         Ok(mode) => mode,
         Err(()) => {
             let _ = socket.disconnect();
@@ -204,7 +230,7 @@ async fn client_event(
     ack: AckSender,
     State(state): State<AppState>,
 ) {
-    let Some(session) = socket.extensions.get::<Session>() else {
+    let Some(session) = socket.extensions.get::<SocketSession>() else {
         return;
     };
     let (code, message) = match state.count_write(session.user.company_id) {

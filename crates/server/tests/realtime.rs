@@ -787,3 +787,56 @@ async fn client_emits_are_refused_clearly_and_count_as_writes() {
     assert_eq!(sync["mode"], "reset");
     again.close();
 }
+
+/// A session end goes out in `seq` order with the events around it: the member's socket gets
+/// what was committed before the change, then the session message, then nothing (here with
+/// every event held back and released at once, so all of them reach the emitter together).
+#[tokio::test]
+async fn a_socket_receives_nothing_committed_after_its_session_ended() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let agent = server.login("agent1@acme.test").await;
+    let (mut watcher, _) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    let (mut member, _) = connected(&server, "/workspace-1", &agent.access_token, None).await;
+    let hub = &server.server().state().hub;
+    let pause = hub.pause_emission(1).await;
+    let before = server
+        .create_ticket(&admin.access_token, "before the change", json!({}))
+        .await;
+    let (status, body) = server
+        .patch(
+            &admin.access_token,
+            &format!("/api/users/{}", agent.user.id),
+            None,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after = server
+        .create_ticket(&admin.access_token, "after the change", json!({}))
+        .await;
+    assert_eq!(
+        hub.emission_backlog(1),
+        3,
+        "two tickets and the session end wait"
+    );
+    drop(pause);
+    let (name, first) = member.next_event().await;
+    assert_eq!(name, "company-1-ticket");
+    assert_eq!(first["ticket"]["id"], before.id);
+    let (name, ended) = member.next_event().await;
+    assert_eq!(name, "company-1-session");
+    assert_eq!(ended["reason"], "deactivated");
+    assert_eq!(
+        member.next().await,
+        Incoming::Closed,
+        "disconnected right after the session message, without the later ticket"
+    );
+    // Everyone else gets both tickets, and no session message.
+    for id in [before.id, after.id] {
+        let (name, data) = watcher.next_event().await;
+        assert_eq!(name, "company-1-ticket");
+        assert_eq!(data["ticket"]["id"], id);
+    }
+    watcher.close();
+}
