@@ -19,16 +19,24 @@ use crate::store;
 
 pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
     let config = &state.config;
+    // `max_payload` reaches HTTP long-polling only: websocket messages have limits of their
+    // own. A frame's length is checked from its header, so a bigger one closes the connection
+    // before its payload is read, let alone buffered.
     let (layer, io) = SocketIo::builder()
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
         .max_payload(config.max_payload_bytes as u64)
+        .ws_max_frame_size(config.max_payload_bytes)
+        .ws_max_message_size(config.max_payload_bytes)
         .max_buffer_size(config.socket_buffer)
         .with_state(state.clone())
         .build_layer();
     io.ns("/", reject_connection.with(unknown_namespace));
-    io.dyn_ns("/workspace-{id}", on_connect.with(authorize))
-        .expect("static namespace pattern is valid");
+    io.dyn_ns(
+        "/workspace-{id}",
+        on_connect.with(authorize_in_new_namespace),
+    )
+    .expect("static namespace pattern is valid");
     io.dyn_ns("/{*path}", reject_connection.with(unknown_namespace))
         .expect("static namespace pattern is valid");
     state.hub.set_io(io.clone());
@@ -82,6 +90,21 @@ fn forget_namespace(state: &AppState, path: &str) {
     }
 }
 
+/// The auth middleware of a company namespace that was not open at start (every company's
+/// is, see `open_company_namespaces`), made by this very connect: whatever the refusal, made-up
+/// `/workspace-{n}` paths must not each leave a namespace behind.
+async fn authorize_in_new_namespace(
+    socket: SocketRef,
+    auth: TryData<ConnectAuth>,
+    State(state): State<AppState>,
+) -> Result<(), ConnectErrorCode> {
+    let result = authorize(socket.clone(), auth, State(state.clone())).await;
+    if result.is_err() {
+        forget_namespace(&state, socket.ns());
+    }
+    result
+}
+
 /// The per-namespace auth middleware: valid token of an active user of this company.
 async fn authorize(
     socket: SocketRef,
@@ -106,12 +129,6 @@ async fn authorize(
         Err(_) => return Err(ConnectErrorCode::Unauthorized),
     };
     if caller.user.company_id != company_id {
-        if !matches!(
-            store::company(&state.db.pool, company_id).await,
-            Ok(Some(_))
-        ) {
-            forget_namespace(&state, socket.ns());
-        }
         tracing::warn!(
             user = caller.user.id,
             company_id,
