@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use std::time::{Duration, Instant};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Limit};
 use crate::events::SessionEnd;
 use crate::state::AppState;
 use crate::store::{self, USER_COLUMNS};
@@ -112,17 +112,31 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Argon2 is deliberately slow: keep it off the async workers.
-pub async fn hash_password_blocking(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+/// Argon2 is deliberately slow: off the async workers, and through the server's gate (see
+/// `login_limits`), which refuses at once when too many hashes are under way.
+pub async fn hash_password_blocking(state: &AppState, password: String) -> ApiResult<String> {
+    state
+        .hash_gate
+        .run(move || hash_password(&password))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|_| password_checks_busy())
 }
 
-async fn verify_password_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+async fn verify_password_blocking(
+    state: &AppState,
+    password: String,
+    hash: String,
+) -> ApiResult<bool> {
+    state
+        .hash_gate
+        .run(move || verify_password(&password, &hash))
         .await
-        .unwrap_or(false)
+        .map_err(|_| password_checks_busy())
+}
+
+fn password_checks_busy() -> ApiError {
+    tracing::warn!("password check refused: too many under way");
+    ApiError::rate_limited(Limit::PasswordChecks, Duration::from_secs(1))
 }
 
 fn random_token() -> String {
@@ -184,10 +198,16 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> ApiResult<L
     let found = store::user_with_hash_by_email(&state.db.pool, &email).await?;
     let Some((user, hash)) = found else {
         // Same cost as a real check, so timing does not reveal which emails exist.
-        let _ = verify_password_blocking(password.to_string(), DUMMY_HASH.clone()).await;
+        let _ = verify_password_blocking(state, password.to_string(), DUMMY_HASH.clone()).await?;
+        tracing::warn!(email = ?email, reason = "no such account", "sign-in failed");
         return Err(ApiError::InvalidCredentials);
     };
-    if !verify_password_blocking(password.to_string(), hash).await || !user.active {
+    if !verify_password_blocking(state, password.to_string(), hash).await? {
+        tracing::warn!(email = ?email, reason = "wrong password", "sign-in failed");
+        return Err(ApiError::InvalidCredentials);
+    }
+    if !user.active {
+        tracing::warn!(email = ?email, reason = "account disabled", "sign-in failed");
         return Err(ApiError::InvalidCredentials);
     }
     let family = uuid::Uuid::new_v4().to_string();

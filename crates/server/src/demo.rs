@@ -120,7 +120,7 @@ pub async fn seed(state: &AppState) -> ApiResult<()> {
         tracing::info!("demo data already present");
         return Ok(());
     }
-    let hash = hash_password_blocking(DEMO_PASSWORD.to_string()).await?;
+    let hash = hash_password_blocking(state, DEMO_PASSWORD.to_string()).await?;
     let mut tx = state.db.pool.begin().await?;
     let now = chrono::Utc::now();
     // Not `thread_rng()`: it cannot be held across the awaits below (the future must be Send).

@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod login_limits;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rest;
@@ -123,6 +124,8 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
+        // The client's address reaches the handlers (sign-in throttling per address).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.await;

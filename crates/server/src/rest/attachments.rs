@@ -100,7 +100,7 @@ pub async fn upload(
             "the file is larger than the attachment limit of {limit} bytes"
         )));
     }
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let key = format!("{}/{}", auth.company_id(), uuid::Uuid::new_v4());
     let path = path_of(&state, &key);
     let write = async {
@@ -238,7 +238,7 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let key = state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_attachment(w, auth, *id))

@@ -40,7 +40,7 @@ pub async fn create(
     auth.require_admin()?;
     let name = required_text("name", &new.name, NAME_MAX)?;
     let color = valid_color(&new.color)?;
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let lane = state
         .write(
             &auth,
@@ -101,7 +101,7 @@ pub async fn update(
         .map(|n| required_text("name", n, NAME_MAX))
         .transpose()?;
     let color = patch.color.as_deref().map(valid_color).transpose()?;
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let lane = state
         .write(
             &auth,
@@ -150,7 +150,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     state
         .write(&auth, id, |w, id| Box::pin(delete_lane(w, *id)))
         .await?;

@@ -176,7 +176,7 @@ pub async fn create(
         message,
         ..new
     };
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let ticket = state
         .write(&auth, new, |w, new| Box::pin(insert_ticket(w, new)))
         .await?;
@@ -299,7 +299,7 @@ pub async fn apply_ticket_patch(
         requester,
         ..patch
     };
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     state
         .write(
             auth,
@@ -463,7 +463,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let keys = state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_ticket(w, auth, *id))

@@ -56,7 +56,7 @@ pub async fn create(
     let name = required_text("name", &new.name, 120)?;
     let email = valid_email(&new.email)?;
     valid_password(&new.password)?;
-    let hash = hash_password_blocking(new.password).await?;
+    let hash = hash_password_blocking(&state, new.password).await?;
     let row = sqlx::query(&format!(
         "INSERT INTO users (company_id, name, email, password_hash, role, active, created_at, visible_from_seq)
          VALUES ($1, $2, $3, $4, $5, 1, $6, (SELECT event_seq FROM companies WHERE id = $1))
@@ -104,7 +104,7 @@ pub async fn update(
     let hash = match patch.password {
         Some(p) => {
             valid_password(&p)?;
-            Some(hash_password_blocking(p).await?)
+            Some(hash_password_blocking(&state, p).await?)
         }
         None => None,
     };

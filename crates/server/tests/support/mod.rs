@@ -26,6 +26,8 @@ pub struct Options {
     pub max_attachment_bytes: usize,
     pub replay_limit: i64,
     pub socket_buffer: usize,
+    /// Password hashes at once, and how many may wait (the server's defaults when `None`).
+    pub password_checks: Option<(usize, usize)>,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
             max_attachment_bytes: 64 * 1024,
             replay_limit: 10_000,
             socket_buffer: 4096,
+            password_checks: None,
         }
     }
 }
@@ -69,6 +72,10 @@ impl TestServer {
         config.max_attachment_bytes = options.max_attachment_bytes;
         config.replay_limit = options.replay_limit;
         config.socket_buffer = options.socket_buffer;
+        if let Some((parallel, queue)) = options.password_checks {
+            config.password_checks = parallel;
+            config.password_check_queue = queue;
+        }
         TestServer::start_config(config, data_dir).await
     }
 
