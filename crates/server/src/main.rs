@@ -54,6 +54,13 @@ struct Common {
     /// Per-company writes per minute (0: no limit).
     #[arg(long, default_value_t = 1000)]
     writes_per_minute: u32,
+    /// One member's share of the company's writes per minute (default: half of them).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    member_writes_per_minute: Option<u32>,
+    /// Password hashes run at once (default: the machine's cores); sign-ins beyond these and
+    /// a short queue are answered 429 at once.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    password_checks: Option<u64>,
     /// Largest attachment, in bytes.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_attachment_bytes: usize,
@@ -74,6 +81,10 @@ impl Common {
         config.ping_interval = Duration::from_secs(self.ping_interval_secs);
         config.ping_timeout = Duration::from_secs(self.ping_timeout_secs);
         config.writes_per_minute = self.writes_per_minute;
+        config.member_writes_per_minute = self.member_writes_per_minute;
+        if let Some(parallel) = self.password_checks {
+            config.password_checks = parallel as usize;
+        }
         config.max_attachment_bytes = self.max_attachment_bytes;
         config
     }
