@@ -119,6 +119,16 @@ impl TestServer {
         res.json().await.unwrap()
     }
 
+    /// A sign-in attempt, answered whatever it is.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.api("/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let res = self
             .http
