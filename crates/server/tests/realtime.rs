@@ -751,8 +751,9 @@ async fn a_slow_consumer_is_disconnected_and_others_keep_receiving() {
 
 #[tokio::test]
 async fn client_emits_are_refused_clearly_and_count_as_writes() {
+    // 4 for the company: 2 for one member.
     let server = TestServer::start_with(support::Options {
-        writes_per_minute: 2,
+        writes_per_minute: 4,
         ..support::Options::default()
     })
     .await;
