@@ -228,6 +228,29 @@ pub async fn status_json(res: reqwest::Response) -> (u16, Value) {
     (status, value)
 }
 
+/// Asserts a 429 `rate_limited` answer whose message names the limit (`mentions`) and whose
+/// Retry-After is whole seconds from 1 to 900; returns the Retry-After.
+pub async fn assert_rate_limited(res: reqwest::Response, mentions: &str) -> u64 {
+    assert_eq!(res.status(), 429, "not refused by a limit");
+    let retry_after: u64 = res
+        .headers()
+        .get("retry-after")
+        .expect("429 without Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=900).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let (_, body) = status_json(res).await;
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(mentions), "{body}");
+    retry_after
+}
+
 /// What the minimal client saw.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
