@@ -1,9 +1,21 @@
 //! The REST API of the spec.
+//!
+//! Input rules. Every write checks what the client sent with the helpers below before it
+//! touches the database, so a refused request changes nothing and a bad value is a 422
+//! `validation` naming the field, never a 500 from the database:
+//!
+//! - Positions (a lane's `position`) lie in `0..=POSITION_MAX`. Clients only order lanes with
+//!   them; a bounded range keeps "one more than the largest" from ever overflowing.
+//! - Ids sent in bodies (`assigneeId`, `laneId`, …) lie in `1..=ID_MAX`, the largest integer
+//!   a JavaScript client represents exactly: no row has an id outside it, so an id outside it
+//!   is a client bug to report, not a lookup to run. Ids in paths that name nothing are 404.
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
+
+use deskbell_protocol::Id;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -96,6 +108,34 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     })
 }
 
+/// Largest lane position; positions are `0..=POSITION_MAX`.
+pub const POSITION_MAX: i64 = 1_000_000;
+
+/// Largest id a client may send: 2^53 - 1 (`Number.MAX_SAFE_INTEGER`).
+pub const ID_MAX: i64 = 9_007_199_254_740_991;
+
+/// Checks a client-supplied position.
+pub fn position(field: &str, value: i64) -> ApiResult<i64> {
+    if (0..=POSITION_MAX).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::validation(format!(
+            "{field} must be between 0 and {POSITION_MAX}, not {value}"
+        )))
+    }
+}
+
+/// Checks an id sent in a request body.
+pub fn body_id(field: &str, value: Id) -> ApiResult<Id> {
+    if (1..=ID_MAX).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::validation(format!(
+            "{field} must be an id between 1 and {ID_MAX}, not {value}"
+        )))
+    }
+}
+
 /// Trims and bounds a required text field.
 pub fn required_text(field: &str, value: &str, max_chars: usize) -> ApiResult<String> {
     let trimmed = value.trim();
@@ -129,6 +169,26 @@ mod tests {
         }
         h.insert(axum::http::header::IF_MATCH, HeaderValue::from_static("*x"));
         assert!(matches!(if_match(&h), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn numbers_are_range_checked() {
+        assert_eq!(position("position", 0).unwrap(), 0);
+        assert_eq!(position("position", POSITION_MAX).unwrap(), POSITION_MAX);
+        for bad in [-1, POSITION_MAX + 1, i64::MAX, i64::MIN] {
+            assert!(matches!(
+                position("position", bad),
+                Err(ApiError::Validation(_))
+            ));
+        }
+        assert_eq!(body_id("laneId", 1).unwrap(), 1);
+        assert_eq!(body_id("laneId", ID_MAX).unwrap(), ID_MAX);
+        for bad in [0, -1, ID_MAX + 1, i64::MAX, i64::MIN] {
+            assert!(matches!(
+                body_id("laneId", bad),
+                Err(ApiError::Validation(_))
+            ));
+        }
     }
 
     #[test]

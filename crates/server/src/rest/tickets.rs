@@ -10,7 +10,7 @@ use deskbell_protocol::{
 use serde::Deserialize;
 use sqlx::Row;
 
-use super::{bounded, if_match, required_text, ApiJson, ApiPath, ApiQuery};
+use super::{body_id, bounded, if_match, required_text, ApiJson, ApiPath, ApiQuery};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
@@ -174,6 +174,11 @@ pub async fn create(
             contact,
         },
         message,
+        assignee_id: new
+            .assignee_id
+            .map(|id| body_id("assigneeId", id))
+            .transpose()?,
+        lane_id: new.lane_id.map(|id| body_id("laneId", id)).transpose()?,
         ..new
     };
     state.count_write(auth.company_id())?;
@@ -294,9 +299,20 @@ pub async fn apply_ticket_patch(
         }),
         None => None,
     };
+    // `Some(None)` clears the field; only ids that are sent are checked.
+    let assignee_id = match patch.assignee_id {
+        Some(Some(id)) => Some(Some(body_id("assigneeId", id)?)),
+        other => other,
+    };
+    let lane_id = match patch.lane_id {
+        Some(Some(id)) => Some(Some(body_id("laneId", id)?)),
+        other => other,
+    };
     let patch = TicketPatch {
         title,
         requester,
+        assignee_id,
+        lane_id,
         ..patch
     };
     state.count_write(auth.company_id())?;
