@@ -157,3 +157,193 @@ async fn ids_in_bodies_are_range_checked() {
     let (_, after) = server.get(token, "/api/board").await;
     assert_eq!(before, after, "refused requests changed nothing");
 }
+
+// ---------------------------------------------------------------- finding 7: text rules
+
+/// `template` with every `X` in its strings replaced by `text`.
+fn with_text(template: &Value, text: &str) -> Value {
+    match template {
+        Value::String(s) => Value::String(s.replace('X', text)),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), with_text(v, text)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// NUL, other C0 controls, ESC, DEL and a C1 control.
+const CONTROLS: [&str; 5] = ["\u{0}", "\u{1}", "\u{1b}", "\u{7f}", "\u{85}"];
+
+#[tokio::test]
+async fn nul_and_control_characters_are_refused_in_every_text_field() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let token = &admin.access_token;
+    let t = server.create_ticket(token, "Text target", json!({})).await;
+    let ticket = format!("/api/tickets/{}", t.id);
+    let lane = format!("/api/lanes/{}", 1);
+    let user = format!("/api/users/{}", admin.user.id);
+    let snapshot = || async {
+        let (_, board) = server.get(token, "/api/board").await;
+        let (_, users) = server.get(token, "/api/users").await;
+        let (_, comments) = server.get(token, &format!("{ticket}/comments")).await;
+        (board, users, comments)
+    };
+    let before = snapshot().await;
+
+    // (what, single-line?, method, path, body with the bad text in place of `X`)
+    let cases: Vec<(&str, bool, &str, String, Value)> = vec![
+        (
+            "ticket title",
+            true,
+            "POST",
+            "/api/tickets".into(),
+            json!({"title": "aXb", "requester": {"name": "r"}}),
+        ),
+        (
+            "requester name",
+            true,
+            "POST",
+            "/api/tickets".into(),
+            json!({"title": "t", "requester": {"name": "aXb"}}),
+        ),
+        (
+            "requester contact",
+            true,
+            "POST",
+            "/api/tickets".into(),
+            json!({"title": "t", "requester": {"name": "r", "contact": "aXb"}}),
+        ),
+        (
+            "first message",
+            false,
+            "POST",
+            "/api/tickets".into(),
+            json!({"title": "t", "requester": {"name": "r"}, "message": "aXb"}),
+        ),
+        (
+            "patched title",
+            true,
+            "PATCH",
+            ticket.clone(),
+            json!({"title": "aXb"}),
+        ),
+        (
+            "patched requester",
+            true,
+            "PATCH",
+            ticket.clone(),
+            json!({"requester": {"name": "aXb"}}),
+        ),
+        (
+            "patched contact",
+            true,
+            "PATCH",
+            ticket.clone(),
+            json!({"requester": {"name": "r", "contact": "aXb"}}),
+        ),
+        (
+            "comment body",
+            false,
+            "POST",
+            format!("{ticket}/comments"),
+            json!({"body": "aXb"}),
+        ),
+        (
+            "lane name",
+            true,
+            "POST",
+            "/api/lanes".into(),
+            json!({"name": "aXb", "color": "#123456"}),
+        ),
+        (
+            "patched lane name",
+            true,
+            "PATCH",
+            lane.clone(),
+            json!({"name": "aXb"}),
+        ),
+        (
+            "user name",
+            true,
+            "POST",
+            "/api/users".into(),
+            json!({"name": "aXb", "email": "new@acme.test", "password": "long enough pw", "role": "agent"}),
+        ),
+        (
+            "user email",
+            true,
+            "POST",
+            "/api/users".into(),
+            json!({"name": "n", "email": "neXw@acme.test", "password": "long enough pw", "role": "agent"}),
+        ),
+        (
+            "patched user name",
+            true,
+            "PATCH",
+            user.clone(),
+            json!({"name": "aXb"}),
+        ),
+    ];
+    let line_breaks = ["\n", "\t"];
+    for (what, single_line, method, path, body) in &cases {
+        let mut refused: Vec<&str> = CONTROLS.to_vec();
+        if *single_line {
+            refused.extend(line_breaks);
+        }
+        for bad in refused {
+            let body = with_text(body, bad);
+            let (status, res) = match *method {
+                "POST" => server.post(token, path, body.clone()).await,
+                _ => server.patch(token, path, None, body.clone()).await,
+            };
+            assert_eq!(
+                (status, code(&res)),
+                (422, "validation"),
+                "{what} with {bad:?}: {res}"
+            );
+            assert!(
+                message(&res).contains("control characters"),
+                "refused for what it holds: {res}"
+            );
+        }
+    }
+    assert_eq!(before, snapshot().await, "refused writes changed nothing");
+
+    // Signing in with such an email is refused as input, not a 500.
+    for bad in ["admin\u{0}@acme.test", "admin@acme.test\u{1}"] {
+        let res = server
+            .http
+            .post(server.api("/api/auth/login"))
+            .json(&json!({"email": bad, "password": support::PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = support::status_json(res).await;
+        assert_eq!(
+            (status, code(&body)),
+            (422, "validation"),
+            "{bad:?}: {body}"
+        );
+    }
+
+    // Multi-line bodies keep their newlines and tabs; CRLF is stored as LF.
+    let (status, comment) = server
+        .post(
+            token,
+            &format!("{ticket}/comments"),
+            json!({"body": "line one\n\tindented\r\nlast"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{comment}");
+    assert_eq!(comment["body"], "line one\n\tindented\nlast");
+    let created = server
+        .create_ticket(token, "Multi", json!({"message": "first\nsecond\tcolumn"}))
+        .await;
+    let (_, comments) = server
+        .get(token, &format!("/api/tickets/{}/comments", created.id))
+        .await;
+    assert_eq!(comments[0]["body"], "first\nsecond\tcolumn");
+}

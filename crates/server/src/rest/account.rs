@@ -37,6 +37,14 @@ pub async fn login(
     if req.email.trim().is_empty() || req.password.is_empty() {
         return Err(ApiError::validation("email and password are required"));
     }
+    // The text rule only, not the full shape of an address: an account created before that
+    // check existed must still be able to sign in. A NUL would be a 500 on PostgreSQL.
+    super::bounded(
+        "email",
+        req.email.trim(),
+        super::EMAIL_MAX,
+        super::Lines::Single,
+    )?;
     if req.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }

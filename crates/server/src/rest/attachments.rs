@@ -41,7 +41,7 @@ fn clean_file_name(raw: &str) -> ApiResult<String> {
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         return Err(ApiError::validation("the file needs a name"));
     }
-    super::bounded("file name", &cleaned, 255)
+    super::bounded("file name", &cleaned, 255, super::Lines::Single)
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

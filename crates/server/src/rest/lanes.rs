@@ -9,7 +9,7 @@ use axum::Json;
 use deskbell_protocol::{EventAction, Id, Lane, LanePatch, NewLane, Resource};
 use sqlx::Row;
 
-use super::{position, required_text, ApiJson, ApiPath, POSITION_MAX};
+use super::{position, required_text, ApiJson, ApiPath, Lines, POSITION_MAX};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
@@ -41,7 +41,7 @@ pub async fn create(
     ApiJson(new): ApiJson<NewLane>,
 ) -> ApiResult<(StatusCode, Json<Lane>)> {
     auth.require_admin()?;
-    let name = required_text("name", &new.name, NAME_MAX)?;
+    let name = required_text("name", &new.name, NAME_MAX, Lines::Single)?;
     let color = valid_color(&new.color)?;
     let at = new.position.map(|p| position("position", p)).transpose()?;
     state.count_write(auth.company_id())?;
@@ -106,7 +106,7 @@ pub async fn update(
     let name = patch
         .name
         .as_deref()
-        .map(|n| required_text("name", n, NAME_MAX))
+        .map(|n| required_text("name", n, NAME_MAX, Lines::Single))
         .transpose()?;
     let color = patch.color.as_deref().map(valid_color).transpose()?;
     let at = patch
