@@ -347,3 +347,274 @@ async fn nul_and_control_characters_are_refused_in_every_text_field() {
         .await;
     assert_eq!(comments[0]["body"], "first\nsecond\tcolumn");
 }
+
+// ---------------------------------------------------------------- finding 9: emails per company
+
+async fn login_status(server: &TestServer, body: Value) -> (u16, Value) {
+    let res = server
+        .http
+        .post(server.api("/api/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    support::status_json(res).await
+}
+
+#[tokio::test]
+async fn emails_are_unique_per_company_and_the_password_picks_the_account() {
+    let server = TestServer::start().await;
+    let acme = server.login("admin@acme.test").await;
+    let globex = server.login("admin@globex.test").await;
+    let (acme_id, globex_id) = (acme.company.id, globex.company.id);
+
+    // Another company's address is no longer a probe: creating it there succeeds.
+    let other = json!({"name": "Other Ann", "email": "Agent1@acme.test", "password": "globex password", "role": "agent"});
+    let (status, created) = server
+        .post(&globex.access_token, "/api/users", other.clone())
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (created["companyId"].as_i64(), created["email"].as_str()),
+        (Some(globex_id), Some("agent1@acme.test"))
+    );
+    // Within one company an address is still taken.
+    for (token, what) in [
+        (&globex.access_token, "globex"),
+        (&acme.access_token, "acme"),
+    ] {
+        let (status, body) = server.post(token, "/api/users", other.clone()).await;
+        assert_eq!((status, code(&body)), (409, "conflict"), "{what}: {body}");
+    }
+
+    // The password picks the account; `companyId` narrows the accounts tried.
+    let login = |email: &str, password: &str, company: Option<i64>| {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(c) = company {
+            body["companyId"] = json!(c);
+        }
+        login_status(&server, body)
+    };
+    let (status, body) = login("agent1@acme.test", support::PASSWORD, None).await;
+    assert_eq!(
+        (status, body["company"]["id"].as_i64()),
+        (200, Some(acme_id))
+    );
+    let (status, body) = login("agent1@acme.test", "globex password", None).await;
+    assert_eq!(
+        (status, body["company"]["id"].as_i64()),
+        (200, Some(globex_id))
+    );
+    assert_eq!(body["user"]["id"], created["id"]);
+    let (status, body) = login("agent1@acme.test", "globex password", Some(globex_id)).await;
+    assert_eq!(
+        (status, body["user"]["id"].clone()),
+        (200, created["id"].clone())
+    );
+    for (password, company) in [
+        ("wrong password", None),
+        (support::PASSWORD, Some(globex_id)),
+        ("globex password", Some(acme_id)),
+        (support::PASSWORD, Some(424_242)),
+    ] {
+        let (status, body) = login("agent1@acme.test", password, company).await;
+        assert_eq!(
+            (status, code(&body)),
+            (401, "invalid_credentials"),
+            "{password} in {company:?}"
+        );
+    }
+    for bad in [0, -1, ID_MAX + 1] {
+        let (status, body) = login("agent1@acme.test", support::PASSWORD, Some(bad)).await;
+        assert_eq!((status, code(&body)), (422, "validation"), "{bad}: {body}");
+    }
+
+    // The same email and password in two companies: the caller must choose, and only someone
+    // whose password matched learns which companies.
+    let twin = json!({"name": "Twin Admin", "email": "admin@acme.test", "password": support::PASSWORD, "role": "admin"});
+    let (status, twin) = server.post(&globex.access_token, "/api/users", twin).await;
+    assert_eq!(status, 201, "{twin}");
+    let (status, body) = login("admin@acme.test", support::PASSWORD, None).await;
+    assert_eq!((status, code(&body)), (409, "workspace_required"), "{body}");
+    let listed = message(&body);
+    for company in [&acme.company, &globex.company] {
+        assert!(
+            listed.contains(&format!("{} ({})", company.name, company.id)),
+            "names {}: {listed}",
+            company.name
+        );
+    }
+    let (status, body) = login("admin@acme.test", "wrong password", None).await;
+    assert_eq!((status, code(&body)), (401, "invalid_credentials"));
+    assert!(!message(&body).contains("Globex"), "{body}");
+    let (status, body) = login("admin@acme.test", support::PASSWORD, Some(acme_id)).await;
+    assert_eq!(
+        (status, body["user"]["id"].as_i64()),
+        (200, Some(acme.user.id))
+    );
+    let (status, body) = login("admin@acme.test", support::PASSWORD, Some(globex_id)).await;
+    assert_eq!(
+        (status, body["user"]["id"].clone()),
+        (200, twin["id"].clone())
+    );
+
+    // A disabled account is not a candidate: the other one signs in without a choice.
+    let (status, _) = server
+        .patch(
+            &globex.access_token,
+            &format!("/api/users/{}", twin["id"]),
+            None,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = login("admin@acme.test", support::PASSWORD, None).await;
+    assert_eq!(
+        (status, body["user"]["id"].as_i64()),
+        (200, Some(acme.user.id))
+    );
+}
+
+/// Migration 0003 on a database holding data at 0002: ids, data and every reference to a
+/// user survive, and emails become unique per company.
+#[tokio::test]
+async fn migration_0003_keeps_users_and_their_references() {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, backend) = match support::database_url().await {
+        Some(url) => (url, "postgres"),
+        None => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("m.sqlite").display()
+            ),
+            "sqlite",
+        ),
+    };
+    let migrations =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("migrations/{backend}"));
+    let mut at_0002 = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    at_0002.migrations = at_0002
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 2)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    at_0002.run(&pool).await.unwrap();
+    for sql in [
+        "INSERT INTO companies (id, name, created_at) VALUES (1, 'A', 't'), (2, 'B', 't')",
+        "INSERT INTO users (id, company_id, name, email, password_hash, role, active, created_at) VALUES
+            (1, 1, 'Ann', 'ann@a.test', 'h1', 'admin', 1, 't1'),
+            (2, 1, 'Bob', 'bob@a.test', 'h2', 'agent', 0, 't2'),
+            (3, 2, 'Cy', 'cy@b.test', 'h3', 'admin', 1, 't3'),
+            (7, 2, 'Gone', 'gone@b.test', 'h7', 'agent', 1, 't7')",
+        "INSERT INTO lanes (id, company_id, name, color, position, created_at) VALUES (1, 1, 'L', '#000000', 0, 't')",
+        "INSERT INTO tickets (id, company_id, title, requester_name, status, priority, assignee_id, creator_id, lane_id, created_at, updated_at)
+            VALUES (1, 1, 'T', 'R', 'open', 'normal', 2, 1, 1, 't', 't')",
+        "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at) VALUES (1, 1, 2, 'c', 't')",
+        "INSERT INTO attachments (company_id, ticket_id, name, size, content_type, storage_key, uploaded_by, created_at)
+            VALUES (1, 1, 'f', 1, 'text/plain', 'k', 1, 't')",
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, company_id, expires_at, created_at)
+            VALUES ('th', 'fam', 3, 2, 't', 't')",
+        // The highest id ever given stays used, even though that user is gone.
+        "DELETE FROM users WHERE id = 7",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    if backend == "postgres" {
+        sqlx::query("SELECT setval('users_id_seq', 7)")
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let users_before = users_table(&pool).await;
+    pool.close().await;
+
+    // The server's own start applies 0003 (on SQLite with foreign keys on, as it runs).
+    let db = deskbell_server::db::Db::connect(&url).await.unwrap();
+    assert_eq!(
+        users_table(&db.pool).await,
+        users_before,
+        "same ids and data"
+    );
+    if backend == "sqlite" {
+        let dangling = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        assert!(dangling.is_empty(), "every reference to a user still holds");
+    }
+    let joined: Vec<(String, String)> = sqlx::query(
+        "SELECT a.email AS assignee, c.email AS author FROM tickets t
+         JOIN users a ON a.id = t.assignee_id JOIN comments m ON m.ticket_id = t.id
+         JOIN users c ON c.id = m.author_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("assignee"), r.get("author")))
+    .collect();
+    assert_eq!(joined, [("bob@a.test".into(), "bob@a.test".into())]);
+
+    let insert = |company: i64, email: &'static str| {
+        sqlx::query(
+            "INSERT INTO users (company_id, name, email, password_hash, role, active, created_at)
+             VALUES ($1, 'N', $2, 'h', 'agent', 1, 't') RETURNING id",
+        )
+        .bind(company)
+        .bind(email)
+        .fetch_one(&db.pool)
+    };
+    let id: i64 = insert(2, "ann@a.test").await.unwrap().get("id");
+    assert_eq!(id, 8, "a new id, after the highest ever given");
+    let Err(err) = insert(1, "ann@a.test").await else {
+        panic!("the address is taken in company 1");
+    };
+    assert!(
+        err.as_database_error()
+            .is_some_and(|e| e.is_unique_violation()),
+        "{err}"
+    );
+    // Referencing a user that does not exist is still refused.
+    let err = sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, company_id, expires_at, created_at)
+         VALUES ('x', 'f', 999, 1, 't', 't')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("foreign key"),
+        "{err}"
+    );
+    db.close().await;
+}
+
+async fn users_table(pool: &sqlx::AnyPool) -> Vec<Vec<String>> {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT id, company_id, name, email, password_hash, role, active, created_at
+         FROM users ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        vec![
+            r.get::<i64, _>("id").to_string(),
+            r.get::<i64, _>("company_id").to_string(),
+            r.get("name"),
+            r.get("email"),
+            r.get("password_hash"),
+            r.get("role"),
+            r.get::<i64, _>("active").to_string(),
+            r.get("created_at"),
+        ]
+    })
+    .collect()
+}

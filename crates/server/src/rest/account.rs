@@ -48,7 +48,13 @@ pub async fn login(
     if req.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    Ok(Json(auth::login(&state, &req.email, &req.password).await?))
+    let company_id = req
+        .company_id
+        .map(|id| super::body_id("companyId", id))
+        .transpose()?;
+    Ok(Json(
+        auth::login(&state, &req.email, &req.password, company_id).await?,
+    ))
 }
 
 pub async fn refresh(

@@ -53,7 +53,10 @@ pub async fn create(
     .fetch_one(&state.db.pool)
     .await
     .map_err(|e| match ApiError::from(e) {
-        ApiError::Conflict { .. } => ApiError::conflict(format!("{email} already has an account")),
+        // Emails are unique per company only: this says nothing about other companies.
+        ApiError::Conflict { .. } => {
+            ApiError::conflict(format!("{email} already has an account in this company"))
+        }
         other => other,
     })?;
     Ok((StatusCode::CREATED, Json(user_from_row(&row)?)))
