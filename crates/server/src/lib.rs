@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rest;
@@ -57,6 +58,7 @@ pub struct Server {
 /// Reads the JWT secret kept in the data dir, creating it (mode 0600) on first start.
 fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("jwt-secret");
+    files::tighten(&path, files::FILE_MODE)?;
     match std::fs::read_to_string(&path) {
         Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
         Ok(_) => {}
@@ -66,13 +68,8 @@ fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
     let mut bytes = [0u8; 48];
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let mut options = std::fs::OpenOptions::new();
+    let mut options = files::private_file_options();
     options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     use std::io::Write;
     options.open(&path)?.write_all(secret.as_bytes())?;
     Ok(secret)
@@ -84,12 +81,21 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         path: config.data_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    // Private before anything is written into it (see `files`).
+    files::private_dir(&config.data_dir).map_err(data_err)?;
+    files::private_dir(&config.data_dir.join("attachments")).map_err(data_err)?;
     let secret = match &config.jwt_secret {
         Some(s) => s.clone(),
         None => load_or_create_secret(&config.data_dir).map_err(data_err)?,
     };
-    let db = db::Db::connect(&config.effective_database_url()).await?;
+    let url = config.effective_database_url();
+    if let Some(file) = files::sqlite_file(&url) {
+        files::private_sqlite(&file).map_err(|source| ServerError::DataDir {
+            path: file.display().to_string(),
+            source,
+        })?;
+    }
+    let db = db::Db::connect(&url).await?;
     tracing::info!(backend = db.backend.as_str(), "database ready");
     let keys = auth::TokenKeys::new(
         secret.as_bytes(),

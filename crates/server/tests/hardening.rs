@@ -618,3 +618,109 @@ async fn users_table(pool: &sqlx::AnyPool) -> Vec<Vec<String>> {
     })
     .collect()
 }
+
+// ---------------------------------------------------------------- finding 10: files, headers, logs
+
+/// Uploads `bytes` as `name` with `content_type` to a new ticket; returns the attachment.
+async fn upload(
+    server: &TestServer,
+    token: &str,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Value {
+    let t = server.create_ticket(token, "Has a file", json!({})).await;
+    let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+        .file_name(name.to_string())
+        .mime_str(content_type)
+        .unwrap();
+    let res = server
+        .http
+        .post(server.api(&format!("/api/tickets/{}/attachments", t.id)))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    let (status, attachment) = support::status_json(res).await;
+    assert_eq!(status, 201, "{attachment}");
+    attachment
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_database_secret_and_attachments_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let sqlite = std::env::var_os("DESKBELL_TEST_POSTGRES_URL").is_none();
+    for existing in [true, false] {
+        let root = tempfile::tempdir().unwrap();
+        let data_dir = if existing {
+            // As an older version left it: everything readable by everyone.
+            let dir = root.path().to_path_buf();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            if sqlite {
+                // An empty file is an empty SQLite database.
+                let db = dir.join("deskbell.sqlite");
+                std::fs::write(&db, b"").unwrap();
+                std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            dir
+        } else {
+            root.path().join("fresh/data")
+        };
+        let mut config = deskbell_server::Config::new(data_dir.clone());
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.database_url = support::database_url().await;
+        let server = TestServer::start_config(config, root).await;
+        let admin = server.login("admin@acme.test").await;
+        upload(
+            &server,
+            &admin.access_token,
+            "notes.txt",
+            "text/plain",
+            b"private",
+        )
+        .await;
+
+        let attachments = data_dir.join("attachments");
+        let company_dir = attachments.join(admin.company.id.to_string());
+        let stored: Vec<_> = std::fs::read_dir(&company_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(stored.len(), 1);
+        let mut expected = vec![
+            (data_dir.clone(), 0o700),
+            (attachments, 0o700),
+            (company_dir, 0o700),
+            (stored[0].clone(), 0o600),
+            (data_dir.join("jwt-secret"), 0o600),
+        ];
+        if sqlite {
+            // The server keeps the database in WAL mode: the log and its index exist.
+            for file in [
+                "deskbell.sqlite",
+                "deskbell.sqlite-wal",
+                "deskbell.sqlite-shm",
+            ] {
+                expected.push((data_dir.join(file), 0o600));
+            }
+        }
+        for (path, want) in expected {
+            assert_eq!(
+                format!("{:o}", mode(&path)),
+                format!("{want:o}"),
+                "{} (existing data dir: {existing})",
+                path.display()
+            );
+        }
+    }
+}

@@ -13,6 +13,7 @@ use super::ApiPath;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
+use crate::files;
 use crate::state::AppState;
 use crate::store::{self, attachment_from_row, ATTACHMENT_COLUMNS};
 use crate::writes::WriteTx;
@@ -103,11 +104,20 @@ pub async fn upload(
     state.count_write(auth.company_id())?;
     let key = format!("{}/{}", auth.company_id(), uuid::Uuid::new_v4());
     let path = path_of(&state, &key);
+    // Owner-only, like everything in the data dir (see `files`).
     let write = async {
         if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
+            let mut builder = tokio::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            builder.mode(files::DIR_MODE);
+            builder.create(dir).await?;
         }
-        tokio::fs::write(&path, &bytes).await
+        let mut options = files::private_file_options();
+        options.write(true).create_new(true);
+        let mut file = tokio::fs::OpenOptions::from(options).open(&path).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+        tokio::io::AsyncWriteExt::flush(&mut file).await
     };
     write
         .await
