@@ -724,3 +724,59 @@ async fn the_data_dir_database_secret_and_attachments_are_private() {
         }
     }
 }
+
+#[tokio::test]
+async fn downloads_serve_active_content_as_inert_bytes() {
+    let server = TestServer::start().await;
+    let agent = server.login("agent1@acme.test").await;
+    let token = &agent.access_token;
+    let octet = "application/octet-stream";
+    for (sent, served) in [
+        ("text/html", octet),
+        ("text/html; charset=utf-8", octet),
+        ("application/xhtml+xml", octet),
+        ("image/svg+xml", octet),
+        ("text/xml", octet),
+        ("application/xml", octet),
+        ("application/javascript", octet),
+        ("text/css", octet),
+        ("application/x-unknown", octet),
+        ("image/png", "image/png"),
+        ("application/pdf", "application/pdf"),
+        ("text/plain; charset=utf-8", "text/plain"),
+    ] {
+        let bytes = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
+        let attachment = upload(&server, token, "file.bin", sent, bytes).await;
+        let res = server
+            .http
+            .get(server.api(&format!("/api/attachments/{}", attachment["id"])))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(header("content-type"), served, "uploaded as {sent}");
+        assert!(
+            header("content-disposition").starts_with("attachment;"),
+            "{sent}: {}",
+            header("content-disposition")
+        );
+        assert!(
+            header("content-security-policy").contains("sandbox"),
+            "{sent}: {}",
+            header("content-security-policy")
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(
+            res.bytes().await.unwrap().as_ref(),
+            bytes,
+            "the bytes as uploaded"
+        );
+    }
+}
