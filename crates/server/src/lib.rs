@@ -113,6 +113,7 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         .map_err(db::DbError::from)?;
     let app = rest::router(state.clone())
         .layer(sio_layer)
+        .layer(axum::middleware::map_response(nosniff))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     let bind = state.config.bind;
     let listener = TcpListener::bind(bind)
@@ -170,6 +171,16 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         task,
         background: vec![pruner, checkpointer],
     })
+}
+
+/// Every response, REST and Socket.IO alike, errors and 404s included: browsers must take the
+/// declared content type as it is, never guess an executable one from the bytes.
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// `prepare` + `serve`.

@@ -780,3 +780,111 @@ async fn downloads_serve_active_content_as_inert_bytes() {
         );
     }
 }
+
+#[tokio::test]
+async fn auth_responses_are_never_cached_and_no_response_is_sniffed() {
+    let server = TestServer::start().await;
+    let post = |path: &str, body: Value, token: Option<&str>| {
+        let mut req = server.http.post(server.api(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let headers_of = |res: &reqwest::Response| {
+        let get = |name: &str| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        (
+            res.status().as_u16(),
+            get("cache-control"),
+            get("x-content-type-options"),
+        )
+    };
+    let ok = post(
+        "/api/auth/login",
+        json!({"email": "agent1@acme.test", "password": support::PASSWORD}),
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, cache, sniff) = headers_of(&ok);
+    assert_eq!(
+        (status, cache.as_str(), sniff.as_str()),
+        (200, "no-store", "nosniff")
+    );
+    let session: Value = ok.json().await.unwrap();
+    let refreshed = post(
+        "/api/auth/refresh",
+        json!({"refreshToken": session["refreshToken"]}),
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, cache, _) = headers_of(&refreshed);
+    assert_eq!((status, cache.as_str()), (200, "no-store"));
+    let session: Value = refreshed.json().await.unwrap();
+    let access = session["accessToken"].as_str().unwrap();
+
+    // Errors of the auth routes are not stored either.
+    for (path, body, token, want) in [
+        (
+            "/api/auth/login",
+            json!({"email": "agent1@acme.test", "password": "wrong"}),
+            None,
+            401,
+        ),
+        ("/api/auth/login", json!({"email": "x"}), None, 422),
+        (
+            "/api/auth/refresh",
+            json!({"refreshToken": "made-up"}),
+            None,
+            401,
+        ),
+        ("/api/auth/logout", json!({}), None, 401),
+        ("/api/auth/logout", json!({}), Some(access), 204),
+    ] {
+        let res = post(path, body, token).await.unwrap();
+        let (status, cache, sniff) = headers_of(&res);
+        assert_eq!(
+            (status, cache.as_str(), sniff.as_str()),
+            (want, "no-store", "nosniff"),
+            "{path}"
+        );
+    }
+
+    // Every other response is not sniffed: health, data, 404s, errors, Socket.IO.
+    let admin = server.login("admin@acme.test").await;
+    for (path, token, want) in [
+        ("/health", None, 200),
+        ("/api/board", Some(admin.access_token.as_str()), 200),
+        ("/api/nothing-here", Some(admin.access_token.as_str()), 404),
+        (
+            "/api/tickets/999999",
+            Some(admin.access_token.as_str()),
+            404,
+        ),
+        ("/api/me", None, 401),
+        ("/socket.io/?EIO=4&transport=polling", None, 200),
+    ] {
+        let mut req = server.http.get(server.api(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        let (status, _, sniff) = headers_of(&res);
+        assert_eq!((status, sniff.as_str()), (want, "nosniff"), "{path}");
+    }
+    let refused = post(
+        "/api/lanes",
+        json!({"name": "x", "color": "red"}),
+        Some(&admin.access_token),
+    )
+    .await
+    .unwrap();
+    let (status, _, sniff) = headers_of(&refused);
+    assert_eq!((status, sniff.as_str()), (422, "nosniff"));
+}

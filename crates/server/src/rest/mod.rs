@@ -18,7 +18,9 @@
 //!   every text field of every write; `email` adds the shape of an address.
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::map_response;
+use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
@@ -56,9 +58,18 @@ pub fn router(state: AppState) -> Router {
     let attachment_limit = state.config.max_attachment_bytes + 64 * 1024;
     Router::new()
         .route("/health", get(account::health))
-        .route("/api/auth/login", post(account::login))
-        .route("/api/auth/refresh", post(account::refresh))
-        .route("/api/auth/logout", post(account::logout))
+        .route(
+            "/api/auth/login",
+            post(account::login).layer(map_response(no_store)),
+        )
+        .route(
+            "/api/auth/refresh",
+            post(account::refresh).layer(map_response(no_store)),
+        )
+        .route(
+            "/api/auth/logout",
+            post(account::logout).layer(map_response(no_store)),
+        )
         .route("/api/me", get(account::me))
         .route("/api/board", get(tickets::board))
         .route("/api/tickets", get(tickets::list).post(tickets::create))
@@ -98,6 +109,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(state.config.max_payload_bytes))
         .with_state(state)
+}
+
+/// Responses of the auth routes carry tokens (or answer a request that did): no cache, shared
+/// or private, may keep them. Applied to every response of those routes, errors included.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The `If-Match` version, if sent. Accepts `3`, `"3"` and `W/"3"`.
