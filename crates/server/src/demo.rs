@@ -233,7 +233,8 @@ pub async fn seed(state: &AppState) -> ApiResult<()> {
         }
     }
     tx.commit().await?;
-    tracing::info!("demo data created (password {DEMO_PASSWORD})");
+    // No password in logs, not even the demo's (`logs`): the banner on stdout gives it.
+    tracing::info!("demo data created");
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod logs;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rest;
@@ -114,7 +115,18 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
     let app = rest::router(state.clone())
         .layer(sio_layer)
         .layer(axum::middleware::map_response(nosniff))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(
+            // Method and path only: a query string can hold the Engine.IO session id (`logs`).
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                },
+            ),
+        );
     let bind = state.config.bind;
     let listener = TcpListener::bind(bind)
         .await
