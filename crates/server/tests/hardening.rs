@@ -475,10 +475,10 @@ async fn emails_are_unique_per_company_and_the_password_picks_the_account() {
     );
 }
 
-/// Migration 0003 on a database holding data at 0002: ids, data and every reference to a
+/// Migration 0004 on a database holding data at 0003: ids, data and every reference to a
 /// user survive, and emails become unique per company.
 #[tokio::test]
-async fn migration_0003_keeps_users_and_their_references() {
+async fn migration_0004_keeps_users_and_their_references() {
     use sqlx::Row;
     sqlx::any::install_default_drivers();
     let dir = tempfile::tempdir().unwrap();
@@ -494,23 +494,23 @@ async fn migration_0003_keeps_users_and_their_references() {
     };
     let migrations =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("migrations/{backend}"));
-    let mut at_0002 = sqlx::migrate::Migrator::new(migrations).await.unwrap();
-    at_0002.migrations = at_0002
+    let mut at_0003 = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    at_0003.migrations = at_0003
         .migrations
         .iter()
-        .filter(|m| m.version <= 2)
+        .filter(|m| m.version <= 3)
         .cloned()
         .collect::<Vec<_>>()
         .into();
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    at_0002.run(&pool).await.unwrap();
+    at_0003.run(&pool).await.unwrap();
     for sql in [
         "INSERT INTO companies (id, name, created_at) VALUES (1, 'A', 't'), (2, 'B', 't')",
-        "INSERT INTO users (id, company_id, name, email, password_hash, role, active, created_at) VALUES
-            (1, 1, 'Ann', 'ann@a.test', 'h1', 'admin', 1, 't1'),
-            (2, 1, 'Bob', 'bob@a.test', 'h2', 'agent', 0, 't2'),
-            (3, 2, 'Cy', 'cy@b.test', 'h3', 'admin', 1, 't3'),
-            (7, 2, 'Gone', 'gone@b.test', 'h7', 'agent', 1, 't7')",
+        "INSERT INTO users (id, company_id, name, email, password_hash, role, active, created_at, visible_from_seq) VALUES
+            (1, 1, 'Ann', 'ann@a.test', 'h1', 'admin', 1, 't1', 0),
+            (2, 1, 'Bob', 'bob@a.test', 'h2', 'agent', 0, 't2', 5),
+            (3, 2, 'Cy', 'cy@b.test', 'h3', 'admin', 1, 't3', 9),
+            (7, 2, 'Gone', 'gone@b.test', 'h7', 'agent', 1, 't7', 0)",
         "INSERT INTO lanes (id, company_id, name, color, position, created_at) VALUES (1, 1, 'L', '#000000', 0, 't')",
         "INSERT INTO tickets (id, company_id, title, requester_name, status, priority, assignee_id, creator_id, lane_id, created_at, updated_at)
             VALUES (1, 1, 'T', 'R', 'open', 'normal', 2, 1, 1, 't', 't')",
@@ -533,7 +533,7 @@ async fn migration_0003_keeps_users_and_their_references() {
     let users_before = users_table(&pool).await;
     pool.close().await;
 
-    // The server's own start applies 0003 (on SQLite with foreign keys on, as it runs).
+    // The server's own start applies 0004 (on SQLite with foreign keys on, as it runs).
     let db = deskbell_server::db::Db::connect(&url).await.unwrap();
     assert_eq!(
         users_table(&db.pool).await,
@@ -597,7 +597,8 @@ async fn migration_0003_keeps_users_and_their_references() {
 async fn users_table(pool: &sqlx::AnyPool) -> Vec<Vec<String>> {
     use sqlx::Row;
     sqlx::query(
-        "SELECT id, company_id, name, email, password_hash, role, active, created_at
+        "SELECT id, company_id, name, email, password_hash, role, active, created_at,
+                visible_from_seq
          FROM users ORDER BY id",
     )
     .fetch_all(pool)
@@ -614,6 +615,7 @@ async fn users_table(pool: &sqlx::AnyPool) -> Vec<Vec<String>> {
             r.get("role"),
             r.get::<i64, _>("active").to_string(),
             r.get("created_at"),
+            r.get::<i64, _>("visible_from_seq").to_string(),
         ]
     })
     .collect()

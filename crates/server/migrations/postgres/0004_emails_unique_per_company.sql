@@ -7,7 +7,7 @@ ALTER TABLE users ADD CONSTRAINT users_company_email_key UNIQUE (company_id, ema
 -- Sign-in looks accounts up by email across companies.
 CREATE INDEX users_email ON users(email);
 
--- The same indexes on the columns that reference users as on SQLite, where 0003 needs them
+-- The same indexes on the columns that reference users as on SQLite, where 0004 needs them
 -- to rebuild `users`; here they serve the queries by user and the foreign-key checks.
 CREATE INDEX tickets_assignee ON tickets(assignee_id);
 CREATE INDEX tickets_creator ON tickets(creator_id);
