@@ -193,25 +193,66 @@ async fn session_response(
     })
 }
 
-pub async fn login(state: &AppState, email: &str, password: &str) -> ApiResult<LoginResponse> {
+/// At most this many accounts are tried for one sign-in, as each costs an argon2 check; an
+/// address with more active accounts needs `companyId` to reach the others.
+pub const LOGIN_CANDIDATES_MAX: usize = 5;
+
+/// Signs in with an email and password, in `company_id` when given. Emails are unique per
+/// company (docs/decisions/0002-…), so the password is checked against each active account
+/// with that email: exactly one match signs in; several ask which workspace, naming the
+/// matching companies only to someone whose password opened them; none is
+/// `invalid_credentials`, as is an unknown email (after a check of the same cost).
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    company_id: Option<Id>,
+) -> ApiResult<LoginResponse> {
     let email = email.trim().to_lowercase();
-    let found = store::user_with_hash_by_email(&state.db.pool, &email).await?;
-    let Some((user, hash)) = found else {
+    let candidates =
+        store::login_candidates(&state.db.pool, &email, company_id, LOGIN_CANDIDATES_MAX).await?;
+    if candidates.is_empty() {
         // Same cost as a real check, so timing does not reveal which emails exist.
         let _ = verify_password_blocking(state, password.to_string(), DUMMY_HASH.clone()).await?;
-        tracing::warn!(email = ?email, reason = "no such account", "sign-in failed");
+        // Disabled accounts are not candidates.
+        tracing::warn!(email = ?email, reason = "no such account (or disabled)", "sign-in failed");
         return Err(ApiError::InvalidCredentials);
+    }
+    let mut matched = Vec::new();
+    for (user, hash) in candidates {
+        if verify_password_blocking(state, password.to_string(), hash).await? {
+            matched.push(user);
+        }
+    }
+    let user = match matched.len() {
+        0 => {
+            tracing::warn!(email = ?email, reason = "wrong password", "sign-in failed");
+            return Err(ApiError::InvalidCredentials);
+        }
+        1 => matched.remove(0),
+        _ => {
+            tracing::info!(email = ?email, accounts = matched.len(), "sign-in needs a workspace");
+            return Err(workspace_required(state, &matched).await?);
+        }
     };
-    if !verify_password_blocking(state, password.to_string(), hash).await? {
-        tracing::warn!(email = ?email, reason = "wrong password", "sign-in failed");
-        return Err(ApiError::InvalidCredentials);
-    }
-    if !user.active {
-        tracing::warn!(email = ?email, reason = "account disabled", "sign-in failed");
-        return Err(ApiError::InvalidCredentials);
-    }
     let family = uuid::Uuid::new_v4().to_string();
     session_response(state, user, &family, Utc::now()).await
+}
+
+/// The answer when one email and password open accounts in several companies.
+async fn workspace_required(state: &AppState, matched: &[User]) -> ApiResult<ApiError> {
+    let mut workspaces = Vec::new();
+    for user in matched {
+        let company = store::company(&state.db.pool, user.company_id)
+            .await?
+            .ok_or(ApiError::NotFound("company"))?;
+        workspaces.push(format!("{} ({})", company.name, company.id));
+    }
+    Ok(ApiError::WorkspaceRequired(format!(
+        "this email and password open accounts in several workspaces; sign in again with \
+         companyId set to one of: {}",
+        workspaces.join(", ")
+    )))
 }
 
 /// Rotates a refresh token. Presenting one that was already used revokes its whole family.

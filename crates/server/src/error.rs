@@ -21,6 +21,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// One email and password open accounts in several companies: sign in with `companyId`.
+    #[error("{0}")]
+    WorkspaceRequired(String),
     #[error("{message}")]
     Conflict {
         message: String,
@@ -83,6 +86,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ApiErrorCode::Forbidden,
             ApiError::NotFound(_) => ApiErrorCode::NotFound,
             ApiError::Conflict { .. } => ApiErrorCode::Conflict,
+            ApiError::WorkspaceRequired(_) => ApiErrorCode::WorkspaceRequired,
             ApiError::PayloadTooLarge(_) => ApiErrorCode::PayloadTooLarge,
             ApiError::Validation(_) => ApiErrorCode::Validation,
             ApiError::RateLimited { .. } => ApiErrorCode::RateLimited,

@@ -90,23 +90,6 @@ impl Common {
     }
 }
 
-fn init_logs(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "info,tower_http=warn,socketioxide=warn,engineioxide=warn",
-        )
-    });
-    // Logs go to stderr; stdout carries only the demo banner, for scripts to read.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -142,7 +125,8 @@ async fn main() -> anyhow::Result<()> {
             Some((*simulate, Duration::from_millis(*simulate_every_ms))),
         ),
     };
-    init_logs(common.log_json);
+    // RUST_LOG chooses what is logged, except raw Socket.IO packets, which carry tokens.
+    deskbell_server::logs::init(common.log_json);
     let config = common.config();
     tracing::info!(data_dir = %config.data_dir.display(), "starting");
     let state = deskbell_server::prepare(config)

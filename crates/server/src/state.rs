@@ -96,6 +96,7 @@ impl AppState {
             .await
     }
 
+    /// Created private on start, like the directories beneath it (see `files`).
     pub fn attachments_dir(&self) -> PathBuf {
         self.config.data_dir.join("attachments")
     }

@@ -46,6 +46,18 @@ pub async fn login(
     if req.email.trim().is_empty() || req.password.is_empty() {
         return Err(ApiError::validation("email and password are required"));
     }
+    // The text rule only, not the full shape of an address: an account created before that
+    // check existed must still be able to sign in. A NUL would be a 500 on PostgreSQL.
+    super::bounded(
+        "email",
+        req.email.trim(),
+        super::EMAIL_MAX,
+        super::Lines::Single,
+    )?;
+    let company_id = req
+        .company_id
+        .map(|id| super::body_id("companyId", id))
+        .transpose()?;
     let account = req.email.trim().to_lowercase();
     let span = tracing::info_span!("sign_in", client = ?address);
     let throttle = &state.login_throttle;
@@ -66,7 +78,7 @@ pub async fn login(
         });
         return Err(ApiError::InvalidCredentials);
     }
-    let outcome = auth::login(&state, &req.email, &req.password)
+    let outcome = auth::login(&state, &req.email, &req.password, company_id)
         .instrument(span.clone())
         .await;
     match &outcome {

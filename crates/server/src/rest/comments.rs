@@ -7,7 +7,7 @@ use deskbell_protocol::{Comment, EventAction, Id, NewComment, Resource};
 use sqlx::Row;
 
 use super::tickets::{preview, visible_ticket};
-use super::{required_text, ApiJson, ApiPath};
+use super::{required_text, ApiJson, ApiPath, Lines};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
@@ -35,7 +35,7 @@ pub async fn create(
     ApiPath(ticket_id): ApiPath<Id>,
     ApiJson(new): ApiJson<NewComment>,
 ) -> ApiResult<(StatusCode, Json<Comment>)> {
-    let body = required_text("body", &new.body, BODY_MAX)?;
+    let body = required_text("body", &new.body, BODY_MAX, Lines::Multi)?;
     state.count_write(auth.company_id(), auth.user.id)?;
     let comment = state
         .write(

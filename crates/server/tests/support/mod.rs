@@ -43,7 +43,7 @@ impl Default for Options {
 }
 
 /// A fresh PostgreSQL database for one test, when the suite runs against PostgreSQL.
-async fn database_url() -> Option<String> {
+pub async fn database_url() -> Option<String> {
     let admin = std::env::var("DESKBELL_TEST_POSTGRES_URL").ok()?;
     use sqlx::{Connection, Executor};
     let name = format!("deskbell_test_{}", uuid::Uuid::new_v4().simple());
