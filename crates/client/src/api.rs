@@ -131,6 +131,7 @@ impl Api {
         let body = LoginRequest {
             email: email.to_string(),
             password: password.to_string(),
+            company_id: None,
         };
         Self::send(Self::json(
             self.request(Method::POST, "api/auth/login", None)?,

@@ -46,6 +46,7 @@ impl ApiError {
                 ApiErrorCode::Forbidden => "forbidden",
                 ApiErrorCode::NotFound => "not_found",
                 ApiErrorCode::Conflict => "conflict",
+                ApiErrorCode::WorkspaceRequired => "workspace_required",
                 ApiErrorCode::PayloadTooLarge => "payload_too_large",
                 ApiErrorCode::Validation => "validation",
                 ApiErrorCode::RateLimited => "rate_limited",

@@ -466,6 +466,12 @@ impl std::fmt::Display for ConnectErrorCode {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// The workspace (company) to sign in to. Emails are unique per company, so one email
+    /// may have accounts in several; without it the password picks the account, and when it
+    /// opens more than one the server answers `workspace_required` naming them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub company_id: Option<Id>,
 }
 
 /// Answer to login and to refresh.
@@ -660,6 +666,9 @@ pub enum ApiErrorCode {
     Forbidden,
     NotFound,
     Conflict,
+    /// 409 on sign-in: the email and password open accounts in several companies; sign in
+    /// again with `companyId` (the message names the companies and their ids).
+    WorkspaceRequired,
     PayloadTooLarge,
     Validation,
     RateLimited,
@@ -676,7 +685,7 @@ impl ApiErrorCode {
             | ApiErrorCode::RefreshReused => 401,
             ApiErrorCode::Forbidden => 403,
             ApiErrorCode::NotFound => 404,
-            ApiErrorCode::Conflict => 409,
+            ApiErrorCode::Conflict | ApiErrorCode::WorkspaceRequired => 409,
             ApiErrorCode::PayloadTooLarge => 413,
             ApiErrorCode::Validation => 422,
             ApiErrorCode::RateLimited => 429,
@@ -807,5 +816,29 @@ mod tests {
         );
         assert_eq!(Priority::parse("URGENT"), None);
         assert_eq!(ApiErrorCode::Conflict.http_status(), 409);
+        assert_eq!(ApiErrorCode::WorkspaceRequired.http_status(), 409);
+        assert_eq!(
+            serde_json::to_value(ApiErrorCode::WorkspaceRequired).unwrap(),
+            "workspace_required"
+        );
+    }
+
+    #[test]
+    fn login_takes_an_optional_company() {
+        let plain: LoginRequest =
+            serde_json::from_str(r#"{"email":"a@x.test","password":"p"}"#).unwrap();
+        assert_eq!(plain.company_id, None);
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({"email": "a@x.test", "password": "p"}),
+            "absent, not null, when not given"
+        );
+        let scoped: LoginRequest =
+            serde_json::from_str(r#"{"email":"a@x.test","password":"p","companyId":2}"#).unwrap();
+        assert_eq!(scoped.company_id, Some(2));
+        assert!(serde_json::from_str::<LoginRequest>(
+            r#"{"email":"a@x.test","password":"p","company":2}"#
+        )
+        .is_err());
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use deskbell_protocol::{Id, LoginResponse, Role, User};
+use deskbell_protocol::{Id, LoginResponse, Role, SessionEndReason, User};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -16,9 +16,11 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use std::time::{Duration, Instant};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Limit};
+use crate::events::SessionEnd;
 use crate::state::AppState;
 use crate::store::{self, USER_COLUMNS};
+use crate::writes::WriteTx;
 
 /// Claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,17 +112,31 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Argon2 is deliberately slow: keep it off the async workers.
-pub async fn hash_password_blocking(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+/// Argon2 is deliberately slow: off the async workers, and through the server's gate (see
+/// `login_limits`), which refuses at once when too many hashes are under way.
+pub async fn hash_password_blocking(state: &AppState, password: String) -> ApiResult<String> {
+    state
+        .hash_gate
+        .run(move || hash_password(&password))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|_| password_checks_busy())
 }
 
-async fn verify_password_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+async fn verify_password_blocking(
+    state: &AppState,
+    password: String,
+    hash: String,
+) -> ApiResult<bool> {
+    state
+        .hash_gate
+        .run(move || verify_password(&password, &hash))
         .await
-        .unwrap_or(false)
+        .map_err(|_| password_checks_busy())
+}
+
+fn password_checks_busy() -> ApiError {
+    tracing::warn!("password check refused: too many under way");
+    ApiError::rate_limited(Limit::PasswordChecks, Duration::from_secs(1))
 }
 
 fn random_token() -> String {
@@ -177,19 +193,66 @@ async fn session_response(
     })
 }
 
-pub async fn login(state: &AppState, email: &str, password: &str) -> ApiResult<LoginResponse> {
+/// At most this many accounts are tried for one sign-in, as each costs an argon2 check; an
+/// address with more active accounts needs `companyId` to reach the others.
+pub const LOGIN_CANDIDATES_MAX: usize = 5;
+
+/// Signs in with an email and password, in `company_id` when given. Emails are unique per
+/// company (docs/decisions/0002-…), so the password is checked against each active account
+/// with that email: exactly one match signs in; several ask which workspace, naming the
+/// matching companies only to someone whose password opened them; none is
+/// `invalid_credentials`, as is an unknown email (after a check of the same cost).
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    company_id: Option<Id>,
+) -> ApiResult<LoginResponse> {
     let email = email.trim().to_lowercase();
-    let found = store::user_with_hash_by_email(&state.db.pool, &email).await?;
-    let Some((user, hash)) = found else {
+    let candidates =
+        store::login_candidates(&state.db.pool, &email, company_id, LOGIN_CANDIDATES_MAX).await?;
+    if candidates.is_empty() {
         // Same cost as a real check, so timing does not reveal which emails exist.
-        let _ = verify_password_blocking(password.to_string(), DUMMY_HASH.clone()).await;
-        return Err(ApiError::InvalidCredentials);
-    };
-    if !verify_password_blocking(password.to_string(), hash).await || !user.active {
+        let _ = verify_password_blocking(state, password.to_string(), DUMMY_HASH.clone()).await?;
+        // Disabled accounts are not candidates.
+        tracing::warn!(email = ?email, reason = "no such account (or disabled)", "sign-in failed");
         return Err(ApiError::InvalidCredentials);
     }
+    let mut matched = Vec::new();
+    for (user, hash) in candidates {
+        if verify_password_blocking(state, password.to_string(), hash).await? {
+            matched.push(user);
+        }
+    }
+    let user = match matched.len() {
+        0 => {
+            tracing::warn!(email = ?email, reason = "wrong password", "sign-in failed");
+            return Err(ApiError::InvalidCredentials);
+        }
+        1 => matched.remove(0),
+        _ => {
+            tracing::info!(email = ?email, accounts = matched.len(), "sign-in needs a workspace");
+            return Err(workspace_required(state, &matched).await?);
+        }
+    };
     let family = uuid::Uuid::new_v4().to_string();
     session_response(state, user, &family, Utc::now()).await
+}
+
+/// The answer when one email and password open accounts in several companies.
+async fn workspace_required(state: &AppState, matched: &[User]) -> ApiResult<ApiError> {
+    let mut workspaces = Vec::new();
+    for user in matched {
+        let company = store::company(&state.db.pool, user.company_id)
+            .await?
+            .ok_or(ApiError::NotFound("company"))?;
+        workspaces.push(format!("{} ({})", company.name, company.id));
+    }
+    Ok(ApiError::WorkspaceRequired(format!(
+        "this email and password open accounts in several workspaces; sign in again with \
+         companyId set to one of: {}",
+        workspaces.join(", ")
+    )))
 }
 
 /// Rotates a refresh token. Presenting one that was already used revokes its whole family.
@@ -207,7 +270,7 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> 
     .await?;
     let Some(row) = rotated else {
         let known = sqlx::query(
-            "SELECT family_id, used, revoked FROM refresh_tokens WHERE token_hash = $1",
+            "SELECT family_id, user_id, company_id, used, revoked FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&state.db.pool)
@@ -219,8 +282,15 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> 
                 let used: i64 = row.try_get("used")?;
                 let revoked: i64 = row.try_get("revoked")?;
                 if used != 0 && revoked == 0 {
-                    revoke_family(state, &family).await?;
-                    tracing::warn!(family = %family, "refresh token reuse; session revoked");
+                    let user_id: Id = row.try_get("user_id")?;
+                    let company_id: Id = row.try_get("company_id")?;
+                    let ending = Revocation {
+                        user_id,
+                        family,
+                        reason: SessionEndReason::Revoked,
+                    };
+                    revoke_sessions(state, company_id, user_id, vec![ending]).await?;
+                    tracing::warn!(user = user_id, "refresh token reuse; session revoked");
                     ApiError::RefreshReused
                 } else if revoked != 0 {
                     ApiError::Unauthorized("this session has been signed out".into())
@@ -239,34 +309,83 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> 
     session_response(state, user, &family, now).await
 }
 
-pub async fn revoke_family(state: &AppState, family: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
-        .bind(family)
-        .execute(&state.db.pool)
+/// A session (refresh-token family) to revoke.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub user_id: Id,
+    pub family: String,
+    pub reason: SessionEndReason,
+}
+
+/// Revokes sessions of one company and ends their live sockets, in one write of the company
+/// (see `events`): REST refuses their tokens and their sockets receive nothing committed after
+/// this.
+pub async fn revoke_sessions(
+    state: &AppState,
+    company_id: Id,
+    actor: Id,
+    sessions: Vec<Revocation>,
+) -> ApiResult<()> {
+    state
+        .hub
+        .writer(company_id)
+        .submit(actor, sessions, |w, sessions| {
+            Box::pin(revoke_in(w, sessions))
+        })
         .await?;
     state.sessions.invalidate();
     Ok(())
 }
 
-/// Revokes the caller's session, and the family of `refresh_token` if it is theirs.
+async fn revoke_in(w: &mut WriteTx, sessions: &[Revocation]) -> ApiResult<()> {
+    for ending in sessions {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1 AND user_id = $2 AND company_id = $3",
+        )
+        .bind(&ending.family)
+        .bind(ending.user_id)
+        .bind(w.company_id)
+        .execute(w.conn())
+        .await?;
+        w.end_sessions(SessionEnd {
+            user_id: ending.user_id,
+            session: Some(ending.family.clone()),
+            reason: ending.reason,
+        })?;
+    }
+    Ok(())
+}
+
+/// Revokes the caller's session, and the session of `refresh_token` if it is theirs.
 pub async fn logout(
     state: &AppState,
     auth: &AuthUser,
     refresh_token: Option<&str>,
 ) -> ApiResult<()> {
-    revoke_family(state, &auth.session).await?;
+    let mut sessions = vec![Revocation {
+        user_id: auth.user.id,
+        family: auth.session.clone(),
+        reason: SessionEndReason::SignedOut,
+    }];
     if let Some(token) = refresh_token {
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1 AND family_id IN
-             (SELECT family_id FROM refresh_tokens WHERE token_hash = $2)",
+        let family = sqlx::query(
+            "SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2",
         )
-        .bind(auth.user.id)
         .bind(token_hash(token))
-        .execute(&state.db.pool)
-        .await?;
-        state.sessions.invalidate();
+        .bind(auth.user.id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .map(|row| row.try_get::<String, _>("family_id"))
+        .transpose()?;
+        if let Some(family) = family.filter(|f| *f != auth.session) {
+            sessions.push(Revocation {
+                user_id: auth.user.id,
+                family,
+                reason: SessionEndReason::SignedOut,
+            });
+        }
     }
-    Ok(())
+    revoke_sessions(state, auth.company_id(), auth.user.id, sessions).await
 }
 
 /// Checks an access token against the database: the user exists, is active, belongs to the
@@ -282,29 +401,49 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Aut
         return signed_in(user, claims);
     }
     let epoch = state.sessions.epoch();
-    // One query: the user and whether their session (refresh-token family) is still live.
+    let user = live_session(state, user_id, &claims.sid).await?.user;
+    state.sessions.remember(&user, &claims.sid, epoch, now);
+    signed_in(user, claims)
+}
+
+/// A user and session as the database has them now (never the session cache).
+pub struct LiveSession {
+    pub user: User,
+    /// The company seq from which this user may replay (see the users table's migration 0003).
+    pub visible_from_seq: i64,
+}
+
+/// Reads the user and checks, in one query, that they are active and their session
+/// (refresh-token family) is not revoked.
+pub async fn live_session(
+    state: &AppState,
+    user_id: Id,
+    session: &str,
+) -> Result<LiveSession, AuthFailure> {
+    let internal = |e: sqlx::Error| AuthFailure::Internal(e.to_string());
     let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, (SELECT COUNT(*) FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked = 0) AS live
+        "SELECT {USER_COLUMNS}, visible_from_seq,
+                (SELECT COUNT(*) FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked = 0) AS live
          FROM users WHERE id = $1"
     ))
     .bind(user_id)
-    .bind(&claims.sid)
+    .bind(session)
     .fetch_optional(&state.db.pool)
     .await
-    .map_err(|e| AuthFailure::Internal(e.to_string()))?
+    .map_err(internal)?
     .ok_or(AuthFailure::Invalid)?;
-    let live: i64 = row
-        .try_get("live")
-        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
+    let live: i64 = row.try_get("live").map_err(internal)?;
     if live == 0 {
         return Err(AuthFailure::Revoked);
     }
-    let user = store::user_from_row(&row).map_err(|e| AuthFailure::Internal(e.to_string()))?;
+    let user = store::user_from_row(&row).map_err(internal)?;
     if !user.active {
         return Err(AuthFailure::Inactive);
     }
-    state.sessions.remember(&user, &claims.sid, epoch, now);
-    signed_in(user, claims)
+    Ok(LiveSession {
+        visible_from_seq: row.try_get("visible_from_seq").map_err(internal)?,
+        user,
+    })
 }
 
 fn signed_in(user: User, claims: Claims) -> Result<AuthUser, AuthFailure> {

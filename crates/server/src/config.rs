@@ -19,6 +19,12 @@ pub struct Config {
     pub ping_timeout: Duration,
     /// Per-company writes per minute (REST writes and client emits); 0 disables the limit.
     pub writes_per_minute: u32,
+    /// One member's share of `writes_per_minute`; `None`: half of it.
+    pub member_writes_per_minute: Option<u32>,
+    /// Password hashes (argon2, ~19 MiB each) run at once; the machine's cores by default.
+    pub password_checks: usize,
+    /// Password hashes that may wait for one of those; a sign-in beyond gets 429 at once.
+    pub password_check_queue: usize,
     /// Largest JSON body and Socket.IO payload.
     pub max_payload_bytes: usize,
     pub max_attachment_bytes: usize,
@@ -40,6 +46,9 @@ impl Config {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             writes_per_minute: 1000,
+            member_writes_per_minute: None,
+            password_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            password_check_queue: 16,
             max_payload_bytes: 1024 * 1024,
             max_attachment_bytes: 10 * 1024 * 1024,
             socket_buffer: 4096,

@@ -13,7 +13,7 @@ use crate::auth::{hash_password_blocking, AuthUser};
 use crate::error::{ApiError, ApiResult};
 use crate::rest::{self, ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, USER_COLUMNS};
 
 pub const DEMO_PASSWORD: &str = "deskbell-demo";
 
@@ -120,7 +120,7 @@ pub async fn seed(state: &AppState) -> ApiResult<()> {
         tracing::info!("demo data already present");
         return Ok(());
     }
-    let hash = hash_password_blocking(DEMO_PASSWORD.to_string()).await?;
+    let hash = hash_password_blocking(state, DEMO_PASSWORD.to_string()).await?;
     let mut tx = state.db.pool.begin().await?;
     let now = chrono::Utc::now();
     // Not `thread_rng()`: it cannot be held across the awaits below (the future must be Send).
@@ -233,7 +233,8 @@ pub async fn seed(state: &AppState) -> ApiResult<()> {
         }
     }
     tx.commit().await?;
-    tracing::info!("demo data created (password {DEMO_PASSWORD})");
+    // No password in logs, not even the demo's (`logs`): the banner on stdout gives it.
+    tracing::info!("demo data created");
     Ok(())
 }
 
@@ -272,7 +273,14 @@ pub async fn simulate(state: AppState, pace: Duration) {
 async fn simulation_actors(state: &AppState) -> ApiResult<Vec<AuthUser>> {
     let mut actors = Vec::new();
     for email in ["admin@acme.test", "agent2@acme.test"] {
-        if let Some((user, _)) = store::user_with_hash_by_email(&state.db.pool, email).await? {
+        // Emails are unique per company only: the seeded account is the oldest with that email.
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1 ORDER BY id LIMIT 1"
+        ))
+        .bind(email)
+        .fetch_optional(&state.db.pool)
+        .await?;
+        if let Some(user) = row.as_ref().map(store::user_from_row).transpose()? {
             actors.push(AuthUser {
                 user,
                 session: String::new(),

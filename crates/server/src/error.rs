@@ -21,6 +21,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// One email and password open accounts in several companies: sign in with `companyId`.
+    #[error("{0}")]
+    WorkspaceRequired(String),
     #[error("{message}")]
     Conflict {
         message: String,
@@ -30,13 +33,49 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Validation(String),
-    #[error("too many writes for this company; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
+    #[error("{}; retry in {retry_after_secs} s", limit.describe())]
+    RateLimited { retry_after_secs: u64, limit: Limit },
     #[error("internal error")]
     Internal(String),
 }
 
+/// Which limit a request ran into (answered 429 with Retry-After).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The company's writes per minute.
+    CompanyWrites,
+    /// One member's share of the company's writes per minute.
+    MemberWrites,
+    /// Password checks under way on the server.
+    PasswordChecks,
+    /// Failed sign-ins for this account.
+    AccountSignIns,
+    /// Failed sign-ins from this address.
+    AddressSignIns,
+}
+
+impl Limit {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Limit::CompanyWrites => "too many writes for this company",
+            Limit::MemberWrites => "you have used your share of the company's writes for now",
+            Limit::PasswordChecks => "too many sign-ins at once",
+            Limit::AccountSignIns => "too many failed sign-ins for this account",
+            Limit::AddressSignIns => "too many failed sign-ins from this address",
+        }
+    }
+}
+
 impl ApiError {
+    /// 429 after `wait` (rounded up to whole seconds, at least 1).
+    pub fn rate_limited(limit: Limit, wait: std::time::Duration) -> ApiError {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError::RateLimited {
+            retry_after_secs: secs.max(1),
+            limit,
+        }
+    }
+
     pub fn code(&self) -> ApiErrorCode {
         match self {
             ApiError::BadRequest(_) => ApiErrorCode::BadRequest,
@@ -47,6 +86,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ApiErrorCode::Forbidden,
             ApiError::NotFound(_) => ApiErrorCode::NotFound,
             ApiError::Conflict { .. } => ApiErrorCode::Conflict,
+            ApiError::WorkspaceRequired(_) => ApiErrorCode::WorkspaceRequired,
             ApiError::PayloadTooLarge(_) => ApiErrorCode::PayloadTooLarge,
             ApiError::Validation(_) => ApiErrorCode::Validation,
             ApiError::RateLimited { .. } => ApiErrorCode::RateLimited,
@@ -110,7 +150,9 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         let message = self.to_string();

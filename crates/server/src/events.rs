@@ -6,8 +6,17 @@
 //! sockets in `seq` order. A connecting socket takes the same lock and waits for the emitter to
 //! catch up before it joins its rooms and replays up to the head, so no live event is lost or
 //! doubled around the replay.
+//!
+//! A change that ends sessions (logout, a revoked refresh family, a deactivated account, a new
+//! password, a new role) records a session end in the same log and transaction. The emitter
+//! meets it in `seq` order: it sends the session's sockets `company-{id}-session` with the
+//! reason, takes them out of every room and disconnects them, so no event committed after the
+//! change reaches them. Replay never sends session ends (a reconnect would be cut again).
 
-use deskbell_protocol::{event_name, namespace, EventEnvelope, Id, Resource, Role, Ticket, User};
+use deskbell_protocol::{
+    event_name, namespace, EventEnvelope, Id, Resource, Role, SessionEndReason, SessionEnded,
+    Ticket, User,
+};
 use serde_json::value::RawValue;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
@@ -82,9 +91,45 @@ const AUDIENCE_SQL: &str = "(audience = 'all' \
 pub struct PendingEvent {
     pub resource: Resource,
     pub audience: Audience,
+    /// For a session end only its `seq`, `company_id`, `user_id` (actor) and `timestamp`
+    /// mean anything: what goes to the sockets is `ends`.
     pub envelope: EventEnvelope,
-    /// The envelope as JSON, encoded once for the log and every socket.
+    /// The envelope as JSON (for a session end, `ends` as JSON), encoded once for the log and
+    /// every socket.
     pub payload: Box<RawValue>,
+    /// Set on a session end (`Resource::Session`): whose sockets to cut, and why.
+    pub ends: Option<SessionEnd>,
+}
+
+/// Sessions that end with a change: one session (a refresh-token family) of a user, or all of
+/// them. Stored in the log as the event's payload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEnd {
+    pub user_id: Id,
+    /// `None`: every session of the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    pub reason: SessionEndReason,
+}
+
+impl SessionEnd {
+    fn covers(&self, socket: &SocketSession) -> bool {
+        socket.user.id == self.user_id
+            && self
+                .session
+                .as_ref()
+                .is_none_or(|session| *session == socket.session)
+    }
+}
+
+/// What a connected socket is, kept in its extensions by the namespace's auth middleware.
+#[derive(Debug, Clone)]
+pub struct SocketSession {
+    pub user: User,
+    /// The session (refresh-token family) the socket's access token belongs to.
+    pub session: String,
+    pub last_seq: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -315,6 +360,26 @@ impl SocketSide {
         // (recipient, event), pushed in `seq` order.
         let mut sends: Vec<(usize, usize)> = Vec::new();
         for (i, event) in batch.iter().enumerate() {
+            if let Some(end) = &event.ends {
+                // The user's sockets of the ending session(s) only.
+                for socket in ns.clone().to(user_room(end.user_id)).sockets() {
+                    let covered = socket
+                        .extensions
+                        .get::<SocketSession>()
+                        .is_some_and(|s| end.covers(&s));
+                    if covered {
+                        let recipient = match index.entry(socket.id) {
+                            Entry::Occupied(at) => *at.get(),
+                            Entry::Vacant(at) => {
+                                recipients.push(socket);
+                                *at.insert(recipients.len() - 1)
+                            }
+                        };
+                        sends.push((recipient, i));
+                    }
+                }
+                continue;
+            }
             let targets = match event.audience {
                 Audience::All => ns.clone().to(ROOM_MEMBERS),
                 Audience::Assignee(u) => ns.clone().to([ROOM_ADMINS.to_string(), user_room(u)]),
@@ -322,7 +387,7 @@ impl SocketSide {
                 Audience::Only(u) => ns.clone().to(user_room(u)),
             };
             for socket in targets.sockets() {
-                let recipient = if batch.len() == 1 {
+                let recipient = if batch.len() == 1 && batch[0].ends.is_none() {
                     recipients.push(socket);
                     recipients.len() - 1
                 } else {
@@ -346,11 +411,23 @@ impl SocketSide {
                 continue;
             }
             let socket = &recipients[recipient];
+            if let Some(end) = &batch[i].ends {
+                tracing::info!(
+                    company,
+                    user = end.user_id,
+                    reason = %end.reason,
+                    seq = batch[i].envelope.seq,
+                    "session ended; disconnecting its socket"
+                );
+                cut(socket, Some(SessionEnded::new(end.reason)));
+                given_up = Some(recipient);
+                continue;
+            }
             match send_raw_event(socket, &names[i], &batch[i].payload) {
                 Ok(()) => delivered += 1,
                 Err(SendOutcome::Full) => {
                     dropped += 1;
-                    let _ = socket.clone().disconnect();
+                    cut(socket, None);
                     given_up = Some(recipient);
                 }
                 Err(SendOutcome::Closed) => given_up = Some(recipient),
@@ -378,6 +455,57 @@ pub enum SendOutcome {
     Closed,
 }
 
+/// How often a cut socket whose buffer was full is tried again.
+const CUT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Disconnects a socket for good, after sending it `notice` when given: at once, it leaves
+/// every room (so no later emission reaches it). A socket whose buffer is full cannot take the
+/// disconnect packet (socketioxide then leaves it connected), and socketioxide tells nobody
+/// when the buffer drains: it is tried again every `CUT_RETRY` until its client has read
+/// enough, or until it is gone (the heartbeat ends a client that reads nothing).
+pub fn cut(socket: &SocketRef, notice: Option<SessionEnded>) {
+    socket.leave_all();
+    let mut notice = notice;
+    if try_cut(socket, &mut notice) {
+        return;
+    }
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        while socket.connected() {
+            tokio::time::sleep(CUT_RETRY).await;
+            if try_cut(&socket, &mut notice) {
+                return;
+            }
+        }
+    });
+}
+
+/// One attempt: the notice (if not sent yet), then the disconnect packet. False while the
+/// buffer is full and the socket still connected.
+fn try_cut(socket: &SocketRef, notice: &mut Option<SessionEnded>) -> bool {
+    use socketioxide::{SendError, SocketError};
+    if let Some(message) = notice.as_ref() {
+        let name = event_name(parse_company(socket.ns()), Resource::Session);
+        match socket.emit(name, message) {
+            Ok(()) => *notice = None,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => return !socket.connected(),
+            Err(SendError::Socket(SocketError::Closed)) => return true,
+            Err(SendError::Serialize(e)) => {
+                tracing::error!(error = ?e, "session notice encoding failed");
+                *notice = None;
+            }
+        }
+    }
+    match socket.clone().disconnect() {
+        Ok(()) | Err(SocketError::Closed) => true,
+        Err(SocketError::InternalChannelFull) => !socket.connected(),
+    }
+}
+
+fn parse_company(ns: &str) -> Id {
+    deskbell_protocol::parse_namespace(ns).unwrap_or_default()
+}
+
 pub fn send_raw_event(
     socket: &SocketRef,
     name: &str,
@@ -402,7 +530,7 @@ pub struct StoredEvent {
     pub payload: String,
 }
 
-/// Events after `after` visible to `user`, in order, up to `head`.
+/// Events after `after` visible to `user`, in order, up to `head`; never session ends.
 pub async fn replay_events(
     db: &Db,
     user: &User,
@@ -411,7 +539,8 @@ pub async fn replay_events(
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT seq, resource, payload FROM events
-         WHERE company_id = $1 AND seq > $2 AND seq <= $5 AND {AUDIENCE_SQL} ORDER BY seq"
+         WHERE company_id = $1 AND seq > $2 AND seq <= $5 AND resource <> 'session' AND {AUDIENCE_SQL}
+         ORDER BY seq"
     ))
     .bind(user.company_id)
     .bind(after)

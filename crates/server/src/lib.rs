@@ -6,6 +6,9 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod files;
+pub mod login_limits;
+pub mod logs;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rest;
@@ -57,6 +60,7 @@ pub struct Server {
 /// Reads the JWT secret kept in the data dir, creating it (mode 0600) on first start.
 fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("jwt-secret");
+    files::tighten(&path, files::FILE_MODE)?;
     match std::fs::read_to_string(&path) {
         Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
         Ok(_) => {}
@@ -66,13 +70,8 @@ fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
     let mut bytes = [0u8; 48];
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let mut options = std::fs::OpenOptions::new();
+    let mut options = files::private_file_options();
     options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     use std::io::Write;
     options.open(&path)?.write_all(secret.as_bytes())?;
     Ok(secret)
@@ -84,12 +83,21 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         path: config.data_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    // Private before anything is written into it (see `files`).
+    files::private_dir(&config.data_dir).map_err(data_err)?;
+    files::private_dir(&config.data_dir.join("attachments")).map_err(data_err)?;
     let secret = match &config.jwt_secret {
         Some(s) => s.clone(),
         None => load_or_create_secret(&config.data_dir).map_err(data_err)?,
     };
-    let db = db::Db::connect(&config.effective_database_url()).await?;
+    let url = config.effective_database_url();
+    if let Some(file) = files::sqlite_file(&url) {
+        files::private_sqlite(&file).map_err(|source| ServerError::DataDir {
+            path: file.display().to_string(),
+            source,
+        })?;
+    }
+    let db = db::Db::connect(&url).await?;
     tracing::info!(backend = db.backend.as_str(), "database ready");
     let keys = auth::TokenKeys::new(
         secret.as_bytes(),
@@ -107,7 +115,19 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         .map_err(db::DbError::from)?;
     let app = rest::router(state.clone())
         .layer(sio_layer)
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(axum::middleware::map_response(nosniff))
+        .layer(
+            // Method and path only: a query string can hold the Engine.IO session id (`logs`).
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                },
+            ),
+        );
     let bind = state.config.bind;
     let listener = TcpListener::bind(bind)
         .await
@@ -123,6 +143,8 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
+        // The client's address reaches the handlers (sign-in throttling per address).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.await;
@@ -164,6 +186,16 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         task,
         background: vec![pruner, checkpointer],
     })
+}
+
+/// Every response, REST and Socket.IO alike, errors and 404s included: browsers must take the
+/// declared content type as it is, never guess an executable one from the bytes.
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// `prepare` + `serve`.

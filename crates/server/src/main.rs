@@ -54,6 +54,13 @@ struct Common {
     /// Per-company writes per minute (0: no limit).
     #[arg(long, default_value_t = 1000)]
     writes_per_minute: u32,
+    /// One member's share of the company's writes per minute (default: half of them).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    member_writes_per_minute: Option<u32>,
+    /// Password hashes run at once (default: the machine's cores); sign-ins beyond these and
+    /// a short queue are answered 429 at once.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    password_checks: Option<u64>,
     /// Largest attachment, in bytes.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_attachment_bytes: usize,
@@ -74,25 +81,12 @@ impl Common {
         config.ping_interval = Duration::from_secs(self.ping_interval_secs);
         config.ping_timeout = Duration::from_secs(self.ping_timeout_secs);
         config.writes_per_minute = self.writes_per_minute;
+        config.member_writes_per_minute = self.member_writes_per_minute;
+        if let Some(parallel) = self.password_checks {
+            config.password_checks = parallel as usize;
+        }
         config.max_attachment_bytes = self.max_attachment_bytes;
         config
-    }
-}
-
-fn init_logs(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "info,tower_http=warn,socketioxide=warn,engineioxide=warn",
-        )
-    });
-    // Logs go to stderr; stdout carries only the demo banner, for scripts to read.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }
 
@@ -131,7 +125,8 @@ async fn main() -> anyhow::Result<()> {
             Some((*simulate, Duration::from_millis(*simulate_every_ms))),
         ),
     };
-    init_logs(common.log_json);
+    // RUST_LOG chooses what is logged, except raw Socket.IO packets, which carry tokens.
+    deskbell_server::logs::init(common.log_json);
     let config = common.config();
     tracing::info!(data_dir = %config.data_dir.display(), "starting");
     let state = deskbell_server::prepare(config)

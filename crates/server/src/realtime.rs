@@ -9,31 +9,34 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
-use crate::auth::{authenticate, AuthFailure};
+use crate::auth::{authenticate, live_session, AuthFailure};
 use crate::error::ApiError;
-use crate::events::{self, send_raw_event, SendOutcome, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS};
+use crate::events::{
+    self, send_raw_event, SendOutcome, SocketSession, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS,
+};
 use crate::state::AppState;
 use crate::store;
 
-/// What the auth middleware learned, for the connect handler.
-#[derive(Debug, Clone)]
-struct Session {
-    user: User,
-    last_seq: Option<i64>,
-}
-
 pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
     let config = &state.config;
+    // `max_payload` reaches HTTP long-polling only: websocket messages have limits of their
+    // own. A frame's length is checked from its header, so a bigger one closes the connection
+    // before its payload is read, let alone buffered.
     let (layer, io) = SocketIo::builder()
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
         .max_payload(config.max_payload_bytes as u64)
+        .ws_max_frame_size(config.max_payload_bytes)
+        .ws_max_message_size(config.max_payload_bytes)
         .max_buffer_size(config.socket_buffer)
         .with_state(state.clone())
         .build_layer();
     io.ns("/", reject_connection.with(unknown_namespace));
-    io.dyn_ns("/workspace-{id}", on_connect.with(authorize))
-        .expect("static namespace pattern is valid");
+    io.dyn_ns(
+        "/workspace-{id}",
+        on_connect.with(authorize_in_new_namespace),
+    )
+    .expect("static namespace pattern is valid");
     io.dyn_ns("/{*path}", reject_connection.with(unknown_namespace))
         .expect("static namespace pattern is valid");
     state.hub.set_io(io.clone());
@@ -87,6 +90,21 @@ fn forget_namespace(state: &AppState, path: &str) {
     }
 }
 
+/// The auth middleware of a company namespace that was not open at start (every company's
+/// is, see `open_company_namespaces`), made by this very connect: whatever the refusal, made-up
+/// `/workspace-{n}` paths must not each leave a namespace behind.
+async fn authorize_in_new_namespace(
+    socket: SocketRef,
+    auth: TryData<ConnectAuth>,
+    State(state): State<AppState>,
+) -> Result<(), ConnectErrorCode> {
+    let result = authorize(socket.clone(), auth, State(state.clone())).await;
+    if result.is_err() {
+        forget_namespace(&state, socket.ns());
+    }
+    result
+}
+
 /// The per-namespace auth middleware: valid token of an active user of this company.
 async fn authorize(
     socket: SocketRef,
@@ -111,12 +129,6 @@ async fn authorize(
         Err(_) => return Err(ConnectErrorCode::Unauthorized),
     };
     if caller.user.company_id != company_id {
-        if !matches!(
-            store::company(&state.db.pool, company_id).await,
-            Ok(Some(_))
-        ) {
-            forget_namespace(&state, socket.ns());
-        }
         tracing::warn!(
             user = caller.user.id,
             company_id,
@@ -124,8 +136,9 @@ async fn authorize(
         );
         return Err(ConnectErrorCode::Forbidden);
     }
-    socket.extensions.insert(Session {
+    socket.extensions.insert(SocketSession {
         user: caller.user,
+        session: caller.session,
         last_seq: auth.last_seq.filter(|s| *s >= 0),
     });
     Ok(())
@@ -135,14 +148,39 @@ async fn authorize(
 /// committed event already emitted) so that no live event falls between the replay's head and
 /// the socket joining its rooms.
 async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
-    let Some(session) = socket.extensions.get::<Session>() else {
+    let Some(session) = socket.extensions.get::<SocketSession>() else {
         let _ = socket.disconnect();
         return;
     };
-    let user = session.user;
-    let company = user.company_id;
+    let company = session.user.company_id;
     let _write_lock = state.hub.lock(company).await;
     state.hub.settle(company).await;
+    // Checked again now that no write can commit: a session ended (or a role changed) between
+    // the auth middleware and here was emitted before this socket joined a room, so it would
+    // not reach it. The database says who the user is now.
+    let now = match live_session(&state, session.user.id, &session.session).await {
+        Ok(now) => now,
+        Err(AuthFailure::Internal(e)) => {
+            tracing::error!(error = %e, "socket auth failed on the database");
+            let _ = socket.disconnect();
+            return;
+        }
+        Err(refused) => {
+            // Its client reconnects and is refused with the connect error's code.
+            tracing::info!(
+                user = session.user.id,
+                ?refused,
+                "session ended while connecting"
+            );
+            let _ = socket.disconnect();
+            return;
+        }
+    };
+    let user = now.user;
+    socket.extensions.insert(SocketSession {
+        user: user.clone(),
+        ..session.clone()
+    });
     // Defence for namespaces created on a first connect (see `open_company_namespaces`): a
     // socket in an instance that emission cannot reach would miss every live event. Dropped,
     // its client reconnects into the live instance and replays.
@@ -177,7 +215,12 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
             Role::Agent => ROOM_AGENTS.to_string(),
         },
     ]);
-    let mode = match replay(&state, &socket, &user, session.last_seq, head).await {
+    // Events before the user's visibility floor had their audience decided for who the user
+    // was not (yet): such a client reloads the snapshot instead.
+    let last_seq = session
+        .last_seq
+        .filter(|&after| after >= now.visible_from_seq);
+    let mode = match replay(&state, &socket, &user, last_seq, head).await {
         Ok(mode) => mode,
         Err(()) => {
             let _ = socket.disconnect();
@@ -204,10 +247,10 @@ async fn client_event(
     ack: AckSender,
     State(state): State<AppState>,
 ) {
-    let Some(session) = socket.extensions.get::<Session>() else {
+    let Some(session) = socket.extensions.get::<SocketSession>() else {
         return;
     };
-    let (code, message) = match state.count_write(session.user.company_id) {
+    let (code, message) = match state.count_write(session.user.company_id, session.user.id) {
         Err(e @ ApiError::RateLimited { .. }) => ("rate_limited", e.to_string()),
         _ => (
             "unsupported_event",

@@ -10,9 +10,10 @@ use deskbell_protocol::Id;
 use crate::auth::{AuthUser, TokenKeys};
 use crate::config::Config;
 use crate::db::{Backend, Db};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Limit};
 use crate::events::EventHub;
-use crate::ratelimit::RateLimiter;
+use crate::login_limits::{HashGate, LoginThrottle};
+use crate::ratelimit::{Exceeded, RateLimiter};
 use crate::sessions::SessionCache;
 use crate::writes::WriteBody;
 
@@ -26,6 +27,10 @@ pub struct Inner {
     pub hub: EventHub,
     pub limiter: RateLimiter,
     pub sessions: SessionCache,
+    /// Bounds the argon2 work anyone can cause (see `login_limits`).
+    pub hash_gate: HashGate,
+    /// Failed sign-ins per account and per address (see `login_limits`).
+    pub login_throttle: LoginThrottle,
 }
 
 impl Deref for AppState {
@@ -37,7 +42,13 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config, keys: TokenKeys) -> AppState {
-        let limiter = RateLimiter::new(config.writes_per_minute);
+        let limiter = RateLimiter::new(
+            config.writes_per_minute,
+            config
+                .member_writes_per_minute
+                .unwrap_or_else(|| RateLimiter::default_share(config.writes_per_minute)),
+        );
+        let hash_gate = HashGate::new(config.password_checks, config.password_check_queue);
         let hub = EventHub::new(db.clone());
         let sessions = SessionCache::new(db.backend == Backend::Sqlite);
         AppState(Arc::new(Inner {
@@ -47,15 +58,22 @@ impl AppState {
             hub,
             limiter,
             sessions,
+            hash_gate,
+            login_throttle: LoginThrottle::default(),
         }))
     }
 
-    /// Counts a write against the company's rate limit.
-    pub fn count_write(&self, company_id: Id) -> ApiResult<()> {
+    /// Counts a write of `member` against the company's rate limit and the member's share of
+    /// it (see `ratelimit`).
+    pub fn count_write(&self, company_id: Id, member: Id) -> ApiResult<()> {
         self.limiter
-            .check(company_id, Instant::now())
-            .map_err(|wait| ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            .check(company_id, member, Instant::now())
+            .map_err(|(exceeded, wait)| {
+                let limit = match exceeded {
+                    Exceeded::Company => Limit::CompanyWrites,
+                    Exceeded::Member => Limit::MemberWrites,
+                };
+                ApiError::rate_limited(limit, wait)
             })
     }
 
@@ -78,6 +96,7 @@ impl AppState {
             .await
     }
 
+    /// Created private on start, like the directories beneath it (see `files`).
     pub fn attachments_dir(&self) -> PathBuf {
         self.config.data_dir.join("attachments")
     }

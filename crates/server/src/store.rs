@@ -152,18 +152,34 @@ pub async fn company_user<'e, E: Executor<'e, Database = sqlx::Any>>(
     .transpose()
 }
 
-pub async fn user_with_hash_by_email<'e, E: Executor<'e, Database = sqlx::Any>>(
+/// The active accounts with this email, each with its password hash, oldest first and at
+/// most `limit` of them: in every company, or in `company_id` only. Emails are unique per
+/// company, so one address may have accounts in several (docs/decisions/0002-…).
+pub async fn login_candidates<'e, E: Executor<'e, Database = sqlx::Any>>(
     db: E,
     email: &str,
-) -> Result<Option<(User, String)>, sqlx::Error> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
-    ))
-    .bind(email)
-    .fetch_optional(db)
-    .await?;
-    row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
-        .transpose()
+    company_id: Option<Id>,
+    limit: usize,
+) -> Result<Vec<(User, String)>, sqlx::Error> {
+    let in_company = if company_id.is_some() {
+        "AND company_id = $2"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users
+         WHERE email = $1 AND active = 1 {in_company} ORDER BY id LIMIT {limit}"
+    );
+    let mut query = sqlx::query(&sql).bind(email);
+    if let Some(company_id) = company_id {
+        query = query.bind(company_id);
+    }
+    query
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| Ok((user_from_row(r)?, r.try_get("password_hash")?)))
+        .collect()
 }
 
 pub async fn users<'e, E: Executor<'e, Database = sqlx::Any>>(

@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Audience, Outbox, PendingEvent};
+use crate::events::{Audience, Outbox, PendingEvent, SessionEnd};
 use crate::store;
 
 /// Writes committed together at most: bounds how long one batch holds the write lock.
@@ -137,6 +137,11 @@ impl WriteTx {
         self.now = Utc::now();
     }
 
+    /// The company's newest `seq`, including this transaction's events so far.
+    pub fn head(&self) -> i64 {
+        self.last_seq
+    }
+
     /// The connection, in the batch's transaction.
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.conn
@@ -172,6 +177,27 @@ impl WriteTx {
             audience,
             envelope,
             payload,
+            ends: None,
+        });
+        Ok(())
+    }
+
+    /// Records that sessions end with this write: once committed, the emitter cuts their
+    /// sockets in `seq` order (see `events`), so they receive nothing committed after it.
+    pub fn end_sessions(&mut self, end: SessionEnd) -> ApiResult<()> {
+        // The envelope only carries the seq, actor and time (see `PendingEvent`); the action
+        // is never sent.
+        let mut envelope = self.envelope(EventAction::Delete);
+        envelope.seq = self.last_seq + 1;
+        let payload = serde_json::value::to_raw_value(&end)
+            .map_err(|e| ApiError::Internal(format!("cannot encode a session end: {e}")))?;
+        self.last_seq = envelope.seq;
+        self.events.push(PendingEvent {
+            resource: Resource::Session,
+            audience: Audience::Only(end.user_id),
+            envelope,
+            payload,
+            ends: Some(end),
         });
         Ok(())
     }

@@ -751,8 +751,9 @@ async fn a_slow_consumer_is_disconnected_and_others_keep_receiving() {
 
 #[tokio::test]
 async fn client_emits_are_refused_clearly_and_count_as_writes() {
+    // 4 for the company: 2 for one member.
     let server = TestServer::start_with(support::Options {
-        writes_per_minute: 2,
+        writes_per_minute: 4,
         ..support::Options::default()
     })
     .await;
@@ -786,4 +787,151 @@ async fn client_emits_are_refused_clearly_and_count_as_writes() {
     let (again, sync) = connected(&server, "/workspace-1", &admin.access_token, None).await;
     assert_eq!(sync["mode"], "reset");
     again.close();
+}
+
+/// A session end goes out in `seq` order with the events around it: the member's socket gets
+/// what was committed before the change, then the session message, then nothing (here with
+/// every event held back and released at once, so all of them reach the emitter together).
+#[tokio::test]
+async fn a_socket_receives_nothing_committed_after_its_session_ended() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let agent = server.login("agent1@acme.test").await;
+    let (mut watcher, _) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    let (mut member, _) = connected(&server, "/workspace-1", &agent.access_token, None).await;
+    let hub = &server.server().state().hub;
+    let pause = hub.pause_emission(1).await;
+    let before = server
+        .create_ticket(&admin.access_token, "before the change", json!({}))
+        .await;
+    let (status, body) = server
+        .patch(
+            &admin.access_token,
+            &format!("/api/users/{}", agent.user.id),
+            None,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after = server
+        .create_ticket(&admin.access_token, "after the change", json!({}))
+        .await;
+    assert_eq!(
+        hub.emission_backlog(1),
+        3,
+        "two tickets and the session end wait"
+    );
+    drop(pause);
+    let (name, first) = member.next_event().await;
+    assert_eq!(name, "company-1-ticket");
+    assert_eq!(first["ticket"]["id"], before.id);
+    let (name, ended) = member.next_event().await;
+    assert_eq!(name, "company-1-session");
+    assert_eq!(ended["reason"], "deactivated");
+    assert_eq!(
+        member.next().await,
+        Incoming::Closed,
+        "disconnected right after the session message, without the later ticket"
+    );
+    // Everyone else gets both tickets, and no session message.
+    for id in [before.id, after.id] {
+        let (name, data) = watcher.next_event().await;
+        assert_eq!(name, "company-1-ticket");
+        assert_eq!(data["ticket"]["id"], id);
+    }
+    watcher.close();
+}
+
+/// Waits until `done` holds, failing the test after `support::WAIT`.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Refused connects to made-up company namespaces, whatever the refusal, leave no namespace
+/// behind (each would otherwise stay in the server for good).
+#[tokio::test]
+async fn refused_connects_to_made_up_companies_leave_no_namespace() {
+    let server = TestServer::start().await;
+    let acme = server.login("admin@acme.test").await;
+    let io = server.server().io();
+    let paths: Vec<String> = (0..40)
+        .map(|i| format!("/workspace-{}", 900_000 + i))
+        .collect();
+    for (i, path) in paths.iter().enumerate() {
+        // Bad tokens, no auth at all, and a good token of another company.
+        let auth = match i % 3 {
+            0 => json!({"token": "garbage"}),
+            1 => Value::Null,
+            _ => json!({"token": acme.access_token}),
+        };
+        let refused = server.connect(path, auth).await.err().expect("refused");
+        let expected = if i % 3 == 2 {
+            "forbidden"
+        } else {
+            "unauthorized"
+        };
+        assert_eq!(refused, expected, "{path}");
+    }
+    eventually("every made-up namespace is gone", || {
+        paths.iter().all(|path| io.of(path).is_none())
+    })
+    .await;
+    // The real companies' namespaces stay, and still work.
+    assert!(io.of("/workspace-1").is_some());
+    let (socket, _) = connected(&server, "/workspace-1", &acme.access_token, None).await;
+    socket.close();
+}
+
+/// A websocket frame longer than the payload limit closes the connection as soon as its header
+/// is read: the server never waits for (or buffers) the rest. Unauthenticated, at the
+/// Engine.IO level, before any namespace.
+#[tokio::test]
+async fn a_websocket_frame_over_the_payload_limit_closes_the_connection_unread() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(server.server().addr())
+        .await
+        .unwrap();
+    tcp.write_all(
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: deskbell.test\r\n\
+          Upgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(support::WAIT, tcp.read(&mut buf))
+            .await
+            .expect("upgrade answered")
+            .unwrap();
+        assert!(n > 0, "closed during the upgrade");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    // A masked text frame announcing 2 MiB (twice the 1 MiB limit), of which only 64 KiB follow.
+    let announced: u64 = 2 * 1024 * 1024;
+    let mut frame = vec![0x81, 0x80 | 127];
+    frame.extend_from_slice(&announced.to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend(std::iter::repeat_n(b'x', 64 * 1024));
+    tcp.write_all(&frame).await.unwrap();
+    // Whatever the server sent before (the open packet), the connection must end without the
+    // frame's remaining bytes ever being sent.
+    loop {
+        match tokio::time::timeout(support::WAIT, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the server waited for the rest of an oversized frame"),
+        }
+    }
 }

@@ -61,11 +61,25 @@ export type SyncMessage = { mode: SyncMode,
  */
 head: number, };
 
+export type SessionEndReason = "signed-out" | "revoked" | "deactivated" | "password-changed" | "role-changed";
+
+export type SessionEnded = { reason: SessionEndReason, 
+/**
+ * `reason` in plain words, for clients that do not know the code.
+ */
+message: string, };
+
 export type ConnectAuth = { token: string, lastSeq?: number, };
 
 export type ConnectErrorCode = "unauthorized" | "token_expired" | "forbidden" | "invalid_namespace" | "unavailable";
 
-export type LoginRequest = { email: string, password: string, };
+export type LoginRequest = { email: string, password: string, 
+/**
+ * The workspace (company) to sign in to. Emails are unique per company, so one email
+ * may have accounts in several; without it the password picks the account, and when it
+ * opens more than one the server answers `workspace_required` naming them.
+ */
+companyId?: number, };
 
 export type LoginResponse = { accessToken: string, refreshToken: string, 
 /**
@@ -111,7 +125,7 @@ export type NewUser = { name: string, email: string, password: string, role: Rol
 
 export type UserPatch = { name?: string, role?: Role, active?: boolean, password?: string, };
 
-export type ApiErrorCode = "bad_request" | "invalid_credentials" | "unauthorized" | "token_expired" | "refresh_reused" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "validation" | "rate_limited" | "internal";
+export type ApiErrorCode = "bad_request" | "invalid_credentials" | "unauthorized" | "token_expired" | "refresh_reused" | "forbidden" | "not_found" | "conflict" | "workspace_required" | "payload_too_large" | "validation" | "rate_limited" | "internal";
 
 export type ApiErrorDetail = { code: ApiErrorCode, message: string, 
 /**

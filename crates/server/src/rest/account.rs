@@ -1,13 +1,18 @@
 //! Health, sign-in, token refresh, sign-out and the caller's identity.
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use deskbell_protocol::{Health, LoginRequest, LoginResponse, LogoutRequest, Me, RefreshRequest};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+use tracing::Instrument;
 
 use super::ApiJson;
 use crate::auth::{self, AuthUser};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Limit};
+use crate::login_limits::Throttled;
 use crate::state::AppState;
 use crate::store;
 
@@ -30,17 +35,78 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     (code, Json(body))
 }
 
+/// Sign-in, throttled per account and per client address before any password is checked
+/// (see `login_limits`); every failure is logged with its reason and the address, never the
+/// password.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     if req.email.trim().is_empty() || req.password.is_empty() {
         return Err(ApiError::validation("email and password are required"));
     }
+    // The text rule only, not the full shape of an address: an account created before that
+    // check existed must still be able to sign in. A NUL would be a 500 on PostgreSQL.
+    super::bounded(
+        "email",
+        req.email.trim(),
+        super::EMAIL_MAX,
+        super::Lines::Single,
+    )?;
+    let company_id = req
+        .company_id
+        .map(|id| super::body_id("companyId", id))
+        .transpose()?;
+    let account = req.email.trim().to_lowercase();
+    let span = tracing::info_span!("sign_in", client = ?address);
+    let throttle = &state.login_throttle;
+    if let Err((throttled, wait)) = throttle.check(&account, address, Instant::now()) {
+        let limit = match throttled {
+            Throttled::Account => Limit::AccountSignIns,
+            Throttled::Address => Limit::AddressSignIns,
+        };
+        span.in_scope(|| {
+            tracing::warn!(email = ?account, reason = limit.describe(), wait_secs = wait.as_secs_f32(), "sign-in refused")
+        });
+        return Err(ApiError::rate_limited(limit, wait));
+    }
     if req.password.len() > 1024 {
+        throttle.failed(&account, address, Instant::now());
+        span.in_scope(|| {
+            tracing::warn!(email = ?account, reason = "password over 1024 bytes", "sign-in failed")
+        });
         return Err(ApiError::InvalidCredentials);
     }
-    Ok(Json(auth::login(&state, &req.email, &req.password).await?))
+    let outcome = auth::login(&state, &req.email, &req.password, company_id)
+        .instrument(span.clone())
+        .await;
+    match &outcome {
+        Ok(_) => throttle.succeeded(&account),
+        Err(ApiError::InvalidCredentials) => {
+            let failures = throttle.failed(&account, address, Instant::now());
+            span.in_scope(|| tracing::debug!(failures, "failed sign-ins of this account in a row"));
+        }
+        Err(_) => {}
+    }
+    Ok(Json(outcome?))
+}
+
+/// The client's address as the TCP connection has it (no proxy header is trusted); `None`
+/// when the server runs without connection info (e.g. a router driven directly in tests).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
 }
 
 pub async fn refresh(

@@ -1,4 +1,11 @@
 //! Attachments: bytes under the data dir, metadata and events in the database.
+//!
+//! A download is served from the API's origin, so a file must never run there: only passive
+//! content types (`PASSIVE_TYPES`: images other than SVG, PDF, plain text, archives, audio and
+//! video) are served as uploaded; anything else (HTML, XHTML, SVG, XML, JavaScript, CSS,
+//! unknown types) is served as `application/octet-stream`. Every download also carries
+//! `Content-Disposition: attachment`, `Content-Security-Policy: sandbox` (should a browser
+//! render it anyway, it runs no script and has an opaque origin) and `nosniff`.
 
 use axum::body::Body;
 use axum::extract::{Multipart, State};
@@ -13,9 +20,67 @@ use super::ApiPath;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
+use crate::files;
 use crate::state::AppState;
 use crate::store::{self, attachment_from_row, ATTACHMENT_COLUMNS};
 use crate::writes::WriteTx;
+
+/// Content types a browser shows without running anything in them (kept short on purpose).
+const PASSIVE_TYPES: &[&str] = &[
+    "application/gzip",
+    "application/pdf",
+    "application/zip",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "image/avif",
+    "image/bmp",
+    "image/gif",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "text/csv",
+    "text/plain",
+    "video/mp4",
+    "video/webm",
+];
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The `type/subtype` of a content type, lowercased, without parameters.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// What an upload's content type is recorded as: its essence, or `application/octet-stream`
+/// when it has none or an unreasonable one.
+fn recorded_content_type(sent: Option<&str>) -> String {
+    let e = essence(sent.unwrap_or(""));
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    match e.split_once('/') {
+        Some((t, sub)) if e.len() <= 127 && token(t) && token(sub) => e,
+        _ => OCTET_STREAM.to_string(),
+    }
+}
+
+/// What a download is served as (see the module docs).
+fn served_content_type(recorded: &str) -> &'static str {
+    let e = essence(recorded);
+    PASSIVE_TYPES
+        .iter()
+        .find(|passive| **passive == e)
+        .copied()
+        .unwrap_or(OCTET_STREAM)
+}
 
 fn path_of(state: &AppState, key: &str) -> PathBuf {
     state.attachments_dir().join(key)
@@ -41,7 +106,7 @@ fn clean_file_name(raw: &str) -> ApiResult<String> {
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         return Err(ApiError::validation("the file needs a name"));
     }
-    super::bounded("file name", &cleaned, 255)
+    super::bounded("file name", &cleaned, 255, super::Lines::Single)
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -82,10 +147,7 @@ pub async fn upload(
             continue;
         }
         let name = clean_file_name(field.file_name().unwrap_or(""))?;
-        let content_type = field
-            .content_type()
-            .unwrap_or("application/octet-stream")
-            .to_string();
+        let content_type = recorded_content_type(field.content_type());
         let bytes = field.bytes().await.map_err(multipart_error)?;
         file = Some((name, content_type, bytes));
         break;
@@ -100,14 +162,23 @@ pub async fn upload(
             "the file is larger than the attachment limit of {limit} bytes"
         )));
     }
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let key = format!("{}/{}", auth.company_id(), uuid::Uuid::new_v4());
     let path = path_of(&state, &key);
+    // Owner-only, like everything in the data dir (see `files`).
     let write = async {
         if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
+            let mut builder = tokio::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            builder.mode(files::DIR_MODE);
+            builder.create(dir).await?;
         }
-        tokio::fs::write(&path, &bytes).await
+        let mut options = files::private_file_options();
+        options.write(true).create_new(true);
+        let mut file = tokio::fs::OpenOptions::from(options).open(&path).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+        tokio::io::AsyncWriteExt::flush(&mut file).await
     };
     write
         .await
@@ -209,8 +280,11 @@ pub async fn download(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&attachment.content_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_static(served_content_type(&attachment.content_type)),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     let ascii: String = attachment
         .name
@@ -238,7 +312,7 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let key = state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_attachment(w, auth, *id))
@@ -270,6 +344,41 @@ async fn delete_attachment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_passive_content_types_are_served_as_uploaded() {
+        for passive in ["image/png", "IMAGE/JPEG", "application/pdf", "text/plain"] {
+            assert_eq!(served_content_type(passive), passive.to_ascii_lowercase());
+        }
+        assert_eq!(
+            served_content_type("text/plain; charset=utf-8"),
+            "text/plain"
+        );
+        for active in [
+            "text/html",
+            "text/html; charset=utf-8",
+            "application/xhtml+xml",
+            "image/svg+xml",
+            "text/xml",
+            "application/xml",
+            "application/javascript",
+            "text/javascript",
+            "text/css",
+            "application/x-shockwave-flash",
+            "",
+            "nonsense",
+        ] {
+            assert_eq!(served_content_type(active), OCTET_STREAM, "{active}");
+        }
+        assert_eq!(
+            recorded_content_type(Some("Text/HTML; charset=utf-8")),
+            "text/html"
+        );
+        assert_eq!(recorded_content_type(None), OCTET_STREAM);
+        assert_eq!(recorded_content_type(Some("x")), OCTET_STREAM);
+        let long = format!("a/{}", "b".repeat(200));
+        assert_eq!(recorded_content_type(Some(&long)), OCTET_STREAM);
+    }
 
     #[test]
     fn file_names_are_cleaned() {

@@ -7,7 +7,7 @@ use deskbell_protocol::{Comment, EventAction, Id, NewComment, Resource};
 use sqlx::Row;
 
 use super::tickets::{preview, visible_ticket};
-use super::{required_text, ApiJson, ApiPath};
+use super::{required_text, ApiJson, ApiPath, Lines};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
@@ -35,8 +35,8 @@ pub async fn create(
     ApiPath(ticket_id): ApiPath<Id>,
     ApiJson(new): ApiJson<NewComment>,
 ) -> ApiResult<(StatusCode, Json<Comment>)> {
-    let body = required_text("body", &new.body, BODY_MAX)?;
-    state.count_write(auth.company_id())?;
+    let body = required_text("body", &new.body, BODY_MAX, Lines::Multi)?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let comment = state
         .write(
             &auth,
@@ -90,7 +90,7 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_comment(w, auth, *id))

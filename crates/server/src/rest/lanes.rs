@@ -1,4 +1,7 @@
 //! Lanes (admin): deleting one moves its tickets to "No lane", each with its own event.
+//!
+//! Positions are `0..=POSITION_MAX` (see `rest`); a lane created without one goes after the
+//! last lane, and lanes sharing a position sort by id.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,7 +9,7 @@ use axum::Json;
 use deskbell_protocol::{EventAction, Id, Lane, LanePatch, NewLane, Resource};
 use sqlx::Row;
 
-use super::{required_text, ApiJson, ApiPath};
+use super::{position, required_text, ApiJson, ApiPath, Lines, POSITION_MAX};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
@@ -38,15 +41,14 @@ pub async fn create(
     ApiJson(new): ApiJson<NewLane>,
 ) -> ApiResult<(StatusCode, Json<Lane>)> {
     auth.require_admin()?;
-    let name = required_text("name", &new.name, NAME_MAX)?;
+    let name = required_text("name", &new.name, NAME_MAX, Lines::Single)?;
     let color = valid_color(&new.color)?;
-    state.count_write(auth.company_id())?;
+    let at = new.position.map(|p| position("position", p)).transpose()?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let lane = state
-        .write(
-            &auth,
-            (name, color, new.position),
-            |w, (name, color, position)| Box::pin(insert_lane(w, name, color, *position)),
-        )
+        .write(&auth, (name, color, at), |w, (name, color, position)| {
+            Box::pin(insert_lane(w, name, color, *position))
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(lane)))
 }
@@ -59,13 +61,19 @@ async fn insert_lane(
 ) -> ApiResult<Lane> {
     let position = match position {
         Some(p) => p,
-        None => sqlx::query(
-            "SELECT COALESCE(MAX(position), -1) + 1 AS p FROM lanes WHERE company_id = $1",
-        )
-        .bind(w.company_id)
-        .fetch_one(w.conn())
-        .await?
-        .try_get("p")?,
+        None => {
+            // Lanes written since positions are checked hold one in range, but a row stored
+            // before may hold anything (up to i64::MAX): "one more than the largest" is
+            // computed here without overflow and kept in range, never in SQL.
+            let last: i64 = sqlx::query(
+                "SELECT COALESCE(MAX(position), -1) AS p FROM lanes WHERE company_id = $1",
+            )
+            .bind(w.company_id)
+            .fetch_one(w.conn())
+            .await?
+            .try_get("p")?;
+            last.saturating_add(1).clamp(0, POSITION_MAX)
+        }
     };
     let row = sqlx::query(&format!(
         "INSERT INTO lanes (company_id, name, color, position, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -98,14 +106,18 @@ pub async fn update(
     let name = patch
         .name
         .as_deref()
-        .map(|n| required_text("name", n, NAME_MAX))
+        .map(|n| required_text("name", n, NAME_MAX, Lines::Single))
         .transpose()?;
     let color = patch.color.as_deref().map(valid_color).transpose()?;
-    state.count_write(auth.company_id())?;
+    let at = patch
+        .position
+        .map(|p| position("position", p))
+        .transpose()?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let lane = state
         .write(
             &auth,
-            (id, name, color, patch.position),
+            (id, name, color, at),
             |w, (id, name, color, position)| {
                 Box::pin(update_lane(w, *id, name.clone(), color.clone(), *position))
             },
@@ -150,7 +162,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     state
         .write(&auth, id, |w, id| Box::pin(delete_lane(w, *id)))
         .await?;

@@ -10,7 +10,7 @@ use deskbell_protocol::{
 use serde::Deserialize;
 use sqlx::Row;
 
-use super::{bounded, if_match, required_text, ApiJson, ApiPath, ApiQuery};
+use super::{body_id, if_match, optional_text, required_text, ApiJson, ApiPath, ApiQuery, Lines};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Audience;
@@ -157,16 +157,20 @@ pub async fn create(
     auth: AuthUser,
     ApiJson(new): ApiJson<NewTicket>,
 ) -> ApiResult<(StatusCode, Json<Ticket>)> {
-    let title = required_text("title", &new.title, TITLE_MAX)?;
-    let requester_name = required_text("requester.name", &new.requester.name, NAME_MAX)?;
-    let contact = match new.requester.contact.as_deref().map(str::trim) {
-        Some("") | None => None,
-        Some(c) => Some(bounded("requester.contact", c, NAME_MAX)?),
-    };
-    let message = match new.message.as_deref().map(str::trim) {
-        Some("") | None => None,
-        Some(m) => Some(bounded("message", m, MESSAGE_MAX)?),
-    };
+    let title = required_text("title", &new.title, TITLE_MAX, Lines::Single)?;
+    let requester_name = required_text(
+        "requester.name",
+        &new.requester.name,
+        NAME_MAX,
+        Lines::Single,
+    )?;
+    let contact = optional_text(
+        "requester.contact",
+        new.requester.contact.as_deref(),
+        NAME_MAX,
+        Lines::Single,
+    )?;
+    let message = optional_text("message", new.message.as_deref(), MESSAGE_MAX, Lines::Multi)?;
     let new = NewTicket {
         title,
         requester: deskbell_protocol::Requester {
@@ -174,9 +178,14 @@ pub async fn create(
             contact,
         },
         message,
+        assignee_id: new
+            .assignee_id
+            .map(|id| body_id("assigneeId", id))
+            .transpose()?,
+        lane_id: new.lane_id.map(|id| body_id("laneId", id)).transpose()?,
         ..new
     };
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let ticket = state
         .write(&auth, new, |w, new| Box::pin(insert_ticket(w, new)))
         .await?;
@@ -282,24 +291,37 @@ pub async fn apply_ticket_patch(
     let title = patch
         .title
         .as_deref()
-        .map(|t| required_text("title", t, TITLE_MAX))
+        .map(|t| required_text("title", t, TITLE_MAX, Lines::Single))
         .transpose()?;
     let requester = match &patch.requester {
         Some(r) => Some(deskbell_protocol::Requester {
-            name: required_text("requester.name", &r.name, NAME_MAX)?,
-            contact: match r.contact.as_deref().map(str::trim) {
-                Some("") | None => None,
-                Some(c) => Some(bounded("requester.contact", c, NAME_MAX)?),
-            },
+            name: required_text("requester.name", &r.name, NAME_MAX, Lines::Single)?,
+            contact: optional_text(
+                "requester.contact",
+                r.contact.as_deref(),
+                NAME_MAX,
+                Lines::Single,
+            )?,
         }),
         None => None,
+    };
+    // `Some(None)` clears the field; only ids that are sent are checked.
+    let assignee_id = match patch.assignee_id {
+        Some(Some(id)) => Some(Some(body_id("assigneeId", id)?)),
+        other => other,
+    };
+    let lane_id = match patch.lane_id {
+        Some(Some(id)) => Some(Some(body_id("laneId", id)?)),
+        other => other,
     };
     let patch = TicketPatch {
         title,
         requester,
+        assignee_id,
+        lane_id,
         ..patch
     };
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     state
         .write(
             auth,
@@ -463,7 +485,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    state.count_write(auth.company_id())?;
+    state.count_write(auth.company_id(), auth.user.id)?;
     let keys = state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_ticket(w, auth, *id))

@@ -26,6 +26,8 @@ pub struct Options {
     pub max_attachment_bytes: usize,
     pub replay_limit: i64,
     pub socket_buffer: usize,
+    /// Password hashes at once, and how many may wait (the server's defaults when `None`).
+    pub password_checks: Option<(usize, usize)>,
 }
 
 impl Default for Options {
@@ -35,12 +37,13 @@ impl Default for Options {
             max_attachment_bytes: 64 * 1024,
             replay_limit: 10_000,
             socket_buffer: 4096,
+            password_checks: None,
         }
     }
 }
 
 /// A fresh PostgreSQL database for one test, when the suite runs against PostgreSQL.
-async fn database_url() -> Option<String> {
+pub async fn database_url() -> Option<String> {
     let admin = std::env::var("DESKBELL_TEST_POSTGRES_URL").ok()?;
     use sqlx::{Connection, Executor};
     let name = format!("deskbell_test_{}", uuid::Uuid::new_v4().simple());
@@ -69,6 +72,10 @@ impl TestServer {
         config.max_attachment_bytes = options.max_attachment_bytes;
         config.replay_limit = options.replay_limit;
         config.socket_buffer = options.socket_buffer;
+        if let Some((parallel, queue)) = options.password_checks {
+            config.password_checks = parallel;
+            config.password_check_queue = queue;
+        }
         TestServer::start_config(config, data_dir).await
     }
 
@@ -110,6 +117,16 @@ impl TestServer {
             .unwrap();
         assert_eq!(res.status(), 200, "login {email}");
         res.json().await.unwrap()
+    }
+
+    /// A sign-in attempt, answered whatever it is.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.api("/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
@@ -209,6 +226,29 @@ pub async fn status_json(res: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, value)
+}
+
+/// Asserts a 429 `rate_limited` answer whose message names the limit (`mentions`) and whose
+/// Retry-After is whole seconds from 1 to 900; returns the Retry-After.
+pub async fn assert_rate_limited(res: reqwest::Response, mentions: &str) -> u64 {
+    assert_eq!(res.status(), 429, "not refused by a limit");
+    let retry_after: u64 = res
+        .headers()
+        .get("retry-after")
+        .expect("429 without Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=900).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let (_, body) = status_json(res).await;
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(mentions), "{body}");
+    retry_after
 }
 
 /// What the minimal client saw.
