@@ -315,6 +315,18 @@ async fn a_role_change_reconnects_by_itself_with_the_new_roles_board() {
         })
         .await;
     assert!(!demoted.seen.iter().any(is_needs_login));
+    assert!(
+        !demoted.seen.iter().any(|e| matches!(
+            e,
+            DeskEvent::State {
+                state: ConnectionState::Connecting {
+                    retry_at: Some(_),
+                    ..
+                }
+            }
+        )),
+        "reconnected at once, without a backoff"
+    );
     // The account is reloaded too: what the app offers follows the new role.
     assert!(
         demoted.seen.iter().any(
