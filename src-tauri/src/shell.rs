@@ -155,7 +155,8 @@ impl AppState {
         self.desk().await.ok()
     }
 
-    /// The session as the UI sees it: none while the core needs a new sign-in.
+    /// The session as the UI sees it: none while the core needs a new sign-in. The user is
+    /// the core's (an admin may have changed their role since the sign-in).
     pub async fn session_info(&self) -> Option<SessionInfo> {
         let running = self.running.lock().await;
         let running = running.as_ref()?;
@@ -163,7 +164,10 @@ impl AppState {
             *running.desk.state().borrow(),
             ConnectionState::NeedsLogin { .. }
         );
-        (!needs_login).then(|| running.info.clone())
+        (!needs_login).then(|| SessionInfo {
+            user: running.desk.user(),
+            ..running.info.clone()
+        })
     }
 
     /// The keychain (or whatever this machine has), chosen once; probing it may block.

@@ -102,8 +102,10 @@ impl View {
         text
     }
 
+    /// A session Sign out can end. Not once the server ended it (`needs-login`): nothing is
+    /// left to sign out of, and the tray then looks as after the user's own sign-out.
     fn has_session(&self) -> bool {
-        self.state.is_some()
+        matches!(&self.state, Some(state) if !matches!(state, ConnectionState::NeedsLogin { .. }))
     }
 
     fn can_reconnect(&self) -> bool {

@@ -14,8 +14,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import {
-  ADMIN, AGENT, Api, DEMO_PASSWORD, DemoServer, Notifications, env, keychainUser, keychainUsers,
-  Tray, openApp, secretLookup, until,
+  ADMIN, AGENT, AGENT2, Api, DEMO_PASSWORD, DemoServer, Notifications, env, keychainUser,
+  keychainUsers, Tray, openApp, secretLookup, until,
 } from './support.mjs';
 
 // --- the UI's contract (data-testid attributes, ui/README.md) ---------------------------------
@@ -27,6 +27,7 @@ const SEL = {
   loginPassword: tid('login-password'),
   loginSubmit: tid('login-submit'),
   loginError: tid('login-error'),
+  loginReason: tid('login-reason'),
   board: tid('board'),
   // lane-{id|none}, with data-lane-id ("none" for "No lane"); its header count is lane-count.
   lane: '[data-testid^="lane-"][data-lane-id]',
@@ -536,6 +537,56 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     assert.deepEqual(await keychainUsers(), [], 'no deskbell entry is left in the keychain');
     const item = await waitTrayStatus(/^Signed out$/, TIMEOUT.ui, 'after signing out');
     assert.equal(item.menu.find((e) => e.label === 'Sign out')?.enabled, false, 'no Sign out without a session');
+  });
+
+  // Runs on its own too (E2E_TEST_NAME_PATTERN=deactivating): it starts from the sign-in form.
+  step('session-ended', 'an admin deactivating the signed-in agent returns the app to sign-in with the reason', async () => {
+    const user = keychainUser(AGENT2, serverUrl);
+    await admin.login(ADMIN);
+    const agent2 = new Api(serverUrl);
+    const { user: agent2User } = await agent2.login(AGENT2);
+    await waitFor(async () => (await browser.$(SEL.loginEmail)).isDisplayed(), TIMEOUT.ui,
+      'the sign-in form is not shown');
+    const serverField = await browser.$(SEL.loginServer);
+    await serverField.clearValue();
+    await serverField.setValue(serverUrl);
+    const email = await browser.$(SEL.loginEmail);
+    await email.clearValue();
+    await email.setValue(AGENT2);
+    await (await browser.$(SEL.loginPassword)).setValue(DEMO_PASSWORD);
+    await (await browser.$(SEL.loginSubmit)).click();
+    await waitFor(async () => (await browser.$(SEL.board)).isDisplayed(), TIMEOUT.ui,
+      'the board never showed after signing in').catch(async (e) => {
+      throw new Error(`${e.message} (sign-in error shown: ${await text(SEL.loginError)})`);
+    });
+    await waitPill('live', /^Live$/, TIMEOUT.live);
+    await waitTrayStatus(/^Live\b/, TIMEOUT.ui, `signed in as ${AGENT2}`);
+    await until(() => secretLookup(user), { timeout: 10_000, message: `the keychain entry ${user}` });
+
+    // The admin deactivates the agent; the server ends the agent's session.
+    try {
+      await admin.patchUser(agent2User.id, { active: false });
+      await waitFor(async () => (await browser.$(SEL.loginEmail)).isDisplayed(), TIMEOUT.ui,
+        'the sign-in form never came back after the deactivation').catch(async (e) => {
+        throw new Error(`${e.message}; the shell's connection_state() is `
+          + `${await shellCall('connection_state', (s) => JSON.stringify(s))}`);
+      });
+      let reason = null;
+      await waitFor(async () => (reason = await text(SEL.loginReason)) !== null, TIMEOUT.ui,
+        'the sign-in form says nothing about why');
+      assert.equal(reason, 'Your account was deactivated by an administrator.');
+      await waitPill('signed-out', /^Signed out$/, TIMEOUT.ui);
+      const item = await waitTrayStatus(/^Signed out$/, TIMEOUT.ui, 'after the deactivation');
+      assert.equal(item.menu.find((e) => e.label === 'Sign out')?.enabled, false,
+        'nothing left to sign out of');
+      await until(async () => (await secretLookup(user)) === null, {
+        timeout: 10_000,
+        message: `the keychain entry ${user} to be removed`,
+      });
+    } finally {
+      // The demo data stays usable for whatever runs next.
+      await admin.patchUser(agent2User.id, { active: true }).catch(() => {});
+    }
   });
 
   step('tray-quit', "the tray's Quit ends the app", async () => {

@@ -17,6 +17,7 @@ export function env(name) {
 
 export const DEMO_PASSWORD = 'deskbell-demo';
 export const AGENT = 'agent1@acme.test';
+export const AGENT2 = 'agent2@acme.test';
 export const ADMIN = 'admin@acme.test';
 
 /** Polls `probe` until it returns a truthy value; throws `message` (with the last value or
@@ -125,6 +126,11 @@ export class Api {
         headers: { 'if-match': String(ticket.version) },
       })
     ).body;
+  }
+
+  /** Changes a user (admin only): `{active}`, `{role}`, `{password}`, `{name}`. */
+  async patchUser(id, patch) {
+    return (await this.request('PATCH', `/api/users/${id}`, { body: patch })).body;
   }
 
   /** Uploads `bytes` as attachment `name` of ticket `id` (multipart, field "file"). */

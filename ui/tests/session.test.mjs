@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  FakeShell, commandError, defaultSettings, tid, until, untilText, useApp,
+  ADMIN, FakeShell, commandError, defaultSettings, session, tid, until, untilText, useApp,
 } from './support.mjs';
 
 const withApp = useApp({ before, after });
@@ -121,11 +121,12 @@ describe('connection pill', () => {
     const shell = new FakeShell();
     await withApp(t, shell, async (page) => {
       await page.locator(tid('card-101')).waitFor();
-      // As the shell does it: the session goes first, then the state with the reason.
+      // As the shell does it: the session goes first, then the state with the core's plain
+      // reason, which the form says as it is.
       await shell.emit('deskbell://session', null);
-      await shell.state({ state: 'needs-login', reason: 'the session was revoked' });
+      await shell.state({ state: 'needs-login', reason: 'Your account was deactivated by an administrator' });
       await page.locator(tid('login')).waitFor();
-      await untilText(page.locator(tid('login-reason')), /signed out \(the session was revoked\)/, 'the reason');
+      await untilText(page.locator(tid('login-reason')), /^\s*Your account was deactivated by an administrator\.\s*$/, 'the reason');
       await untilText(pill(page), /Signed out/, 'the pill says Signed out');
       await page.locator(tid('login-password')).fill('again');
       await page.locator(tid('login-submit')).click();
@@ -149,6 +150,33 @@ describe('connection pill', () => {
       await page.locator(tid('login')).waitFor();
       await until(() => shell.callsOf('logout').length === 1, 'logout called');
       assert.equal(await page.locator(tid('login-reason')).count(), 0);
+    });
+  });
+});
+
+describe('role change', () => {
+  test('the core\'s new user changes what the app offers, without a new sign-in', async (t) => {
+    const shell = new FakeShell({ session: session(ADMIN) });
+    await withApp(t, shell, async (page) => {
+      await page.locator(tid('card-101')).waitFor();
+      await untilText(page.locator(tid('filter-all')), /^\s*All\s*$/, 'an admin sees All');
+      await until(() => shell.callsOf('users').length === 1, 'the users loaded for the admin');
+
+      // Demoted: the core says so (and reloads the board by itself).
+      shell.session = session({ ...ADMIN, role: 'agent' });
+      await shell.desk({ kind: 'user', user: { ...ADMIN, role: 'agent' } });
+      await untilText(page.locator(tid('filter-all')), /Mine \+ queue/, 'an agent sees Mine + queue');
+      await page.locator(tid('user-menu')).click();
+      await untilText(page.locator('.user-menu'), /Acme Support · Agent/, 'the menu says Agent');
+      await page.keyboard.press('Escape');
+
+      // Promoted again: the users are loaded again for the assignee lists.
+      shell.session = session(ADMIN);
+      await shell.desk({ kind: 'user', user: ADMIN });
+      await untilText(page.locator(tid('filter-all')), /^\s*All\s*$/, 'an admin again');
+      await until(() => shell.callsOf('users').length === 2, 'the users loaded again');
+      assert.equal(shell.callsOf('login').length, 0, 'no sign-in');
+      assert.equal(await page.locator(tid('login')).count(), 0);
     });
   });
 });

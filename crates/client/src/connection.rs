@@ -1,11 +1,17 @@
 //! The connection supervisor: one task owning at most one live socket, publishing the spec's
 //! connection states, reconnecting with backoff, replaying from `lastSeq`, and never retrying a
 //! rejected token as is.
+//!
+//! It follows the session's end: the server's `company-{id}-session` message (for a role change
+//! it reconnects at once and reloads the snapshot; for any other reason the session is over),
+//! and an end noticed anywhere else (a REST 401 on a command made through the session, a
+//! refused refresh) while the socket is still up. Either way it goes to `needs-login` with the
+//! plain reason, and the session has removed its saved refresh token ([`Session::end`]).
 
 use chrono::{DateTime, Utc};
 use deskbell_protocol::{
-    namespace, parse_event_name, Board, ConnectErrorCode, EventEnvelope, Id, Resource, SyncMessage,
-    SyncMode,
+    namespace, parse_event_name, Board, ConnectErrorCode, EventEnvelope, Id, Resource,
+    SessionEndReason, SessionEnded, SyncMessage, SyncMode, User,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -16,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::backoff::BackoffPolicy;
-use crate::session::{Session, SessionError};
+use crate::session::{Session, SessionEnd, SessionError};
 use crate::transport::{
     CloseReason, ConnectError, ConnectRequest, SocketConnection, SocketTransport, Timeouts,
     TransportEvent,
@@ -58,6 +64,9 @@ pub trait BoardSink: Send + 'static {
     fn synced(&mut self, _sync: SyncMessage) {}
     /// An event this client does not understand: logged and skipped, never fatal.
     fn unknown(&mut self, _name: &str, _data: &Value) {}
+    /// The signed-in user changed on the server (their role), before the snapshot that
+    /// follows from it.
+    fn user_changed(&mut self, _user: &User) {}
     /// Every state change.
     fn state_changed(&mut self, _state: &ConnectionState) {}
 }
@@ -117,6 +126,8 @@ impl<S: BoardSink> Connection<S> {
             config,
             commands: command_rx,
             state: state_tx,
+            reload_snapshot: false,
+            last_role_change: None,
         };
         Connection {
             commands,
@@ -170,7 +181,9 @@ impl ReconnectHandle {
 enum LiveEnd {
     Closed(String),
     ReconnectNow,
-    NeedsLogin(String),
+    /// The server changed the user's role: the same session goes on with new visibility.
+    RoleChanged,
+    NeedsLogin(SessionEnd),
     Shutdown,
 }
 
@@ -178,7 +191,7 @@ enum LiveEnd {
 enum Next {
     RetryNow,
     Backoff,
-    NeedsLogin(String),
+    NeedsLogin(SessionEnd),
     Shutdown,
 }
 
@@ -189,6 +202,12 @@ struct Supervisor<S> {
     config: ConnectionConfig,
     commands: mpsc::UnboundedReceiver<Command>,
     state: watch::Sender<ConnectionState>,
+    /// Connect without `lastSeq` (the server answers `sync reset`): after a role change, what
+    /// this user may see changed, so the board is reloaded rather than replayed.
+    reload_snapshot: bool,
+    /// When the last role change came: a second one soon after backs off (no hot loop against
+    /// a server that keeps sending them).
+    last_role_change: Option<Instant>,
 }
 
 impl<S: BoardSink> Supervisor<S> {
@@ -211,6 +230,17 @@ impl<S: BoardSink> Supervisor<S> {
         }
     }
 
+    /// The session is over: it is ended for good (saved token removed, once) and the state
+    /// says why, in plain words. Only a new sign-in ([`Connection::resume`]) goes on.
+    fn needs_login(&mut self, session: &Session, end: SessionEnd) {
+        let end = session.end(end);
+        self.session = None;
+        self.reload_snapshot = false;
+        self.set(ConnectionState::NeedsLogin {
+            reason: end.describe(),
+        });
+    }
+
     async fn run(mut self) -> S {
         let mut attempt: u32 = 0;
         let mut refreshed_for_expiry = false;
@@ -221,6 +251,12 @@ impl<S: BoardSink> Supervisor<S> {
                 }
                 break;
             };
+            // Ended meanwhile (e.g. a REST 401 while backing off): its token is not presented.
+            if let Some(end) = session.ended() {
+                self.needs_login(&session, end);
+                attempt = 0;
+                continue;
+            }
             attempt += 1;
             self.set(ConnectionState::Connecting {
                 attempt,
@@ -228,7 +264,7 @@ impl<S: BoardSink> Supervisor<S> {
             });
             let token = session.access_token();
             let mut auth = serde_json::json!({ "token": token });
-            if let Some(seq) = self.sink.last_seq() {
+            if let Some(seq) = self.sink.last_seq().filter(|_| !self.reload_snapshot) {
                 auth["lastSeq"] = seq.into();
             }
             let request = ConnectRequest {
@@ -241,7 +277,9 @@ impl<S: BoardSink> Supervisor<S> {
             let connect =
                 tokio::time::timeout(self.config.attempt_timeout, transport.connect(request));
             let outcome = tokio::select! {
-                r = connect => r,
+                r = connect => Some(r),
+                // The attempt is dropped (and its socket closed) once the session is over.
+                _ = session.wait_ended() => None,
                 cmd = self.commands.recv() => {
                     // The attempt future is dropped here, which closes its socket.
                     match self.command(cmd) {
@@ -254,7 +292,8 @@ impl<S: BoardSink> Supervisor<S> {
                 }
             };
             let next = match outcome {
-                Ok(Ok(connection)) => {
+                None => Next::NeedsLogin(session.ended().expect("the session ended")),
+                Some(Ok(Ok(connection))) => {
                     refreshed_for_expiry = false;
                     let started = Instant::now();
                     let end = self.live(&session, connection).await;
@@ -265,7 +304,22 @@ impl<S: BoardSink> Supervisor<S> {
                             attempt = 0;
                             Next::RetryNow
                         }
-                        LiveEnd::NeedsLogin(reason) => Next::NeedsLogin(reason),
+                        LiveEnd::NeedsLogin(end) => Next::NeedsLogin(end),
+                        LiveEnd::RoleChanged => {
+                            // The same token stays valid: reconnect at once, without lastSeq,
+                            // so the new role's rooms and board come with the `reset`.
+                            self.reload_snapshot = true;
+                            let again_soon = self
+                                .last_role_change
+                                .is_some_and(|at| at.elapsed() < self.config.stable_after);
+                            self.last_role_change = Some(Instant::now());
+                            if again_soon {
+                                Next::Backoff
+                            } else {
+                                attempt = 0;
+                                Next::RetryNow
+                            }
+                        }
                         LiveEnd::Closed(reason) => {
                             tracing::info!(%reason, "connection lost");
                             if stable {
@@ -277,13 +331,14 @@ impl<S: BoardSink> Supervisor<S> {
                         }
                     }
                 }
-                Ok(Err(ConnectError::Rejected(code))) => match ConnectErrorCode::parse(&code) {
+                Some(Ok(Err(ConnectError::Rejected(code)))) => match ConnectErrorCode::parse(&code)
+                {
                     Some(ConnectErrorCode::TokenExpired) if !refreshed_for_expiry => {
                         refreshed_for_expiry = true;
                         match session.refresh(&token).await {
                             Ok(()) => Next::RetryNow,
                             Err(e) if e.needs_login() => {
-                                Next::NeedsLogin(format!("session ended: {e}"))
+                                Next::NeedsLogin(SessionEnd::from_error(&e))
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "token refresh failed; will retry");
@@ -295,19 +350,17 @@ impl<S: BoardSink> Supervisor<S> {
                     Some(ConnectErrorCode::TokenExpired | ConnectErrorCode::Unavailable) => {
                         Next::Backoff
                     }
-                    Some(code) => {
-                        Next::NeedsLogin(format!("the server refused the connection ({code})"))
-                    }
+                    Some(code) => Next::NeedsLogin(SessionEnd::Rejected(code)),
                     None => {
                         tracing::warn!(%code, "unknown connect error");
                         Next::Backoff
                     }
                 },
-                Ok(Err(e)) => {
+                Some(Ok(Err(e))) => {
                     tracing::info!(error = %e, attempt, "connection attempt failed");
                     Next::Backoff
                 }
-                Err(_) => {
+                Some(Err(_)) => {
                     tracing::info!(attempt, "connection attempt timed out");
                     Next::Backoff
                 }
@@ -315,9 +368,8 @@ impl<S: BoardSink> Supervisor<S> {
             match next {
                 Next::RetryNow => continue,
                 Next::Shutdown => break,
-                Next::NeedsLogin(reason) => {
-                    self.session = None;
-                    self.set(ConnectionState::NeedsLogin { reason });
+                Next::NeedsLogin(end) => {
+                    self.needs_login(&session, end);
                     attempt = 0;
                 }
                 Next::Backoff => {
@@ -330,6 +382,8 @@ impl<S: BoardSink> Supervisor<S> {
                     });
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
+                        // Checked at the top of the loop: no attempt with an ended session.
+                        _ = session.wait_ended() => attempt = 0,
                         cmd = self.commands.recv() => match self.command(cmd) {
                             Next::Shutdown => break,
                             _ => attempt = 0,
@@ -396,6 +450,12 @@ impl<S: BoardSink> Supervisor<S> {
                         return LiveEnd::Closed(describe(&reason));
                     }
                 },
+                // Ended elsewhere (a REST 401 on a command, a refused refresh) while the socket
+                // is still up: the socket goes too.
+                end = session.wait_ended() => {
+                    connection.close().await;
+                    return LiveEnd::NeedsLogin(end);
+                }
                 cmd = self.commands.recv() => {
                     let end = match self.command(cmd) {
                         Next::Shutdown => LiveEnd::Shutdown,
@@ -425,6 +485,9 @@ impl<S: BoardSink> Supervisor<S> {
             self.sink.unknown(name, &data);
             return Ok(());
         }
+        if resource == Resource::Session {
+            return Err(on_session_message(&data));
+        }
         if resource == Resource::Sync {
             let sync: SyncMessage = match serde_json::from_value(data.clone()) {
                 Ok(s) => s,
@@ -434,6 +497,30 @@ impl<S: BoardSink> Supervisor<S> {
                     return Err(LiveEnd::Closed("malformed sync message".into()));
                 }
             };
+            if self.reload_snapshot {
+                // After a role change: the account as the server has it now, so that what the
+                // app offers follows the new role too.
+                match session
+                    .call(|api, token| async move { api.me(&token).await })
+                    .await
+                {
+                    Ok(me) if me.user != session.user() => {
+                        tracing::info!(role = me.user.role.as_str(), "the account changed");
+                        session.set_user(me.user.clone());
+                        self.sink.user_changed(&me.user);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.needs_login() => {
+                        return Err(LiveEnd::NeedsLogin(SessionEnd::from_error(&e)))
+                    }
+                    Err(e) => {
+                        return Err(LiveEnd::Closed(format!(
+                            "loading the account failed: {}",
+                            describe_session(&e)
+                        )))
+                    }
+                }
+            }
             if sync.mode == SyncMode::Reset {
                 match session
                     .call(|api, token| async move { api.board(&token).await })
@@ -441,7 +528,7 @@ impl<S: BoardSink> Supervisor<S> {
                 {
                     Ok(board) => self.sink.load_snapshot(board),
                     Err(e) if e.needs_login() => {
-                        return Err(LiveEnd::NeedsLogin(format!("session ended: {e}")))
+                        return Err(LiveEnd::NeedsLogin(SessionEnd::from_error(&e)))
                     }
                     Err(e) => {
                         return Err(LiveEnd::Closed(format!(
@@ -451,6 +538,7 @@ impl<S: BoardSink> Supervisor<S> {
                     }
                 }
             }
+            self.reload_snapshot = false;
             self.sink.synced(sync);
             self.set(ConnectionState::Live);
             return Ok(());
@@ -472,6 +560,40 @@ impl<S: BoardSink> Supervisor<S> {
     }
 }
 
+/// What the server's `company-{id}-session` message means for this connection. The server
+/// disconnects right after it, so it always ends the connection.
+fn on_session_message(data: &Value) -> LiveEnd {
+    match session_end_reason(data) {
+        Ok(reason) if reason.needs_login() => {
+            tracing::info!(%reason, "the server ended this session");
+            LiveEnd::NeedsLogin(SessionEnd::Server(reason))
+        }
+        Ok(reason) => {
+            tracing::info!(%reason, "the server changed this session; reconnecting now");
+            LiveEnd::RoleChanged
+        }
+        Err(why) => {
+            // Not ignored: the server announced an end, and a client that guessed "go on"
+            // would keep a session its server no longer wants.
+            tracing::warn!(error = %why, "unreadable session message: taking it as the end of the session");
+            LiveEnd::NeedsLogin(SessionEnd::Unreadable)
+        }
+    }
+}
+
+/// The reason of a session message. The reason alone is enough (`message` only helps clients
+/// that do not know the code); an unknown reason is an error.
+fn session_end_reason(data: &Value) -> Result<SessionEndReason, String> {
+    match serde_json::from_value::<SessionEnded>(data.clone()) {
+        Ok(message) => Ok(message.reason),
+        Err(e) => data
+            .get("reason")
+            .and_then(Value::as_str)
+            .and_then(SessionEndReason::parse)
+            .ok_or_else(|| e.to_string().chars().take(200).collect()),
+    }
+}
+
 fn describe(reason: &CloseReason) -> String {
     match reason {
         CloseReason::ServerDisconnect => "the server closed the connection".into(),
@@ -489,6 +611,526 @@ fn describe_session(e: &SessionError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Api;
+    use crate::error::ApiError;
+    use crate::token_store::{Account, MemoryStore, TokenStore};
+    use deskbell_protocol::{ApiErrorCode, Company, LoginResponse, Role, User};
+    use futures_util::future::BoxFuture;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Generous: the clock is paused, so waiting costs no real time unless something is stuck.
+    const WAIT: Duration = Duration::from_secs(120);
+
+    /// One connection the supervisor opened, as the fake server sees it.
+    struct Peer {
+        request: ConnectRequest,
+        events: mpsc::UnboundedSender<TransportEvent>,
+        released: Arc<AtomicBool>,
+    }
+
+    impl Peer {
+        fn send(&self, name: &str, data: Value) {
+            let _ = self.events.send(TransportEvent::Event {
+                name: name.into(),
+                data,
+            });
+        }
+
+        fn released(&self) -> bool {
+            self.released.load(Ordering::SeqCst)
+        }
+    }
+
+    /// Every connect succeeds at once and hands the test its [`Peer`].
+    struct FakeTransport {
+        peers: mpsc::UnboundedSender<Peer>,
+    }
+
+    impl SocketTransport for FakeTransport {
+        fn connect(
+            &self,
+            request: ConnectRequest,
+        ) -> BoxFuture<'static, Result<Box<dyn SocketConnection>, ConnectError>> {
+            let (events, rx) = mpsc::unbounded_channel();
+            let released = Arc::new(AtomicBool::new(false));
+            let _ = self.peers.send(Peer {
+                request,
+                events,
+                released: released.clone(),
+            });
+            Box::pin(async move {
+                Ok(Box::new(FakeConnection {
+                    events: rx,
+                    released,
+                }) as Box<dyn SocketConnection>)
+            })
+        }
+    }
+
+    struct FakeConnection {
+        events: mpsc::UnboundedReceiver<TransportEvent>,
+        released: Arc<AtomicBool>,
+    }
+
+    impl Drop for FakeConnection {
+        fn drop(&mut self) {
+            self.released.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl SocketConnection for FakeConnection {
+        fn next_event(&mut self) -> BoxFuture<'_, TransportEvent> {
+            Box::pin(async move {
+                self.events
+                    .recv()
+                    .await
+                    .unwrap_or(TransportEvent::Closed(CloseReason::ServerDisconnect))
+            })
+        }
+
+        fn emit(&self, _name: &str, _data: Value) -> Result<(), ConnectError> {
+            Ok(())
+        }
+
+        fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// A board that has seen seq 5, reporting every state, snapshot and user change.
+    struct StateSink {
+        states: mpsc::UnboundedSender<ConnectionState>,
+        snapshots: Arc<std::sync::Mutex<Vec<i64>>>,
+        users: Arc<std::sync::Mutex<Vec<User>>>,
+    }
+
+    impl BoardSink for StateSink {
+        fn last_seq(&self) -> Option<i64> {
+            Some(5)
+        }
+        fn load_snapshot(&mut self, board: Board) {
+            self.snapshots.lock().unwrap().push(board.seq);
+        }
+        fn apply(&mut self, _resource: Resource, _event: EventEnvelope) {}
+        fn user_changed(&mut self, user: &User) {
+            self.users.lock().unwrap().push(user.clone());
+        }
+        fn state_changed(&mut self, state: &ConnectionState) {
+            let _ = self.states.send(state.clone());
+        }
+    }
+
+    fn agent() -> User {
+        User {
+            id: 2,
+            company_id: 1,
+            name: "Agent One".into(),
+            email: "agent1@acme.test".into(),
+            role: Role::Agent,
+            active: true,
+        }
+    }
+
+    /// A REST API on loopback answering `GET /api/me` with `me` and `GET /api/board` with an
+    /// empty board at seq 9 (one request per connection); it records the paths asked for.
+    async fn fake_api(me: User) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let paths = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = paths.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let seen = seen.clone();
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head);
+                    let path = head
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock().unwrap().push(path.clone());
+                    let (status, body) = match path.as_str() {
+                        "/api/me" => (
+                            "200 OK",
+                            serde_json::json!({"user": me, "company": {"id": 1, "name": "Acme"}}),
+                        ),
+                        "/api/board" => (
+                            "200 OK",
+                            serde_json::json!({"lanes": [], "tickets": [], "seq": 9}),
+                        ),
+                        _ => (
+                            "404 Not Found",
+                            serde_json::json!({"error": {"code": "not_found", "message": "no"}}),
+                        ),
+                    };
+                    let body = body.to_string();
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tcp.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (url, paths)
+    }
+
+    struct Harness {
+        connection: Connection<StateSink>,
+        session: Arc<Session>,
+        snapshots: Arc<std::sync::Mutex<Vec<i64>>>,
+        users: Arc<std::sync::Mutex<Vec<User>>>,
+        store: Arc<dyn TokenStore>,
+        peers: mpsc::UnboundedReceiver<Peer>,
+        states: mpsc::UnboundedReceiver<ConnectionState>,
+        seen: Vec<ConnectionState>,
+    }
+
+    impl Harness {
+        /// A signed-in session (its refresh token saved) and its supervisor. The REST API
+        /// points nowhere: these tests never need it (syncs are replays).
+        fn start() -> Harness {
+            Harness::start_with("http://127.0.0.1:9")
+        }
+
+        /// The same, with the REST API at `api`.
+        fn start_with(api: &str) -> Harness {
+            let api = Api::new(api).unwrap();
+            let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+            let account = Account::new(api.base_url().to_string(), "agent1@acme.test");
+            store.save(&account, "refresh-1").unwrap();
+            let response = LoginResponse {
+                access_token: "access-1".into(),
+                refresh_token: "refresh-1".into(),
+                expires_in: 900,
+                user: agent(),
+                company: Company {
+                    id: 1,
+                    name: "Acme".into(),
+                },
+            };
+            let session = Arc::new(Session::from_login(api, store.clone(), account, response));
+            let (peers_tx, peers) = mpsc::unbounded_channel();
+            let (states_tx, states) = mpsc::unbounded_channel();
+            let snapshots = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let users = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let connection = Connection::spawn(
+                session.clone(),
+                Arc::new(FakeTransport { peers: peers_tx }),
+                StateSink {
+                    states: states_tx,
+                    snapshots: snapshots.clone(),
+                    users: users.clone(),
+                },
+                ConnectionConfig::default(),
+            );
+            Harness {
+                connection,
+                session,
+                snapshots,
+                users,
+                store,
+                peers,
+                states,
+                seen: Vec::new(),
+            }
+        }
+
+        fn saved_token(&self) -> Option<String> {
+            self.store.load(self.session.account()).unwrap()
+        }
+
+        async fn next_peer(&mut self) -> Peer {
+            tokio::time::timeout(WAIT, self.peers.recv())
+                .await
+                .expect("a connection attempt")
+                .expect("the supervisor runs")
+        }
+
+        /// No attempt within `window` (paused clock: no real time passes).
+        async fn no_attempt_within(&mut self, window: Duration) {
+            if let Ok(Some(peer)) = tokio::time::timeout(window, self.peers.recv()).await {
+                panic!("an attempt was made: {:?}", peer.request.auth);
+            }
+        }
+
+        async fn wait_state(
+            &mut self,
+            what: &str,
+            pred: impl Fn(&ConnectionState) -> bool,
+        ) -> ConnectionState {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                match tokio::time::timeout_at(deadline, self.states.recv()).await {
+                    Ok(Some(state)) => {
+                        self.seen.push(state.clone());
+                        if pred(&state) {
+                            return state;
+                        }
+                    }
+                    _ => panic!("no {what}; states seen {:?}", self.seen),
+                }
+            }
+        }
+
+        /// Connects and replays: live.
+        async fn live(&mut self) -> Peer {
+            let peer = self.next_peer().await;
+            peer.send(
+                "company-1-sync",
+                serde_json::json!({"mode": "replay", "head": 5}),
+            );
+            self.wait_state("live", |s| *s == ConnectionState::Live)
+                .await;
+            peer
+        }
+
+        async fn needs_login(&mut self) -> String {
+            match self
+                .wait_state("needs-login", |s| {
+                    matches!(s, ConnectionState::NeedsLogin { .. })
+                })
+                .await
+            {
+                ConnectionState::NeedsLogin { reason } => reason,
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_message_that_needs_login_ends_the_session_for_good() {
+        for reason in SessionEndReason::ALL {
+            if !reason.needs_login() {
+                continue;
+            }
+            let mut h = Harness::start();
+            let peer = h.live().await;
+            assert_eq!(h.saved_token().as_deref(), Some("refresh-1"));
+            peer.send(
+                "company-1-session",
+                serde_json::to_value(SessionEnded::new(reason)).unwrap(),
+            );
+            assert_eq!(h.needs_login().await, reason.describe(), "{reason}");
+            assert!(peer.released(), "{reason}: the socket is let go");
+            assert_eq!(
+                h.saved_token(),
+                None,
+                "{reason}: the saved refresh token is removed"
+            );
+            assert_eq!(
+                h.session.access_token(),
+                "",
+                "{reason}: the access token is forgotten"
+            );
+            assert!(matches!(h.session.ended(), Some(SessionEnd::Server(r)) if r == reason));
+            // Neither time nor "Reconnect now" retries it.
+            h.connection.reconnect_now();
+            h.no_attempt_within(Duration::from_secs(120)).await;
+            h.connection.shutdown().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreadable_session_message_ends_the_session_with_a_generic_reason() {
+        let generic = SessionEnd::Unreadable.describe();
+        for data in [
+            serde_json::json!({}),
+            serde_json::json!(null),
+            serde_json::json!("deactivated"),
+            serde_json::json!({"reason": 5, "message": "x"}),
+            serde_json::json!({"reason": "deleted", "message": "Your account was deleted"}),
+        ] {
+            let mut h = Harness::start();
+            let peer = h.live().await;
+            peer.send("company-1-session", data.clone());
+            assert_eq!(h.needs_login().await, generic, "{data}");
+            assert!(peer.released(), "{data}");
+            assert_eq!(h.saved_token(), None, "{data}");
+            h.no_attempt_within(Duration::from_secs(60)).await;
+            h.connection.shutdown().await;
+        }
+        // A known reason without its sentence is still that reason.
+        let mut h = Harness::start();
+        let peer = h.live().await;
+        peer.send(
+            "company-1-session",
+            serde_json::json!({"reason": "deactivated"}),
+        );
+        assert_eq!(
+            h.needs_login().await,
+            SessionEndReason::Deactivated.describe()
+        );
+        h.connection.shutdown().await;
+    }
+
+    /// Real time: the REST calls go to a loopback server (a paused clock would fire their
+    /// timeouts while they wait for it).
+    #[tokio::test]
+    async fn a_role_change_reconnects_at_once_for_a_fresh_snapshot_and_account() {
+        let promoted = User {
+            role: Role::Admin,
+            ..agent()
+        };
+        let (api, paths) = fake_api(promoted.clone()).await;
+        let mut h = Harness::start_with(&api);
+        let first = h.live().await;
+        assert_eq!(first.request.auth["lastSeq"], 5, "a reconnect replays");
+        let at = Instant::now();
+        first.send(
+            "company-1-session",
+            serde_json::to_value(SessionEnded::new(SessionEndReason::RoleChanged)).unwrap(),
+        );
+        let second = h.next_peer().await;
+        assert!(
+            at.elapsed() < Duration::from_millis(400),
+            "no backoff (its least is 500 ms): {:?}",
+            at.elapsed()
+        );
+        assert!(first.released(), "the old socket is let go");
+        assert_eq!(
+            second.request.auth["token"], "access-1",
+            "the same token goes on"
+        );
+        assert!(
+            second.request.auth.get("lastSeq").is_none(),
+            "no lastSeq, so the server answers with a reset: {}",
+            second.request.auth
+        );
+        // As the server answers a connect without lastSeq.
+        second.send(
+            "company-1-sync",
+            serde_json::json!({"mode": "reset", "head": 9}),
+        );
+        h.wait_state("live again", |s| *s == ConnectionState::Live)
+            .await;
+        assert_eq!(
+            *h.snapshots.lock().unwrap(),
+            vec![9],
+            "the snapshot is reloaded"
+        );
+        assert_eq!(
+            *h.users.lock().unwrap(),
+            vec![promoted.clone()],
+            "the account is reloaded"
+        );
+        assert_eq!(h.session.user().role, Role::Admin);
+        assert_eq!(*paths.lock().unwrap(), vec!["/api/me", "/api/board"]);
+        assert!(
+            !h.seen.iter().any(|s| matches!(
+                s,
+                ConnectionState::Connecting {
+                    retry_at: Some(_),
+                    ..
+                } | ConnectionState::NeedsLogin { .. }
+            )),
+            "{:?}",
+            h.seen
+        );
+        assert_eq!(
+            h.saved_token().as_deref(),
+            Some("refresh-1"),
+            "the session is kept"
+        );
+
+        // Once in sync, reconnects replay again.
+        h.connection.reconnect_now();
+        let third = h.next_peer().await;
+        assert_eq!(third.request.auth["lastSeq"], 5);
+        third.send(
+            "company-1-sync",
+            serde_json::json!({"mode": "replay", "head": 5}),
+        );
+        h.wait_state("live", |s| *s == ConnectionState::Live).await;
+        assert_eq!(paths.lock().unwrap().len(), 2, "a replay reloads nothing");
+
+        // Another role change right after the first: backed off, not a hot loop.
+        third.send(
+            "company-1-session",
+            serde_json::json!({"reason": "role-changed", "message": "x"}),
+        );
+        h.wait_state("a scheduled retry", |s| {
+            matches!(
+                s,
+                ConnectionState::Connecting {
+                    retry_at: Some(_),
+                    ..
+                }
+            )
+        })
+        .await;
+        let fourth = h.next_peer().await;
+        assert!(fourth.request.auth.get("lastSeq").is_none());
+        h.connection.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_end_noticed_elsewhere_closes_the_live_socket() {
+        let mut h = Harness::start();
+        let peer = h.live().await;
+        // What a command's REST call does on a 401 (Session::call).
+        let refused = ApiError::Server {
+            status: 401,
+            code: ApiErrorCode::Unauthorized,
+            message: "the account is disabled".into(),
+            current: None,
+            retry_after: None,
+        };
+        h.session.end(SessionEnd::Refused(refused));
+        let reason = h.needs_login().await;
+        assert_eq!(
+            reason,
+            "The server ended this session (the account is disabled); sign in again"
+        );
+        assert!(peer.released());
+        assert_eq!(h.saved_token(), None);
+        h.connection.reconnect_now();
+        h.no_attempt_within(Duration::from_secs(60)).await;
+        // The first end counts: a later one does not change the reason.
+        let end = h
+            .session
+            .end(SessionEnd::Server(SessionEndReason::SignedOut));
+        assert_eq!(end.describe(), reason);
+        h.connection.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_end_while_backing_off_needs_login_without_an_attempt() {
+        let mut h = Harness::start();
+        let peer = h.next_peer().await;
+        // Dropped before any sync: a failed (unstable) connection, so a retry is scheduled.
+        drop(peer);
+        h.wait_state("a scheduled retry", |s| {
+            matches!(
+                s,
+                ConnectionState::Connecting {
+                    retry_at: Some(_),
+                    ..
+                }
+            )
+        })
+        .await;
+        let at = Instant::now();
+        h.session.end(SessionEnd::Server(SessionEndReason::Revoked));
+        assert_eq!(h.needs_login().await, SessionEndReason::Revoked.describe());
+        assert_eq!(
+            at.elapsed(),
+            Duration::ZERO,
+            "said at once, not when the retry was due (the clock is paused)"
+        );
+        h.no_attempt_within(Duration::from_secs(120)).await;
+        h.connection.shutdown().await;
+    }
 
     #[test]
     fn states_serialize_as_the_spec_names_them() {

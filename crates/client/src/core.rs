@@ -2,7 +2,7 @@
 //! [`Board`], and reports everything that happened as [`CoreEvent`]s (for the CLI, the desktop
 //! shell and tests).
 
-use deskbell_protocol::{EventEnvelope, Resource, SyncMessage};
+use deskbell_protocol::{EventEnvelope, Resource, SyncMessage, User};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +35,8 @@ pub enum CoreEvent {
     Synced { sync: SyncMessage },
     /// An event this client does not understand; skipped.
     Unknown { name: String },
+    /// The signed-in user changed on the server (a role change).
+    User { user: User },
     /// The view changed outside of events (an optimistic move, its confirmation or rollback).
     Local {
         #[serde(skip)]
@@ -129,6 +131,10 @@ impl BoardSink for CoreSink {
         self.report(CoreEvent::Unknown {
             name: name.to_string(),
         });
+    }
+
+    fn user_changed(&mut self, user: &User) {
+        self.report(CoreEvent::User { user: user.clone() });
     }
 
     fn state_changed(&mut self, state: &ConnectionState) {

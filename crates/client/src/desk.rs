@@ -65,6 +65,9 @@ pub enum DeskEvent {
     Wake { reason: String },
     /// A server event this client does not understand; skipped.
     Unknown { name: String },
+    /// The signed-in user changed on the server (an admin changed their role): what the app
+    /// offers follows it. The board is reloaded for the new role right after.
+    User { user: User },
 }
 
 /// Why a [`Desk`] call failed; `code()` is stable for the UI to switch on.
@@ -558,6 +561,10 @@ impl Pump {
             }
             CoreEvent::Synced { sync } => self.send(DeskEvent::Synced { sync }).await,
             CoreEvent::Unknown { name } => self.send(DeskEvent::Unknown { name }).await,
+            CoreEvent::User { user } => {
+                self.set_user(user.clone());
+                self.send(DeskEvent::User { user }).await;
+            }
         }
     }
 
@@ -569,14 +576,17 @@ impl Pump {
             }
             PumpCommand::MarkRead(id) => self.policy.mark_read(id),
             PumpCommand::Stop => {}
-            PumpCommand::SetUser(user) => {
-                if user.id != self.policy_user_id() {
-                    let prefs = self.policy.preferences().clone();
-                    self.policy = AlertPolicy::new(user, prefs);
-                }
-            }
+            PumpCommand::SetUser(user) => self.set_user(user),
         }
         self.publish_urgent();
+    }
+
+    /// A new sign-in, or the same user changed: alerts follow who is signed in.
+    fn set_user(&mut self, user: User) {
+        if user.id != self.policy_user_id() {
+            let prefs = self.policy.preferences().clone();
+            self.policy = AlertPolicy::new(user, prefs);
+        }
     }
 
     fn policy_user_id(&self) -> Id {

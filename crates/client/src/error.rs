@@ -79,6 +79,16 @@ impl ApiError {
         ) || matches!(self, ApiError::NotSignedIn)
     }
 
+    /// The server no longer accepts the session this came with: a 401 `unauthorized` (revoked
+    /// session, disabled account, unknown token) or a refused refresh (`refresh_reused`). Not
+    /// `token_expired`, which a refresh fixes, nor `invalid_credentials`, a login's answer.
+    pub fn ends_session(&self) -> bool {
+        matches!(
+            self.server_code(),
+            Some(ApiErrorCode::Unauthorized | ApiErrorCode::RefreshReused)
+        )
+    }
+
     /// Worth retrying later as is (the server or the network may come back).
     pub fn is_transient(&self) -> bool {
         matches!(self, ApiError::Network(_) | ApiError::Timeout)

@@ -26,7 +26,7 @@ use deskbell_client::transport::{
 use deskbell_client::{Api, ApiError};
 use deskbell_protocol::{
     ApiErrorCode, EventEnvelope, Id, LoginResponse, NewTicket, Priority, Requester, Resource,
-    SyncMessage, TicketPatch, TicketStatus, User, UserPatch,
+    SessionEndReason, SyncMessage, TicketPatch, TicketStatus, User, UserPatch,
 };
 use deskbell_server::{demo, events, store, Config, Server};
 use futures_util::future::BoxFuture;
@@ -1407,7 +1407,8 @@ fn auth_rejection_then_fresh_login() {
         let token = server.login(AGENT2).await.access_token;
         client.converge(&server, &token).await;
 
-        // 1. Signed out elsewhere: the session's refresh family is revoked.
+        // 1. Signed out elsewhere: the session's refresh family is revoked, and the server ends
+        // its socket by itself (company-{id}-session, then a disconnect).
         let refresh = store
             .load(&account)
             .expect("store")
@@ -1417,12 +1418,17 @@ fn auth_rejection_then_fresh_login() {
             .logout(&access, Some(&refresh))
             .await
             .expect("logout");
-        assert_eq!(server.kick().await, 1);
         let state = client.wait_state("needs-login", WAIT, is_needs_login).await;
         let ConnectionState::NeedsLogin { reason } = state else {
             unreachable!()
         };
-        assert!(reason.contains("unauthorized"), "{reason}");
+        assert_eq!(reason, SessionEndReason::SignedOut.describe());
+        assert_eq!(
+            store.load(&account).expect("store"),
+            None,
+            "the core removed the saved refresh token"
+        );
+        server.wait_sockets(0).await;
         let attempts = client.attempts();
         // Written while signed out: replayed after the new sign-in.
         server.create(&admin.access_token, "while signed out").await;
@@ -1464,10 +1470,16 @@ fn auth_rejection_then_fresh_login() {
             .update_user(&admin.access_token, client.user.id, &deactivate)
             .await
             .expect("deactivate");
-        assert_eq!(server.kick().await, 1);
-        client
+        let state = client
             .wait_state("needs-login after the deactivation", WAIT, is_needs_login)
             .await;
+        assert_eq!(
+            state,
+            ConnectionState::NeedsLogin {
+                reason: SessionEndReason::Deactivated.describe().into()
+            }
+        );
+        server.wait_sockets(0).await;
         let attempts = client.attempts();
         server
             .create(&admin.access_token, "while deactivated")

@@ -95,6 +95,14 @@ function handleDeskEvent(ev: DeskEvent): void {
     case 'urgentCount':
       urgent.count = ev.count;
       break;
+    case 'user':
+      // An admin changed this user's role: what the app offers follows it (the core reloads
+      // the board for the new role by itself).
+      if (session.info && session.info.user.id === ev.user.id) {
+        session.info = { ...session.info, user: ev.user };
+        void loadUsers(session.info);
+      }
+      break;
     case 'openTicket':
       openTicket(ev.ticketId);
       break;
@@ -167,13 +175,7 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     (n) => (urgent.count = n),
     () => {},
   );
-  const usersP =
-    info.user.role === 'admin'
-      ? ipc.users().then(
-          (users) => (session.users = new Map(users.map((u) => [u.id, u]))),
-          () => {},
-        )
-      : Promise.resolve();
+  const usersP = loadUsers(info);
   try {
     const snapshot = await ipc.board();
     if (loadedFor === key) board.loadSnapshot(snapshot);
@@ -184,6 +186,22 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     }
   }
   await Promise.all([stateP, urgentP, usersP]);
+}
+
+/** The team's users, for admins (assignees); nobody else gets them. */
+function loadUsers(info: SessionInfo): Promise<void> {
+  if (info.user.role !== 'admin') {
+    session.users = new Map();
+    return Promise.resolve();
+  }
+  return ipc.users().then(
+    (users) => {
+      if (session.info && sessionKey(session.info) === sessionKey(info)) {
+        session.users = new Map(users.map((u) => [u.id, u]));
+      }
+    },
+    () => {},
+  );
 }
 
 /** Back to the sign-in form (the reason, if any, comes with the needs-login state). */

@@ -54,3 +54,13 @@ export function loginErrorMessage(e: CommandError, server: string): string {
       return capitalize(e.message);
   }
 }
+
+/**
+ * Why the session ended, as the sign-in form says it. The core gives a plain sentence ("Your
+ * account was deactivated by an administrator", "You were signed out", …): shown as is, as one
+ * sentence.
+ */
+export function signedOutMessage(reason: string): string {
+  const text = capitalize(reason.trim());
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}

@@ -10,6 +10,7 @@ use deskbell_client::Api;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ enum Command {
         email: Option<String>,
     },
     /// Follow the connection: states, every applied event and alerts; on SIGINT/SIGTERM the board.
+    /// When the server ends the session, says why on stderr and exits with status 3.
     Watch {
         #[arg(long)]
         json: bool,
@@ -202,7 +204,7 @@ async fn board(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()>
             match current {
                 ConnectionState::Live => return Ok(()),
                 ConnectionState::NeedsLogin { reason } => {
-                    return Err(anyhow::anyhow!("signed out: {reason}"))
+                    return Err(SessionEndedError(reason).into())
                 }
                 _ => {}
             }
@@ -227,17 +229,32 @@ async fn board(cli: &Cli, json: bool, email: Option<&str>) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The exit status of a run whose session the server ended (signed out, revoked, deactivated…).
+const SESSION_ENDED_STATUS: u8 = 3;
+
+/// The session ended while the command ran; `0` is the plain reason.
+#[derive(Debug, thiserror::Error)]
+#[error("the session ended: {0}")]
+struct SessionEndedError(String);
+
 async fn watch(cli: &Cli, json: bool, notify: bool, email: Option<&str>) -> anyhow::Result<()> {
     let session = session_for_run(cli, email).await?;
     let (desk, mut events) = start(session, notify);
     let stop = shutdown_signal();
     tokio::pin!(stop);
+    let mut ended = None;
     loop {
         tokio::select! {
             _ = &mut stop => break,
             event = events.recv() => {
                 let Some(event) = event else { break };
                 print_event(&event, json);
+                // Only a new sign-in goes on (the core has already forgotten the session); a
+                // role change is not this: the core reconnects by itself.
+                if let DeskEvent::State { state: ConnectionState::NeedsLogin { reason } } = &event {
+                    ended = Some(reason.clone());
+                    break;
+                }
             }
         }
     }
@@ -246,6 +263,9 @@ async fn watch(cli: &Cli, json: bool, notify: bool, email: Option<&str>) -> anyh
     // What was already reported before the stop is still printed, in order.
     while let Ok(event) = events.try_recv() {
         print_event(&event, json);
+    }
+    if let Some(reason) = ended {
+        return Err(SessionEndedError(reason).into());
     }
     if json {
         print_json(&serde_json::json!({ "kind": "board", "board": snapshot }));
@@ -291,6 +311,7 @@ fn print_event_text(event: &DeskEvent) {
         DeskEvent::NotificationFailed { error, .. } => println!("notification failed: {error}"),
         DeskEvent::Wake { reason } => println!("wake ({reason}): reconnecting"),
         DeskEvent::Unknown { name } => println!("skipped unknown event {name}"),
+        DeskEvent::User { user } => println!("signed in as {} ({})", user.name, user.role.as_str()),
     }
 }
 
@@ -343,7 +364,7 @@ async fn logout(cli: &Cli) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -352,7 +373,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match &cli.command {
+    let result = match &cli.command {
         Command::Login { email } => login(&cli, email).await,
         Command::Logout => logout(&cli).await,
         Command::Board { json, email } => board(&cli, *json, email.as_deref()).await,
@@ -361,5 +382,19 @@ async fn main() -> anyhow::Result<()> {
             notify,
             email,
         } => watch(&cli, *json, *notify, email.as_deref()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<SessionEndedError>() {
+            Some(ended) => {
+                eprintln!("deskbell-cli: {ended}");
+                ExitCode::from(SESSION_ENDED_STATUS)
+            }
+            None => {
+                // As `main` returning the error would print it.
+                eprintln!("Error: {e:?}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
