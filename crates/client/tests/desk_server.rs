@@ -10,24 +10,18 @@ use deskbell_client::token_store::MemoryStore;
 use deskbell_client::transport::ws::WsTransport;
 use deskbell_client::Api;
 use deskbell_protocol::{NewTicket, Priority, Requester, Ticket, TicketPatch};
-use deskbell_server::{demo, Config, Server};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use deskbell_server::{demo, Server};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(20);
+mod support;
+
+use support::{CliWatch, WAIT};
 
 async fn start_server() -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(dir.path().to_path_buf());
-    config.bind = "127.0.0.1:0".parse().unwrap();
-    config.jwt_secret = Some("desk-test-secret".into());
-    config.writes_per_minute = 0;
-    let state = deskbell_server::prepare(config).await.expect("prepare");
-    demo::seed(&state).await.expect("seed");
-    (deskbell_server::serve(state).await.expect("serve"), dir)
+    support::start_server("desk-test-secret").await
 }
 
 fn new_ticket(title: &str, priority: Priority) -> NewTicket {
@@ -90,19 +84,7 @@ impl Harness {
         if let Some(e) = self.seen.iter().find(|e| pred(e)) {
             return e.clone();
         }
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            tokio::select! {
-                event = self.events.recv() => {
-                    let event = event.expect("the core is running");
-                    self.seen.push(event.clone());
-                    if pred(&event) {
-                        return event;
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}; saw {:#?}", self.seen),
-            }
-        }
+        support::next_desk_event(&mut self.events, &mut self.seen, what, WAIT, pred).await
     }
 
     fn alerts(&self) -> Vec<&DeskEvent> {
@@ -359,64 +341,32 @@ async fn cli_watch_prints_json_lines_and_the_board_on_sigterm() {
         .await
         .unwrap()
         .access_token;
-    let config_home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deskbell-cli"))
-        .args([
-            "--server",
-            &server.url(),
-            "watch",
-            "--json",
-            "--email",
-            "agent1@acme.test",
-        ])
-        .env("DESKBELL_PASSWORD", demo::DEMO_PASSWORD)
-        .env("XDG_CONFIG_HOME", config_home.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let (lines_tx, mut lines) = mpsc::unbounded_channel::<serde_json::Value>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            let value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            if lines_tx.send(value).is_err() {
-                break;
-            }
-        }
-    });
-    let mut all: Vec<serde_json::Value> = Vec::new();
-    next_line(&mut lines, &mut all, "live", |v| {
-        v["kind"] == "state" && v["state"]["state"] == "live"
-    })
-    .await;
+    let mut cli = CliWatch::spawn(&server.url(), "agent1@acme.test");
+    cli.state("live").await;
     let ticket = api
         .create_ticket(&admin, &new_ticket("Printer on fire", Priority::Urgent))
         .await
         .unwrap();
-    let event = next_line(&mut lines, &mut all, "the event", |v| {
-        v["kind"] == "event" && v["event"]["ticket"]["id"] == ticket.id
-    })
-    .await;
+    let event = cli
+        .next("the event", |v| {
+            v["kind"] == "event" && v["event"]["ticket"]["id"] == ticket.id
+        })
+        .await;
     assert_eq!(event["event"]["action"], "create");
-    let alert = next_line(&mut lines, &mut all, "the alert", |v| {
-        v["kind"] == "alert" && v["alert"]["ticketIds"][0] == ticket.id
-    })
-    .await;
+    let alert = cli
+        .next("the alert", |v| {
+            v["kind"] == "alert" && v["alert"]["ticketIds"][0] == ticket.id
+        })
+        .await;
     assert_eq!(alert["alert"]["kind"], "urgent");
     // SIGTERM: the board, then exit 0.
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &cli.pid().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let board = next_line(&mut lines, &mut all, "the board", |v| v["kind"] == "board").await;
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let board = cli.next("the board", |v| v["kind"] == "board").await;
+    let (status, _) = cli.exit().await;
     assert!(status.success(), "{status:?}");
     let tickets = board["board"]["tickets"].as_array().unwrap();
     assert!(tickets.iter().any(|t| t["id"] == ticket.id));
@@ -431,26 +381,7 @@ async fn cli_watch_prints_json_lines_and_the_board_on_sigterm() {
         .unwrap();
     assert_eq!(tickets.len(), expected.tickets.len());
     assert!(
-        !config_home.path().join("deskbell").exists(),
+        !cli.config_home().join("deskbell").exists(),
         "--email runs leave no saved login behind"
     );
-}
-
-async fn next_line(
-    lines: &mut mpsc::UnboundedReceiver<serde_json::Value>,
-    all: &mut Vec<serde_json::Value>,
-    what: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let line = tokio::select! {
-            line = lines.recv() => line.unwrap_or_else(|| panic!("stdout closed waiting for {what}: {all:#?}")),
-            _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}: {all:#?}"),
-        };
-        all.push(line.clone());
-        if pred(&line) {
-            return line;
-        }
-    }
 }

@@ -23,16 +23,16 @@ use deskbell_client::Api;
 use deskbell_protocol::{
     Id, NewTicket, NewUser, Priority, Requester, Role, SessionEndReason, SyncMode, User, UserPatch,
 };
-use deskbell_server::{demo, Config, Server};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use deskbell_server::{demo, Server};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Upper bound for anything that should happen "soon" (2 cores, debug build).
-const WAIT: Duration = Duration::from_secs(20);
+mod support;
+
+use support::{CliWatch, WAIT};
+
 /// How soon a session end must reach the client. The spec says the server ends the sockets
 /// within 1 s; the rest is slack for a loaded machine.
 const SOON: Duration = Duration::from_secs(5);
@@ -42,14 +42,7 @@ const AGENT1: &str = "agent1@acme.test";
 const AGENT2: &str = "agent2@acme.test";
 
 async fn start_server() -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(dir.path().to_path_buf());
-    config.bind = "127.0.0.1:0".parse().unwrap();
-    config.jwt_secret = Some("session-end-test-secret".into());
-    config.writes_per_minute = 0;
-    let state = deskbell_server::prepare(config).await.expect("prepare");
-    demo::seed(&state).await.expect("seed");
-    (deskbell_server::serve(state).await.expect("serve"), dir)
+    support::start_server("session-end-test-secret").await
 }
 
 /// The company's sockets on the server.
@@ -157,22 +150,7 @@ impl Signed {
         within: Duration,
         pred: impl Fn(&DeskEvent) -> bool,
     ) -> DeskEvent {
-        let deadline = Instant::now() + within;
-        loop {
-            tokio::select! {
-                event = self.events.recv() => {
-                    let event = event.expect("the core is running");
-                    self.seen.push(event.clone());
-                    if pred(&event) {
-                        return event;
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => panic!(
-                    "no {what} within {within:?}; recent events {:#?}",
-                    &self.seen[self.seen.len().saturating_sub(12)..]
-                ),
-            }
-        }
+        support::next_desk_event(&mut self.events, &mut self.seen, what, within, pred).await
     }
 
     /// Waits for `needs-login` and answers its reason.
@@ -183,6 +161,19 @@ impl Signed {
             } => reason,
             _ => unreachable!(),
         }
+    }
+
+    /// What an ended session leaves: no saved refresh token, no socket on the server, no
+    /// command sent; then the core is shut down.
+    async fn assert_gone(self, server: &Server) {
+        assert_eq!(
+            self.saved_token(),
+            None,
+            "the saved refresh token is removed"
+        );
+        wait_sockets(server, 0).await;
+        self.assert_commands_refused_locally().await;
+        self.desk.shutdown().await;
     }
 
     /// After the end: nothing more goes to the server with this session.
@@ -215,14 +206,7 @@ async fn deactivating_the_user_ends_their_live_session_and_removes_the_saved_tok
     let reason = agent.needs_login(SOON).await;
     println!("needs-login {:?} after the deactivation", at.elapsed());
     assert_eq!(reason, SessionEndReason::Deactivated.describe());
-    assert_eq!(
-        agent.saved_token(),
-        None,
-        "the saved refresh token is removed"
-    );
-    wait_sockets(&server, 0).await;
-    agent.assert_commands_refused_locally().await;
-    agent.desk.shutdown().await;
+    agent.assert_gone(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,14 +222,7 @@ async fn signing_out_from_another_call_of_the_session_ends_it_everywhere() {
     let reason = agent.needs_login(SOON).await;
     assert_eq!(reason, SessionEndReason::SignedOut.describe());
     assert_eq!(reason, "You were signed out");
-    assert_eq!(
-        agent.saved_token(),
-        None,
-        "the saved refresh token is removed"
-    );
-    wait_sockets(&server, 0).await;
-    agent.assert_commands_refused_locally().await;
-    agent.desk.shutdown().await;
+    agent.assert_gone(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,15 +370,8 @@ async fn a_rest_401_on_a_command_ends_the_session_while_its_socket_is_up() {
         reason,
         "The server ended this session (this session has been signed out); sign in again"
     );
-    assert_eq!(
-        agent.saved_token(),
-        None,
-        "the saved refresh token is removed"
-    );
-    // The core let its socket go.
-    wait_sockets(&server, 0).await;
-    agent.assert_commands_refused_locally().await;
-    agent.desk.shutdown().await;
+    // The core let its socket go, among the rest.
+    agent.assert_gone(&server).await;
 }
 
 /// `deskbell-cli watch`: a role change is followed silently; the end of the session is said on
@@ -416,48 +386,8 @@ async fn cli_watch_exits_with_the_reason_when_the_session_ends() {
         .await
         .expect("login")
         .user;
-    let config_home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deskbell-cli"))
-        .args([
-            "--server",
-            &server.url(),
-            "watch",
-            "--json",
-            "--email",
-            AGENT2,
-        ])
-        .env("DESKBELL_PASSWORD", demo::DEMO_PASSWORD)
-        .env("XDG_CONFIG_HOME", config_home.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines_tx, mut lines) = mpsc::unbounded_channel::<serde_json::Value>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            if lines_tx.send(value).is_err() {
-                break;
-            }
-        }
-    });
-    let stderr = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-    let mut all = Vec::new();
-    next_line(&mut lines, &mut all, "live", |v| {
-        v["kind"] == "state" && v["state"]["state"] == "live"
-    })
-    .await;
+    let mut cli = CliWatch::spawn(&server.url(), AGENT2);
+    cli.state("live").await;
 
     // Promoted: reconnected and in sync again, still running.
     let promote = UserPatch {
@@ -467,17 +397,11 @@ async fn cli_watch_exits_with_the_reason_when_the_session_ends() {
     api.update_user(&admin, agent.id, &promote)
         .await
         .expect("promote");
-    next_line(
-        &mut lines,
-        &mut all,
-        "the reset after the role change",
-        |v| v["kind"] == "synced" && v["sync"]["mode"] == "reset",
-    )
-    .await;
-    next_line(&mut lines, &mut all, "live again", |v| {
-        v["kind"] == "state" && v["state"]["state"] == "live"
+    cli.next("the reset after the role change", |v| {
+        v["kind"] == "synced" && v["sync"]["mode"] == "reset"
     })
     .await;
+    cli.state("live").await;
 
     // Deactivated: the reason, then exit status 3 and the reason on stderr.
     let deactivate = UserPatch {
@@ -487,44 +411,18 @@ async fn cli_watch_exits_with_the_reason_when_the_session_ends() {
     api.update_user(&admin, agent.id, &deactivate)
         .await
         .expect("deactivate");
-    let ended = next_line(&mut lines, &mut all, "needs-login", |v| {
-        v["kind"] == "state" && v["state"]["state"] == "needs-login"
-    })
-    .await;
+    let ended = cli.state("needs-login").await;
     let reason = SessionEndReason::Deactivated.describe();
     assert_eq!(ended["state"]["reason"], reason);
-    let status = tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || child.wait()))
-        .await
-        .expect("the CLI exits by itself")
-        .unwrap()
-        .unwrap();
+    let (status, stderr) = cli.exit().await;
     assert_eq!(status.code(), Some(3), "{status:?}");
-    let stderr = stderr.join().unwrap();
     assert!(
         stderr.contains(&format!("the session ended: {reason}")),
         "stderr: {stderr}"
     );
     assert!(
-        !all.iter().any(|v| v["kind"] == "board"),
-        "no board printed for an ended session: {all:#?}"
+        !cli.all.iter().any(|v| v["kind"] == "board"),
+        "no board printed for an ended session: {:#?}",
+        cli.all
     );
-}
-
-async fn next_line(
-    lines: &mut mpsc::UnboundedReceiver<serde_json::Value>,
-    all: &mut Vec<serde_json::Value>,
-    what: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let line = tokio::select! {
-            line = lines.recv() => line.unwrap_or_else(|| panic!("stdout closed waiting for {what}: {all:#?}")),
-            _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}: {all:#?}"),
-        };
-        all.push(line.clone());
-        if pred(&line) {
-            return line;
-        }
-    }
 }
