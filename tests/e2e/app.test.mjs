@@ -282,17 +282,7 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
   });
 
   step('signed-in-live', 'signing in through the UI shows the board, Live', async () => {
-    const server = await browser.$(SEL.loginServer);
-    await server.clearValue();
-    await server.setValue(serverUrl);
-    await (await browser.$(SEL.loginEmail)).setValue(AGENT);
-    await (await browser.$(SEL.loginPassword)).setValue(DEMO_PASSWORD);
-    await (await browser.$(SEL.loginSubmit)).click();
-    await waitFor(async () => (await browser.$(SEL.board)).isDisplayed(), TIMEOUT.ui,
-      'the board never showed after signing in').catch(async (e) => {
-      throw new Error(`${e.message} (sign-in error shown: ${await text(SEL.loginError)})`);
-    });
-    await waitPill('live', /^Live$/, TIMEOUT.live);
+    await signInThroughUi(AGENT);
   });
 
   step('tray-live', 'the tray icon is on the tray host: Live, with its whole menu', async () => {
@@ -547,19 +537,7 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     const { user: agent2User } = await agent2.login(AGENT2);
     await waitFor(async () => (await browser.$(SEL.loginEmail)).isDisplayed(), TIMEOUT.ui,
       'the sign-in form is not shown');
-    const serverField = await browser.$(SEL.loginServer);
-    await serverField.clearValue();
-    await serverField.setValue(serverUrl);
-    const email = await browser.$(SEL.loginEmail);
-    await email.clearValue();
-    await email.setValue(AGENT2);
-    await (await browser.$(SEL.loginPassword)).setValue(DEMO_PASSWORD);
-    await (await browser.$(SEL.loginSubmit)).click();
-    await waitFor(async () => (await browser.$(SEL.board)).isDisplayed(), TIMEOUT.ui,
-      'the board never showed after signing in').catch(async (e) => {
-      throw new Error(`${e.message} (sign-in error shown: ${await text(SEL.loginError)})`);
-    });
-    await waitPill('live', /^Live$/, TIMEOUT.live);
+    await signInThroughUi(AGENT2);
     await waitTrayStatus(/^Live\b/, TIMEOUT.ui, `signed in as ${AGENT2}`);
     await until(() => secretLookup(user), { timeout: 10_000, message: `the keychain entry ${user}` });
 
@@ -601,6 +579,24 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
 /** Moves a card to `target` the keyboard way (ui/README.md, "Keyboard"): a click focuses the
  *  card and opens its drawer, Escape closes the drawer and leaves the focus on the card, M opens
  *  the "Move to…" lane picker, the lane's digit picks it. */
+/** Fills the sign-in form (this server, `email`, the demo password), submits it, and waits
+ * for the board and the Live pill. */
+async function signInThroughUi(email) {
+  const server = await browser.$(SEL.loginServer);
+  await server.clearValue();
+  await server.setValue(serverUrl);
+  const emailField = await browser.$(SEL.loginEmail);
+  await emailField.clearValue();
+  await emailField.setValue(email);
+  await (await browser.$(SEL.loginPassword)).setValue(DEMO_PASSWORD);
+  await (await browser.$(SEL.loginSubmit)).click();
+  await waitFor(async () => (await browser.$(SEL.board)).isDisplayed(), TIMEOUT.ui,
+    'the board never showed after signing in').catch(async (e) => {
+    throw new Error(`${e.message} (sign-in error shown: ${await text(SEL.loginError)})`);
+  });
+  await waitPill('live', /^Live$/, TIMEOUT.live);
+}
+
 async function moveCardWithKeyboard(ticket, target) {
   const card = await browser.$(SEL.cardById(ticket.id));
   await card.scrollIntoView({ block: 'center' });

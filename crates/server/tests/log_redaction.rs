@@ -7,27 +7,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::TestServer;
-
-/// Log output collected in memory, for the log redaction test.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
+use support::{Captured, TestServer};
 
 /// With everything at TRACE, the server's log filter lets no token or password through, while
 /// the same traffic logged without it does show the token (so the test can see a leak).

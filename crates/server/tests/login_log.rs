@@ -5,23 +5,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use support::TestServer;
-
-/// A writer the test can read back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::{Captured, TestServer};
 
 /// Every failed sign-in leaves a log line with its reason and the client's address, and no
 /// line ever holds the password.
@@ -46,7 +30,7 @@ async fn failed_sign_ins_are_logged_with_reason_and_address_never_the_password()
         server.sign_in("nobody@acme.test", secret).await.status(),
         401
     );
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let failures: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("sign-in failed"))

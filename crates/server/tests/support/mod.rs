@@ -251,6 +251,26 @@ pub async fn assert_rate_limited(res: reqwest::Response, mentions: &str) -> u64 
     retry_after
 }
 
+/// Log output collected in memory (a `tracing_subscriber` writer), for tests that read the log.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 /// What the minimal client saw.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
