@@ -113,7 +113,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Argon2 is deliberately slow: off the async workers, and through the server's gate (see
-/// `login_limits`), which refuses at once when too many hashes are under way.
+/// `anonymous_limits`), which refuses at once when too many hashes are under way.
 pub async fn hash_password_blocking(state: &AppState, password: String) -> ApiResult<String> {
     state
         .hash_gate

@@ -17,6 +17,9 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    /// How long an Engine.IO connection may go without a namespace connect (including one
+    /// whose connects were all refused, which socketioxide keeps until then).
+    pub connect_timeout: Duration,
     /// Per-company writes per minute (REST writes and client emits); 0 disables the limit.
     pub writes_per_minute: u32,
     /// One member's share of `writes_per_minute`; `None`: half of it.
@@ -45,6 +48,7 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
             writes_per_minute: 1000,
             member_writes_per_minute: None,
             password_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -52,6 +52,8 @@ pub enum Limit {
     AccountSignIns,
     /// Failed sign-ins from this address.
     AddressSignIns,
+    /// Refused socket connects from this address.
+    RefusedConnects,
 }
 
 impl Limit {
@@ -62,6 +64,7 @@ impl Limit {
             Limit::PasswordChecks => "too many sign-ins at once",
             Limit::AccountSignIns => "too many failed sign-ins for this account",
             Limit::AddressSignIns => "too many failed sign-ins from this address",
+            Limit::RefusedConnects => "too many refused connects from this address",
         }
     }
 }

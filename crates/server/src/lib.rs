@@ -1,5 +1,6 @@
 //! Deskbell ticket server: multi-tenant REST + Socket.IO realtime over a replayable event log.
 
+pub mod anonymous_limits;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -7,7 +8,6 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod files;
-pub mod login_limits;
 pub mod logs;
 pub mod ratelimit;
 pub mod realtime;
@@ -115,6 +115,11 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         .map_err(db::DbError::from)?;
     let app = rest::router(state.clone())
         .layer(sio_layer)
+        // Before Socket.IO: an address past its free refused connects opens none.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            realtime::refuse_throttled_addresses,
+        ))
         .layer(axum::middleware::map_response(nosniff))
         .layer(
             // Method and path only: a query string can hold the Engine.IO session id (`logs`).

@@ -10,12 +10,17 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
 use crate::auth::{authenticate, live_session, AuthFailure};
-use crate::error::ApiError;
+use crate::error::{ApiError, Limit};
 use crate::events::{
     self, send_raw_event, SendOutcome, SocketSession, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS,
 };
+use crate::rest::client_ip;
 use crate::state::AppState;
 use crate::store;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
 
 pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
     let config = &state.config;
@@ -25,6 +30,7 @@ pub fn layer(state: AppState) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
+        .connect_timeout(config.connect_timeout)
         .max_payload(config.max_payload_bytes as u64)
         .ws_max_frame_size(config.max_payload_bytes)
         .ws_max_message_size(config.max_payload_bytes)
@@ -105,11 +111,53 @@ async fn authorize_in_new_namespace(
     result
 }
 
-/// The per-namespace auth middleware: valid token of an active user of this company.
+/// The per-namespace auth middleware: valid token of an active user of this company. A refusal
+/// (other than an expired token or a server that cannot check just now) counts against the
+/// client's address (see `anonymous_limits`).
 async fn authorize(
     socket: SocketRef,
-    TryData(auth): TryData<ConnectAuth>,
+    auth: TryData<ConnectAuth>,
     State(state): State<AppState>,
+) -> Result<(), ConnectErrorCode> {
+    let result = check_connect(&socket, auth, &state).await;
+    if let Err(
+        code @ (ConnectErrorCode::Unauthorized
+        | ConnectErrorCode::Forbidden
+        | ConnectErrorCode::InvalidNamespace),
+    ) = result
+    {
+        if let Some(address) = client_ip(&socket.req_parts().extensions) {
+            let refusals = state.connect_throttle.refused(address, Instant::now());
+            tracing::debug!(%address, %code, refusals, "socket connect refused");
+        }
+    }
+    result
+}
+
+/// Refuses Socket.IO requests from an address past its free refused connects, before any
+/// Engine.IO connection is made (429 with Retry-After).
+pub async fn refuse_throttled_addresses(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/socket.io") {
+        if let Some(address) = client_ip(request.extensions()) {
+            let wait = state.connect_throttle.wait(address, Instant::now());
+            if !wait.is_zero() {
+                tracing::warn!(%address, wait_secs = wait.as_secs_f32(), "socket connections refused: too many refused connects");
+                return ApiError::rate_limited(Limit::RefusedConnects, wait).into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether the CONNECT may join its namespace.
+async fn check_connect(
+    socket: &SocketRef,
+    TryData(auth): TryData<ConnectAuth>,
+    state: &AppState,
 ) -> Result<(), ConnectErrorCode> {
     let Some(company_id) = parse_namespace(socket.ns()) else {
         forget_namespace(&state, socket.ns());

@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use deskbell_protocol::Id;
 
+use crate::anonymous_limits::{ConnectThrottle, HashGate, LoginThrottle};
 use crate::auth::{AuthUser, TokenKeys};
 use crate::config::Config;
 use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult, Limit};
 use crate::events::EventHub;
-use crate::login_limits::{HashGate, LoginThrottle};
 use crate::ratelimit::{Exceeded, RateLimiter};
 use crate::sessions::SessionCache;
 use crate::writes::WriteBody;
@@ -27,10 +27,12 @@ pub struct Inner {
     pub hub: EventHub,
     pub limiter: RateLimiter,
     pub sessions: SessionCache,
-    /// Bounds the argon2 work anyone can cause (see `login_limits`).
+    /// Bounds the argon2 work anyone can cause (see `anonymous_limits`).
     pub hash_gate: HashGate,
-    /// Failed sign-ins per account and per address (see `login_limits`).
+    /// Failed sign-ins per account and per address (see `anonymous_limits`).
     pub login_throttle: LoginThrottle,
+    /// Refused socket connects per address (see `anonymous_limits`).
+    pub connect_throttle: ConnectThrottle,
 }
 
 impl Deref for AppState {
@@ -60,6 +62,7 @@ impl AppState {
             sessions,
             hash_gate,
             login_throttle: LoginThrottle::default(),
+            connect_throttle: ConnectThrottle::default(),
         }))
     }
 

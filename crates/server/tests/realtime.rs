@@ -935,3 +935,86 @@ async fn a_websocket_frame_over_the_payload_limit_closes_the_connection_unread()
         }
     }
 }
+
+/// An address whose socket connects keep being refused is stopped at the door: past its 100
+/// free refusals, its Socket.IO requests get 429 before any connection is made (a refused
+/// connect holds its connection's memory until the connect timeout, even after the client
+/// has gone). Expired tokens, which clients refresh, do not count.
+#[tokio::test]
+async fn an_address_whose_connects_keep_being_refused_gets_429_before_connecting() {
+    let server = TestServer::start().await;
+    let acme = server.login("admin@acme.test").await;
+    let mut claims = claims_of(&acme.access_token);
+    let now = chrono::Utc::now().timestamp();
+    claims["iat"] = json!(now - 7200);
+    claims["exp"] = json!(now - 3600);
+    let expired = forge(SECRET, claims);
+    for _ in 0..120 {
+        let refused = server
+            .connect("/workspace-1", json!({"token": expired}))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(refused, "token_expired");
+    }
+    for i in 0..101 {
+        let refused = server
+            .connect("/workspace-1", json!({"token": "garbage"}))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(refused, "unauthorized", "refusal {i} is answered normally");
+    }
+    let blocked = server
+        .connect("/workspace-1", json!({"token": acme.access_token}))
+        .await
+        .err()
+        .expect("even a good token is stopped at the door");
+    assert!(blocked.contains("429"), "{blocked}");
+    let res = server
+        .http
+        .get(server.api("/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap();
+    support::assert_rate_limited(res, "refused connects").await;
+    // REST is not affected.
+    let (status, _) = server.get(&acme.access_token, "/api/me").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server.server().state().connect_throttle.tracked(),
+        1,
+        "one address"
+    );
+}
+
+/// An Engine.IO connection that never connects to a namespace (or whose connects were all
+/// refused) is closed after the connect timeout rather than held for socketioxide's 45 s.
+#[tokio::test]
+async fn a_connection_that_joins_no_namespace_is_closed_after_the_connect_timeout() {
+    use futures_util::StreamExt;
+    let server = TestServer::start_with(support::Options {
+        connect_timeout: Some(std::time::Duration::from_secs(1)),
+        ..support::Options::default()
+    })
+    .await;
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        server.url.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        match tokio::time::timeout(support::WAIT, ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))))
+            | Ok(None)
+            | Ok(Some(Err(_))) => break,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => panic!(
+                "the idle connection was still open after {:?}",
+                support::WAIT
+            ),
+        }
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+}

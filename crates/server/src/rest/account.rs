@@ -1,18 +1,16 @@
 //! Health, sign-in, token refresh, sign-out and the caller's identity.
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use deskbell_protocol::{Health, LoginRequest, LoginResponse, LogoutRequest, Me, RefreshRequest};
-use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 use tracing::Instrument;
 
-use super::ApiJson;
+use super::{ApiJson, ClientAddr};
+use crate::anonymous_limits::Throttled;
 use crate::auth::{self, AuthUser};
 use crate::error::{ApiError, ApiResult, Limit};
-use crate::login_limits::Throttled;
 use crate::state::AppState;
 use crate::store;
 
@@ -36,7 +34,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 }
 
 /// Sign-in, throttled per account and per client address before any password is checked
-/// (see `login_limits`); every failure is logged with its reason and the address, never the
+/// (see `anonymous_limits`); every failure is logged with its reason and the address, never the
 /// password.
 pub async fn login(
     State(state): State<AppState>,
@@ -90,23 +88,6 @@ pub async fn login(
         Err(_) => {}
     }
     Ok(Json(outcome?))
-}
-
-/// The client's address as the TCP connection has it (no proxy header is trusted); `None`
-/// when the server runs without connection info (e.g. a router driven directly in tests).
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip()),
-        ))
-    }
 }
 
 pub async fn refresh(

@@ -17,7 +17,7 @@
 //!   and bounded in characters. `required_text`, `optional_text` and `bounded` apply this to
 //!   every text field of every write; `email` adds the shape of an address.
 
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::map_response;
 use axum::response::Response;
@@ -25,6 +25,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use deskbell_protocol::Id;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -38,6 +39,28 @@ mod users;
 
 pub use comments::create as comments_create;
 pub use tickets::{apply_ticket_patch, create as tickets_create};
+
+/// The client's address as the TCP connection has it (no proxy header is trusted); `None`
+/// when the server runs without connection info (e.g. a router driven directly in tests).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_ip(&parts.extensions)))
+    }
+}
+
+/// The client's IP address in a request's extensions (see `ClientAddr`).
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
 
 /// JSON body whose rejections are API errors (400/413/422 with the standard body).
 #[derive(FromRequest)]

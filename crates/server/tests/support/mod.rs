@@ -28,6 +28,9 @@ pub struct Options {
     pub socket_buffer: usize,
     /// Password hashes at once, and how many may wait (the server's defaults when `None`).
     pub password_checks: Option<(usize, usize)>,
+    /// How long an Engine.IO connection may go without a namespace connect (the server's
+    /// default when `None`).
+    pub connect_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             replay_limit: 10_000,
             socket_buffer: 4096,
             password_checks: None,
+            connect_timeout: None,
         }
     }
 }
@@ -72,6 +76,9 @@ impl TestServer {
         config.max_attachment_bytes = options.max_attachment_bytes;
         config.replay_limit = options.replay_limit;
         config.socket_buffer = options.socket_buffer;
+        if let Some(timeout) = options.connect_timeout {
+            config.connect_timeout = timeout;
+        }
         if let Some((parallel, queue)) = options.password_checks {
             config.password_checks = parallel;
             config.password_check_queue = queue;

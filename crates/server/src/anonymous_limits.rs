@@ -1,4 +1,5 @@
-//! What an anonymous client can make the server do with passwords, bounded.
+//! What an anonymous client can make the server do, bounded: password checks, sign-in
+//! guesses and refused socket connects.
 //!
 //! - `HashGate`: argon2 is deliberately slow and takes ~19 MiB per hash. At most `parallel`
 //!   hashes run at once (the machine's cores by default), at most `queue` more wait for one;
@@ -11,7 +12,13 @@
 //!   failures `forget_after` after the last one; a successful sign-in forgets the account's
 //!   (not the address's: one valid account must not buy an address more guesses).
 //!
-//! Both are enforced before the work they limit. The throttle's tables are bounded: when full,
+//! - `ConnectThrottle`: refused namespace connects (`unauthorized`, `forbidden`,
+//!   `invalid_namespace`) are counted per client address with the same doubling delay. A
+//!   refused connect holds its Engine.IO connection's memory until socketioxide's connect
+//!   timeout, even after the client went: an address past its free refusals gets 429 on
+//!   `/socket.io/` before any connection is made.
+//!
+//! All are enforced before the work they limit. The throttles' tables are bounded: when full,
 //! keys no longer blocked are dropped first, then the stalest.
 
 use std::collections::HashMap;
@@ -113,6 +120,15 @@ impl ThrottlePolicy {
         base_delay: Duration::from_secs(1),
         max_delay: Duration::from_secs(15 * 60),
         forget_after: Duration::from_secs(15 * 60),
+        max_keys: 100_000,
+    };
+    /// Refused namespace connects per address: a desktop whose session ended is refused once
+    /// and stops; a hundred in a row is a client that will not.
+    pub const REFUSED_CONNECTS: ThrottlePolicy = ThrottlePolicy {
+        free: 100,
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(5 * 60),
+        forget_after: Duration::from_secs(10 * 60),
         max_keys: 100_000,
     };
     pub const ADDRESS: ThrottlePolicy = ThrottlePolicy {
@@ -270,6 +286,40 @@ impl LoginThrottle {
     /// Keys tracked: (accounts, addresses).
     pub fn tracked(&self) -> (usize, usize) {
         (self.accounts.len(), self.addresses.len())
+    }
+}
+
+/// Refused namespace connects per client address (see the module docs).
+pub struct ConnectThrottle {
+    addresses: Table<IpAddr>,
+}
+
+impl ConnectThrottle {
+    pub fn new(policy: ThrottlePolicy) -> ConnectThrottle {
+        ConnectThrottle {
+            addresses: Table::new(policy),
+        }
+    }
+
+    /// How long `address` must still wait before it may open a connection (zero: now).
+    pub fn wait(&self, address: IpAddr, now: Instant) -> Duration {
+        self.addresses.wait(&address, now)
+    }
+
+    /// Counts a refused connect; returns the address's refusals in a row.
+    pub fn refused(&self, address: IpAddr, now: Instant) -> u32 {
+        self.addresses.failed(&address, now)
+    }
+
+    /// Addresses tracked.
+    pub fn tracked(&self) -> usize {
+        self.addresses.len()
+    }
+}
+
+impl Default for ConnectThrottle {
+    fn default() -> ConnectThrottle {
+        ConnectThrottle::new(ThrottlePolicy::REFUSED_CONNECTS)
     }
 }
 
