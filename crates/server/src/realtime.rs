@@ -160,13 +160,13 @@ async fn check_connect(
     state: &AppState,
 ) -> Result<(), ConnectErrorCode> {
     let Some(company_id) = parse_namespace(socket.ns()) else {
-        forget_namespace(&state, socket.ns());
+        forget_namespace(state, socket.ns());
         return Err(ConnectErrorCode::InvalidNamespace);
     };
     let Ok(auth) = auth else {
         return Err(ConnectErrorCode::Unauthorized);
     };
-    let caller = match authenticate(&state, &auth.token).await {
+    let caller = match authenticate(state, &auth.token).await {
         Ok(caller) => caller,
         Err(AuthFailure::Expired) => return Err(ConnectErrorCode::TokenExpired),
         Err(AuthFailure::Internal(e)) => {
