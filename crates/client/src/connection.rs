@@ -819,7 +819,12 @@ mod tests {
                     name: "Acme".into(),
                 },
             };
-            let session = Arc::new(Session::from_login(api, store.clone(), account, response));
+            let session = Arc::new(Session::from_response(
+                api,
+                store.clone(),
+                account,
+                response,
+            ));
             let (peers_tx, peers) = mpsc::unbounded_channel();
             let (states_tx, states) = mpsc::unbounded_channel();
             let snapshots = Arc::new(std::sync::Mutex::new(Vec::new()));

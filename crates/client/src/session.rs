@@ -193,7 +193,8 @@ impl Session {
         Ok(Session::from_response(api, store, account, response))
     }
 
-    fn from_response(
+    /// A session from a login answer whose refresh token is already in `store`.
+    pub(crate) fn from_response(
         api: Api,
         store: Arc<dyn TokenStore>,
         account: Account,
@@ -212,17 +213,6 @@ impl Session {
             ended: watch::Sender::new(None),
             ending: std::sync::Mutex::new(()),
         }
-    }
-
-    /// A session from a login answer whose refresh token is already in `store` (tests, and
-    /// callers that sign in by other means).
-    pub fn from_login(
-        api: Api,
-        store: Arc<dyn TokenStore>,
-        account: Account,
-        response: LoginResponse,
-    ) -> Session {
-        Session::from_response(api, store, account, response)
     }
 
     pub fn api(&self) -> &Api {

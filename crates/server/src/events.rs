@@ -368,14 +368,7 @@ impl SocketSide {
                         .get::<SocketSession>()
                         .is_some_and(|s| end.covers(&s));
                     if covered {
-                        let recipient = match index.entry(socket.id) {
-                            Entry::Occupied(at) => *at.get(),
-                            Entry::Vacant(at) => {
-                                recipients.push(socket);
-                                *at.insert(recipients.len() - 1)
-                            }
-                        };
-                        sends.push((recipient, i));
+                        sends.push((recipient_of(&mut index, &mut recipients, socket), i));
                     }
                 }
                 continue;
@@ -391,13 +384,7 @@ impl SocketSide {
                     recipients.push(socket);
                     recipients.len() - 1
                 } else {
-                    match index.entry(socket.id) {
-                        Entry::Occupied(at) => *at.get(),
-                        Entry::Vacant(at) => {
-                            recipients.push(socket);
-                            *at.insert(recipients.len() - 1)
-                        }
-                    }
+                    recipient_of(&mut index, &mut recipients, socket)
                 };
                 sends.push((recipient, i));
             }
@@ -446,6 +433,21 @@ impl SocketSide {
                 delivered,
                 "slow consumers disconnected"
             );
+        }
+    }
+}
+
+/// The socket's place among a batch's recipients, adding it on its first event.
+fn recipient_of(
+    index: &mut HashMap<Sid, usize>,
+    recipients: &mut Vec<SocketRef>,
+    socket: SocketRef,
+) -> usize {
+    match index.entry(socket.id) {
+        Entry::Occupied(at) => *at.get(),
+        Entry::Vacant(at) => {
+            recipients.push(socket);
+            *at.insert(recipients.len() - 1)
         }
     }
 }
