@@ -7,10 +7,9 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
-if [ -n "${CI:-}" ]; then
-  # A fresh clone builds everything once: incremental artifacts would only cost time and disk.
-  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-fi
+# A CI clone builds everything once: incremental artifacts would only cost time and disk (CI may
+# not say it is CI, so this is the default here; set CARGO_INCREMENTAL=1 to keep them).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # The tests open many sockets: raise the open-file limit (soft) as far as allowed (hard).
 hard_nofile=$(ulimit -Hn)
@@ -25,6 +24,8 @@ section() {
   current=$*
   section_started=$SECONDS
   printf '\n==== %s ====\n' "$current"
+  # A full disk fails a build with a linker crash far from its cause: say how much is left.
+  df -h . | awk 'NR == 2 { print "(disk: " $4 " free of " $2 ")" }'
 }
 finish_section() {
   if [ -n "$current" ]; then
