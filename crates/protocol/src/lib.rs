@@ -264,6 +264,82 @@ pub struct EventEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional, type = "string | number | null")]
     pub to: Option<serde_json::Value>,
+    /// The event's stream (see `EventStream`): every event of a stream is visible to the same
+    /// users, so a client receives every event of each stream it receives any of. Absent in
+    /// events logged before streams existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "string")]
+    pub stream: Option<EventStream>,
+    /// The `seq` of the stream's previous event (0: none in the log). A client that has neither
+    /// received that event nor loaded a snapshot at or after it has missed it: a gap, which it
+    /// recovers by replay or snapshot, never skips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub prev_seq: Option<i64>,
+}
+
+/// Who may see an event, as a name: `all`, `assignee-{userId}` (admins and that user),
+/// `agents-except-{userId}` (agents but that one) or `only-{userId}`. Each user sees a fixed
+/// set of streams for as long as their role stays, and every event of those streams: the
+/// events of one stream, chained by `prevSeq`, let a client tell a gap from an event it was
+/// never meant to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventStream {
+    All,
+    Assignee(Id),
+    AgentsExcept(Id),
+    Only(Id),
+}
+
+impl EventStream {
+    pub fn parse(name: &str) -> Option<EventStream> {
+        if name == "all" {
+            return Some(EventStream::All);
+        }
+        let user = |prefix: &str| -> Option<Id> {
+            let digits = name.strip_prefix(prefix)?;
+            // Canonical decimal only: one stream, one name.
+            if digits.is_empty()
+                || digits.starts_with('0')
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            digits.parse().ok()
+        };
+        if let Some(id) = user("assignee-") {
+            return Some(EventStream::Assignee(id));
+        }
+        if let Some(id) = user("agents-except-") {
+            return Some(EventStream::AgentsExcept(id));
+        }
+        user("only-").map(EventStream::Only)
+    }
+}
+
+impl std::fmt::Display for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventStream::All => f.write_str("all"),
+            EventStream::Assignee(id) => write!(f, "assignee-{id}"),
+            EventStream::AgentsExcept(id) => write!(f, "agents-except-{id}"),
+            EventStream::Only(id) => write!(f, "only-{id}"),
+        }
+    }
+}
+
+impl Serialize for EventStream {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventStream {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        EventStream::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event stream {name:?}")))
+    }
 }
 
 impl EventEnvelope {
@@ -288,6 +364,8 @@ impl EventEnvelope {
             lane: None,
             from: None,
             to: None,
+            stream: None,
+            prev_seq: None,
         }
     }
 
@@ -732,6 +810,34 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_streams_have_one_name_each() {
+        for stream in [
+            EventStream::All,
+            EventStream::Assignee(7),
+            EventStream::AgentsExcept(12),
+            EventStream::Only(9_007_199_254_740_991),
+        ] {
+            let name = stream.to_string();
+            assert_eq!(EventStream::parse(&name), Some(stream), "{name}");
+            let json = serde_json::to_string(&stream).unwrap();
+            assert_eq!(serde_json::from_str::<EventStream>(&json).unwrap(), stream);
+        }
+        for bad in [
+            "",
+            "ALL",
+            "assignee-",
+            "assignee-07",
+            "only-1x",
+            "only--1",
+            "agents-7",
+            "all-1",
+        ] {
+            assert_eq!(EventStream::parse(bad), None, "{bad:?}");
+        }
+        assert!(serde_json::from_str::<EventStream>("\"someone\"").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -51,7 +51,19 @@ from?: string | number | null,
 /**
  * New value of what changed.
  */
-to?: string | number | null, };
+to?: string | number | null, 
+/**
+ * The event's stream (see `EventStream`): every event of a stream is visible to the same
+ * users, so a client receives every event of each stream it receives any of. Absent in
+ * events logged before streams existed.
+ */
+stream?: string, 
+/**
+ * The `seq` of the stream's previous event (0: none in the log). A client that has neither
+ * received that event nor loaded a snapshot at or after it has missed it: a gap, which it
+ * recovers by replay or snapshot, never skips.
+ */
+prevSeq?: number, };
 
 export type SyncMode = "replay" | "reset";
 
