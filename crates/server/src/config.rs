@@ -7,11 +7,13 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
-    /// Holds the SQLite file (unless `database_url` is set), attachments and the JWT secret.
+    /// Holds the SQLite file (unless `database_url` is set), attachments and, with SQLite, the
+    /// JWT secret (with PostgreSQL it is in the database, shared by every node).
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to `deskbell.sqlite` in `data_dir`.
     pub database_url: Option<String>,
-    /// Signing secret for access tokens; generated once and kept in `data_dir` when absent.
+    /// Signing secret for access tokens; when absent, generated once and kept in `data_dir`
+    /// (SQLite) or in the database (PostgreSQL, so every node signs and checks alike).
     pub jwt_secret: Option<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,

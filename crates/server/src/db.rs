@@ -1,10 +1,15 @@
 //! Database access: one `AnyPool` over SQLite or PostgreSQL, the same SQL for both.
+//!
+//! A SQLite database is served by one server process: the first to open it holds a lock on
+//! `<file>.lock` until it closes the database, and a second is refused with a clear error
+//! (the single-writer shortcuts in `writes` rely on it). Several processes share one
+//! PostgreSQL database.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub type Tx = Transaction<'static, Any>;
 
@@ -31,6 +36,22 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database's schema is at version {found}, newer than this deskbell-server knows \
+         (up to {known}): another node runs a newer release; run that release here too"
+    )]
+    SchemaNewer { found: i64, known: i64 },
+    #[error(
+        "another deskbell-server{holder} serves the SQLite database {file}: SQLite serves one \
+         node. To run several, give every node the same PostgreSQL database \
+         (--database-url postgres://…) and Redis (--redis-url)"
+    )]
+    SqliteInUse { file: String, holder: String },
+    #[error("cannot lock the SQLite database {file}: {source}")]
+    SqliteLock {
+        file: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone)]
@@ -39,6 +60,8 @@ pub struct Db {
     pub backend: Backend,
     /// A checkpoint left the SQLite log for the next writer to start over (`restart_log`).
     log_restart_due: Arc<AtomicBool>,
+    /// The SQLite database's one-server lock, released by `close`.
+    node_lock: Arc<Mutex<Option<std::fs::File>>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -54,6 +77,10 @@ impl Db {
             Backend::Postgres
         } else {
             return Err(DbError::UnsupportedUrl(redact_url(url)));
+        };
+        let node_lock = match crate::files::sqlite_file(url) {
+            Some(file) if backend == Backend::Sqlite => Some(lock_sqlite(&file)?),
+            _ => None,
         };
         let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
@@ -79,14 +106,22 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-        }
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(found) => DbError::SchemaNewer {
+                found,
+                known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+            },
+            e => DbError::Migrate(e),
+        })?;
         Ok(Db {
             pool,
             backend,
             log_restart_due: Arc::default(),
+            node_lock: Arc::new(Mutex::new(node_lock)),
         })
     }
 
@@ -124,7 +159,48 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        // Another process may serve the file from now on.
+        self.node_lock.lock().expect("node lock poisoned").take();
     }
+}
+
+/// Takes the one-server lock of a SQLite database (an advisory lock on `<file>.lock`, which
+/// the kernel releases if the process dies) and writes this process's id into it.
+fn lock_sqlite(file: &std::path::Path) -> Result<std::fs::File, DbError> {
+    use std::io::{Read, Seek, Write};
+    let path = {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".lock");
+        std::path::PathBuf::from(name)
+    };
+    let shown = file.display().to_string();
+    let failed = |source| DbError::SqliteLock {
+        file: shown.clone(),
+        source,
+    };
+    let mut options = crate::files::private_file_options();
+    options.read(true).write(true).create(true).truncate(false);
+    let mut lock = options.open(&path).map_err(failed)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = lock.read_to_string(&mut pid);
+            let holder = match pid.trim().parse::<u32>() {
+                Ok(pid) => format!(" (process {pid})"),
+                Err(_) => String::new(),
+            };
+            return Err(DbError::SqliteInUse {
+                file: shown,
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+    }
+    lock.set_len(0).map_err(failed)?;
+    lock.rewind().map_err(failed)?;
+    write!(lock, "{}", std::process::id()).map_err(failed)?;
+    Ok(lock)
 }
 
 /// A URL safe for logs: the password is replaced.
@@ -178,6 +254,28 @@ mod tests {
             after > before + 150_000,
             "checkpointed: {before} → {after} bytes"
         );
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_database_is_served_by_one_process_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("one.db").display());
+        let first = Db::connect(&url).await.unwrap();
+        let refused = Db::connect(&url)
+            .await
+            .err()
+            .expect("a second server is refused");
+        let message = refused.to_string();
+        assert!(matches!(refused, DbError::SqliteInUse { .. }), "{message}");
+        assert!(
+            message.contains(&format!("(process {})", std::process::id()))
+                && message.contains("one.db")
+                && message.contains("PostgreSQL"),
+            "says who holds which file and what to do instead: {message}"
+        );
+        first.close().await;
+        let next = Db::connect(&url).await.expect("free again once closed");
+        next.close().await;
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! change reaches them. Replay never sends session ends (a reconnect would be cut again).
 
 use deskbell_protocol::{
-    event_name, namespace, EventEnvelope, Id, Resource, Role, SessionEndReason, SessionEnded,
-    Ticket, User,
+    event_name, namespace, EventEnvelope, EventStream, Id, Resource, Role, SessionEndReason,
+    SessionEnded, Ticket, User,
 };
 use serde_json::value::RawValue;
 use socketioxide::extract::SocketRef;
@@ -59,6 +59,25 @@ impl Audience {
             Audience::Assignee(u) => ("assignee", Some(u)),
             Audience::AgentsExcept(u) => ("agents_except", Some(u)),
             Audience::Only(u) => ("only", Some(u)),
+        }
+    }
+
+    /// The protocol's name for who sees the event: one stream per audience.
+    pub fn stream(self) -> EventStream {
+        match self {
+            Audience::All => EventStream::All,
+            Audience::Assignee(u) => EventStream::Assignee(u),
+            Audience::AgentsExcept(u) => EventStream::AgentsExcept(u),
+            Audience::Only(u) => EventStream::Only(u),
+        }
+    }
+
+    pub fn of_stream(stream: EventStream) -> Audience {
+        match stream {
+            EventStream::All => Audience::All,
+            EventStream::Assignee(u) => Audience::Assignee(u),
+            EventStream::AgentsExcept(u) => Audience::AgentsExcept(u),
+            EventStream::Only(u) => Audience::Only(u),
         }
     }
 

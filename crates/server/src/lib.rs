@@ -57,7 +57,15 @@ pub struct Server {
     background: Vec<JoinHandle<()>>,
 }
 
-/// Reads the JWT secret kept in the data dir, creating it (mode 0600) on first start.
+/// A new random signing key.
+fn new_secret() -> String {
+    let mut bytes = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Reads the JWT secret kept in the data dir, creating it (mode 0600) on first start: SQLite's
+/// one server keeps it beside its database.
 fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("jwt-secret");
     files::tighten(&path, files::FILE_MODE)?;
@@ -67,14 +75,29 @@ fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let mut bytes = [0u8; 48];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let secret = new_secret();
     let mut options = files::private_file_options();
     options.write(true).create(true).truncate(true);
     use std::io::Write;
     options.open(&path)?.write_all(secret.as_bytes())?;
     Ok(secret)
+}
+
+/// The signing key every server process on a PostgreSQL database shares: the first to start
+/// creates it, atomically (the others' inserts do nothing), and all read the one that won.
+async fn shared_secret(db: &db::Db) -> Result<String, sqlx::Error> {
+    use sqlx::Row;
+    sqlx::query(
+        "INSERT INTO server_secrets (name, value) VALUES ('access-token-key', $1)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(new_secret())
+    .execute(&db.pool)
+    .await?;
+    sqlx::query("SELECT value FROM server_secrets WHERE name = 'access-token-key'")
+        .fetch_one(&db.pool)
+        .await?
+        .try_get("value")
 }
 
 /// Connects the database, applies migrations and builds the state, without listening.
@@ -86,10 +109,6 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
     // Private before anything is written into it (see `files`).
     files::private_dir(&config.data_dir).map_err(data_err)?;
     files::private_dir(&config.data_dir.join("attachments")).map_err(data_err)?;
-    let secret = match &config.jwt_secret {
-        Some(s) => s.clone(),
-        None => load_or_create_secret(&config.data_dir).map_err(data_err)?,
-    };
     let url = config.effective_database_url();
     if let Some(file) = files::sqlite_file(&url) {
         files::private_sqlite(&file).map_err(|source| ServerError::DataDir {
@@ -99,6 +118,11 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
     }
     let db = db::Db::connect(&url).await?;
     tracing::info!(backend = db.backend.as_str(), "database ready");
+    let secret = match (&config.jwt_secret, db.backend) {
+        (Some(s), _) => s.clone(),
+        (None, db::Backend::Sqlite) => load_or_create_secret(&config.data_dir).map_err(data_err)?,
+        (None, db::Backend::Postgres) => shared_secret(&db).await.map_err(db::DbError::from)?,
+    };
     let keys = auth::TokenKeys::new(
         secret.as_bytes(),
         config.access_token_ttl,

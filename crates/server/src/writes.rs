@@ -12,11 +12,16 @@
 //! back, answers that write with its error, and runs the writes before it again in a fresh
 //! transaction: a failed write never takes another one down with it.
 //!
+//! Each event is chained to the previous event of its stream (its audience, see the protocol's
+//! `EventStream`) by `prevSeq`, looked up in the log under the company row's lock, so clients
+//! can tell a missed event from one they were never meant to see. A writer remembers the
+//! streams' heads while no other process has written to the company since its last commit.
+//!
 //! The writer holds the company's write lock from `BEGIN` until the batch's events are queued
 //! for emission, so events reach the emitter in `seq` order and a connecting socket (which
 //! takes the same lock) sees either all of a batch or none of it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deskbell_protocol::{EventAction, EventEnvelope, Id, Resource, Ticket};
+use deskbell_protocol::{EventAction, EventEnvelope, EventStream, Id, Resource, Ticket};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use sqlx::{AnyConnection, Connection, Executor, Row};
@@ -52,7 +57,13 @@ struct Kept {
     /// The company's event head as of the writer's last commit (SQLite only, where nothing
     /// else appends to the company's log); unknown after any failure.
     head: Option<i64>,
+    /// Stream heads (see the module docs) as of the company's event head `streams_at`.
+    streams: HashMap<EventStream, i64>,
+    streams_at: Option<i64>,
 }
+
+/// Stream heads a writer remembers at most; beyond, it forgets them all and looks them up.
+const MAX_KEPT_STREAMS: usize = 100_000;
 
 /// The body of a write: runs in the batch's transaction, possibly more than once (see the
 /// module docs), so it must not have effects outside the database.
@@ -73,6 +84,8 @@ pub struct WriteTx {
     /// The company's newest `seq`, including this transaction's events so far.
     last_seq: i64,
     events: Vec<PendingEvent>,
+    /// Known stream heads, committed ones (see `Kept`).
+    streams: HashMap<EventStream, i64>,
 }
 
 impl WriteTx {
@@ -80,6 +93,7 @@ impl WriteTx {
     /// an error the connection is dropped (closed): it may be inside a transaction.
     async fn begin(db: &Db, kept: &mut Kept, company_id: Id) -> ApiResult<WriteTx> {
         let known_head = kept.head.take().filter(|_| db.backend == Backend::Sqlite);
+        let (streams, streams_at) = (std::mem::take(&mut kept.streams), kept.streams_at.take());
         // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
         // a later upgrade; PostgreSQL locks the company row against other processes. Both
         // then hold the newest `seq` still while this transaction numbers its events.
@@ -107,11 +121,13 @@ impl WriteTx {
             now: Utc::now(),
             last_seq: 0,
             events: Vec::new(),
+            streams: HashMap::new(),
         };
         if let Some(head) = known_head {
             // This process is the SQLite database's only writer and this task the company's:
             // the head it committed last is still the head.
             w.last_seq = head;
+            w.keep_streams(streams, streams_at);
             return Ok(w);
         }
         w.last_seq = sqlx::query(
@@ -122,7 +138,59 @@ impl WriteTx {
         .await?
         .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
         .try_get("event_seq")?;
+        w.keep_streams(streams, streams_at);
         Ok(w)
+    }
+
+    /// Takes the remembered stream heads if nobody wrote to the company since they were.
+    fn keep_streams(&mut self, streams: HashMap<EventStream, i64>, at: Option<i64>) {
+        if at == Some(self.last_seq) && streams.len() <= MAX_KEPT_STREAMS {
+            self.streams = streams;
+        }
+    }
+
+    /// The seq of the stream's newest committed event (0: none in the log). Session ends share
+    /// their user's `only` audience in the log but are no stream's events.
+    async fn stream_head(&mut self, stream: EventStream) -> ApiResult<i64> {
+        if let Some(&head) = self.streams.get(&stream) {
+            return Ok(head);
+        }
+        let (audience, user) = Audience::of_stream(stream).to_db();
+        let user_clause = if user.is_some() {
+            "audience_user = $3"
+        } else {
+            "audience_user IS NULL AND $3 IS NULL"
+        };
+        let head: Option<i64> = sqlx::query(&format!(
+            "SELECT MAX(seq) AS s FROM events
+             WHERE company_id = $1 AND audience = $2 AND {user_clause} AND resource <> 'session'"
+        ))
+        .bind(self.company_id)
+        .bind(audience)
+        .bind(user)
+        .fetch_one(&mut self.conn)
+        .await?
+        .try_get("s")?;
+        Ok(head.unwrap_or(0))
+    }
+
+    /// Chains each event to its stream's previous one and encodes it, just before the log
+    /// insert: the heads looked up then are the committed ones, under the company row's lock.
+    async fn seal_events(&mut self) -> ApiResult<()> {
+        for i in 0..self.events.len() {
+            if self.events[i].ends.is_some() {
+                continue;
+            }
+            let stream = self.events[i].audience.stream();
+            let prev = self.stream_head(stream).await?;
+            let event = &mut self.events[i];
+            event.envelope.stream = Some(stream);
+            event.envelope.prev_seq = Some(prev);
+            event.payload = serde_json::value::to_raw_value(&event.envelope)
+                .map_err(|e| ApiError::Internal(format!("cannot encode an event: {e}")))?;
+            self.streams.insert(stream, event.envelope.seq);
+        }
+        Ok(())
     }
 
     /// A connection out of the pool (checked there), in a transaction begun with `begin`.
@@ -169,14 +237,13 @@ impl WriteTx {
         mut envelope: EventEnvelope,
     ) -> ApiResult<()> {
         envelope.seq = self.last_seq + 1;
-        let payload = serde_json::value::to_raw_value(&envelope)
-            .map_err(|e| ApiError::Internal(format!("cannot encode an event: {e}")))?;
         self.last_seq = envelope.seq;
         self.events.push(PendingEvent {
             resource,
             audience,
             envelope,
-            payload,
+            // Encoded at commit, once chained to its stream (`seal_events`).
+            payload: serde_json::value::RawValue::NULL.to_owned(),
             ends: None,
         });
         Ok(())
@@ -205,6 +272,7 @@ impl WriteTx {
     /// Appends the events to the log (whose insert trigger advances `companies.event_seq`)
     /// and commits; the events are then the emitter's, and the connection the writer's again.
     async fn commit(mut self) -> ApiResult<(Vec<PendingEvent>, Kept)> {
+        self.seal_events().await?;
         let chunks = self.events.len().div_ceil(EVENT_ROWS_PER_INSERT);
         // On SQLite the last insert carries the COMMIT: one round trip to its worker thread
         // fewer per batch. PostgreSQL takes one statement per prepared query.
@@ -252,6 +320,8 @@ impl WriteTx {
         let kept = Kept {
             conn: Some(self.conn),
             head: Some(self.last_seq),
+            streams: self.streams,
+            streams_at: Some(self.last_seq),
         };
         Ok((self.events, kept))
     }
@@ -262,7 +332,7 @@ impl WriteTx {
         match self.conn.execute("ROLLBACK").await {
             Ok(_) => Kept {
                 conn: Some(self.conn),
-                head: None,
+                ..Kept::default()
             },
             Err(e) => {
                 tracing::warn!(error = %e, "rollback of a write batch failed; closing its connection");

@@ -704,11 +704,13 @@ async fn the_data_dir_database_secret_and_attachments_are_private() {
             (attachments, 0o700),
             (company_dir, 0o700),
             (stored[0].clone(), 0o600),
-            (data_dir.join("jwt-secret"), 0o600),
         ];
         if sqlite {
-            // The server keeps the database in WAL mode: the log and its index exist.
+            // The server keeps the database in WAL mode: the log and its index exist. With
+            // PostgreSQL the signing key is in the database, shared by every node.
             for file in [
+                "jwt-secret",
+                "deskbell.sqlite.lock",
                 "deskbell.sqlite",
                 "deskbell.sqlite-wal",
                 "deskbell.sqlite-shm",

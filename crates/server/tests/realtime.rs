@@ -1018,3 +1018,166 @@ async fn a_connection_that_joins_no_namespace_is_closed_after_the_connect_timeou
     }
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
 }
+
+/// Reads a socket's events until the ticket titled `last` arrives, checking that each chains to
+/// the previous event of its stream: exactly the stream's last event this socket received, or,
+/// for the first of a stream, one at or below `basis` (what the socket had before).
+async fn chained_events_until(
+    client: &mut support::SioClient,
+    basis: i64,
+    last: &str,
+) -> Vec<(String, i64)> {
+    let mut seen: std::collections::HashMap<String, i64> = Default::default();
+    let mut received = Vec::new();
+    loop {
+        let (_, event) = client.next_event().await;
+        let seq = event["seq"].as_i64().expect("seq");
+        let stream = event["stream"]
+            .as_str()
+            .expect("every new event has a stream");
+        let prev = event["prevSeq"]
+            .as_i64()
+            .expect("and its stream's previous seq");
+        match seen.get(stream) {
+            Some(&last_of_stream) => assert_eq!(
+                prev, last_of_stream,
+                "event {seq} of {stream} chains to the stream's last event this socket received"
+            ),
+            None => assert!(
+                prev <= basis,
+                "event {seq} is the first of {stream} this socket received: its predecessor \
+                 {prev} must be at or below {basis}, or the socket missed it"
+            ),
+        }
+        assert!(prev < seq);
+        seen.insert(stream.to_string(), seq);
+        received.push((stream.to_string(), seq));
+        if event["ticket"]["title"] == last {
+            return received;
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_event_chains_to_the_previous_one_its_readers_received() {
+    let server = TestServer::start().await;
+    let admin = server.login("admin@acme.test").await;
+    let agent1 = server.login("agent1@acme.test").await;
+    let agent2 = server.login("agent2@acme.test").await;
+    // History before anyone connects: chains start below the sockets' basis.
+    server
+        .create_ticket(
+            &admin.access_token,
+            "Before",
+            json!({"assigneeId": agent1.user.id}),
+        )
+        .await;
+    let (mut a1, sync1) = connected(&server, "/workspace-1", &agent1.access_token, None).await;
+    let (mut a2, sync2) = connected(&server, "/workspace-1", &agent2.access_token, None).await;
+    let (mut adm, sync_adm) = connected(&server, "/workspace-1", &admin.access_token, None).await;
+    let basis = sync1["head"].as_i64().unwrap();
+    assert_eq!(sync2["head"], basis);
+    assert_eq!(sync_adm["head"], basis);
+
+    // Every audience: for agent 1, for nobody yet, taken by agent 2 (agents but agent 2 are
+    // told it is gone), reassigned to agent 1 (only agent 2 is told), comments on each.
+    let own = server
+        .create_ticket(
+            &admin.access_token,
+            "Own",
+            json!({"assigneeId": agent1.user.id}),
+        )
+        .await;
+    let open = server
+        .create_ticket(&admin.access_token, "Open", json!({}))
+        .await;
+    let (status, _) = server
+        .patch(
+            &agent2.access_token,
+            &format!("/api/tickets/{}", open.id),
+            Some(open.version),
+            json!({"assigneeId": agent2.user.id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .patch(
+            &admin.access_token,
+            &format!("/api/tickets/{}", open.id),
+            None,
+            json!({"assigneeId": agent1.user.id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for ticket in [own.id, open.id] {
+        let (status, _) = server
+            .post(
+                &admin.access_token,
+                &format!("/api/tickets/{ticket}/comments"),
+                json!({"body": "noted"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    server
+        .create_ticket(&admin.access_token, "Last", json!({}))
+        .await;
+
+    let for_agent1 = chained_events_until(&mut a1, basis, "Last").await;
+    let for_agent2 = chained_events_until(&mut a2, basis, "Last").await;
+    let for_admin = chained_events_until(&mut adm, basis, "Last").await;
+    let streams = |events: &[(String, i64)]| -> std::collections::BTreeSet<String> {
+        events.iter().map(|(s, _)| s.clone()).collect()
+    };
+    let (id1, id2) = (agent1.user.id, agent2.user.id);
+    assert_eq!(
+        streams(&for_agent1),
+        [
+            "all".to_string(),
+            format!("assignee-{id1}"),
+            format!("agents-except-{id2}")
+        ]
+        .into(),
+        "agent 1's streams"
+    );
+    assert_eq!(
+        streams(&for_agent2),
+        [
+            "all".to_string(),
+            format!("assignee-{id2}"),
+            format!("only-{id2}")
+        ]
+        .into(),
+        "agent 2's streams"
+    );
+    assert_eq!(
+        streams(&for_admin),
+        [
+            "all".to_string(),
+            format!("assignee-{id1}"),
+            format!("assignee-{id2}")
+        ]
+        .into(),
+        "the admin's streams"
+    );
+    a1.close();
+    adm.close();
+
+    // A replay carries the same chain: agent 1 back from the basis gets the same events.
+    let mut again = server
+        .connect(
+            "/workspace-1",
+            json!({"token": agent1.access_token, "lastSeq": basis}),
+        )
+        .await
+        .expect("reconnect");
+    let replayed = chained_events_until(&mut again, basis, "Last").await;
+    assert_eq!(replayed, for_agent1, "the replay is what was live");
+    let (name, sync) = again.next_event().await;
+    assert_eq!(
+        (name.as_str(), sync["mode"].as_str()),
+        ("company-1-sync", Some("replay"))
+    );
+    again.close();
+    a2.close();
+}
