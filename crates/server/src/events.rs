@@ -24,8 +24,9 @@ use socketioxide::SocketIo;
 use sqlx::Row;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch, OwnedMutexGuard};
 
 use crate::db::Db;
@@ -59,6 +60,16 @@ impl Audience {
             Audience::Assignee(u) => ("assignee", Some(u)),
             Audience::AgentsExcept(u) => ("agents_except", Some(u)),
             Audience::Only(u) => ("only", Some(u)),
+        }
+    }
+
+    pub(crate) fn from_db(kind: &str, user: Option<Id>) -> Option<Audience> {
+        match (kind, user) {
+            ("all", _) => Some(Audience::All),
+            ("assignee", Some(u)) => Some(Audience::Assignee(u)),
+            ("agents_except", Some(u)) => Some(Audience::AgentsExcept(u)),
+            ("only", Some(u)) => Some(Audience::Only(u)),
+            _ => None,
         }
     }
 
@@ -155,16 +166,111 @@ pub struct SocketSession {
 pub struct EmitStats {
     pub delivered: AtomicU64,
     pub slow_consumers_dropped: AtomicU64,
+    /// Events an emitter read back from the log because they had not reached it otherwise
+    /// (written by another node whose message was lost, late or out of order).
+    pub caught_up_from_log: AtomicU64,
 }
 
-/// Events handed to the company's emitter in one go at most.
+/// Events handed to the sockets in one go at most.
 const MAX_EMIT_BATCH: usize = 64;
+/// Events read back from the log in one query at most.
+const CATCH_UP_ROWS: i64 = 1000;
+/// How long a connecting socket waits for the emitter to hand out what this node knows is
+/// committed, before it joins at whatever the emitter reached (correct either way, see
+/// `EventHub::join_point`).
+const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
+/// How long an emitter waits before reading the log again after the database failed it.
+const CATCH_UP_RETRY: Duration = Duration::from_secs(1);
+
+/// A committed event as the emitter hands it out, wherever it came from: this node's writer,
+/// another node (see `cluster`), or the log itself.
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    pub company_id: Id,
+    pub seq: i64,
+    pub resource: Resource,
+    pub audience: Audience,
+    /// As stored in the log: the envelope, or for a session end the `SessionEnd`.
+    pub payload: Box<RawValue>,
+    pub ends: Option<SessionEnd>,
+}
+
+impl LogEvent {
+    fn from_pending(event: PendingEvent) -> LogEvent {
+        LogEvent {
+            company_id: event.envelope.company_id,
+            seq: event.envelope.seq,
+            resource: event.resource,
+            audience: event.audience,
+            payload: event.payload,
+            ends: event.ends,
+        }
+    }
+
+    /// An event as the log stores it; `None` (logged) for a row this server cannot read.
+    pub fn from_stored(
+        company_id: Id,
+        seq: i64,
+        resource: &str,
+        audience: &str,
+        audience_user: Option<Id>,
+        payload: String,
+    ) -> Option<LogEvent> {
+        let decoded = (|| {
+            let resource = Resource::parse(resource).ok_or("unknown resource")?;
+            let audience = Audience::from_db(audience, audience_user).ok_or("unknown audience")?;
+            let payload = RawValue::from_string(payload).map_err(|_| "payload is not JSON")?;
+            let ends = if resource == Resource::Session {
+                Some(serde_json::from_str(payload.get()).map_err(|_| "bad session end")?)
+            } else {
+                None
+            };
+            Ok::<_, &str>(LogEvent {
+                company_id,
+                seq,
+                resource,
+                audience,
+                payload,
+                ends,
+            })
+        })();
+        decoded
+            .map_err(|problem| {
+                tracing::error!(
+                    company = company_id,
+                    seq,
+                    problem,
+                    "unreadable logged event skipped"
+                )
+            })
+            .ok()
+    }
+}
+
+/// A run of a company's committed events, consecutive in `seq`.
+pub type EventRun = Arc<Vec<LogEvent>>;
+
+/// What a company's emitter is told.
+enum Arrival {
+    /// Committed events, from this node's writer or from another node.
+    Events(EventRun),
+    /// The company's log reaches at least this `seq` (another node wrote it).
+    Head(i64),
+    /// Read the company's head from the database and catch up to it.
+    CatchUp,
+}
+
+/// Where other nodes learn of this node's commits (see `cluster`).
+pub trait Publish: Send + Sync {
+    fn publish(&self, run: &EventRun);
+}
 
 /// Per-company writers, write locks and emitters.
 pub struct EventHub {
     db: Db,
     companies: Mutex<HashMap<Id, Arc<CompanyEvents>>>,
     sockets: Arc<SocketSide>,
+    publisher: OnceLock<Arc<dyn Publish>>,
     pub stats: Arc<EmitStats>,
     pub write_stats: Arc<WriteStats>,
 }
@@ -178,11 +284,13 @@ struct SocketSide {
 struct CompanyEvents {
     outbox: Outbox,
     writer: Writer,
-    /// Events ever handed to the sockets by the emitter.
-    emitted: watch::Receiver<u64>,
+    /// The highest `seq` handed to the sockets; `None` until the emitter has read the head
+    /// it starts from.
+    delivered: watch::Receiver<Option<i64>>,
     /// Sockets waiting in `settle`.
     settling: AtomicU64,
-    /// Held shared by the emitter while it fans out; `pause_emission` holds it exclusively.
+    /// Held shared by the emitter while it fans out; a connecting socket and `pause_emission`
+    /// hold it exclusively.
     emission_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
@@ -190,10 +298,10 @@ struct CompanyEvents {
 #[derive(Clone)]
 pub(crate) struct Outbox {
     write_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Committed events in `seq` order; only sent to while holding `write_lock`.
-    sender: mpsc::UnboundedSender<PendingEvent>,
-    /// Events ever queued.
-    queued: Arc<AtomicU64>,
+    arrivals: mpsc::UnboundedSender<Arrival>,
+    /// The highest `seq` this node knows to be committed.
+    known: Arc<AtomicI64>,
+    publisher: Option<Arc<dyn Publish>>,
 }
 
 impl Outbox {
@@ -201,14 +309,20 @@ impl Outbox {
         self.write_lock.clone().lock_owned().await
     }
 
-    /// Queues committed events for the emitter. Called with the write lock held, so the
-    /// queue is in `seq` order.
+    /// Hands committed events to the emitter and to the other nodes.
     pub(crate) fn enqueue(&self, events: Vec<PendingEvent>) {
-        self.queued.fetch_add(events.len() as u64, Ordering::AcqRel);
-        for event in events {
-            if self.sender.send(event).is_err() {
-                tracing::error!("event emitter is gone");
-            }
+        let run: EventRun = Arc::new(events.into_iter().map(LogEvent::from_pending).collect());
+        let Some(last) = run.last() else { return };
+        self.known.fetch_max(last.seq, Ordering::AcqRel);
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(&run);
+        }
+        self.send(Arrival::Events(run));
+    }
+
+    fn send(&self, arrival: Arrival) {
+        if self.arrivals.send(arrival).is_err() {
+            tracing::error!("event emitter is gone");
         }
     }
 }
@@ -219,6 +333,7 @@ impl EventHub {
             db,
             companies: Mutex::default(),
             sockets: Arc::default(),
+            publisher: OnceLock::new(),
             stats: Arc::default(),
             write_stats: Arc::default(),
         }
@@ -237,26 +352,46 @@ impl EventHub {
         self.sockets.io.get()
     }
 
+    /// Sends every commit of this node to the other nodes too. Set before the first write.
+    pub fn set_publisher(&self, publisher: Arc<dyn Publish>) {
+        let _ = self.publisher.set(publisher);
+    }
+
+    /// The company's emission, if this node has started it (a socket connected or a write
+    /// was made here): events of other companies concern no socket of this node.
+    fn started(&self, company_id: Id) -> Option<Arc<CompanyEvents>> {
+        let companies = self.companies.lock().expect("company map poisoned");
+        companies.get(&company_id).cloned()
+    }
+
     fn company(&self, company_id: Id) -> Arc<CompanyEvents> {
         let mut companies = self.companies.lock().expect("company map poisoned");
         companies
             .entry(company_id)
             .or_insert_with(|| {
-                let (sender, queue) = mpsc::unbounded_channel();
+                let (arrivals, queue) = mpsc::unbounded_channel();
                 let outbox = Outbox {
                     write_lock: Arc::default(),
-                    sender,
-                    queued: Arc::default(),
+                    arrivals,
+                    known: Arc::default(),
+                    publisher: self.publisher.get().cloned(),
                 };
-                let (emitted_tx, emitted) = watch::channel(0);
+                let (delivered_tx, delivered) = watch::channel(None);
                 let emission_gate = Arc::new(tokio::sync::RwLock::new(()));
-                tokio::spawn(run_emitter(
-                    queue,
-                    emitted_tx,
-                    emission_gate.clone(),
-                    self.sockets.clone(),
-                    self.stats.clone(),
-                ));
+                tokio::spawn(
+                    Emitter {
+                        company_id,
+                        db: self.db.clone(),
+                        delivered: delivered_tx,
+                        known: outbox.known.clone(),
+                        gate: emission_gate.clone(),
+                        sockets: self.sockets.clone(),
+                        stats: self.stats.clone(),
+                        waiting: Vec::new(),
+                        target: 0,
+                    }
+                    .run(queue),
+                );
                 Arc::new(CompanyEvents {
                     writer: Writer::spawn(
                         self.db.clone(),
@@ -265,7 +400,7 @@ impl EventHub {
                         self.write_stats.clone(),
                     ),
                     outbox,
-                    emitted,
+                    delivered,
                     settling: AtomicU64::new(0),
                     emission_gate,
                 })
@@ -277,17 +412,79 @@ impl EventHub {
         self.company(company_id).outbox.lock().await
     }
 
-    /// Waits until every event committed so far has been handed to the sockets. Called with
-    /// the write lock held, so that nothing new is queued meanwhile: a socket that then joins
-    /// its rooms and replays up to the head gets no event twice.
-    pub async fn settle(&self, company_id: Id) {
+    /// Events another node committed (see `cluster`): handed out in `seq` order with the rest.
+    pub fn deliver_remote(&self, run: EventRun) {
+        let Some(first) = run.first() else { return };
+        if let Some(company) = self.started(first.company_id) {
+            let last = run.last().map_or(first.seq, |e| e.seq);
+            company.outbox.known.fetch_max(last, Ordering::AcqRel);
+            company.outbox.send(Arrival::Events(run));
+        }
+    }
+
+    /// The company's log reaches `head` (read by another means than this node's writes): the
+    /// emitter catches up from the log if it is behind.
+    pub fn observe_head(&self, company_id: Id, head: i64) {
+        if let Some(company) = self.started(company_id) {
+            if company.outbox.known.fetch_max(head, Ordering::AcqRel) < head {
+                company.outbox.send(Arrival::Head(head));
+            }
+        }
+    }
+
+    /// Companies whose emission this node has started.
+    pub fn started_companies(&self) -> Vec<Id> {
+        let companies = self.companies.lock().expect("company map poisoned");
+        companies.keys().copied().collect()
+    }
+
+    /// Asks every started emitter to read its company's head and catch up (after a link to
+    /// the other nodes was down: what they sent meanwhile is lost).
+    pub fn catch_up_all(&self) {
+        let companies: Vec<_> = {
+            let companies = self.companies.lock().expect("company map poisoned");
+            companies.values().cloned().collect()
+        };
+        for company in companies {
+            company.outbox.send(Arrival::CatchUp);
+        }
+    }
+
+    /// Waits (a bounded time) until the emitter has handed out every event this node knows to
+    /// be committed, asking it to read the log head first when the client has seen more than
+    /// it: a socket that then joins gets more by replay and less live, and a client moving
+    /// over from a node further ahead is not sent back to a snapshot.
+    pub async fn settle(&self, company_id: Id, client_seen: Option<i64>) {
         let company = self.company(company_id);
-        let target = company.outbox.queued.load(Ordering::Acquire);
-        let mut emitted = company.emitted.clone();
+        let mut delivered = company.delivered.clone();
         company.settling.fetch_add(1, Ordering::AcqRel);
+        let target = company.outbox.known.load(Ordering::Acquire);
+        let target = match client_seen {
+            Some(seen) if seen > target => {
+                company.outbox.send(Arrival::CatchUp);
+                seen
+            }
+            _ => target,
+        };
+        let caught_up = delivered.wait_for(|done| done.is_some_and(|d| d >= target));
         // An error means the emitter is gone (runtime shutting down): nothing left to wait for.
-        let _ = emitted.wait_for(|done| *done >= target).await;
+        let _ = tokio::time::timeout(SETTLE_AT_MOST, caught_up).await;
         company.settling.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Stops the company's emission until the guard drops and says up to which `seq` it has
+    /// handed events out: a socket that joins its rooms under the guard gets every later event
+    /// live, so it replays exactly up to there. Waits for the emitter's starting point.
+    pub async fn join_point(
+        &self,
+        company_id: Id,
+    ) -> (tokio::sync::OwnedRwLockWriteGuard<()>, i64) {
+        let company = self.company(company_id);
+        let mut delivered = company.delivered.clone();
+        let _ = delivered.wait_for(Option::is_some).await;
+        let gate = company.emission_gate.clone().write_owned().await;
+        let head = (*company.delivered.borrow()).unwrap_or(0);
+        (gate, head)
     }
 
     /// Writes of the company submitted and waiting for its writer.
@@ -300,15 +497,19 @@ impl EventHub {
         self.company(company_id).settling.load(Ordering::Acquire)
     }
 
-    /// Committed events of the company not yet handed to the sockets.
+    /// The highest `seq` of the company handed to this node's sockets (`None` before its
+    /// emitter started).
+    pub fn delivered(&self, company_id: Id) -> Option<i64> {
+        *self.company(company_id).delivered.borrow()
+    }
+
+    /// Committed events of the company that this node knows of and has not yet handed to
+    /// the sockets.
     pub fn emission_backlog(&self, company_id: Id) -> u64 {
         let company = self.company(company_id);
-        let emitted = *company.emitted.borrow();
-        company
-            .outbox
-            .queued
-            .load(Ordering::Acquire)
-            .saturating_sub(emitted)
+        let delivered = (*company.delivered.borrow()).unwrap_or(0);
+        let known = company.outbox.known.load(Ordering::Acquire);
+        known.saturating_sub(delivered).max(0) as u64
     }
 
     /// Holds the company's live emission until the guard drops (tests, maintenance): writes
@@ -322,50 +523,174 @@ impl EventHub {
     }
 }
 
-/// One per company: hands committed events to the sockets in `seq` order, off the write lock,
-/// so the next write commits while this one fans out. Events that queue up meanwhile go out
-/// together, each socket's share back to back so it writes them in one go.
-async fn run_emitter(
-    mut queue: mpsc::UnboundedReceiver<PendingEvent>,
-    emitted: watch::Sender<u64>,
+/// One per company and node: hands the company's committed events to this node's sockets in
+/// `seq` order, each exactly once, off the write lock. Events arrive from this node's writer
+/// and from other nodes, possibly out of order, late, twice or never: it hands out the next
+/// `seq` only, keeps later runs until it is their turn, drops what it already handed out, and
+/// reads from the log whatever is missing once something later is known to be committed (a
+/// company's commits are ordered by its row lock: when `seq` n is committed, so is every
+/// earlier one).
+struct Emitter {
+    company_id: Id,
+    db: Db,
+    delivered: watch::Sender<Option<i64>>,
+    known: Arc<AtomicI64>,
     gate: Arc<tokio::sync::RwLock<()>>,
     sockets: Arc<SocketSide>,
     stats: Arc<EmitStats>,
-) {
-    let mut batch = Vec::with_capacity(MAX_EMIT_BATCH);
-    while queue.recv_many(&mut batch, MAX_EMIT_BATCH).await > 0 {
-        let _open = gate.read().await;
-        // A panic must not end live emission for the company until a restart.
-        let fanned_out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            sockets.fan_out(&batch, &stats)
-        }));
-        if fanned_out.is_err() {
-            // Some sockets may have missed these events: all of the company's reconnect and
-            // replay them from the log.
-            let company = batch.first().map(|e| e.envelope.company_id);
-            tracing::error!(
-                company,
-                first_seq = batch.first().map(|e| e.envelope.seq),
-                events = batch.len(),
-                "emission panicked; disconnecting the company's sockets so they replay"
-            );
-            if let Some(ns) = company.and_then(|c| sockets.io.get()?.of(namespace(c))) {
-                let _ = ns.disconnect().await;
+    /// Runs not yet handed out, in no particular order.
+    waiting: Vec<EventRun>,
+    /// The log is known to reach this far.
+    target: i64,
+}
+
+impl Emitter {
+    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Arrival>) {
+        // Everything committed before the emitter starts is for replay: no socket of this node
+        // has joined the company's rooms yet (they wait for this starting point).
+        let mut next = loop {
+            match crate::store::event_head(&self.db.pool, self.company_id).await {
+                Ok(head) => break head + 1,
+                Err(e) => {
+                    tracing::warn!(company = self.company_id, error = %e, "cannot read the event head; retrying");
+                    tokio::time::sleep(CATCH_UP_RETRY).await;
+                }
+            }
+        };
+        self.delivered.send_replace(Some(next - 1));
+        let mut arrivals = Vec::new();
+        while queue.recv_many(&mut arrivals, MAX_EMIT_BATCH).await > 0 {
+            for arrival in arrivals.drain(..) {
+                match arrival {
+                    Arrival::Events(run) => {
+                        if run.last().is_some_and(|e| e.seq >= next) {
+                            self.waiting.push(run);
+                        }
+                    }
+                    Arrival::Head(head) => self.target = self.target.max(head),
+                    Arrival::CatchUp => {
+                        match crate::store::event_head(&self.db.pool, self.company_id).await {
+                            Ok(head) => self.target = self.target.max(head),
+                            Err(e) => {
+                                tracing::warn!(company = self.company_id, error = %e, "cannot read the event head")
+                            }
+                        }
+                    }
+                }
+            }
+            next = self.hand_out(next).await;
+        }
+    }
+
+    /// Hands out everything from `next` on that is waiting or known committed; returns the
+    /// next `seq` to hand out.
+    async fn hand_out(&mut self, mut next: i64) -> i64 {
+        loop {
+            self.waiting
+                .retain(|run| run.last().is_some_and(|e| e.seq >= next));
+            let ready = self
+                .waiting
+                .iter()
+                .position(|run| run.first().is_some_and(|e| e.seq <= next));
+            if let Some(at) = ready {
+                let run = self.waiting.swap_remove(at);
+                let skip = run.iter().take_while(|e| e.seq < next).count();
+                next = self.emit(&run[skip..], next).await;
+                continue;
+            }
+            // Something later is known: what lies between is committed, so it is in the log.
+            let upto = match self
+                .waiting
+                .iter()
+                .filter_map(|run| run.first())
+                .map(|e| e.seq)
+                .min()
+            {
+                // No waiting run starts at `next` (or it would be ready): fill the gap before it.
+                Some(first_waiting) => first_waiting - 1,
+                None => self.target,
+            };
+            if upto < next {
+                return next;
+            }
+            match events_between(&self.db, self.company_id, next, upto, CATCH_UP_ROWS).await {
+                Ok(found) if found.first().is_some_and(|e| e.seq == next) => {
+                    self.stats
+                        .caught_up_from_log
+                        .fetch_add(found.len() as u64, Ordering::Relaxed);
+                    tracing::debug!(
+                        company = self.company_id,
+                        from = next,
+                        to = found.last().map(|e| e.seq),
+                        "events read back from the log"
+                    );
+                    next = self.emit(&found, next).await;
+                }
+                Ok(found) => {
+                    // Pruned before this node handed them out (it was far behind): its sockets
+                    // replay or reload what they can.
+                    let resume = found.first().map_or(upto + 1, |e| e.seq);
+                    tracing::error!(
+                        company = self.company_id,
+                        missing_from = next,
+                        missing_to = resume - 1,
+                        "events no longer in the log; disconnecting the company's sockets so they replay or reload"
+                    );
+                    self.sockets.disconnect_company(self.company_id).await;
+                    next = resume;
+                    self.delivered.send_replace(Some(next - 1));
+                }
+                Err(e) => {
+                    tracing::warn!(company = self.company_id, error = %e, from = next, "cannot read the event log; retrying");
+                    tokio::time::sleep(CATCH_UP_RETRY).await;
+                }
             }
         }
-        let handed = batch.len() as u64;
-        batch.clear();
-        emitted.send_modify(|done| *done += handed);
+    }
+
+    /// Fans out consecutive events starting at `next`; returns the `seq` after the last.
+    async fn emit(&self, events: &[LogEvent], mut next: i64) -> i64 {
+        for chunk in events.chunks(MAX_EMIT_BATCH) {
+            let _open = self.gate.read().await;
+            // A panic must not end live emission for the company until a restart.
+            let fanned_out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.sockets.fan_out(chunk, &self.stats)
+            }));
+            if fanned_out.is_err() {
+                // Some sockets may have missed these events: all of the company's reconnect and
+                // replay them from the log.
+                tracing::error!(
+                    company = self.company_id,
+                    first_seq = chunk.first().map(|e| e.seq),
+                    events = chunk.len(),
+                    "emission panicked; disconnecting the company's sockets so they replay"
+                );
+                self.sockets.disconnect_company(self.company_id).await;
+            }
+            if let Some(last) = chunk.last() {
+                debug_assert_eq!(chunk[0].seq, next, "runs are consecutive");
+                next = last.seq + 1;
+                self.delivered.send_replace(Some(last.seq));
+            }
+        }
+        self.known.fetch_max(next - 1, Ordering::AcqRel);
+        next
     }
 }
 
 impl SocketSide {
     /// A socket whose buffer is full is disconnected: it would otherwise silently miss the
     /// event. It reconnects and replays.
-    fn fan_out(&self, batch: &[PendingEvent], stats: &EmitStats) {
+    async fn disconnect_company(&self, company_id: Id) {
+        if let Some(ns) = self.io.get().and_then(|io| io.of(namespace(company_id))) {
+            let _ = ns.disconnect().await;
+        }
+    }
+
+    fn fan_out(&self, batch: &[LogEvent], stats: &EmitStats) {
         let Some(io) = self.io.get() else { return };
         let Some(first) = batch.first() else { return };
-        let company = first.envelope.company_id;
+        let company = first.company_id;
         let Some(ns) = io.of(namespace(company)) else {
             return;
         };
@@ -422,7 +747,7 @@ impl SocketSide {
                     company,
                     user = end.user_id,
                     reason = %end.reason,
-                    seq = batch[i].envelope.seq,
+                    seq = batch[i].seq,
                     "session ended; disconnecting its socket"
                 );
                 cut(socket, Some(SessionEnded::new(end.reason)));
@@ -446,7 +771,7 @@ impl SocketSide {
                 .fetch_add(dropped, Ordering::Relaxed);
             tracing::warn!(
                 company,
-                first_seq = first.envelope.seq,
+                first_seq = first.seq,
                 events = batch.len(),
                 dropped,
                 delivered,
@@ -582,6 +907,43 @@ pub async fn replay_events(
             })
         })
         .collect()
+}
+
+/// The company's logged events from `from` to `to` (at most `limit`), session ends included,
+/// in order: what an emitter missed.
+pub async fn events_between(
+    db: &Db,
+    company_id: Id,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<LogEvent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, resource, audience, audience_user, payload FROM events
+         WHERE company_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+    )
+    .bind(company_id)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let resource: String = row.try_get("resource")?;
+        let audience: String = row.try_get("audience")?;
+        if let Some(event) = LogEvent::from_stored(
+            company_id,
+            row.try_get("seq")?,
+            &resource,
+            &audience,
+            row.try_get("audience_user")?,
+            row.try_get("payload")?,
+        ) {
+            found.push(event);
+        }
+    }
+    Ok(found)
 }
 
 /// The oldest seq the log still holds for a company (0 when empty).

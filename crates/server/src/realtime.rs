@@ -192,20 +192,22 @@ async fn check_connect(
     Ok(())
 }
 
-/// Joins the rooms and replays missed events, holding the company's write lock (and with every
-/// committed event already emitted) so that no live event falls between the replay's head and
-/// the socket joining its rooms.
+/// Joins the rooms and replays missed events, holding the company's emission (see
+/// `EventHub::join_point`) so that no live event falls between the replay's head and the
+/// socket joining its rooms, and none comes twice.
 async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     let Some(session) = socket.extensions.get::<SocketSession>() else {
         let _ = socket.disconnect();
         return;
     };
     let company = session.user.company_id;
-    let _write_lock = state.hub.lock(company).await;
-    state.hub.settle(company).await;
-    // Checked again now that no write can commit: a session ended (or a role changed) between
-    // the auth middleware and here was emitted before this socket joined a room, so it would
-    // not reach it. The database says who the user is now.
+    state.hub.settle(company, session.last_seq).await;
+    // Emission is held from here until the socket has joined and replayed: every event up to
+    // `head` was handed out before it joined (it replays them), every later one after.
+    let (_emission, head) = state.hub.join_point(company).await;
+    // Checked again now: a session ended (or a role changed) between the auth middleware and
+    // here was handed out before this socket joined a room, so it would not reach it; it is
+    // committed, so the database says so.
     let now = match live_session(&state, session.user.id, &session.session).await {
         Ok(now) => now,
         Err(AuthFailure::Internal(e)) => {
@@ -247,14 +249,6 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         let _ = socket.disconnect();
         return;
     }
-    let head = match store::event_head(&state.db.pool, company).await {
-        Ok(head) => head,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the event head");
-            let _ = socket.disconnect();
-            return;
-        }
-    };
     socket.join([
         ROOM_MEMBERS.to_string(),
         events::user_room(user.id),
