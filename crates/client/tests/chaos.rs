@@ -443,8 +443,32 @@ impl ChaosServer {
         self.process.take().expect("a server process").reap().await
     }
 
+    /// Stops the server process, and returns once every one of its threads has stopped: kill(2)
+    /// only queues SIGSTOP, and a thread running on another core meanwhile can still accept a
+    /// connection and answer it.
     fn freeze(&mut self) {
-        self.process().signal(libc::SIGSTOP);
+        let process = self.process();
+        process.signal(libc::SIGSTOP);
+        let tasks = format!("/proc/{}/task", process.pid());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let all_stopped = std::fs::read_dir(&tasks)
+                .expect("the server's threads")
+                .filter_map(Result::ok)
+                .all(|task| {
+                    // `pid (comm) S …`: the state follows the last `)`.
+                    std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                        stat.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.trim_start().chars().next())
+                            .is_some_and(|state| state == 'T' || state == 't')
+                    })
+                });
+            if all_stopped {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server never stopped");
+            std::thread::yield_now();
+        }
     }
 
     fn thaw(&mut self) {

@@ -590,9 +590,17 @@ pub struct Me {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
+    /// `ok`, or `degraded` when the database or the link to the other nodes is down.
     pub status: String,
     pub db: String,
     pub version: String,
+    /// Which server process answered (several may serve behind a load balancer).
+    #[serde(default)]
+    pub node: String,
+    /// The link to the other nodes: `up` or `down`; absent when this node serves alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub redis: Option<String>,
 }
 
 /// `GET /api/board`: the snapshot a client loads, consistent with `seq`.

@@ -37,6 +37,13 @@ pub struct Config {
     pub socket_buffer: usize,
     /// A client further behind than this many events gets `sync reset` instead of a replay.
     pub replay_limit: i64,
+    /// `redis://…`: joins this node to the others on the same PostgreSQL database (see
+    /// `cluster`).
+    pub redis_url: Option<String>,
+    /// This node's name in logs and `/health`; the host name and process id by default.
+    pub node_name: String,
+    /// Load balancers whose `X-Forwarded-For` names the client (see `rest::client_ip`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -59,7 +66,15 @@ impl Config {
             max_attachment_bytes: 10 * 1024 * 1024,
             socket_buffer: 4096,
             replay_limit: 10_000,
+            redis_url: None,
+            node_name: default_node_name(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Whether requests through `peer` may say who the client is.
+    pub fn trusts_proxy(&self, peer: std::net::IpAddr) -> bool {
+        self.trusted_proxies.contains(&peer)
     }
 
     /// The platform data dir (`~/.local/share/deskbell-server` on Linux).
@@ -78,4 +93,14 @@ impl Config {
             ),
         }
     }
+}
+
+/// `host-pid`: unique among the nodes of one machine, readable in logs.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}-{}", std::process::id())
 }

@@ -111,17 +111,24 @@ const MESSAGES: [&str; 10] = [
 
 /// Creates the demo companies, users, lanes and tickets unless they exist.
 pub async fn seed(state: &AppState) -> ApiResult<()> {
+    let hash = hash_password_blocking(state, DEMO_PASSWORD.to_string()).await?;
+    let mut tx = state.db.pool.begin().await?;
+    if state.db.backend == crate::db::Backend::Postgres {
+        // Nodes of a cluster may all start `demo` at once on one database: one seeds, the
+        // others wait here and then find the data. (SQLite has one server per file.)
+        sqlx::query("SELECT pg_advisory_xact_lock(7263501)")
+            .execute(&mut *tx)
+            .await?;
+    }
     let exists = sqlx::query("SELECT id FROM users WHERE email = $1")
         .bind(ACME_USERS[0].email)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(&mut *tx)
         .await?
         .is_some();
     if exists {
         tracing::info!("demo data already present");
         return Ok(());
     }
-    let hash = hash_password_blocking(state, DEMO_PASSWORD.to_string()).await?;
-    let mut tx = state.db.pool.begin().await?;
     let now = chrono::Utc::now();
     // Not `thread_rng()`: it cannot be held across the awaits below (the future must be Send).
     let mut rng = rand::rngs::StdRng::from_entropy();

@@ -2,6 +2,7 @@
 
 pub mod anonymous_limits;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -45,6 +46,8 @@ pub enum ServerError {
     },
     #[error("seeding the demo failed: {0}")]
     Seed(String),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// A running server; dropping it does not stop it, `shutdown` does.
@@ -83,18 +86,20 @@ fn load_or_create_secret(data_dir: &Path) -> std::io::Result<String> {
     Ok(secret)
 }
 
-/// The signing key every server process on a PostgreSQL database shares: the first to start
-/// creates it, atomically (the others' inserts do nothing), and all read the one that won.
-async fn shared_secret(db: &db::Db) -> Result<String, sqlx::Error> {
+/// A value every server process on a PostgreSQL database shares (the signing key, the
+/// cluster's name in Redis): the first to start creates it, atomically (the others' inserts do
+/// nothing), and all read the one that won.
+async fn shared_value(db: &db::Db, name: &str, fresh: String) -> Result<String, sqlx::Error> {
     use sqlx::Row;
     sqlx::query(
-        "INSERT INTO server_secrets (name, value) VALUES ('access-token-key', $1)
-         ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
     )
-    .bind(new_secret())
+    .bind(name)
+    .bind(fresh)
     .execute(&db.pool)
     .await?;
-    sqlx::query("SELECT value FROM server_secrets WHERE name = 'access-token-key'")
+    sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+        .bind(name)
         .fetch_one(&db.pool)
         .await?
         .try_get("value")
@@ -121,14 +126,39 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
     let secret = match (&config.jwt_secret, db.backend) {
         (Some(s), _) => s.clone(),
         (None, db::Backend::Sqlite) => load_or_create_secret(&config.data_dir).map_err(data_err)?,
-        (None, db::Backend::Postgres) => shared_secret(&db).await.map_err(db::DbError::from)?,
+        (None, db::Backend::Postgres) => shared_value(&db, "access-token-key", new_secret())
+            .await
+            .map_err(db::DbError::from)?,
     };
     let keys = auth::TokenKeys::new(
         secret.as_bytes(),
         config.access_token_ttl,
         config.refresh_token_ttl,
     );
-    Ok(AppState::new(db, config, keys))
+    let redis = match &config.redis_url {
+        Some(url) => {
+            if db.backend != db::Backend::Postgres {
+                return Err(cluster::ClusterError::NeedsPostgres.into());
+            }
+            // Keys and channel are the database's own: clusters (or test databases) sharing
+            // one Redis never hear or count each other.
+            let cluster =
+                shared_value(&db, "cluster-id", uuid::Uuid::new_v4().simple().to_string())
+                    .await
+                    .map_err(db::DbError::from)?;
+            Some(cluster::RedisLink::connect(url, &config.node_name, &cluster).await?)
+        }
+        None => {
+            if db.backend == db::Backend::Postgres {
+                tracing::info!(
+                    "PostgreSQL without --redis-url: events written by other nodes on this \
+                     database reach this node's clients from the log, within a second"
+                );
+            }
+            None
+        }
+    };
+    Ok(AppState::new(db, config, keys, redis))
 }
 
 /// Starts serving REST and Socket.IO on `state.config.bind`.
@@ -143,6 +173,11 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             realtime::refuse_throttled_addresses,
+        ))
+        // Outermost: everything after it knows who the client is.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rest::resolve_client,
         ))
         .layer(axum::middleware::map_response(nosniff))
         .layer(
@@ -206,14 +241,22 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
             }
         })
     };
-    tracing::info!(%addr, "deskbell server listening");
+    let mut background = vec![
+        pruner,
+        checkpointer,
+        tokio::spawn(cluster::poll_log_heads(state.clone())),
+    ];
+    if let Some(link) = &state.redis {
+        background.extend(link.start(state.clone()));
+    }
+    tracing::info!(%addr, node = %state.config.node_name, "deskbell server listening");
     Ok(Server {
         addr,
         state,
         io,
         stop: Some(stop_tx),
         task,
-        background: vec![pruner, checkpointer],
+        background,
     })
 }
 

@@ -64,6 +64,21 @@ struct Common {
     /// Largest attachment, in bytes.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_attachment_bytes: usize,
+    /// `redis://HOST:PORT`: serve the same companies as the other nodes on this PostgreSQL
+    /// database (cross-node delivery and a cluster-wide write limit).
+    #[arg(long, env = "DESKBELL_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// This node's name in logs and /health (default: host name and process id).
+    #[arg(long, env = "DESKBELL_NODE_NAME")]
+    node_name: Option<String>,
+    /// A load balancer's address whose X-Forwarded-For header names the client (repeatable);
+    /// without it, clients behind a balancer all share its address for sign-in throttling.
+    #[arg(
+        long = "trusted-proxy",
+        env = "DESKBELL_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -86,6 +101,11 @@ impl Common {
             config.password_checks = parallel as usize;
         }
         config.max_attachment_bytes = self.max_attachment_bytes;
+        config.redis_url = self.redis_url.clone();
+        if let Some(name) = &self.node_name {
+            config.node_name = name.clone();
+        }
+        config.trusted_proxies = self.trusted_proxies.clone();
         config
     }
 }
@@ -128,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     // RUST_LOG chooses what is logged, except raw Socket.IO packets, which carry tokens.
     deskbell_server::logs::init(common.log_json);
     let config = common.config();
-    tracing::info!(data_dir = %config.data_dir.display(), "starting");
+    tracing::info!(node = %config.node_name, data_dir = %config.data_dir.display(), "starting");
     let state = deskbell_server::prepare(config)
         .await
         .context("cannot start the server")?;

@@ -44,6 +44,18 @@ impl RateLimiter {
         }
     }
 
+    pub fn enabled(&self) -> bool {
+        self.per_minute > 0
+    }
+
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
+    pub fn per_member(&self) -> u32 {
+        self.per_member
+    }
+
     /// A member's default share: half the company's budget.
     pub fn default_share(per_minute: u32) -> u32 {
         per_minute.div_ceil(2)

@@ -292,7 +292,10 @@ async fn client_event(
     let Some(session) = socket.extensions.get::<SocketSession>() else {
         return;
     };
-    let (code, message) = match state.count_write(session.user.company_id, session.user.id) {
+    let (code, message) = match state
+        .count_write(session.user.company_id, session.user.id)
+        .await
+    {
         Err(e @ ApiError::RateLimited { .. }) => ("rate_limited", e.to_string()),
         _ => (
             "unsupported_event",

@@ -9,6 +9,7 @@ use deskbell_protocol::Id;
 
 use crate::anonymous_limits::{ConnectThrottle, HashGate, LoginThrottle};
 use crate::auth::{AuthUser, TokenKeys};
+use crate::cluster::RedisLink;
 use crate::config::Config;
 use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult, Limit};
@@ -33,6 +34,8 @@ pub struct Inner {
     pub login_throttle: LoginThrottle,
     /// Refused socket connects per address (see `anonymous_limits`).
     pub connect_throttle: ConnectThrottle,
+    /// The link to the other nodes, when there are any (see `cluster`).
+    pub redis: Option<Arc<RedisLink>>,
 }
 
 impl Deref for AppState {
@@ -43,7 +46,7 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config, keys: TokenKeys) -> AppState {
+    pub fn new(db: Db, config: Config, keys: TokenKeys, redis: Option<Arc<RedisLink>>) -> AppState {
         let limiter = RateLimiter::new(
             config.writes_per_minute,
             config
@@ -52,6 +55,10 @@ impl AppState {
         );
         let hash_gate = HashGate::new(config.password_checks, config.password_check_queue);
         let hub = EventHub::new(db.clone());
+        if let Some(link) = &redis {
+            // Before any write: every commit of this node reaches the others.
+            hub.set_publisher(link.clone());
+        }
         let sessions = SessionCache::new(db.backend == Backend::Sqlite);
         AppState(Arc::new(Inner {
             db,
@@ -63,14 +70,27 @@ impl AppState {
             hash_gate,
             login_throttle: LoginThrottle::default(),
             connect_throttle: ConnectThrottle::default(),
+            redis,
         }))
     }
 
     /// Counts a write of `member` against the company's rate limit and the member's share of
-    /// it (see `ratelimit`).
-    pub fn count_write(&self, company_id: Id, member: Id) -> ApiResult<()> {
-        self.limiter
-            .check(company_id, member, Instant::now())
+    /// it (see `ratelimit`): in Redis when nodes share the companies, so that the limit holds
+    /// for the cluster; in this process otherwise, and while Redis cannot be reached.
+    pub async fn count_write(&self, company_id: Id, member: Id) -> ApiResult<()> {
+        let mut verdict = None;
+        if let (Some(link), true) = (&self.redis, self.limiter.enabled()) {
+            verdict = link
+                .count_write(
+                    company_id,
+                    member,
+                    self.limiter.per_minute(),
+                    self.limiter.per_member(),
+                )
+                .await;
+        }
+        verdict
+            .unwrap_or_else(|| self.limiter.check(company_id, member, Instant::now()))
             .map_err(|(exceeded, wait)| {
                 let limit = match exceeded {
                     Exceeded::Company => Limit::CompanyWrites,

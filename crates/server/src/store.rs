@@ -316,6 +316,18 @@ pub async fn company_ids<'e, E: Executor<'e, Database = sqlx::Any>>(
     rows.iter().map(|r| r.try_get("id")).collect()
 }
 
+/// Every company's newest `seq`.
+pub async fn company_heads<'e, E: Executor<'e, Database = sqlx::Any>>(
+    db: E,
+) -> Result<Vec<(Id, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, event_seq FROM companies")
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("event_seq")?)))
+        .collect()
+}
+
 pub async fn event_head<'e, E: Executor<'e, Database = sqlx::Any>>(
     db: E,
     company_id: Id,

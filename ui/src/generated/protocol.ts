@@ -109,7 +109,19 @@ refreshToken?: string, };
 
 export type Me = { user: User, company: Company, };
 
-export type Health = { status: string, db: string, version: string, };
+export type Health = { 
+/**
+ * `ok`, or `degraded` when the database or the link to the other nodes is down.
+ */
+status: string, db: string, version: string, 
+/**
+ * Which server process answered (several may serve behind a load balancer).
+ */
+node: string, 
+/**
+ * The link to the other nodes: `up` or `down`; absent when this node serves alone.
+ */
+redis?: string, };
 
 export type Board = { lanes: Array<Lane>, tickets: Array<Ticket>, seq: number, };
 

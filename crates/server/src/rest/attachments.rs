@@ -162,7 +162,7 @@ pub async fn upload(
             "the file is larger than the attachment limit of {limit} bytes"
         )));
     }
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     let key = format!("{}/{}", auth.company_id(), uuid::Uuid::new_v4());
     let path = path_of(&state, &key);
     // Owner-only, like everything in the data dir (see `files`).
@@ -312,7 +312,7 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     let key = state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_attachment(w, auth, *id))

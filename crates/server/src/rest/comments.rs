@@ -36,7 +36,7 @@ pub async fn create(
     ApiJson(new): ApiJson<NewComment>,
 ) -> ApiResult<(StatusCode, Json<Comment>)> {
     let body = required_text("body", &new.body, BODY_MAX, Lines::Multi)?;
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     let comment = state
         .write(
             &auth,
@@ -90,7 +90,7 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_comment(w, auth, *id))

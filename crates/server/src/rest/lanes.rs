@@ -44,7 +44,7 @@ pub async fn create(
     let name = required_text("name", &new.name, NAME_MAX, Lines::Single)?;
     let color = valid_color(&new.color)?;
     let at = new.position.map(|p| position("position", p)).transpose()?;
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     let lane = state
         .write(&auth, (name, color, at), |w, (name, color, position)| {
             Box::pin(insert_lane(w, name, color, *position))
@@ -113,7 +113,7 @@ pub async fn update(
         .position
         .map(|p| position("position", p))
         .transpose()?;
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     let lane = state
         .write(
             &auth,
@@ -162,7 +162,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     state
         .write(&auth, id, |w, id| Box::pin(delete_lane(w, *id)))
         .await?;

@@ -185,7 +185,7 @@ pub async fn create(
         lane_id: new.lane_id.map(|id| body_id("laneId", id)).transpose()?,
         ..new
     };
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     let ticket = state
         .write(&auth, new, |w, new| Box::pin(insert_ticket(w, new)))
         .await?;
@@ -321,7 +321,7 @@ pub async fn apply_ticket_patch(
         lane_id,
         ..patch
     };
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     state
         .write(
             auth,
@@ -485,7 +485,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    state.count_write(auth.company_id(), auth.user.id)?;
+    state.count_write(auth.company_id(), auth.user.id).await?;
     let keys = state
         .write(&auth, (auth.clone(), id), |w, (auth, id)| {
             Box::pin(delete_ticket(w, auth, *id))
