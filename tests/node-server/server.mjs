@@ -1,6 +1,6 @@
 // A reference Node socket.io 4 server speaking Deskbell's realtime protocol (SPEC.md, "Realtime
-// wire protocol"), for crates/client/tests/transport_node.rs. Not a Deskbell server: no database,
-// fixed tokens, and a small HTTP control API so a test can drive it.
+// wire protocol"), for crates/client/tests/transport_node.rs and gap_node.rs. Not a Deskbell
+// server: no database, fixed tokens, and a small HTTP control API so a test can drive it.
 //
 //   node server.mjs [--port 0] [--ping-interval 25000] [--ping-timeout 20000]
 //
