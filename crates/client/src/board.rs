@@ -26,6 +26,13 @@
 //!
 //! A card never points to a lane the board does not have: in the view, a ticket whose lane is
 //! unknown (deleted) is shown in "No lane" until its own `move` event arrives.
+//!
+//! # Gaps
+//! The reducer trusts that it is given every event visible to its user. [`gaps`] checks it: an
+//! event whose stream's previous event (`prevSeq`) is above both the snapshot's `seq` and the
+//! highest `seq` received in that stream reveals a missed event. The connection does not apply
+//! that event; it reconnects replaying from just before the missed one (or reloads the snapshot),
+//! so nothing missed is ever skipped. Holes in `seq` alone are normal (other users' events).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -536,6 +543,8 @@ impl Board {
         deltas
     }
 }
+
+pub mod gaps;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,13 @@
 //! and an end noticed anywhere else (a REST 401 on a command made through the session, a
 //! refused refresh) while the socket is still up. Either way it goes to `needs-login` with the
 //! plain reason, and the session has removed its saved refresh token ([`Session::end`]).
+//!
+//! It never skips a missed event. Every data event goes through a [`GapDetector`] first: an
+//! event whose stream's previous event (`prevSeq`) was neither received nor in the snapshot
+//! reveals a gap. The socket is dropped and the next connect replays from just before the
+//! missed event (`lastSeq = prevSeq - 1`); if that replay still lacks it, the board is reloaded
+//! (connect without `lastSeq`, `sync reset`). Gaps soon after one another back off like failed
+//! attempts, so a server that keeps producing one cannot drive a reconnect loop.
 
 use chrono::{DateTime, Utc};
 use deskbell_protocol::{
@@ -22,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::backoff::BackoffPolicy;
+use crate::board::gaps::{Gap, GapDetector, Verdict};
 use crate::session::{Session, SessionEnd, SessionError};
 use crate::transport::{
     CloseReason, ConnectError, ConnectRequest, SocketConnection, SocketTransport, Timeouts,
@@ -58,7 +66,8 @@ pub trait BoardSink: Send + 'static {
     fn last_seq(&self) -> Option<i64>;
     /// A full snapshot, after `sync reset`.
     fn load_snapshot(&mut self, board: Board);
-    /// A data event, in seq order, never one at or below `last_seq`.
+    /// A data event, each seq once: in seq order, except that an event recovered after a gap
+    /// can be older than `last_seq` (events of other streams went ahead of it).
     fn apply(&mut self, resource: Resource, event: EventEnvelope);
     /// The sync message, once the replay or the snapshot is in.
     fn synced(&mut self, _sync: SyncMessage) {}
@@ -119,6 +128,12 @@ impl<S: BoardSink> Connection<S> {
             attempt: 1,
             retry_at: None,
         });
+        // A board loaded before (not by this supervisor) is taken as holding everything up to
+        // its last seq: nothing better is known, and a replay from there brings the rest.
+        let mut gaps = GapDetector::new();
+        if let Some(seq) = sink.last_seq() {
+            gaps.reset(seq);
+        }
         let supervisor = Supervisor {
             session: Some(session),
             transport,
@@ -128,6 +143,9 @@ impl<S: BoardSink> Connection<S> {
             state: state_tx,
             reload_snapshot: false,
             last_role_change: None,
+            gaps,
+            recover: None,
+            last_gap: None,
         };
         Connection {
             commands,
@@ -184,7 +202,18 @@ enum LiveEnd {
     /// The server changed the user's role: the same session goes on with new visibility.
     RoleChanged,
     NeedsLogin(SessionEnd),
+    /// An event revealed that an earlier one was missed; the socket was dropped to recover it.
+    Gap(Gap),
     Shutdown,
+}
+
+/// How the next connect recovers a missed event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recover {
+    /// Replay from this seq (just before the missed event).
+    ReplayFrom(i64),
+    /// Reload the snapshot: the replay did not bring the missed event.
+    Snapshot,
 }
 
 /// What to do after a failed attempt.
@@ -208,6 +237,13 @@ struct Supervisor<S> {
     /// When the last role change came: a second one soon after backs off (no hot loop against
     /// a server that keeps sending them).
     last_role_change: Option<Instant>,
+    /// What was received per stream: tells a missed event from one never meant for this user.
+    gaps: GapDetector,
+    /// Set by a gap until a sync completes: how the next connect gets the missed event.
+    recover: Option<Recover>,
+    /// The last gap and when it was found: the same gap again means the replay could not
+    /// bring it, and gaps in a row back off.
+    last_gap: Option<(Gap, Instant)>,
 }
 
 impl<S: BoardSink> Supervisor<S> {
@@ -236,6 +272,7 @@ impl<S: BoardSink> Supervisor<S> {
         let end = session.end(end);
         self.session = None;
         self.reload_snapshot = false;
+        self.recover = None;
         self.set(ConnectionState::NeedsLogin {
             reason: end.describe(),
         });
@@ -264,7 +301,7 @@ impl<S: BoardSink> Supervisor<S> {
             });
             let token = session.access_token();
             let mut auth = serde_json::json!({ "token": token });
-            if let Some(seq) = self.sink.last_seq().filter(|_| !self.reload_snapshot) {
+            if let Some(seq) = self.resume_from() {
                 auth["lastSeq"] = seq.into();
             }
             let request = ConnectRequest {
@@ -305,6 +342,14 @@ impl<S: BoardSink> Supervisor<S> {
                             Next::RetryNow
                         }
                         LiveEnd::NeedsLogin(end) => Next::NeedsLogin(end),
+                        LiveEnd::Gap(gap) => {
+                            if self.on_gap(gap) {
+                                Next::Backoff
+                            } else {
+                                attempt = 0;
+                                Next::RetryNow
+                            }
+                        }
                         LiveEnd::RoleChanged => {
                             // The same token stays valid: reconnect at once, without lastSeq,
                             // so the new role's rooms and board come with the `reset`.
@@ -396,6 +441,55 @@ impl<S: BoardSink> Supervisor<S> {
             reason: "stopped".into(),
         });
         self.sink
+    }
+
+    /// The `lastSeq` of the next connect: none to get a snapshot (first connect, after a role
+    /// change, or when a replay could not bring a missed event); after a gap, from just before
+    /// the missed event, or from the board's last seq if that is lower (a replay from lower
+    /// only brings duplicates, which are skipped); otherwise the board's last seq.
+    fn resume_from(&self) -> Option<i64> {
+        if self.reload_snapshot {
+            return None;
+        }
+        let last = self.sink.last_seq()?;
+        match self.recover {
+            None => Some(last),
+            Some(Recover::ReplayFrom(seq)) => Some(last.min(seq)),
+            Some(Recover::Snapshot) => None,
+        }
+    }
+
+    /// Decides how to recover a gap (the socket is already dropped). `true`: back off first.
+    fn on_gap(&mut self, gap: Gap) -> bool {
+        let previous = self.last_gap.replace((gap, Instant::now()));
+        let again_soon = previous.is_some_and(|(_, at)| at.elapsed() < self.config.stable_after);
+        if previous.is_some_and(|(g, _)| g.stream == gap.stream && g.missing == gap.missing) {
+            // Found again after replaying from before it: the server's log cannot give it (or
+            // its chain is wrong). A snapshot holds everything up to its seq, whatever happened.
+            tracing::warn!(
+                stream = %gap.stream,
+                missing = gap.missing,
+                revealed_by = gap.revealed_by,
+                "missed event {} of stream {} again after a replay; reloading the board",
+                gap.missing,
+                gap.stream,
+            );
+            self.recover = Some(Recover::Snapshot);
+        } else {
+            tracing::warn!(
+                stream = %gap.stream,
+                missing = gap.missing,
+                revealed_by = gap.revealed_by,
+                "missed event {} of stream {} (event {} follows it); reconnecting to replay from seq {}",
+                gap.missing,
+                gap.stream,
+                gap.revealed_by,
+                gap.missing - 1,
+            );
+            self.recover = Some(Recover::ReplayFrom(gap.missing - 1));
+        }
+        // The first gap is recovered at once; gaps in a row wait like failed attempts.
+        again_soon
     }
 
     /// Applies a command received outside a live connection.
@@ -526,7 +620,11 @@ impl<S: BoardSink> Supervisor<S> {
                     .call(|api, token| async move { api.board(&token).await })
                     .await
                 {
-                    Ok(board) => self.sink.load_snapshot(board),
+                    Ok(board) => {
+                        let seq = board.seq;
+                        self.sink.load_snapshot(board);
+                        self.gaps.reset(seq);
+                    }
                     Err(e) if e.needs_login() => {
                         return Err(LiveEnd::NeedsLogin(SessionEnd::from_error(&e)))
                     }
@@ -539,6 +637,9 @@ impl<S: BoardSink> Supervisor<S> {
                 }
             }
             self.reload_snapshot = false;
+            // The replay (or the snapshot) is in: a missed event was brought, or the replay
+            // revealed its gap again before this sync and set `recover` anew.
+            self.recover = None;
             self.sink.synced(sync);
             self.set(ConnectionState::Live);
             return Ok(());
@@ -551,12 +652,21 @@ impl<S: BoardSink> Supervisor<S> {
                 return Ok(());
             }
         };
-        if self.sink.last_seq().is_some_and(|last| event.seq <= last) {
+        match self.gaps.observe(&event) {
             // Already reflected (replay overlap or a snapshot newer than the event).
-            return Ok(());
+            Verdict::Seen => Ok(()),
+            Verdict::New => {
+                self.sink.apply(resource, event);
+                Ok(())
+            }
+            // The revealing event is not applied, though it is newer state: the replay brings
+            // it again right after the missed one, so the board and everything reported from
+            // it (alerts judge a change by the ticket's state before and after) see the events
+            // in the server's order, each once, and a stream's highest seq received keeps
+            // meaning "all of it up to here". Applying it first would let the missed event
+            // arrive as stale and its change go unreported.
+            Verdict::Gap(gap) => Err(LiveEnd::Gap(gap)),
         }
-        self.sink.apply(resource, event);
-        Ok(())
     }
 }
 
@@ -697,21 +807,31 @@ mod tests {
         }
     }
 
-    /// A board that has seen seq 5, reporting every state, snapshot and user change.
+    /// A board that has seen seq 5 (and the events applied since), reporting every state,
+    /// snapshot, applied event and user change.
     struct StateSink {
         states: mpsc::UnboundedSender<ConnectionState>,
         snapshots: Arc<std::sync::Mutex<Vec<i64>>>,
+        applied: Arc<std::sync::Mutex<Vec<i64>>>,
         users: Arc<std::sync::Mutex<Vec<User>>>,
     }
 
     impl BoardSink for StateSink {
         fn last_seq(&self) -> Option<i64> {
-            Some(5)
+            self.applied
+                .lock()
+                .unwrap()
+                .iter()
+                .copied()
+                .max()
+                .max(Some(5))
         }
         fn load_snapshot(&mut self, board: Board) {
             self.snapshots.lock().unwrap().push(board.seq);
         }
-        fn apply(&mut self, _resource: Resource, _event: EventEnvelope) {}
+        fn apply(&mut self, _resource: Resource, event: EventEnvelope) {
+            self.applied.lock().unwrap().push(event.seq);
+        }
         fn user_changed(&mut self, user: &User) {
             self.users.lock().unwrap().push(user.clone());
         }
@@ -789,6 +909,7 @@ mod tests {
         connection: Connection<StateSink>,
         session: Arc<Session>,
         snapshots: Arc<std::sync::Mutex<Vec<i64>>>,
+        applied: Arc<std::sync::Mutex<Vec<i64>>>,
         users: Arc<std::sync::Mutex<Vec<User>>>,
         store: Arc<dyn TokenStore>,
         peers: mpsc::UnboundedReceiver<Peer>,
@@ -828,6 +949,7 @@ mod tests {
             let (peers_tx, peers) = mpsc::unbounded_channel();
             let (states_tx, states) = mpsc::unbounded_channel();
             let snapshots = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let applied = Arc::new(std::sync::Mutex::new(Vec::new()));
             let users = Arc::new(std::sync::Mutex::new(Vec::new()));
             let connection = Connection::spawn(
                 session.clone(),
@@ -835,6 +957,7 @@ mod tests {
                 StateSink {
                     states: states_tx,
                     snapshots: snapshots.clone(),
+                    applied: applied.clone(),
                     users: users.clone(),
                 },
                 ConnectionConfig::default(),
@@ -843,6 +966,7 @@ mod tests {
                 connection,
                 session,
                 snapshots,
+                applied,
                 users,
                 store,
                 peers,
@@ -911,6 +1035,146 @@ mod tests {
                 _ => unreachable!(),
             }
         }
+    }
+
+    /// A data event of `stream` whose stream's previous event is `prev` (no ticket: the
+    /// sink only records its seq).
+    fn chained(seq: i64, stream: &str, prev: i64) -> Value {
+        serde_json::json!({
+            "action": "update", "seq": seq, "companyId": 1, "userId": 3,
+            "timestamp": "2026-11-22T10:00:00Z", "stream": stream, "prevSeq": prev,
+        })
+    }
+
+    fn scheduled(s: &ConnectionState) -> bool {
+        matches!(
+            s,
+            ConnectionState::Connecting {
+                retry_at: Some(_),
+                ..
+            }
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_reconnects_at_once_replaying_from_before_the_missed_event() {
+        let mut h = Harness::start();
+        let first = h.live().await; // the board holds everything up to 5
+        first.send("company-1-ticket", chained(8, "all", 5)); // 6 and 7 went to others
+        first.send("company-1-ticket", chained(9, "assignee-2", 0)); // the stream's first
+        first.send("company-1-ticket", chained(11, "assignee-2", 9));
+        let at = Instant::now();
+        first.send("company-1-ticket", chained(12, "all", 10)); // 10 never came
+        let second = h.next_peer().await;
+        assert_eq!(
+            at.elapsed(),
+            Duration::ZERO,
+            "at once (the clock is paused)"
+        );
+        assert!(first.released(), "the socket that missed it is let go");
+        assert_eq!(
+            second.request.auth["lastSeq"], 9,
+            "replays from just before the missed event, below the board's 11"
+        );
+        assert_eq!(
+            *h.applied.lock().unwrap(),
+            vec![8, 9, 11],
+            "the event that revealed the gap waits for the replay"
+        );
+        // The server's replay after 9: the missed event, a duplicate, the revealing one again.
+        second.send("company-1-ticket", chained(10, "all", 8));
+        second.send("company-1-ticket", chained(11, "assignee-2", 9));
+        second.send("company-1-ticket", chained(12, "all", 10));
+        second.send(
+            "company-1-sync",
+            serde_json::json!({"mode": "replay", "head": 12}),
+        );
+        h.wait_state("live", |s| *s == ConnectionState::Live).await;
+        // Not checked: no stream. Duplicates of any kind are skipped, not gaps.
+        second.send(
+            "company-1-ticket",
+            serde_json::json!({"action": "update", "seq": 13, "companyId": 1, "userId": 3,
+                "timestamp": "2026-11-22T10:00:00Z", "prevSeq": 12}),
+        );
+        second.send("company-1-ticket", chained(12, "all", 10));
+        second.send("company-1-ticket", chained(9, "assignee-2", 0));
+        h.no_attempt_within(Duration::from_secs(60)).await;
+        assert_eq!(*h.applied.lock().unwrap(), vec![8, 9, 11, 10, 12, 13]);
+        assert!(!second.released());
+        assert!(!h.seen.iter().any(scheduled), "{:?}", h.seen);
+        assert!(
+            h.snapshots.lock().unwrap().is_empty(),
+            "a replay, no snapshot"
+        );
+        h.connection.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gaps_in_a_row_back_off() {
+        let mut h = Harness::start();
+        let mut peer = h.live().await;
+        let mut waits = Vec::new();
+        // A server whose every event reveals a new gap: only the first is recovered at once.
+        for (i, seq) in [10, 20, 30, 40].into_iter().enumerate() {
+            let at = Instant::now();
+            peer.send("company-1-ticket", chained(seq, "all", seq - 1));
+            peer = h.next_peer().await;
+            waits.push(at.elapsed());
+            assert_eq!(peer.request.auth["lastSeq"], 5, "gap {i}");
+        }
+        assert_eq!(waits[0], Duration::ZERO);
+        // Backoff with jitter: attempt n waits at least half of 1 s × 2^(n-1).
+        for (n, wait) in waits.iter().enumerate().skip(1) {
+            let least = Duration::from_millis(500) * 2u32.pow(n as u32 - 1);
+            assert!(*wait >= least, "gap {n} after {wait:?}: {waits:?}");
+        }
+        assert!(h.applied.lock().unwrap().is_empty());
+        h.connection.shutdown().await;
+    }
+
+    /// Real time: the snapshot comes from a loopback REST API.
+    #[tokio::test]
+    async fn the_same_gap_after_its_replay_reloads_the_board_after_a_backoff() {
+        let (api, paths) = fake_api(agent()).await;
+        let mut h = Harness::start_with(&api);
+        let first = h.live().await;
+        first.send("company-1-ticket", chained(7, "all", 6));
+        let second = h.next_peer().await;
+        assert_eq!(second.request.auth["lastSeq"], 5);
+        // A replay that still lacks 6 (a server whose log lost it, or whose chain is wrong).
+        second.send("company-1-ticket", chained(7, "all", 6));
+        h.wait_state("a scheduled retry", scheduled).await;
+        let third = h.next_peer().await;
+        assert!(second.released());
+        assert!(
+            third.request.auth.get("lastSeq").is_none(),
+            "no lastSeq: the server answers with a reset: {}",
+            third.request.auth
+        );
+        third.send(
+            "company-1-sync",
+            serde_json::json!({"mode": "reset", "head": 9}),
+        );
+        h.wait_state("live", |s| *s == ConnectionState::Live).await;
+        assert_eq!(*h.snapshots.lock().unwrap(), vec![9]);
+        assert_eq!(
+            *paths.lock().unwrap(),
+            vec!["/api/board"],
+            "the board only: the account did not change"
+        );
+        assert!(h.applied.lock().unwrap().is_empty());
+        // The snapshot holds 6 and 7: what follows them is no gap.
+        third.send("company-1-ticket", chained(10, "all", 7));
+        third.send("company-1-ticket", chained(11, "all", 10));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while h.applied.lock().unwrap().len() < 2 {
+            assert!(Instant::now() < deadline, "{:?}", h.applied.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(*h.applied.lock().unwrap(), vec![10, 11]);
+        assert!(!third.released());
+        assert_eq!(h.connection.state().borrow().clone(), ConnectionState::Live);
+        h.connection.shutdown().await;
     }
 
     #[tokio::test(start_paused = true)]
