@@ -302,9 +302,6 @@ impl Server {
 
     /// Closes every socket, stops accepting requests and waits for in-flight ones.
     pub async fn shutdown(mut self) {
-        for task in &self.background {
-            task.abort();
-        }
         // Stop accepting first: clients whose sockets close next must not reconnect to a
         // server whose database is about to close.
         if let Some(stop) = self.stop.take() {
@@ -319,6 +316,10 @@ impl Server {
                 tracing::warn!("in-flight requests did not finish in 10 s; stopping anyway");
                 self.task.abort();
             }
+        }
+        // After the requests: their commits still reach the other nodes (`cluster`).
+        for task in &self.background {
+            task.abort();
         }
         self.state.db.close().await;
         let writes = &self.state.hub.write_stats;
