@@ -278,6 +278,27 @@ mod tests {
         next.close().await;
     }
 
+    #[tokio::test]
+    async fn a_schema_newer_than_this_binary_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        // As a newer node would leave it: a migration this binary does not have.
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        db.close().await;
+        let refused = Db::connect(&url).await.err().expect("refused").to_string();
+        assert!(
+            refused.contains("version 9999") && refused.contains("newer than this deskbell-server"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
