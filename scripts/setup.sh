@@ -2,7 +2,8 @@
 # Installs what building and testing Deskbell needs on Debian 12. Idempotent, and quick when
 # everything is already there (then it installs nothing and touches no network).
 #
-#   bash scripts/setup.sh               build deps, PostgreSQL, npm packages of the Node tests
+#   bash scripts/setup.sh               build deps, PostgreSQL, Redis, nginx, npm packages of the
+#                                       Node tests
 #   bash scripts/setup.sh --build-only  only what `cargo build` needs (used by run-demo.sh)
 #
 # Needs root or sudo only when a Debian package is missing.
@@ -43,6 +44,12 @@ if [ "$build_only" -eq 0 ]; then
   # The app's end-to-end tests (Xvfb + tauri-driver + WebKitWebDriver) and the UI's tests
   # (headless Chromium).
   APT_PACKAGES+=(xvfb xauth webkit2gtk-driver chromium)
+  # The several-node topology and its tests (scripts/cluster.sh, tests/cluster): Redis for the
+  # cross-node fan-out, nginx as the websocket-aware load balancer (Debian 12's `nginx` has the
+  # proxy, upstream and map modules it uses; `nginx-light` is only a transitional package for
+  # it there), curl to wait on health checks. The packages' own services
+  # are not relied on (no systemd here): the scripts start their own, unprivileged, on loopback.
+  APT_PACKAGES+=(redis-server redis-tools nginx curl)
 fi
 
 installed() {
