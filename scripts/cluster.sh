@@ -171,7 +171,7 @@ start_node() {
   local logfile="$LOG_DIR/node-$k.log"
   echo "---- $(date -Is) starting node-$k on 127.0.0.1:$port" >>"$logfile"
   # The database URL goes by environment, not argv: it holds a password, and argv is public.
-  DESKBELL_DATABASE_URL=$DATABASE_URL RUST_LOG=${RUST_LOG:-info} \
+  DESKBELL_DATABASE_URL=$DATABASE_URL RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 \
     "$SERVER_BIN" demo --bind "127.0.0.1:$port" --data-dir "$STATE/node-$k" \
     "${args[@]}" ${NODE_ARGS[@]+"${NODE_ARGS[@]}"} </dev/null >>"$logfile" 2>&1 &
   node_pid=$!
