@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (also what CI runs): installs what is missing, starts PostgreSQL, checks
-# formatting and lints, then runs the whole test suite on SQLite and again on PostgreSQL.
+# formatting and lints, then runs the whole test suite on SQLite and again on PostgreSQL, then
+# the several-node topology (tests/cluster), the OS integration and the app end to end.
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +70,12 @@ env -u DESKBELL_TEST_POSTGRES_URL cargo test --workspace | tee -a "$results"
 
 section "cargo test --workspace (PostgreSQL)"
 DESKBELL_TEST_POSTGRES_URL="$PG_URL" cargo test --workspace | tee -a "$results"
+
+# Several nodes on one PostgreSQL database and one Redis behind nginx (scripts/cluster.sh): a
+# write on one node reaches clients of another, sessions end on every node, and a node killed or
+# Redis frozen or restarted loses and doubles nothing. Runs the debug server `cargo test` built.
+section "cluster: 3 nodes + PostgreSQL + Redis + nginx (tests/cluster/run.sh)"
+bash tests/cluster/run.sh
 
 section "OS integration: notifications and keychain in private D-Bus sessions (tests/os/run.sh)"
 bash tests/os/run.sh | tee -a "$results"

@@ -1,0 +1,312 @@
+// Several Deskbell nodes on one PostgreSQL database and one Redis, behind nginx, as
+// scripts/cluster.sh runs them: what a company sees must not depend on which node it talks to,
+// and no fault of a node or of Redis may lose or double an event.
+//
+//   bash tests/cluster/run.sh          (starts the topology, runs this, stops it)
+//
+// Env (set by run.sh from the cluster's state file): CLUSTER_URL (the balancer),
+// CLUSTER_NODE_URLS (each node's own port), CLUSTER_REDIS_*, CLUSTER_STATE_DIR, CLUSTER_SCRIPT,
+// CLUSTER_REDIS_SCRIPT. Every wait is on a condition with a deadline; the 10 s SIGSTOP of Redis
+// is the fault itself, not a wait for something.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CLUSTER,
+  RUN,
+  WAIT_MS,
+  PASSWORD,
+  Recorder,
+  summary,
+  withTimeout,
+  io,
+  until,
+  apiAt,
+  okAt,
+  loginAt,
+  nodePids,
+  redisPid,
+  startRedis,
+  stopRedis,
+  startNode,
+  BoardClient,
+  WriteStream,
+  allCaughtUp,
+  assertConsistent,
+} from './harness.mjs';
+
+const TEST_MS = 180000;
+const [A, B, C] = CLUSTER.nodeUrls;
+const LB = CLUSTER.url;
+
+let admin; // admin@acme.test, signed in through the balancer
+let agent1;
+let agent2;
+let ACME;
+const clients = new Set();
+let redisHealthy; // what /health says of Redis while it is up (learnt from the first check)
+
+/** What a node's /health says of Redis while Redis is up (so the fault tests stand alone). */
+async function learnRedisHealthy() {
+  if (redisHealthy === undefined) {
+    const h = await health(A);
+    assert.equal(h.status, 200, `${A}/health → ${h.status}: ${h.text}`);
+    assert.ok(typeof h.json?.redis === 'string' && h.json.redis.length > 0, `${A}/health reports redis: ${h.text}`);
+    redisHealthy = h.json.redis;
+  }
+  return redisHealthy;
+}
+
+before(async () => {
+  assert.ok(CLUSTER.nodeUrls.length >= 3, `the tests need 3 nodes, have ${CLUSTER.nodeUrls.length}`);
+  admin = await loginAt(LB, 'admin@acme.test');
+  agent1 = await loginAt(LB, 'agent1@acme.test');
+  agent2 = await loginAt(LB, 'agent2@acme.test');
+  ACME = admin.company.id;
+});
+
+after(() => {
+  for (const c of clients) c.close();
+  try {
+    process.kill(redisPid(), 'SIGCONT'); // never leave Redis frozen behind a failed test
+  } catch {
+    /* not running */
+  }
+});
+
+async function client(name, session, base) {
+  const c = new BoardClient(name, session, base);
+  clients.add(c);
+  await c.start();
+  return c;
+}
+function closeAll(list) {
+  for (const c of list) {
+    c.close();
+    clients.delete(c);
+  }
+}
+
+async function health(base) {
+  return apiAt(base, 'GET', '/health', { timeout: 4000 });
+}
+
+/** Every node's /health answers and reports Redis as `pred` wants it. */
+function everyNodeSaysRedis(what, pred, ms) {
+  return until(
+    `every node's /health to report Redis ${what}`,
+    async () => {
+      const all = await Promise.all(CLUSTER.nodeUrls.map(health));
+      return all.every((h) => h.status !== 0 && h.json && pred(h.json.redis, h));
+    },
+    {
+      ms,
+      every: 200,
+      detail: async () =>
+        (await Promise.all(CLUSTER.nodeUrls.map(async (u) => `${u} → ${(await health(u)).text}`))).join('; '),
+    },
+  );
+}
+
+/** A member of Acme of its own (password PASSWORD), so that ending its sessions ends no other. */
+async function newAgent(what) {
+  const email = `cluster-${RUN}-${what}@acme.test`;
+  return okAt(LB, 'POST', '/api/users', {
+    token: admin.accessToken,
+    body: { name: `Cluster ${what}`, email, password: PASSWORD, role: 'agent' },
+  }, 201);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+test('every node answers /health with its name and the state of Redis; so does the balancer', { timeout: TEST_MS }, async () => {
+  for (const [i, url] of CLUSTER.nodeUrls.entries()) {
+    const h = await health(url);
+    assert.equal(h.status, 200, `${url}/health → ${h.status}: ${h.text}`);
+    assert.equal(h.json.status, 'ok', `${url}/health status: ${h.text}`);
+    assert.equal(h.json.db, 'postgres', `${url}/health db: ${h.text}`);
+    assert.equal(h.json.node, `node-${i + 1}`, `${url}/health names its node (--node-name): ${h.text}`);
+    assert.ok(typeof h.json.redis === 'string' && h.json.redis.length > 0, `${url}/health reports redis: ${h.text}`);
+    if (redisHealthy === undefined) redisHealthy = h.json.redis;
+    assert.equal(h.json.redis, redisHealthy, `every node reports Redis alike while it is up: ${h.text}`);
+  }
+  const lb = await health(LB);
+  assert.equal(lb.status, 200, `${LB}/health through nginx → ${lb.status}: ${lb.text}`);
+  assert.ok(/^node-\d+$/.test(lb.json.node ?? ''), `the balancer's answer comes from a node: ${lb.text}`);
+});
+
+test('a write through node A reaches clients connected to nodes B and C, and back', { timeout: TEST_MS }, async () => {
+  const onB = await client('admin on B', admin, B);
+  const agentOnC = await client('agent1 on C', agent1, C);
+  const onA = await client('agent2 on A', agent2, A);
+  const viaA = await okAt(A, 'POST', '/api/tickets', {
+    token: admin.accessToken,
+    body: { title: `cluster ${RUN} via A`, requester: { name: 'Cluster Test' }, priority: 'normal', message: 'through node A' },
+  }, 201);
+  const viaB = await okAt(B, 'POST', '/api/tickets', {
+    token: agent1.accessToken,
+    body: { title: `cluster ${RUN} via B`, requester: { name: 'Cluster Test' }, priority: 'normal', message: 'through node B' },
+  }, 201);
+  const all = [onB, agentOnC, onA];
+  await allCaughtUp(all, [viaA.id, viaB.id], 'written through nodes A and B', WAIT_MS);
+  await assertConsistent(all, [viaA.id, viaB.id]);
+  closeAll(all);
+});
+
+test("a token from node A works on node B; logout on A refuses it on B and ends B's socket of that session", { timeout: TEST_MS }, async () => {
+  const member = await newAgent('logout');
+  const session = await loginAt(A, member.email);
+  const other = await loginAt(A, member.email); // a second session of the same member: untouched
+  assert.equal((await apiAt(B, 'GET', '/api/me', { token: session.accessToken })).status, 200, "node A's access token works on node B");
+
+  const nsp = `${B}/workspace-${ACME}`;
+  const open = (s) => {
+    const socket = io(nsp, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: s.accessToken } });
+    return { socket, rec: new Recorder(socket) };
+  };
+  const ended = open(session);
+  const kept = open(other);
+  try {
+    for (const s of [ended, kept]) {
+      await s.rec.next((e) => e.name === `company-${ACME}-sync`, `sync on node B with a token from node A`);
+    }
+    const out = await apiAt(A, 'POST', '/api/auth/logout', { token: session.accessToken });
+    assert.equal(out.status, 204, `logout on A: ${out.text}`);
+
+    // Pushed to node B's socket: the session message, then the server's disconnect.
+    const e = await ended.rec.next((x) => x.name === `company-${ACME}-session`, `company-${ACME}-session on node B after logout on node A`);
+    assert.equal(e.data?.reason, 'signed-out', `reason: ${summary(e)}`);
+    await withTimeout(
+      new Promise((resolve) => (ended.rec.disconnectReason !== null ? resolve() : ended.socket.once('disconnect', resolve))),
+      "node B's disconnect after the session message",
+    );
+    assert.equal(ended.rec.disconnectReason, 'io server disconnect', 'node B disconnected the socket itself');
+    assert.deepEqual(ended.rec.events.slice(e.index + 1).map(summary), [], 'nothing after the session message');
+
+    const me = await apiAt(B, 'GET', '/api/me', { token: session.accessToken });
+    assert.equal(me.status, 401, `node B refuses the signed-out access token: ${me.text}`);
+    const refresh = await apiAt(B, 'POST', '/api/auth/refresh', { body: { refreshToken: session.refreshToken } });
+    assert.equal(refresh.status, 401, `node B refuses the signed-out refresh token: ${refresh.text}`);
+    const again = io(nsp, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: session.accessToken } });
+    const err = await withTimeout(
+      new Promise((resolve, reject) => {
+        again.once('connect_error', resolve);
+        again.once('connect', () => reject(new Error('node B let the signed-out token connect')));
+      }),
+      'connect_error on node B for the signed-out token',
+    ).finally(() => again.disconnect());
+    assert.equal(err.message, 'unauthorized');
+
+    // The member's other session lives on, on node B too.
+    assert.equal((await apiAt(B, 'GET', '/api/me', { token: other.accessToken })).status, 200, 'the other session goes on');
+    assert.equal(kept.rec.count(`company-${ACME}-session`), 0, "the other session's socket got no session message");
+    assert.equal(kept.rec.disconnectReason, null, "the other session's socket is still connected");
+  } finally {
+    ended.socket.disconnect();
+    kept.socket.disconnect();
+  }
+});
+
+/** Clients on every node's own port (live events cross nodes through Redis) and on the balancer. */
+async function spreadClients(tag) {
+  const list = [];
+  for (const [i, url] of CLUSTER.nodeUrls.entries()) {
+    list.push(await client(`${tag} admin on node-${i + 1}`, admin, url));
+    list.push(await client(`${tag} agent1 on node-${i + 1}`, agent1, url));
+  }
+  list.push(await client(`${tag} agent2 via nginx`, agent2, LB));
+  return list;
+}
+
+test('Redis frozen with SIGSTOP for 10 s during a stream of writes: nothing lost, nothing doubled, /health says so', { timeout: TEST_MS }, async () => {
+  await learnRedisHealthy();
+  const list = await spreadClients('sigstop');
+  const stream = new WriteStream('sigstop', LB, [admin, agent1, agent2]);
+  let seenDown;
+  const pid = redisPid();
+  try {
+    await stream.more(10, 'before the fault');
+    process.kill(pid, 'SIGSTOP');
+    const frozenAt = Date.now();
+    // While it is frozen, every node must say Redis is not fine (within the 10 s).
+    const watch = everyNodeSaysRedis('as not healthy while it is frozen', (r) => r !== redisHealthy, 9000).then(
+      () => (seenDown = Date.now() - frozenAt),
+      (err) => (seenDown = err),
+    );
+    await new Promise((r) => setTimeout(r, 10000)); // the fault: Redis frozen for 10 s
+    process.kill(pid, 'SIGCONT');
+    await watch;
+    await stream.more(10, 'after SIGCONT');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  const acked = await stream.stop();
+  console.log(`sigstop: ${stream.report()}; /health said Redis was down after ${seenDown instanceof Error ? 'never' : `${seenDown} ms`}`);
+  await allCaughtUp(list, acked, 'after Redis was frozen');
+  await assertConsistent(list, acked);
+  await everyNodeSaysRedis('healthy again', (r) => r === redisHealthy, WAIT_MS * 2);
+  closeAll(list);
+  if (seenDown instanceof Error) throw seenDown;
+});
+
+test('Redis restarted during a stream of writes: nothing lost, nothing doubled, /health follows it', { timeout: TEST_MS }, async () => {
+  await learnRedisHealthy();
+  const list = await spreadClients('restart');
+  const stream = new WriteStream('redis-restart', LB, [admin, agent1, agent2]);
+  try {
+    await stream.more(10, 'before the restart');
+    await stopRedis();
+    await everyNodeSaysRedis('as down', (r) => r !== redisHealthy, WAIT_MS * 2);
+  } finally {
+    await startRedis();
+  }
+  await everyNodeSaysRedis('healthy again after the restart', (r) => r === redisHealthy, WAIT_MS * 3);
+  await stream.more(10, 'after Redis is back');
+  const acked = await stream.stop();
+  console.log(`redis restart: ${stream.report()}`);
+  await allCaughtUp(list, acked, 'after Redis was restarted');
+  await assertConsistent(list, acked);
+  closeAll(list);
+});
+
+test('kill -9 of a node during a stream of writes through the balancer: its clients are back on another node with every write exactly once', { timeout: TEST_MS }, async () => {
+  // Six sockets through nginx (least_conn): two per node.
+  const list = [];
+  for (const [name, s] of [['admin', admin], ['agent1', agent1], ['agent2', agent2]]) {
+    for (const n of [1, 2]) list.push(await client(`kill ${name} #${n} via nginx`, s, LB));
+  }
+  const victim = 2;
+  const pid = nodePids()[victim - 1];
+  const stream = new WriteStream('kill', LB, [admin, agent1, agent2]);
+  let restarted = false;
+  try {
+    await stream.more(10, 'before the kill');
+    process.kill(pid, 'SIGKILL');
+    const dropped = await until(`a client to lose its socket on node-${victim} (pid ${pid})`, () => {
+      const d = list.filter((c) => c.disconnects.length > 0);
+      return d.length > 0 && d;
+    });
+    await until(
+      'every client connected and synced again through the balancer',
+      () => list.every((c) => c.synced),
+      { ms: WAIT_MS * 2, detail: () => list.filter((c) => !c.synced).map((c) => `${c.name} [${c.connectErrors.slice(-3)}]`).join('; ') },
+    );
+    await stream.more(20, 'after every client is back');
+    const acked = await stream.stop();
+    console.log(`kill -9: ${stream.report()}; ${dropped.length} client(s) were on node-${victim}`);
+    await allCaughtUp(list, acked, `after node-${victim} was killed`);
+    await assertConsistent(list, acked);
+    for (const c of dropped) {
+      assert.ok(c.connects >= 2, `${c.name} reconnected (connects: ${c.connects})`);
+    }
+    // The node is gone, so every live socket is on another one.
+    assert.equal((await apiAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', { timeout: 2000 })).status, 0, `node-${victim} is down`);
+    closeAll(list);
+    await startNode(victim);
+    restarted = true;
+    const h = await okAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', {}, 200);
+    assert.equal(h.node, `node-${victim}`, 'the restarted node is back');
+  } finally {
+    await stream.stop();
+    if (!restarted) await startNode(victim).catch((err) => console.error(`restarting node-${victim}: ${err.message}`));
+  }
+});
