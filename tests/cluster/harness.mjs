@@ -133,6 +133,7 @@ export class BoardClient {
     this.highest = 0;
     this.snapshotSeq = 0;
     this.streams = new Map(); // stream → last seq received in it
+    this.seen = new Set(); // every seq received
     this.creates = new Map(); // ticket id → create events received
     this.problems = []; // duplicates, out-of-order, gaps, resets, unexpected session ends
     this.connects = 0;
@@ -216,8 +217,14 @@ export class BoardClient {
       return;
     }
     const { seq } = data;
+    const what = `${data.action} of ticket ${data.ticket?.id ?? data.ticketId}`;
+    if (this.seen.has(seq)) {
+      this.problems.push(`seq ${seq} (${what}) received twice`);
+      return;
+    }
+    this.seen.add(seq);
     if (!(Number.isInteger(seq) && seq > this.highest)) {
-      this.problems.push(`seq ${seq} after ${this.highest} (${data.action} of ticket ${data.ticket?.id ?? data.ticketId}): doubled or out of order`);
+      this.problems.push(`seq ${seq} (${what}) after seq ${this.highest}: out of order`);
       return;
     }
     if (data.stream !== undefined && data.prevSeq !== undefined) {
