@@ -62,8 +62,9 @@ while [ $# -gt 0 ]; do
 done
 
 [[ "$NODES" =~ ^[1-9][0-9]?$ ]] || die "--nodes takes 1..99, not $NODES"
-[[ "$PORT" =~ ^[0-9]+$ ]] && [ "$PORT" -ge 1024 ] && [ $((PORT + NODES)) -le 65535 ] ||
+if ! [[ "$PORT" =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1024 ] || [ $((PORT + NODES)) -gt 65535 ]; then
   die "--port takes an unprivileged port with room for $NODES nodes after it, not $PORT"
+fi
 [[ "$DB" =~ ^[a-z_][a-z0-9_]*$ ]] || die "--database takes a plain lowercase name, not $DB"
 case "$DB" in deskbell_test_*) die "deskbell_test_* databases are dropped by scripts/postgres.sh: pick another name" ;; esac
 
@@ -215,8 +216,9 @@ if [ "$MODE" = start-node ]; then
   read -r -a node_ports <<<"$CLUSTER_NODE_PORTS"
   read -r -a node_urls <<<"$CLUSTER_NODE_URLS"
   read -r -a node_pids <<<"$CLUSTER_NODE_PIDS"
-  [[ "$START_NODE" =~ ^[0-9]+$ ]] && [ "$START_NODE" -ge 1 ] && [ "$START_NODE" -le "$NODES" ] ||
+  if ! [[ "$START_NODE" =~ ^[0-9]+$ ]] || [ "$START_NODE" -lt 1 ] || [ "$START_NODE" -gt "$NODES" ]; then
     die "--start-node takes 1..$NODES, not $START_NODE"
+  fi
   i=$((START_NODE - 1))
   if kill -0 "${node_pids[i]}" 2>/dev/null; then
     die "node-$START_NODE is running (pid ${node_pids[i]})"

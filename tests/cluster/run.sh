@@ -49,6 +49,7 @@ rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS/logs"
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/deskbell-cluster.XXXXXX")
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   local status=$?
   set +e
@@ -86,7 +87,9 @@ status=0
 (cd tests/cluster && node "${node_args[@]}" cluster.test.mjs) 2>&1 | tee "$ARTIFACTS/tests.log" ||
   status=$?
 # Every node must still be alive at the end (one was killed and started again by the tests).
-for pid in $(awk -F= '/^CLUSTER_NODE_PIDS=/ { gsub(/\\/, "", $2); gsub(/'\''/, "", $2); print $2 }' "$STATE/cluster.env"); do
+# shellcheck disable=SC1091 # rewritten by scripts/cluster.sh --start-node
+source "$STATE/cluster.env"
+for pid in $CLUSTER_NODE_PIDS; do
   kill -0 "$pid" 2>/dev/null || { log "node pid $pid died during the tests (see $ARTIFACTS/logs)"; status=1; }
 done
 exit "$status"
