@@ -107,6 +107,9 @@ function everyNodeSaysRedis(what, pred, ms) {
   );
 }
 
+/** Redis down as /health says it: `redis` says so, the node is degraded yet serves (200). */
+const isDown = (r, h) => r !== redisHealthy && r === 'down' && h.status === 200 && h.json.status === 'degraded';
+
 /** A member of Acme of its own (password PASSWORD), so that ending its sessions ends no other. */
 async function newAgent(what) {
   const email = `cluster-${RUN}-${what}@acme.test`;
@@ -126,6 +129,7 @@ test('every node answers /health with its name and the state of Redis; so does t
     assert.equal(h.json.db, 'postgres', `${url}/health db: ${h.text}`);
     assert.equal(h.json.node, `node-${i + 1}`, `${url}/health names its node (--node-name): ${h.text}`);
     assert.ok(typeof h.json.redis === 'string' && h.json.redis.length > 0, `${url}/health reports redis: ${h.text}`);
+    assert.equal(h.json.redis, 'up', `${url}/health says the Redis link is up: ${h.text}`);
     if (redisHealthy === undefined) redisHealthy = h.json.redis;
     assert.equal(h.json.redis, redisHealthy, `every node reports Redis alike while it is up: ${h.text}`);
   }
@@ -206,6 +210,32 @@ test("a token from node A works on node B; logout on A refuses it on B and ends 
   }
 });
 
+test('the client address is the one nginx names: X-Forwarded-For from the balancer only, and nginx replaces what a client claims', { timeout: TEST_MS }, async () => {
+  const badLogin = (base, i, forwardedFor) =>
+    apiAt(base, 'POST', '/api/auth/login', {
+      body: { email: `nobody-${RUN}-${i}@acme.test`, password: 'not the password' },
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+  // Straight to node A, whose peer 127.0.0.1 is the trusted proxy: the forwarded address is the
+  // client, so its failed sign-ins are throttled under that address, and only that one.
+  const spoofed = '198.51.100.23';
+  let throttled;
+  for (let i = 0; i < 60 && !throttled; i += 1) {
+    const r = await badLogin(A, i, spoofed);
+    if (r.status === 429) throttled = r;
+    else assert.equal(r.status, 401, `failed sign-in ${i} as ${spoofed}: ${r.text}`);
+  }
+  assert.ok(throttled, `node A throttled the failed sign-ins of ${spoofed} (the forwarded address)`);
+  const other = await badLogin(A, 'other', '198.51.100.24');
+  assert.equal(other.status, 401, `another forwarded address is not throttled: ${other.text}`);
+  // Through nginx, a client claiming that address gets its own (nginx sets X-Forwarded-For to
+  // the peer it saw instead of appending to the claim): no node refuses it as throttled.
+  for (let i = 0; i < 2 * CLUSTER.nodeUrls.length; i += 1) {
+    const r = await badLogin(LB, `lb-${i}`, spoofed);
+    assert.equal(r.status, 401, `a client claiming ${spoofed} through nginx is not taken for it: ${r.text}`);
+  }
+});
+
 /** Clients on every node's own port (live events cross nodes through Redis) and on the balancer. */
 async function spreadClients(tag) {
   const list = [];
@@ -228,7 +258,7 @@ test('Redis frozen with SIGSTOP for 10 s during a stream of writes: nothing lost
     process.kill(pid, 'SIGSTOP');
     const frozenAt = Date.now();
     // While it is frozen, every node must say Redis is not fine (within the 10 s).
-    const watch = everyNodeSaysRedis('as not healthy while it is frozen', (r) => r !== redisHealthy, 9000).then(
+    const watch = everyNodeSaysRedis('down (status degraded, still 200) while it is frozen', isDown, 9000).then(
       () => (seenDown = Date.now() - frozenAt),
       (err) => (seenDown = err),
     );
@@ -255,7 +285,7 @@ test('Redis restarted during a stream of writes: nothing lost, nothing doubled, 
   try {
     await stream.more(10, 'before the restart');
     await stopRedis();
-    await everyNodeSaysRedis('as down', (r) => r !== redisHealthy, WAIT_MS * 2);
+    await everyNodeSaysRedis('down (status degraded, still 200) while it is stopped', isDown, WAIT_MS * 2);
   } finally {
     await startRedis();
   }

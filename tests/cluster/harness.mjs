@@ -81,8 +81,8 @@ export async function until(what, cond, { ms = WAIT_MS, every = 50, detail } = {
 // ---------------------------------------------------------------------------------------------
 // REST against one base URL
 
-export async function apiAt(base, method, path, { token, body, timeout = WAIT_MS } = {}) {
-  const h = { accept: 'application/json' };
+export async function apiAt(base, method, path, { token, body, headers = {}, timeout = WAIT_MS } = {}) {
+  const h = { accept: 'application/json', ...headers };
   if (token) h.authorization = `Bearer ${token}`;
   if (body !== undefined) h['content-type'] = 'application/json';
   let res;
