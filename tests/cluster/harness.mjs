@@ -332,7 +332,8 @@ export class WriteStream {
     }).then((r) => {
       if (r.status === 201) this.acked.push(r.json.id);
       else {
-        const key = `${r.status} ${r.json?.error?.code ?? r.text.slice(0, 60)}`;
+        // 502 from nginx: the write was in flight on a node that died (never sent to another).
+        const key = `${r.status} ${r.json?.error?.code ?? (r.status === 0 ? r.text : 'not JSON')}`;
         this.refused.set(key, (this.refused.get(key) || 0) + 1);
       }
     });
