@@ -73,9 +73,11 @@ DESKBELL_TEST_POSTGRES_URL="$PG_URL" cargo test --workspace | tee -a "$results"
 
 # Several nodes on one PostgreSQL database and one Redis behind nginx (scripts/cluster.sh): a
 # write on one node reaches clients of another, sessions end on every node, and a node killed or
-# Redis frozen or restarted loses and doubles nothing. Runs the debug server `cargo test` built.
+# Redis frozen or restarted loses and doubles nothing. It runs the debug server binary that
+# `cargo test --workspace` has just built (a `cargo build -p deskbell-server` resolves features
+# apart from the workspace's tests and would build the server again).
 section "cluster: 3 nodes + PostgreSQL + Redis + nginx (tests/cluster/run.sh)"
-bash tests/cluster/run.sh
+CLUSTER_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/deskbell-server" bash tests/cluster/run.sh
 
 section "OS integration: notifications and keychain in private D-Bus sessions (tests/os/run.sh)"
 bash tests/os/run.sh | tee -a "$results"

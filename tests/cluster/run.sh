@@ -7,8 +7,9 @@
 #
 # Logs (nodes, nginx, Redis, the tests' output) go to ci-artifacts/cluster/.
 #
-# Env: CLUSTER_SERVER_BIN runs that binary (default: a debug build of deskbell-server, which
-# `cargo test` has made already in the test command, so no release build is paid for here);
+# Env: CLUSTER_SERVER_BIN runs that binary (the test command passes the debug build `cargo test`
+# has just made; default: `cargo build -p deskbell-server`, debug — a release build would cost
+# CI minutes and prove nothing more);
 # CLUSTER_TEST_NAME_PATTERN is passed to node --test-name-pattern.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +24,9 @@ done
 [ -d tests/node/node_modules/socket.io-client ] ||
   { log "tests/node has no node_modules: run scripts/setup.sh"; exit 1; }
 
-if [ -z "${CLUSTER_SERVER_BIN:-}" ]; then
+if [ -n "${CLUSTER_SERVER_BIN:-}" ]; then
+  [ -x "$CLUSTER_SERVER_BIN" ] || { log "CLUSTER_SERVER_BIN=$CLUSTER_SERVER_BIN is not an executable"; exit 1; }
+else
   log "building deskbell-server (debug)"
   cargo build -p deskbell-server >&2
   CLUSTER_SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/deskbell-server"
