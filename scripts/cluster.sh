@@ -140,32 +140,12 @@ wait_healthy() {
   done
 }
 
-# The flags of the several-node setup, each passed only when this binary has it (printed
-# warnings otherwise): they are landing in crates/server now, and the script must also run the
-# binaries from before them.
-node_flags=()
-cluster_flags() {
-  local help missing=()
-  help=$("$SERVER_BIN" demo --help 2>&1) || die "$SERVER_BIN demo --help failed: $help"
-  node_flags=()
-  if grep -q -- '--redis-url' <<<"$help"; then node_flags+=(--redis-url "$REDIS_URL"); else missing+=(--redis-url); fi
-  # nginx is the only hop in front of the nodes: the client address comes from its
-  # X-Forwarded-For (per-address sign-in and connect throttling), never from a client's own.
-  if grep -q -- '--trusted-proxy' <<<"$help"; then node_flags+=(--trusted-proxy 127.0.0.1); else missing+=(--trusted-proxy); fi
-  if grep -q -- '--node-name' <<<"$help"; then node_flags+=(--node-name NAME); else missing+=(--node-name); fi
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "WARNING: $SERVER_BIN has no ${missing[*]}: the nodes run without them (no cross-node"
-    log "WARNING: fan-out without --redis-url: a client sees only the writes of its own node)"
-  fi
-}
-
 # start_node K: node K on port PORT+K with its own data dir and log; sets node_pid.
 start_node() {
-  local k=$1 port=$((PORT + $1)) args=() a
-  for a in "${node_flags[@]}"; do
-    [ "$a" = NAME ] && a="node-$k"
-    args+=("$a")
-  done
+  local k=$1 port=$((PORT + $1))
+  # nginx is the only hop in front of the nodes: they take the client address from its
+  # X-Forwarded-For (per-address sign-in and connect throttling), never from a client's own.
+  local args=(--redis-url "$REDIS_URL" --trusted-proxy 127.0.0.1 --node-name "node-$k")
   [ "$SIMULATE" -eq 0 ] || args+=(--simulate)
   port_in_use "$port" && die "port $port (node-$k) is taken: stop what runs there or pick --port"
   mkdir -p "$STATE/node-$k"
@@ -223,7 +203,6 @@ if [ "$MODE" = start-node ]; then
   if kill -0 "${node_pids[i]}" 2>/dev/null; then
     die "node-$START_NODE is running (pid ${node_pids[i]})"
   fi
-  cluster_flags
   start_node "$START_NODE"
   wait_healthy "node-$START_NODE" "${node_urls[i]}" "$node_pid" "$LOG_DIR/node-$START_NODE.log"
   node_pids[i]=$node_pid
@@ -302,7 +281,6 @@ fi
 REDIS_URL=$(DESKBELL_REDIS_PORT=$REDIS_PORT DESKBELL_REDIS_DIR=$STATE/redis bash scripts/redis.sh)
 
 # --- the nodes ----------------------------------------------------------------------------------
-cluster_flags
 for k in $(seq 1 "$NODES"); do
   node_ports+=($((PORT + k)))
   node_urls+=("http://127.0.0.1:$((PORT + k))")
