@@ -52,6 +52,11 @@ section "PostgreSQL (scripts/postgres.sh)"
 PG_URL=$(bash scripts/postgres.sh)
 echo "PostgreSQL: $PG_URL"
 
+# The PostgreSQL pass runs the several-node tests (crates/server/tests/cluster.rs) through it.
+section "Redis (scripts/redis.sh)"
+REDIS_URL=$(bash scripts/redis.sh)
+echo "Redis: $REDIS_URL"
+
 section "cargo fmt --all --check"
 cargo fmt --all --check
 
@@ -68,8 +73,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 section "cargo test --workspace (SQLite)"
 env -u DESKBELL_TEST_POSTGRES_URL cargo test --workspace | tee -a "$results"
 
-section "cargo test --workspace (PostgreSQL)"
-DESKBELL_TEST_POSTGRES_URL="$PG_URL" cargo test --workspace | tee -a "$results"
+section "cargo test --workspace (PostgreSQL, Redis)"
+DESKBELL_TEST_POSTGRES_URL="$PG_URL" DESKBELL_TEST_REDIS_URL="$REDIS_URL" cargo test --workspace |
+  tee -a "$results"
 
 # Several nodes on one PostgreSQL database and one Redis behind nginx (scripts/cluster.sh): a
 # write on one node reaches clients of another, sessions end on every node, and a node killed or
