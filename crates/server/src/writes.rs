@@ -15,7 +15,8 @@
 //! Each event is chained to the previous event of its stream (its audience, see the protocol's
 //! `EventStream`) by `prevSeq`, looked up in the log under the company row's lock, so clients
 //! can tell a missed event from one they were never meant to see. A writer remembers the
-//! streams' heads while no other process has written to the company since its last commit.
+//! streams' heads from one commit to the next, and when other nodes wrote in between it reads
+//! what they appended (one query) rather than every stream's head again.
 //!
 //! The writer holds the company's write lock from `BEGIN` until the batch's events are queued
 //! for emission, so events reach the emitter in `seq` order and a connecting socket (which
@@ -64,6 +65,9 @@ struct Kept {
 
 /// Stream heads a writer remembers at most; beyond, it forgets them all and looks them up.
 const MAX_KEPT_STREAMS: usize = 100_000;
+/// Events written by others since its last commit that a writer reads to update the stream
+/// heads it remembers; further behind, it forgets them and looks each up when needed.
+const MAX_STREAM_CATCH_UP: i64 = 10_000;
 
 /// The body of a write: runs in the batch's transaction, possibly more than once (see the
 /// module docs), so it must not have effects outside the database.
@@ -138,7 +142,15 @@ impl WriteTx {
         .await?
         .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
         .try_get("event_seq")?;
-        w.keep_streams(streams, streams_at);
+        match streams_at {
+            // Other nodes wrote since: one query brings every stream they touched up to date.
+            Some(at) if at < w.last_seq && w.last_seq - at <= MAX_STREAM_CATCH_UP => {
+                let mut streams = streams;
+                w.catch_up_streams(&mut streams, at).await?;
+                w.keep_streams(streams, Some(w.last_seq));
+            }
+            at => w.keep_streams(streams, at),
+        }
         Ok(w)
     }
 
@@ -147,6 +159,37 @@ impl WriteTx {
         if at == Some(self.last_seq) && streams.len() <= MAX_KEPT_STREAMS {
             self.streams = streams;
         }
+    }
+
+    /// Moves the remembered heads of the streams other writers appended to after `at` (all
+    /// committed: this transaction holds the company row).
+    async fn catch_up_streams(
+        &mut self,
+        streams: &mut HashMap<EventStream, i64>,
+        at: i64,
+    ) -> ApiResult<()> {
+        let rows = sqlx::query(
+            "SELECT audience, audience_user, MAX(seq) AS s FROM events
+             WHERE company_id = $1 AND seq > $2 AND resource <> 'session'
+             GROUP BY audience, audience_user",
+        )
+        .bind(self.company_id)
+        .bind(at)
+        .fetch_all(&mut self.conn)
+        .await?;
+        for row in rows {
+            let audience: String = row.try_get("audience")?;
+            let user: Option<Id> = row.try_get("audience_user")?;
+            let head: i64 = row.try_get("s")?;
+            match Audience::from_db(&audience, user) {
+                Some(audience) => {
+                    streams.insert(audience.stream(), head);
+                }
+                // An audience this server does not know: forget everything, look heads up.
+                None => streams.clear(),
+            }
+        }
+        Ok(())
     }
 
     /// The seq of the stream's newest committed event (0: none in the log). Session ends share
