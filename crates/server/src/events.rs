@@ -557,6 +557,7 @@ impl Emitter {
                 }
             }
         };
+        self.known.fetch_max(next - 1, Ordering::AcqRel);
         self.delivered.send_replace(Some(next - 1));
         let mut arrivals = Vec::new();
         while queue.recv_many(&mut arrivals, MAX_EMIT_BATCH).await > 0 {
