@@ -16,7 +16,8 @@
 #
 # Environment knobs: E2E_KEEP_TMP=1 keeps the throwaway HOME and data dirs (path printed);
 # E2E_SKIP_BUILD=1 skips the UI and app builds (for quick reruns, or when the caller built them);
-# E2E_APP=/path/to/binary drives another build of the app (default target/debug/deskbell);
+# E2E_APP=/path/to/binary drives another build of the app (default target/debug/deskbell, under
+# CARGO_TARGET_DIR when that is set, as cargo builds it);
 # E2E_SERVER_BIN likewise for the demo server (default target/debug/deskbell-server) and
 # E2E_SERVER_ARGS adds flags to its command line; E2E_ARTIFACTS moves the screenshots and logs;
 # E2E_SCRIPT runs that Node script instead of the tests (bench/app uses this session);
@@ -32,7 +33,7 @@ log() { echo "e2e: $*" >&2; }
 # Part 2: inside the private D-Bus session (run by part 1 below through dbus-run-session).
 # ==============================================================================================
 if [ "${1:-}" = "--in-session" ]; then
-  : "${E2E_TMP:?}" "${E2E_APP:?}"
+  : "${E2E_TMP:?}" "${E2E_APP:?}" "${E2E_NOTIFY_CAPTURE:?}"
   pids=()          # background processes started here, killed in reverse order
   groups=()        # process groups (tauri-driver, WebKitWebDriver and the app)
   server_pidfile="$E2E_TMP/server.pid"
@@ -100,7 +101,7 @@ if [ "${1:-}" = "--in-session" ]; then
   # --- the capturing notification server, also the tray host --------------------------------
   notify_ready="$E2E_TMP/notify-capture.url"
   export E2E_NOTIFY_RECORD="$E2E_TMP/notifications.jsonl"
-  "$ROOT/target/debug/deskbell-notify-capture" --record "$E2E_NOTIFY_RECORD" \
+  "$E2E_NOTIFY_CAPTURE" --record "$E2E_NOTIFY_RECORD" \
     --ready-file "$notify_ready" --tray-host >"$logs/notify-capture.log" 2>&1 &
   pids+=($!)
   wait_for "deskbell-notify-capture" 15 test -s "$notify_ready"
@@ -242,12 +243,17 @@ if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
   cargo build -p deskbell -p deskbell-server -p deskbell-notify-capture
 fi
 
-E2E_APP="${E2E_APP:-$ROOT/target/debug/deskbell}"
-E2E_SERVER_BIN="${E2E_SERVER_BIN:-$ROOT/target/debug/deskbell-server}"
-for bin in "$E2E_APP" "$E2E_SERVER_BIN" target/debug/deskbell-notify-capture; do
+# Where `cargo build` put them: CARGO_TARGET_DIR (relative to the workspace, as cargo takes it) when
+# set, else target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+E2E_APP="${E2E_APP:-$TARGET_DIR/debug/deskbell}"
+E2E_SERVER_BIN="${E2E_SERVER_BIN:-$TARGET_DIR/debug/deskbell-server}"
+E2E_NOTIFY_CAPTURE="$TARGET_DIR/debug/deskbell-notify-capture"
+for bin in "$E2E_APP" "$E2E_SERVER_BIN" "$E2E_NOTIFY_CAPTURE"; do
   [ -x "$bin" ] || { log "$bin is missing (build failed?)"; exit 1; }
 done
-export E2E_APP E2E_SERVER_BIN
+export E2E_APP E2E_SERVER_BIN E2E_NOTIFY_CAPTURE
 log "ready after $((SECONDS - started))s"
 
 # --- a throwaway HOME; rustup/cargo keep the real ones ----------------------------------------
