@@ -17,7 +17,8 @@
 #   --server-bin PATH (skip the build and run that binary); arguments after `--` go to every
 #   node (e.g. `-- --writes-per-minute 0`).
 #
-# The state file STATE/cluster.env (shell variables: URLs, ports, pids, paths) says what runs.
+# The state file STATE/cluster.env (shell variables: URLs, ports, pids, paths) says what runs;
+# STATE/node-K.exit appears when node K has exited, with its exit status (128+N: signal N).
 # Needs root or sudo only where scripts/postgres.sh does (to start PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -140,7 +141,14 @@ wait_healthy() {
   done
 }
 
-# start_node K: node K on port PORT+K with its own data dir and log; sets node_pid.
+# start_node K: node K on port PORT+K with its own data dir and log; sets node_pid (the server's
+# own pid: signals go straight to it).
+#
+# A watcher subshell starts the node and waits for it, then writes its exit status to
+# STATE/node-K.exit and a line to its log: once --background or --start-node has returned, the
+# node's parent is gone and nothing else could learn how it ended (the drain test checks that a
+# SIGTERM ends it with 0). The watcher also reaps it, so a killed node leaves no zombie that
+# `kill -0` would take for a live one.
 start_node() {
   local k=$1 port=$((PORT + $1))
   # nginx is the only hop in front of the nodes: they take the client address from its
@@ -150,12 +158,30 @@ start_node() {
   port_in_use "$port" && die "port $port (node-$k) is taken: stop what runs there or pick --port"
   mkdir -p "$STATE/node-$k"
   local logfile="$LOG_DIR/node-$k.log"
+  local exit_file="$STATE/node-$k.exit" pid_file="$STATE/node-$k.pid"
+  rm -f "$exit_file" "$pid_file"
   echo "---- $(date -Is) starting node-$k on 127.0.0.1:$port" >>"$logfile"
-  # The database URL goes by environment, not argv: it holds a password, and argv is public.
-  DESKBELL_DATABASE_URL=$DATABASE_URL RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 \
-    "$SERVER_BIN" demo --bind "127.0.0.1:$port" --data-dir "$STATE/node-$k" \
-    "${args[@]}" ${NODE_ARGS[@]+"${NODE_ARGS[@]}"} </dev/null >>"$logfile" 2>&1 &
-  node_pid=$!
+  (
+    trap - EXIT INT TERM # this script's cleanup is not the watcher's
+    # The database URL goes by environment, not argv: it holds a password, and argv is public.
+    DESKBELL_DATABASE_URL=$DATABASE_URL RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 \
+      "$SERVER_BIN" demo --bind "127.0.0.1:$port" --data-dir "$STATE/node-$k" \
+      "${args[@]}" ${NODE_ARGS[@]+"${NODE_ARGS[@]}"} </dev/null >>"$logfile" 2>&1 &
+    server=$!
+    echo "$server" >"$pid_file.tmp" && mv "$pid_file.tmp" "$pid_file"
+    status=0
+    wait "$server" || status=$?
+    echo "---- $(date -Is) node-$k (pid $server) exited with status $status" >>"$logfile"
+    echo "$status" >"$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"
+    # Not this script's stdout: a caller reading it ($(cluster.sh --background)) would wait for
+    # the watcher, i.e. for the node to end.
+  ) </dev/null >/dev/null 2>&1 &
+  local deadline=$((SECONDS + 10))
+  until [ -s "$pid_file" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "node-$k: its watcher wrote no pid to $pid_file within 10 s"
+    sleep 0.05
+  done
+  node_pid=$(cat "$pid_file")
 }
 
 write_state() {

@@ -5,11 +5,14 @@
 //   bash tests/cluster/run.sh          (starts the topology, runs this, stops it)
 //
 // Env (set by run.sh from the cluster's state file): CLUSTER_URL (the balancer),
-// CLUSTER_NODE_URLS (each node's own port), CLUSTER_REDIS_*, CLUSTER_STATE_DIR, CLUSTER_SCRIPT,
-// CLUSTER_REDIS_SCRIPT. Every wait is on a condition with a deadline; the 10 s SIGSTOP of Redis
+// CLUSTER_NODE_URLS (each node's own port), CLUSTER_REDIS_*, CLUSTER_STATE_DIR (a node's exit
+// status is in STATE/node-K.exit), CLUSTER_LOG_DIR (node-K.log), CLUSTER_SCRIPT,
+// CLUSTER_REDIS_SCRIPT; CLUSTER_DRAIN_MS bounds a node's exit after SIGTERM (20 s). Every wait is on a condition with a deadline; the 10 s SIGSTOP of Redis
 // is the fault itself, not a wait for something.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
 import {
   CLUSTER,
   RUN,
@@ -24,6 +27,7 @@ import {
   okAt,
   loginAt,
   nodePids,
+  nodeExit,
   redisPid,
   startRedis,
   stopRedis,
@@ -35,6 +39,9 @@ import {
 } from './harness.mjs';
 
 const TEST_MS = 180000;
+/** How long a node may take to exit after SIGTERM: it gives in-flight requests 10 s, then closes
+ *  its database pool; longer is a hang. */
+const DRAIN_MS = Number(process.env.CLUSTER_DRAIN_MS || 20000);
 const [A, B, C] = CLUSTER.nodeUrls;
 const LB = CLUSTER.url;
 
@@ -117,6 +124,51 @@ async function newAgent(what) {
     token: admin.accessToken,
     body: { name: `Cluster ${what}`, email, password: PASSWORD, role: 'agent' },
   }, 201);
+}
+
+/** A ticket write held in flight on one node: sent with `Expect: 100-continue`, so the node's
+ *  handler is already reading it when this resolves (the node asked for the body), and the body
+ *  goes only on `send()`, which resolves to {status, json, text}. */
+function heldWrite(base, token, what) {
+  const body = Buffer.from(JSON.stringify({
+    title: `cluster ${RUN} ${what}`,
+    requester: { name: 'Cluster Test' },
+    priority: 'normal',
+    message: 'held in flight by tests/cluster',
+  }));
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}/api/tickets`, {
+      method: 'POST',
+      timeout: 30000,
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'content-length': body.length,
+        expect: '100-continue',
+      },
+    });
+    const answered = new Promise((done, fail) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => {
+          let json;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          done({ status: res.statusCode, json, text });
+        });
+      });
+      req.on('error', fail);
+      req.on('timeout', () => req.destroy(new Error(`${what}: no answer within 30 s`)));
+    });
+    answered.catch(reject); // an answer (or error) before 100 Continue: the write was not held
+    req.on('continue', () => resolve({ send: () => (req.end(body), answered) }));
+    req.flushHeaders();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,6 +387,72 @@ test('kill -9 of a node during a stream of writes through the balancer: its clie
     restarted = true;
     const h = await okAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', {}, 200);
     assert.equal(h.node, `node-${victim}`, 'the restarted node is back');
+  } finally {
+    await stream.stop();
+    if (!restarted) await startNode(victim).catch((err) => console.error(`restarting node-${victim}: ${err.message}`));
+  }
+});
+
+test('SIGTERM of a node during a stream of writes through the balancer: it drains and exits 0, its clients replay on another node, every write exactly once', { timeout: TEST_MS }, async () => {
+  // Six sockets through nginx (least_conn): two per node.
+  const list = [];
+  for (const [name, s] of [['admin', admin], ['agent1', agent1], ['agent2', agent2]]) {
+    for (const n of [1, 2]) list.push(await client(`drain ${name} #${n} via nginx`, s, LB));
+  }
+  const victim = 3;
+  const pid = nodePids()[victim - 1];
+  const logFile = `${CLUSTER.logDir}/node-${victim}.log`;
+  const logFrom = statSync(logFile).size;
+  const stream = new WriteStream('drain', LB, [admin, agent1, agent2]);
+  let restarted = false;
+  try {
+    await stream.more(10, 'before the drain');
+    // A write the node is in the middle of when SIGTERM comes (its handler waits for the body,
+    // sent once the node has stopped accepting): the drain must finish it, and its commit must
+    // reach every client like any other.
+    const held = await heldWrite(CLUSTER.nodeUrls[victim - 1], admin.accessToken, 'held across the drain');
+    const termAt = Date.now();
+    process.kill(pid, 'SIGTERM');
+    await until(`node-${victim} to stop accepting connections`, async () =>
+      (await apiAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', { timeout: 1000 })).status === 0);
+    const heldAnswer = await held.send();
+    assert.equal(heldAnswer.status, 201, `the write in flight on node-${victim} when it was told to stop is finished: ${heldAnswer.status} ${heldAnswer.text}`);
+    const { status } = await until(`node-${victim} (pid ${pid}) to exit after SIGTERM`, () => {
+      const s = nodeExit(victim);
+      return s !== null && { status: s };
+    }, { ms: DRAIN_MS, detail: () => `end of its log: ${readFileSync(logFile, 'utf8').slice(logFrom).slice(-2000)}` });
+    const drainMs = Date.now() - termAt;
+    const log = readFileSync(logFile, 'utf8').slice(logFrom);
+    assert.equal(status, 0, `node-${victim} exited with status 0 after SIGTERM; its log since: ${log.slice(-2000)}`);
+    assert.match(log, /shutting down/, `node-${victim}'s log says it is shutting down`);
+    assert.match(log, /deskbell server stopped/, `node-${victim}'s log says it stopped`);
+    assert.doesNotMatch(log, /panicked|in-flight requests did not finish/, `node-${victim} stopped cleanly: ${log.slice(-2000)}`);
+
+    // It closed its sockets before exiting; their clients are back through nginx on another node.
+    const dropped = await until(`a client to lose its socket on node-${victim}`, () => {
+      const d = list.filter((c) => c.disconnects.length > 0);
+      return d.length > 0 && d;
+    });
+    await until(
+      'every client connected and synced again through the balancer',
+      () => list.every((c) => c.synced),
+      { ms: WAIT_MS * 2, detail: () => list.filter((c) => !c.synced).map((c) => `${c.name} [${c.connectErrors.slice(-3)}]`).join('; ') },
+    );
+    await stream.more(20, 'after every client is back');
+    const acked = [...(await stream.stop()), heldAnswer.json.id];
+    const reasons = dropped.map((c) => c.disconnects[0].reason);
+    console.log(`drain: ${stream.report()}; node-${victim} exited ${drainMs} ms after SIGTERM; ${dropped.length} client(s) were on it (disconnect reasons: ${JSON.stringify(reasons)})`);
+    await allCaughtUp(list, acked, `after node-${victim} was drained`);
+    await assertConsistent(list, acked);
+    for (const c of dropped) {
+      assert.ok(c.connects >= 2, `${c.name} reconnected (connects: ${c.connects})`);
+    }
+    assert.equal((await apiAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', { timeout: 2000 })).status, 0, `node-${victim} is down`);
+    closeAll(list);
+    await startNode(victim);
+    restarted = true;
+    const h = await okAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', {}, 200);
+    assert.equal(h.node, `node-${victim}`, 'the drained node is back');
   } finally {
     await stream.stop();
     if (!restarted) await startNode(victim).catch((err) => console.error(`restarting node-${victim}: ${err.message}`));

@@ -31,6 +31,7 @@ export const CLUSTER = {
   redisDir: env('CLUSTER_REDIS_DIR'),
   redisPidfile: env('CLUSTER_REDIS_PIDFILE'),
   stateDir: env('CLUSTER_STATE_DIR'),
+  logDir: env('CLUSTER_LOG_DIR'),
   script: env('CLUSTER_SCRIPT'),
   redisScript: env('CLUSTER_REDIS_SCRIPT'),
 };
@@ -40,6 +41,15 @@ export function nodePids() {
   const m = text.match(/^CLUSTER_NODE_PIDS=(.*)$/m);
   assert.ok(m, 'CLUSTER_NODE_PIDS in the state file');
   return m[1].replace(/\\ /g, ' ').replace(/^'|'$/g, '').split(/\s+/).filter(Boolean).map(Number);
+}
+/** Node K's exit status once it has exited (scripts/cluster.sh's watcher writes it; 128+N for
+ *  signal N), null while it runs. */
+export function nodeExit(k) {
+  try {
+    return Number(readFileSync(`${CLUSTER.stateDir}/node-${k}.exit`, 'utf8').trim());
+  } catch {
+    return null;
+  }
 }
 export const redisPid = () => Number(readFileSync(CLUSTER.redisPidfile, 'utf8').trim());
 

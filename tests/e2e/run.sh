@@ -5,6 +5,8 @@
 #   - a capturing org.freedesktop.Notifications server that is also the tray host
 #     (tests/notify-capture: the app's tray icon and menu are read and clicked through it),
 #   - an unlocked gnome-keyring (Secret Service),
+#   - for cluster.test.mjs, two server nodes behind nginx on PostgreSQL and Redis
+#     (scripts/cluster.sh; the test kills each node in turn under the signed-in app),
 # all inside a private D-Bus session (tests/os/session.conf: no service activation) with a
 # throwaway HOME, so the user's own desktop, keyring and settings are never touched.
 #
@@ -12,15 +14,18 @@
 #
 # Idempotent: installs tauri-driver and the npm packages only when missing or changed, builds
 # what is stale, and always cleans up what it started. Screenshots and logs go to
-# ci-artifacts/e2e/ (NN-step.png, logs/).
+# ci-artifacts/e2e/ (NN-step.png and cluster-NN-step.png, logs/, cluster/ for the nodes and nginx).
 #
 # Environment knobs: E2E_KEEP_TMP=1 keeps the throwaway HOME and data dirs (path printed);
 # E2E_SKIP_BUILD=1 skips the UI and app builds (for quick reruns, or when the caller built them);
-# E2E_APP=/path/to/binary drives another build of the app (default target/debug/deskbell);
+# E2E_APP=/path/to/binary drives another build of the app (default target/debug/deskbell, under
+# CARGO_TARGET_DIR when that is set, as cargo builds it);
 # E2E_SERVER_BIN likewise for the demo server (default target/debug/deskbell-server) and
 # E2E_SERVER_ARGS adds flags to its command line; E2E_ARTIFACTS moves the screenshots and logs;
 # E2E_SCRIPT runs that Node script instead of the tests (bench/app uses this session);
-# E2E_TEST_NAME_PATTERN is passed to node --test-name-pattern; E2E_TESTS lists other test files.
+# E2E_TEST_NAME_PATTERN is passed to node --test-name-pattern; E2E_TESTS lists the test files
+# (default "app.test.mjs cluster.test.mjs"; the cluster is started only when cluster.test.mjs is
+# in it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -32,7 +37,7 @@ log() { echo "e2e: $*" >&2; }
 # Part 2: inside the private D-Bus session (run by part 1 below through dbus-run-session).
 # ==============================================================================================
 if [ "${1:-}" = "--in-session" ]; then
-  : "${E2E_TMP:?}" "${E2E_APP:?}"
+  : "${E2E_TMP:?}" "${E2E_APP:?}" "${E2E_NOTIFY_CAPTURE:?}" "${E2E_TESTS:?}"
   pids=()          # background processes started here, killed in reverse order
   groups=()        # process groups (tauri-driver, WebKitWebDriver and the app)
   server_pidfile="$E2E_TMP/server.pid"
@@ -100,7 +105,7 @@ if [ "${1:-}" = "--in-session" ]; then
   # --- the capturing notification server, also the tray host --------------------------------
   notify_ready="$E2E_TMP/notify-capture.url"
   export E2E_NOTIFY_RECORD="$E2E_TMP/notifications.jsonl"
-  "$ROOT/target/debug/deskbell-notify-capture" --record "$E2E_NOTIFY_RECORD" \
+  "$E2E_NOTIFY_CAPTURE" --record "$E2E_NOTIFY_RECORD" \
     --ready-file "$notify_ready" --tray-host >"$logs/notify-capture.log" 2>&1 &
   pids+=($!)
   wait_for "deskbell-notify-capture" 15 test -s "$notify_ready"
@@ -158,7 +163,7 @@ if [ "${1:-}" = "--in-session" ]; then
     node_args+=(--test-name-pattern="$E2E_TEST_NAME_PATTERN")
   fi
   # shellcheck disable=SC2086 # E2E_TESTS is a list of files
-  (cd "$ROOT/tests/e2e" && node "${node_args[@]}" ${E2E_TESTS:-app.test.mjs})
+  (cd "$ROOT/tests/e2e" && node "${node_args[@]}" $E2E_TESTS)
   exit $?
 fi
 
@@ -166,14 +171,26 @@ fi
 # Part 1: prerequisites and builds, then the session.
 # ==============================================================================================
 started=$SECONDS
+export E2E_TESTS="${E2E_TESTS:-app.test.mjs cluster.test.mjs}"
+# cluster.test.mjs needs a cluster (started below); E2E_SCRIPT (bench/app) runs no test file.
+with_cluster=0
+if [ -z "${E2E_SCRIPT:-}" ] && [[ " $E2E_TESTS " == *" cluster.test.mjs "* ]]; then
+  with_cluster=1
+fi
 missing=()
 for tool in dbus-run-session gnome-keyring-daemon secret-tool gdbus Xvfb WebKitWebDriver \
   node npm cargo curl setsid; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+if [ "$with_cluster" -eq 1 ]; then
+  for tool in nginx redis-server redis-cli psql; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "missing: ${missing[*]} — run scripts/setup.sh (Debian packages dbus gnome-keyring"
-  log "libsecret-tools xvfb xauth webkit2gtk-driver; Node.js 20+)"
+  log "libsecret-tools xvfb xauth webkit2gtk-driver, and for cluster.test.mjs postgresql"
+  log "redis-server nginx; Node.js 20+)"
   exit 1
 fi
 
@@ -242,12 +259,17 @@ if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
   cargo build -p deskbell -p deskbell-server -p deskbell-notify-capture
 fi
 
-E2E_APP="${E2E_APP:-$ROOT/target/debug/deskbell}"
-E2E_SERVER_BIN="${E2E_SERVER_BIN:-$ROOT/target/debug/deskbell-server}"
-for bin in "$E2E_APP" "$E2E_SERVER_BIN" target/debug/deskbell-notify-capture; do
+# Where `cargo build` put them: CARGO_TARGET_DIR (relative to the workspace, as cargo takes it) when
+# set, else target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+E2E_APP="${E2E_APP:-$TARGET_DIR/debug/deskbell}"
+E2E_SERVER_BIN="${E2E_SERVER_BIN:-$TARGET_DIR/debug/deskbell-server}"
+E2E_NOTIFY_CAPTURE="$TARGET_DIR/debug/deskbell-notify-capture"
+for bin in "$E2E_APP" "$E2E_SERVER_BIN" "$E2E_NOTIFY_CAPTURE"; do
   [ -x "$bin" ] || { log "$bin is missing (build failed?)"; exit 1; }
 done
-export E2E_APP E2E_SERVER_BIN
+export E2E_APP E2E_SERVER_BIN E2E_NOTIFY_CAPTURE
 log "ready after $((SECONDS - started))s"
 
 # --- a throwaway HOME; rustup/cargo keep the real ones ----------------------------------------
@@ -255,8 +277,18 @@ rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS/logs"
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/deskbell-e2e.XXXXXX")
 export E2E_TMP
+cluster_state="$E2E_TMP/cluster"
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup_outer() {
   local status=$?
+  set +e
+  # The cluster goes whatever happened (a no-op when it was never started).
+  if [ -f "$cluster_state/cluster.env" ]; then
+    bash scripts/cluster.sh --stop --state-dir "$cluster_state" >&2
+    cp -r "$cluster_state/nginx/logs" "$ARTIFACTS/cluster/nginx" 2>/dev/null
+    cp "$cluster_state/nginx/nginx.conf" "$cluster_state/nginx/upstream.conf" "$ARTIFACTS/cluster/nginx/" 2>/dev/null
+    cp "$cluster_state/redis/redis.log" "$ARTIFACTS/cluster/redis.log" 2>/dev/null
+  fi
   if [ "${E2E_KEEP_TMP:-0}" = 1 ]; then
     log "kept $E2E_TMP"
   else
@@ -266,6 +298,35 @@ cleanup_outer() {
   exit "$status"
 }
 trap cleanup_outer EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- two nodes behind nginx, for cluster.test.mjs -----------------------------------------------
+# The e2e's own server binary; a database of its own, fresh each run (not deskbell_test_*:
+# scripts/postgres.sh drops those); ports away from a developer's cluster (8090…) and from
+# tests/cluster (18090…, 16391…): the first free block of 3 from 28090 on, Redis from 26391 on.
+if [ "$with_cluster" -eq 1 ]; then
+  port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  base=""
+  for candidate in $(seq 28090 100 29990); do
+    free=1
+    for p in $(seq "$candidate" $((candidate + 2))); do port_in_use "$p" && { free=0; break; }; done
+    if [ "$free" -eq 1 ]; then base=$candidate; break; fi
+  done
+  [ -n "$base" ] || { log "no free block of ports between 28090 and 29992 for the cluster"; exit 1; }
+  redis_port=""
+  for candidate in $(seq 26391 26420); do
+    port_in_use "$candidate" || { redis_port=$candidate; break; }
+  done
+  [ -n "$redis_port" ] || { log "no free port for the cluster's Redis between 26391 and 26420"; exit 1; }
+  mkdir -p "$ARTIFACTS/cluster"
+  cluster_started=$SECONDS
+  E2E_CLUSTER_URL=$(bash scripts/cluster.sh --background --nodes 2 --port "$base" \
+    --redis-port "$redis_port" --state-dir "$cluster_state" --log-dir "$ARTIFACTS/cluster" \
+    --database deskbell_e2e_cluster --fresh-db --server-bin "$E2E_SERVER_BIN")
+  export E2E_CLUSTER_URL E2E_CLUSTER_STATE="$cluster_state" E2E_CLUSTER_SCRIPT="$ROOT/scripts/cluster.sh"
+  log "cluster at $E2E_CLUSTER_URL after $((SECONDS - cluster_started))s (logs in $ARTIFACTS/cluster)"
+fi
 
 status=0
 HOME="$E2E_TMP/home" XDG_DATA_HOME="$E2E_TMP/home/.local/share" \
