@@ -389,7 +389,7 @@ impl Args {
             && self.postgres_url.is_none()
         {
             bail!(
-                "Deskbell on more than one node needs PostgreSQL: pass --postgres-url                  postgres://… (bench/cluster/run.sh takes it from scripts/postgres.sh)"
+                "Deskbell on more than one node needs PostgreSQL: pass --postgres-url postgres://… (bench/cluster/run.sh takes it from scripts/postgres.sh)"
             );
         }
         let increasing = self.max_writers.windows(2).all(|w| w[0] < w[1]);
