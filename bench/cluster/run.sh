@@ -3,12 +3,12 @@
 # servers with @socket.io/redis-adapter, beside the one-node baseline of each, on loopback.
 # A mode of bench/fanout's harness (`deskbell-bench-fanout --cluster`); writes
 # bench/cluster/REPORT.md and bench/cluster/results.json. Bounded: killed after BENCH_TIMEOUT
-# seconds (default 1800; a full run takes about 20 minutes).
+# seconds (default 1800; a full run takes about 17 minutes).
 #
-#   bench/cluster/run.sh                  # N = 1000, 10000; nodes 1 and 2; 2 rounds; probe
+#   bench/cluster/run.sh                  # N = 1000, 10000; nodes 1 and 2; 3 rounds; probe
 #   bench/cluster/run.sh --quick          # a short check (report under target/bench-cluster/quick,
 #                                         # exit 1 if Deskbell lost or duplicated an event)
-#   bench/cluster/run.sh --rounds 3       # any deskbell-bench-fanout option passes through
+#   bench/cluster/run.sh --rounds 5       # any deskbell-bench-fanout option passes through
 #
 # Needs PostgreSQL (scripts/postgres.sh starts the machine's own and prints its URL; set
 # DESKBELL_BENCH_POSTGRES_URL to use another) and redis-server (Redis 6.2+) on the PATH.

@@ -118,7 +118,7 @@ pub struct Args {
     #[arg(long, default_value = "redis-server")]
     pub redis_bin: String,
     /// The cluster benchmark (bench/cluster/run.sh): unless given otherwise, N = 1 000 and
-    /// 10 000, nodes 1 and 2, 2 rounds, the cross-node probe, and the report, analysis and
+    /// 10 000, nodes 1 and 2, 3 rounds, the cross-node probe, and the report, analysis and
     /// scratch paths under bench/cluster and target/bench-cluster.
     #[arg(long)]
     pub cluster: bool,
@@ -140,6 +140,10 @@ pub struct Args {
     /// Skip the cross-node probe.
     #[arg(long)]
     pub no_probe: bool,
+    /// `KEY=VALUE` set in every Deskbell node's environment (repeatable), e.g.
+    /// `TOKIO_WORKER_THREADS=1` for a side run; the load generator keeps its own.
+    #[arg(long)]
+    pub deskbell_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -331,7 +335,7 @@ impl Args {
                 self.nodes = vec![1, 2];
             }
             if unset("rounds") {
-                self.rounds = 2;
+                self.rounds = 3;
             }
             if unset("report") {
                 self.report = "bench/cluster/REPORT.md".into();
@@ -448,6 +452,14 @@ async fn main() -> Result<()> {
         node_script: args.node_script.clone(),
         redis_bin: args.redis_bin.clone(),
         postgres_url: args.postgres_url.clone(),
+        deskbell_env: args
+            .deskbell_env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                None => bail!("--deskbell-env takes KEY=VALUE, got {kv:?}"),
+            })
+            .collect::<Result<_>>()?,
     };
     let http = writer::http_client()?;
     let ticks = procstat::clock_ticks();

@@ -37,6 +37,8 @@ pub struct Paths {
     /// PostgreSQL server URL (any database on it): Deskbell then runs on a fresh database of
     /// its own per run instead of a fresh SQLite file.
     pub postgres_url: Option<String>,
+    /// Extra environment of every Deskbell node (`--deskbell-env`).
+    pub deskbell_env: Vec<(String, String)>,
 }
 
 /// How one node of a deployment is started, beyond its kind and port.
@@ -83,6 +85,7 @@ impl Server {
                     .args(["demo", "--bind", &bind, "--data-dir"])
                     .arg(&data)
                     .args(["--writes-per-minute", "0"]);
+                c.envs(paths.deskbell_env.iter().map(|(k, v)| (k, v)));
                 if let Some(url) = &opts.database_url {
                     c.args(["--database-url", url]);
                 }
