@@ -108,41 +108,51 @@ pub struct Args {
     /// two-node cluster in the same round). Clients and writes are spread over the nodes in
     /// turn. More than one node needs Redis (`--redis-bin`) and, for Deskbell, PostgreSQL.
     #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[serde(default = "one_node")]
     pub nodes: Vec<usize>,
     /// A PostgreSQL server (`postgres://user:pw@host:port/any`, a role that may create
     /// databases): every Deskbell run then gets a fresh database of its own on it
     /// (`CREATE DATABASE`, dropped afterwards) instead of a fresh SQLite file.
     #[arg(long, env = "DESKBELL_BENCH_POSTGRES_URL", hide_env_values = true)]
+    #[serde(default, skip_serializing)]
     pub postgres_url: Option<String>,
     /// `redis-server` to start, one fresh instance per cluster run (no persistence).
     #[arg(long, default_value = "redis-server")]
+    #[serde(default)]
     pub redis_bin: String,
     /// The cluster benchmark (bench/cluster/run.sh): unless given otherwise, N = 1 000 and
     /// 10 000, nodes 1 and 2, 3 rounds, the cross-node probe, and the report, analysis and
     /// scratch paths under bench/cluster and target/bench-cluster.
     #[arg(long)]
+    #[serde(default)]
     pub cluster: bool,
     /// A short check rather than a measurement: 1 round, N = 1 000 only, 3 s phases, writers 4
     /// and 16, a short probe; the report goes to the scratch directory (the committed one is
     /// left alone) and the exit status is 1 if any acknowledged event was lost or duplicated or
     /// a run did not complete.
     #[arg(long)]
+    #[serde(default)]
     pub quick: bool,
     /// Cross-node probe (cluster mode): clients connected to node B only, tickets written
     /// through node A only, at `--probe-rate` for `--probe-secs`: once over Redis, once with no
     /// Redis (the other node reads the log when it polls it).
     #[arg(long, default_value_t = 100)]
+    #[serde(default)]
     pub probe_clients: usize,
     #[arg(long, default_value_t = 20.0)]
+    #[serde(default)]
     pub probe_rate: f64,
     #[arg(long, default_value_t = 10)]
+    #[serde(default)]
     pub probe_secs: u64,
     /// Skip the cross-node probe.
     #[arg(long)]
+    #[serde(default)]
     pub no_probe: bool,
     /// `KEY=VALUE` set in every Deskbell node's environment (repeatable), e.g.
     /// `TOKIO_WORKER_THREADS=1` for a side run; the load generator keeps its own.
     #[arg(long)]
+    #[serde(default)]
     pub deskbell_env: Vec<String>,
 }
 
@@ -250,6 +260,10 @@ pub struct RunResult {
     /// The processes that used the most CPU in that second.
     #[serde(default)]
     pub background_top: String,
+}
+
+fn one_node() -> Vec<usize> {
+    vec![1]
 }
 
 fn one() -> usize {
@@ -388,7 +402,8 @@ impl Args {
         if self.nodes.is_empty() || self.nodes.contains(&0) {
             bail!("--nodes takes node counts above 0, e.g. 1,2");
         }
-        if self.nodes.iter().any(|&n| n > 1)
+        if !self.render_only
+            && self.nodes.iter().any(|&n| n > 1)
             && self.servers.iter().any(|s| s == "deskbell")
             && self.postgres_url.is_none()
         {
