@@ -9,11 +9,33 @@
 //     no database, no transaction, no event log, no per-socket slow-consumer check.
 //   - POST /api/auth/login answers the fixed token for any credentials; GET /health.
 //
-// Usage: node node-server.mjs --port 8090 [--host 127.0.0.1]
+// With --redis-url, several of these processes serve the same clients (bench/cluster): the
+// `@socket.io/redis-adapter` carries each broadcast to the other processes' sockets over Redis
+// pub/sub, and `seq` is one counter for all of them (Redis INCR), so every socket still sees
+// seq 1, 2, 3, … whichever process took the write. Nothing orders deliveries across processes:
+// the adapter emits locally at once and the other processes emit when Redis's message reaches
+// them, so two writes through two processes can reach a socket in either order (the benchmark
+// counts it). No log and no replay either: a message Redis drops is gone.
+//
+// Usage: node node-server.mjs --port 8090 [--host 127.0.0.1] [--redis-url redis://127.0.0.1:6379]
+//                             [--node-name NAME]
 
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { Server } from "socket.io";
+
+// Loaded only with --redis-url (bench/cluster), so the single-process server needs neither.
+async function redisAdapter(url) {
+  const { createClient } = await import("redis");
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const pubClient = createClient({ url });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) {
+    c.on("error", (e) => console.error(`redis: ${e.message ?? e}`));
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  return { pubClient, adapter: createAdapter(pubClient, subClient) };
+}
 
 const args = process.argv.slice(2);
 function arg(name, fallback) {
@@ -22,12 +44,23 @@ function arg(name, fallback) {
 }
 const port = Number(arg("port", "8090"));
 const host = arg("host", "127.0.0.1");
+const redisUrl = arg("redis-url", null);
+const nodeName = arg("node-name", `node-${process.pid}`);
+const SEQ_KEY = "deskbell-bench:company-1:seq";
+const cluster = redisUrl ? await redisAdapter(redisUrl) : null;
 
 const TOKEN = "bench-fixed-token";
 const COMPANY_ID = 1;
 const ADMIN = { id: 1, companyId: COMPANY_ID, name: "Bench Admin", email: "admin@acme.test", role: "admin", active: true };
 
 let seq = 0;
+/// The next seq: this process's counter alone, or the cluster's counter in Redis.
+async function nextSeq() {
+  return cluster ? Number(await cluster.pubClient.incr(SEQ_KEY)) : ++seq;
+}
+async function headSeq() {
+  return cluster ? Number((await cluster.pubClient.get(SEQ_KEY)) ?? 0) : seq;
+}
 let nextTicketId = 1;
 let received = 0;
 
@@ -77,7 +110,13 @@ const server = http.createServer(async (req, res) => {
   try {
     const url = new URL(req.url, "http://localhost");
     if (req.method === "GET" && url.pathname === "/health") {
-      return sendJson(res, 200, { status: "ok", db: "none", version: "node-reference" });
+      return sendJson(res, 200, {
+        status: "ok",
+        db: "none",
+        version: "node-reference",
+        node: nodeName,
+        redis: cluster ? (cluster.pubClient.isReady ? "up" : "down") : null,
+      });
     }
     if (req.method === "POST" && url.pathname === "/api/auth/login") {
       await readJson(req);
@@ -116,7 +155,7 @@ const server = http.createServer(async (req, res) => {
         updatedAt: timestamp,
         version: 1,
       };
-      const envelope = { action: "create", seq: ++seq, companyId: COMPANY_ID, userId: ADMIN.id, timestamp, ticket };
+      const envelope = { action: "create", seq: await nextSeq(), companyId: COMPANY_ID, userId: ADMIN.id, timestamp, ticket };
       received++;
       nsp.to("members").emit(`company-${COMPANY_ID}-ticket`, envelope);
       return sendJson(res, 201, ticket);
@@ -128,6 +167,7 @@ const server = http.createServer(async (req, res) => {
 });
 
 const io = new Server(server, {
+  ...(cluster ? { adapter: cluster.adapter } : {}),
   transports: ["websocket"],
   pingInterval: 25_000,
   pingTimeout: 20_000,
@@ -146,13 +186,18 @@ nsp.use((socket, next) => {
     next(new Error("unauthorized"));
   }
 });
-nsp.on("connection", (socket) => {
+nsp.on("connection", async (socket) => {
   socket.join(["members", `user:${ADMIN.id}`, "role:admin"]);
-  socket.emit(`company-${COMPANY_ID}-sync`, { mode: "reset", head: seq });
+  // Read after joining: an event committed meanwhile is both in the head and sent live, and
+  // the client skips what is not above the head (no writes run while clients connect).
+  socket.emit(`company-${COMPANY_ID}-sync`, { mode: "reset", head: await headSeq() });
 });
 
 server.listen(port, host, () => {
-  console.log(`node socket.io ${process.version} reference server on http://${host}:${port}`);
+  console.log(
+    `node socket.io ${process.version} reference server ${nodeName} on http://${host}:${port}` +
+      (cluster ? ` with the Redis adapter on ${redisUrl}` : ""),
+  );
 });
 
 function shutdown() {

@@ -41,6 +41,8 @@ pub struct PhaseStats {
     /// Writer's send time per ticket index (µs since `Shared::t0`, +1 so that 0 = unsent).
     pub sent_at: Vec<AtomicU64>,
     pub unmatched: AtomicU64,
+    /// Receipts of a ticket a client already had (the `Ledger`s tell).
+    pub duplicates: AtomicU64,
 }
 
 impl PhaseStats {
@@ -56,8 +58,77 @@ impl PhaseStats {
             per_event: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
             sent_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             unmatched: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
         }
     }
+}
+
+/// What one client received, ticket by ticket: after a phase, every ticket whose write was
+/// acknowledged must be in the ledger of every client connected through the whole phase
+/// (otherwise it was lost); a second receipt is a duplicate.
+pub struct Ledger {
+    /// When the client was connected and synced (µs since `Shared::t0`; `u64::MAX`: never).
+    pub ready_us: AtomicU64,
+    /// When its connection ended (`u64::MAX` while it is live).
+    pub ended_us: AtomicU64,
+    /// Per phase, a bit per ticket index.
+    got: Mutex<Vec<Vec<u64>>>,
+}
+
+impl Ledger {
+    fn new(phases: usize) -> Ledger {
+        Ledger {
+            ready_us: AtomicU64::new(u64::MAX),
+            ended_us: AtomicU64::new(u64::MAX),
+            got: Mutex::new(vec![Vec::new(); phases]),
+        }
+    }
+
+    /// Records ticket `idx` of `phase`; false if it was already there.
+    fn mark(&self, phase: usize, idx: usize) -> bool {
+        let mut got = self.got.lock().unwrap();
+        let bits = &mut got[phase];
+        let (word, bit) = (idx / 64, 1u64 << (idx % 64));
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        let fresh = bits[word] & bit == 0;
+        bits[word] |= bit;
+        fresh
+    }
+
+    fn has(&self, phase: usize, idx: usize) -> bool {
+        let got = self.got.lock().unwrap();
+        got[phase]
+            .get(idx / 64)
+            .is_some_and(|w| w & (1u64 << (idx % 64)) != 0)
+    }
+}
+
+/// Tickets of a phase acknowledged by a write yet missing at a client connected from before
+/// the phase began until after it ended: (missing receipts, clients missing at least one,
+/// clients checked).
+pub fn lost_in_phase(
+    shared: &Shared,
+    phase: usize,
+    ok_indices: &[usize],
+    start_us: u64,
+    end_us: u64,
+) -> (u64, u64, u64) {
+    let ledgers = shared.ledgers.lock().unwrap().clone();
+    let (mut missing, mut clients, mut checked) = (0u64, 0u64, 0u64);
+    for l in ledgers {
+        let ready = l.ready_us.load(Ordering::Acquire);
+        let ended = l.ended_us.load(Ordering::Acquire);
+        if ready > start_us || ended < end_us {
+            continue;
+        }
+        checked += 1;
+        let lacks = ok_indices.iter().filter(|&&i| !l.has(phase, i)).count() as u64;
+        missing += lacks;
+        clients += u64::from(lacks > 0);
+    }
+    (missing, clients, checked)
 }
 
 /// State shared by all clients of one (server, N) run, and the writer.
@@ -80,6 +151,9 @@ pub struct Shared {
     pub errors: Mutex<BTreeMap<String, u64>>,
     /// Signalled when some ticket has reached every live client.
     pub event_done: Notify,
+    /// Every client's receipts (see `Ledger`).
+    pub ledgers: Mutex<Vec<Arc<Ledger>>>,
+    phase_count: usize,
 }
 
 impl Shared {
@@ -99,6 +173,8 @@ impl Shared {
             pings: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
             event_done: Notify::new(),
+            ledgers: Mutex::new(Vec::new()),
+            phase_count: phases,
         }
     }
 
@@ -116,7 +192,8 @@ impl Shared {
 }
 
 pub struct ClientConfig {
-    pub url: String,
+    /// Client i connects to `urls[i % urls.len()]` (the nodes of a cluster, round-robin).
+    pub urls: Vec<String>,
     pub token: String,
     pub handshake_timeout: Duration,
     pub attempts: u32,
@@ -128,10 +205,14 @@ type Ws =
 /// One client: connect (bounded by `gate` while handshaking), then receive until `stop`.
 pub async fn run_client(
     cfg: Arc<ClientConfig>,
+    index: usize,
     shared: Arc<Shared>,
     gate: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let url = cfg.urls[index % cfg.urls.len()].as_str();
+    let ledger = Arc::new(Ledger::new(shared.phase_count));
+    shared.ledgers.lock().unwrap().push(ledger.clone());
     let mut attempt = 0;
     let (mut ws, head) = loop {
         attempt += 1;
@@ -139,7 +220,7 @@ pub async fn run_client(
             Ok(p) => p,
             Err(_) => return,
         };
-        let result = tokio::time::timeout(cfg.handshake_timeout, handshake(&cfg)).await;
+        let result = tokio::time::timeout(cfg.handshake_timeout, handshake(&cfg, url)).await;
         drop(permit);
         match result {
             Ok(Ok(done)) => break done,
@@ -165,6 +246,7 @@ pub async fn run_client(
             return;
         }
     };
+    ledger.ready_us.store(shared.now_us(), Ordering::Release);
     shared.live.fetch_add(1, Ordering::Relaxed);
     shared.ready.fetch_add(1, Ordering::Relaxed);
 
@@ -183,7 +265,7 @@ pub async fn run_client(
                             break Some(format!("pong failed: {e}"));
                         }
                     } else if let Some(body) = text.strip_prefix(ticket_prefix.as_str()) {
-                        on_ticket(&shared, body, text.len(), &mut last_seq);
+                        on_ticket(&shared, &ledger, body, text.len(), &mut last_seq);
                     } else if text.starts_with(&format!("41{NAMESPACE}")) {
                         break Some("server sent namespace DISCONNECT (41)".into());
                     } else if text == "1" {
@@ -204,6 +286,7 @@ pub async fn run_client(
             }
         }
     };
+    ledger.ended_us.store(shared.now_us(), Ordering::Release);
     shared.live.fetch_sub(1, Ordering::Relaxed);
     if let Some(reason) = end {
         if !*stop.borrow() {
@@ -217,16 +300,15 @@ pub async fn run_client(
 }
 
 /// Opens the websocket and the namespace; returns the stream and the sync `head`.
-async fn handshake(cfg: &ClientConfig) -> Result<(Ws, i64), String> {
+async fn handshake(cfg: &ClientConfig, url: &str) -> Result<(Ws, i64), String> {
     // tungstenite zeroes the free part of its read buffer before every read: a small buffer
     // keeps that memset from costing more than the frames (~0.5 KB each) it receives.
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(cfg.url.as_str(), Some(ws_config), true)
-            .await
-            .map_err(|e| format!("websocket: {e}"))?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
+        .await
+        .map_err(|e| format!("websocket: {e}"))?;
     let connect_ack = format!("40{NAMESPACE},");
     let connect_err = format!("44{NAMESPACE},");
     let sync_prefix = format!("42{NAMESPACE},[\"{SYNC_EVENT}\",");
@@ -279,7 +361,7 @@ fn number_after(s: &str, key: &str) -> Option<i64> {
     digits[..end].parse().ok()
 }
 
-fn on_ticket(shared: &Shared, body: &str, frame_len: usize, last_seq: &mut i64) {
+fn on_ticket(shared: &Shared, ledger: &Ledger, body: &str, frame_len: usize, last_seq: &mut i64) {
     let now_us = shared.now_us();
     let wall = Utc::now();
     if let Some(seq) = number_after(body, "\"seq\":") {
@@ -305,6 +387,11 @@ fn on_ticket(shared: &Shared, body: &str, frame_len: usize, last_seq: &mut i64) 
     };
     if idx >= stats.sent_at.len() {
         stats.unmatched.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if !ledger.mark(phase, idx) {
+        // A second receipt: counted apart, neither as a delivery nor in the latencies.
+        stats.duplicates.fetch_add(1, Ordering::Relaxed);
         return;
     }
     stats.deliveries.fetch_add(1, Ordering::Relaxed);
@@ -351,6 +438,30 @@ fn title_of(body: &str) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ledger_tells_lost_and_duplicate_tickets() {
+        let shared = Shared::new(2, 16);
+        let whole = Arc::new(Ledger::new(2));
+        let late = Arc::new(Ledger::new(2));
+        whole.ready_us.store(5, Ordering::Relaxed);
+        late.ready_us.store(50, Ordering::Relaxed);
+        shared
+            .ledgers
+            .lock()
+            .unwrap()
+            .extend([whole.clone(), late.clone()]);
+        assert!(whole.mark(1, 0));
+        assert!(whole.mark(1, 130));
+        assert!(!whole.mark(1, 130), "second receipt");
+        assert!(whole.mark(0, 2), "other phase");
+        // Phase 1 ran from 10 to 100 µs with tickets 0, 2 and 130 acknowledged: the client
+        // connected at 50 is not checked; the other lacks ticket 2.
+        assert_eq!(lost_in_phase(&shared, 1, &[0, 2, 130], 10, 100), (1, 1, 1));
+        assert_eq!(lost_in_phase(&shared, 1, &[0, 130], 10, 100), (0, 0, 1));
+        whole.ended_us.store(90, Ordering::Relaxed);
+        assert_eq!(lost_in_phase(&shared, 1, &[0, 2], 10, 100), (0, 0, 0));
+    }
 
     #[test]
     fn parses_a_deskbell_envelope() {

@@ -1,7 +1,10 @@
 //! Fan-out benchmark: deskbell-server and a Node socket.io 4 server doing the same job, side by
 //! side, on loopback. See bench/fanout/REPORT.md (written by this program) for the method.
+//! `--cluster` runs the same phases against two nodes of each (Deskbell on PostgreSQL + Redis,
+//! Node with `@socket.io/redis-adapter`) beside the one-node baseline: bench/cluster/REPORT.md.
 
 mod client;
+mod cluster_report;
 mod hist;
 mod procstat;
 mod report;
@@ -9,7 +12,8 @@ mod server;
 mod writer;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -21,7 +25,7 @@ use tokio::task::JoinSet;
 use client::{ClientConfig, Shared};
 use hist::Summary;
 use procstat::{ProcSample, Sampler};
-use server::{Kind, Paths, Server};
+use server::{Deployment, Kind, NodeOpts, Paths, PgDatabase, Redis, Server};
 use writer::{Mode, WriterReport};
 
 #[derive(Parser, Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -100,6 +104,56 @@ pub struct Args {
     /// Hand-written analysis included in the report, if the file exists.
     #[arg(long, default_value = "bench/fanout/ANALYSIS.md")]
     pub analysis: PathBuf,
+    /// Nodes per server, one run per count at every level (`1,2`: the one-node baseline and a
+    /// two-node cluster in the same round). Clients and writes are spread over the nodes in
+    /// turn. More than one node needs Redis (`--redis-bin`) and, for Deskbell, PostgreSQL.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[serde(default = "one_node")]
+    pub nodes: Vec<usize>,
+    /// A PostgreSQL server (`postgres://user:pw@host:port/any`, a role that may create
+    /// databases): every Deskbell run then gets a fresh database of its own on it
+    /// (`CREATE DATABASE`, dropped afterwards) instead of a fresh SQLite file.
+    #[arg(long, env = "DESKBELL_BENCH_POSTGRES_URL", hide_env_values = true)]
+    #[serde(default, skip_serializing)]
+    pub postgres_url: Option<String>,
+    /// `redis-server` to start, one fresh instance per cluster run (no persistence).
+    #[arg(long, default_value = "redis-server")]
+    #[serde(default)]
+    pub redis_bin: String,
+    /// The cluster benchmark (bench/cluster/run.sh): unless given otherwise, N = 1 000 and
+    /// 10 000, nodes 1 and 2, 3 rounds, the cross-node probe, and the report, analysis and
+    /// scratch paths under bench/cluster and target/bench-cluster.
+    #[arg(long)]
+    #[serde(default)]
+    pub cluster: bool,
+    /// A short check rather than a measurement: 1 round, N = 1 000 only, 3 s phases, writers 4
+    /// and 16, a short probe; the report goes to the scratch directory (the committed one is
+    /// left alone) and the exit status is 1 if any acknowledged event was lost or duplicated or
+    /// a run did not complete.
+    #[arg(long)]
+    #[serde(default)]
+    pub quick: bool,
+    /// Cross-node probe (cluster mode): clients connected to node B only, tickets written
+    /// through node A only, at `--probe-rate` for `--probe-secs`: once over Redis, once with no
+    /// Redis (the other node reads the log when it polls it).
+    #[arg(long, default_value_t = 100)]
+    #[serde(default)]
+    pub probe_clients: usize,
+    #[arg(long, default_value_t = 20.0)]
+    #[serde(default)]
+    pub probe_rate: f64,
+    #[arg(long, default_value_t = 10)]
+    #[serde(default)]
+    pub probe_secs: u64,
+    /// Skip the cross-node probe.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_probe: bool,
+    /// `KEY=VALUE` set in every Deskbell node's environment (repeatable), e.g.
+    /// `TOKIO_WORKER_THREADS=1` for a side run; the load generator keeps its own.
+    #[arg(long)]
+    #[serde(default)]
+    pub deskbell_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -116,6 +170,22 @@ pub struct ConnectResult {
 pub struct PhaseResult {
     pub name: String,
     pub mode: Mode,
+    /// Acknowledged tickets missing at a client connected through the whole phase (receipts),
+    /// the clients that missed at least one, and the clients checked (see `client::Ledger`).
+    #[serde(default)]
+    pub lost_events: u64,
+    #[serde(default)]
+    pub lost_clients: u64,
+    #[serde(default)]
+    pub checked_clients: u64,
+    /// Tickets a client received more than once.
+    #[serde(default)]
+    pub duplicate_events: u64,
+    /// CPU of the deployment's Redis and of every PostgreSQL process, % of one core (cluster).
+    #[serde(default)]
+    pub redis_cpu_pct: f64,
+    #[serde(default)]
+    pub db_cpu_pct: f64,
     pub writer: WriterReport,
     pub clients_at_start: u64,
     pub clients_at_end: u64,
@@ -150,6 +220,19 @@ pub struct RunResult {
     pub round: usize,
     pub server: Kind,
     pub n: usize,
+    /// Server processes (each with its own port; clients and writes spread over them).
+    #[serde(default = "one")]
+    pub nodes: usize,
+    /// `spread` (clients and writes over all nodes, the measured phases) or one of the
+    /// cross-node probes: `probe-redis`, `probe-log` (clients on the last node, writes through
+    /// the first; Redis present or not).
+    #[serde(default = "spread")]
+    pub scenario: String,
+    /// `sqlite`, `postgres` or `memory` (Node), and whether the nodes were joined by Redis.
+    #[serde(default)]
+    pub database: String,
+    #[serde(default)]
+    pub redis: bool,
     /// `ok`, `incomplete` (something went wrong; see notes) or `skipped`.
     pub status: String,
     pub notes: Vec<String>,
@@ -174,14 +257,37 @@ pub struct RunResult {
     /// in % of one core.
     pub background_cpu_pct: f64,
     pub waited_for_quiet_secs: f64,
+    /// The processes that used the most CPU in that second.
+    #[serde(default)]
+    pub background_top: String,
 }
 
+fn one_node() -> Vec<usize> {
+    vec![1]
+}
+
+fn one() -> usize {
+    1
+}
+
+fn spread() -> String {
+    SPREAD.to_string()
+}
+
+pub const SPREAD: &str = "spread";
+pub const PROBE_REDIS: &str = "probe-redis";
+pub const PROBE_LOG: &str = "probe-log";
+
 impl RunResult {
-    fn new(round: usize, server: Kind, n: usize) -> RunResult {
+    fn new(round: usize, server: Kind, n: usize, nodes: usize, scenario: &str) -> RunResult {
         RunResult {
             round,
             server,
             n,
+            nodes,
+            scenario: scenario.to_string(),
+            database: String::new(),
+            redis: false,
             status: "ok".into(),
             notes: Vec::new(),
             connect: ConnectResult::default(),
@@ -203,7 +309,13 @@ impl RunResult {
             wall_secs: 0.0,
             background_cpu_pct: 0.0,
             waited_for_quiet_secs: 0.0,
+            background_top: String::new(),
         }
+    }
+
+    /// "Deskbell × 2", "Node socket.io" …
+    pub fn label(&self) -> String {
+        cluster_report::config_label(self.server, self.nodes)
     }
 
     fn incomplete(&mut self, note: impl Into<String>) {
@@ -226,8 +338,79 @@ impl Args {
         (self.max_window_deliveries / n.max(1)).max(2)
     }
 
+    /// `--cluster` and `--quick` defaults, for the options the command line left alone.
+    fn apply_presets(&mut self, m: &ArgMatches) {
+        let unset = |id: &str| m.value_source(id) != Some(ValueSource::CommandLine);
+        if self.cluster {
+            if unset("levels") {
+                self.levels = vec![1_000, 10_000];
+            }
+            if unset("nodes") {
+                self.nodes = vec![1, 2];
+            }
+            if unset("rounds") {
+                self.rounds = 3;
+            }
+            if unset("report") {
+                self.report = "bench/cluster/REPORT.md".into();
+            }
+            if unset("analysis") {
+                self.analysis = "bench/cluster/ANALYSIS.md".into();
+            }
+            if unset("work_dir") {
+                self.work_dir = "target/bench-cluster".into();
+            }
+            if unset("base_port") {
+                self.base_port = 19_700;
+            }
+        }
+        if self.quick {
+            if unset("rounds") {
+                self.rounds = 1;
+            }
+            if unset("levels") {
+                self.levels = vec![1_000];
+            }
+            if unset("phase_secs") {
+                self.phase_secs = 3;
+            }
+            if unset("drain_secs") {
+                self.drain_secs = 5;
+            }
+            if unset("max_writers") {
+                self.max_writers = vec![4, 16];
+            }
+            if unset("probe_secs") {
+                self.probe_secs = 4;
+            }
+            if unset("quiet_wait_secs") {
+                self.quiet_wait_secs = 3;
+            }
+            if unset("report") {
+                self.report = self.work_dir.join("quick/REPORT.md");
+            }
+        }
+    }
+
+    /// Whether this is a cluster run (its own report).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || self.nodes.iter().any(|&n| n != 1)
+    }
+
     /// Options that clap alone cannot check.
     pub fn check(&self) -> Result<()> {
+        if self.nodes.is_empty() || self.nodes.contains(&0) {
+            bail!("--nodes takes node counts above 0, e.g. 1,2");
+        }
+        if !self.render_only
+            && self.nodes.iter().any(|&n| n > 1)
+            && self.servers.iter().any(|s| s == "deskbell")
+            && self.postgres_url.is_none()
+        {
+            bail!(
+                "Deskbell on more than one node needs PostgreSQL: pass --postgres-url postgres://… (bench/cluster/run.sh takes it from scripts/postgres.sh)"
+            );
+        }
         let increasing = self.max_writers.windows(2).all(|w| w[0] < w[1]);
         if !self.no_max && (self.max_writers.first().is_none_or(|&w| w == 0) || !increasing) {
             bail!(
@@ -260,7 +443,9 @@ fn open_files_limit() -> Option<u64> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches)?;
+    args.apply_presets(&matches);
     args.check()?;
     if args.render_only {
         return report::rerender(&args);
@@ -280,54 +465,108 @@ async fn main() -> Result<()> {
         deskbell_bin: args.deskbell_bin.clone(),
         node_bin: args.node_bin.clone(),
         node_script: args.node_script.clone(),
+        redis_bin: args.redis_bin.clone(),
+        postgres_url: args.postgres_url.clone(),
+        deskbell_env: args
+            .deskbell_env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                None => bail!("--deskbell-env takes KEY=VALUE, got {kv:?}"),
+            })
+            .collect::<Result<_>>()?,
     };
     let http = writer::http_client()?;
     let ticks = procstat::clock_ticks();
     let started = chrono::Utc::now();
     let wall = Instant::now();
     let mut results = Vec::new();
+    // Each run gets ports base + 4k … base + 4k + 3: its nodes, then its Redis.
     let mut port = args.base_port;
+    let mut plans = Vec::new();
     for round in 1..=args.rounds.max(1) {
         for &n in &args.levels {
-            let mut order = kinds.clone();
+            let mut order = Vec::new();
+            for &kind in &kinds {
+                for &nodes in &args.nodes {
+                    order.push((kind, nodes));
+                }
+            }
             if round % 2 == 0 {
                 order.reverse();
             }
-            for kind in order {
-                port += 1;
-                eprintln!(
-                    "== round {round}/{}: {} with N = {n} (port {port})",
-                    args.rounds,
-                    kind.label()
-                );
-                let mut result = RunResult::new(round, kind, n);
-                let waited = Instant::now();
-                result.background_cpu_pct = wait_for_quiet(&args).await;
-                result.waited_for_quiet_secs = waited.elapsed().as_secs_f64();
-                let run_start = Instant::now();
-                let limit = open_files_limit().unwrap_or(0);
-                if limit < n as u64 + 256 {
-                    result.status = "skipped".into();
-                    result.notes.push(format!(
-                    "open-files limit {limit} is below N + 256; raise `ulimit -n` (run.sh does)"
-                ));
-                } else if let Err(e) =
-                    run_one(&args, &paths, &http, kind, n, port, ticks, &mut result).await
-                {
-                    result.incomplete(format!("run aborted: {e:#}"));
-                }
-                result.wall_secs = run_start.elapsed().as_secs_f64();
-                eprintln!(
-                    "   {} in {:.1} s: {}",
-                    result.status,
-                    result.wall_secs,
-                    summary_line(&result)
-                );
-                results.push(result);
-                // Persist as we go, so an interrupted run still leaves data behind.
-                report::write(&args, &results, started, wall.elapsed(), ticks)?;
+            for (kind, nodes) in order {
+                plans.push(Plan {
+                    round,
+                    kind,
+                    n,
+                    nodes,
+                    scenario: SPREAD,
+                    redis: nodes > 1,
+                });
             }
         }
+    }
+    // The cross-node probe: Deskbell over Redis, Deskbell with the log poll only, and Node's
+    // adapter for reference; once, after the rounds.
+    if args.is_cluster() && !args.no_probe && args.nodes.iter().any(|&n| n > 1) {
+        for &kind in &kinds {
+            let probes: &[(&str, bool)] = match kind {
+                Kind::Deskbell => &[(PROBE_REDIS, true), (PROBE_LOG, false)],
+                Kind::Node => &[(PROBE_REDIS, true)],
+            };
+            for &(scenario, redis) in probes {
+                plans.push(Plan {
+                    round: 1,
+                    kind,
+                    n: args.probe_clients,
+                    nodes: 2,
+                    scenario,
+                    redis,
+                });
+            }
+        }
+    }
+    for (i, plan) in plans.iter().enumerate() {
+        port += 4;
+        eprintln!(
+            "== [{}/{}] round {}/{}: {} with N = {}{} (ports {port}…)",
+            i + 1,
+            plans.len(),
+            plan.round,
+            args.rounds,
+            cluster_report::config_label(plan.kind, plan.nodes),
+            plan.n,
+            if plan.scenario == SPREAD {
+                String::new()
+            } else {
+                format!(", {}", plan.scenario)
+            }
+        );
+        let mut result = RunResult::new(plan.round, plan.kind, plan.n, plan.nodes, plan.scenario);
+        let waited = Instant::now();
+        (result.background_cpu_pct, result.background_top) = wait_for_quiet(&args, ticks).await;
+        result.waited_for_quiet_secs = waited.elapsed().as_secs_f64();
+        let run_start = Instant::now();
+        let limit = open_files_limit().unwrap_or(0);
+        if limit < plan.n as u64 + 256 {
+            result.status = "skipped".into();
+            result.notes.push(format!(
+                "open-files limit {limit} is below N + 256; raise `ulimit -n` (run.sh does)"
+            ));
+        } else if let Err(e) = run_one(&args, &paths, &http, plan, port, ticks, &mut result).await {
+            result.incomplete(format!("run aborted: {e:#}"));
+        }
+        result.wall_secs = run_start.elapsed().as_secs_f64();
+        eprintln!(
+            "   {} in {:.1} s: {}",
+            result.status,
+            result.wall_secs,
+            summary_line(&result)
+        );
+        results.push(result);
+        // Persist as we go, so an interrupted run still leaves data behind.
+        report::write(&args, &results, started, wall.elapsed(), ticks)?;
     }
     report::write(&args, &results, started, wall.elapsed(), ticks)?;
     eprintln!(
@@ -335,27 +574,91 @@ async fn main() -> Result<()> {
         args.report.display(),
         wall.elapsed().as_secs_f64()
     );
+    if args.quick {
+        let bad: Vec<String> = results.iter().filter_map(quick_check_failure).collect();
+        if !bad.is_empty() {
+            for b in &bad {
+                eprintln!("quick check FAILED: {b}");
+            }
+            std::process::exit(1);
+        }
+        eprintln!("quick check passed: every acknowledged event reached every client once");
+    }
     Ok(())
 }
 
+/// What `--quick` fails on: a run that did not complete, or an acknowledged event lost or
+/// duplicated at a client.
+fn quick_check_failure(r: &RunResult) -> Option<String> {
+    let lost: u64 = r.phases.iter().map(|p| p.lost_events).sum();
+    let dup: u64 = r.phases.iter().map(|p| p.duplicate_events).sum();
+    // Node's adapter is not expected to order or recover anything: only Deskbell must pass.
+    let strict = r.server == Kind::Deskbell;
+    if r.status != "ok" || (strict && (lost > 0 || dup > 0)) {
+        Some(format!(
+            "{} N = {} {}: status {}, {lost} lost, {dup} duplicated {:?}",
+            r.label(),
+            r.n,
+            r.scenario,
+            r.status,
+            r.notes
+        ))
+    } else {
+        None
+    }
+}
+
+/// One measured run: which server, how many nodes, and how clients and writes are placed.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub round: usize,
+    pub kind: Kind,
+    pub n: usize,
+    pub nodes: usize,
+    pub scenario: &'static str,
+    pub redis: bool,
+}
+
+impl Plan {
+    fn is_probe(&self) -> bool {
+        self.scenario != SPREAD
+    }
+}
+
 /// Measures the machine's CPU use over 1 s, repeating until it is below `--quiet-below` or
-/// `--quiet-wait-secs` have passed; returns the last measurement.
-async fn wait_for_quiet(args: &Args) -> f64 {
+/// `--quiet-wait-secs` have passed; returns the last measurement and the processes that used
+/// the most CPU in that second.
+async fn wait_for_quiet(args: &Args, ticks: u64) -> (f64, String) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let deadline = Instant::now() + Duration::from_secs(args.quiet_wait_secs);
     loop {
         let a = procstat::machine_ticks();
+        let procs_a = procstat::all_processes();
+        let t = Instant::now();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let busy = procstat::machine_percent(a, procstat::machine_ticks(), cores);
+        let top = procstat::top_commands(
+            &procs_a,
+            &procstat::all_processes(),
+            t.elapsed(),
+            ticks,
+            3.0,
+            3,
+        );
+        let top = if top.is_empty() && busy >= args.quiet_below {
+            "processes that ended within the second, or the kernel".to_string()
+        } else {
+            top
+        };
         if busy < args.quiet_below || Instant::now() >= deadline {
             if busy >= args.quiet_below {
                 eprintln!(
-                    "   machine still busy ({busy:.0} % of a core used by others); running anyway"
+                    "   machine still busy ({busy:.0} % of a core used by others: {top}); running anyway"
                 );
             }
-            return busy;
+            return (busy, top);
         }
     }
 }
@@ -387,59 +690,149 @@ fn summary_line(r: &RunResult) -> String {
     parts.join("; ")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Starts what `plan` needs: for a cluster a fresh Redis, for Deskbell on PostgreSQL a fresh
+/// database, then the nodes (at once: Deskbell nodes seed the demo once between them), each
+/// healthy before this returns.
+async fn deploy(
+    paths: &Paths,
+    http: &reqwest::Client,
+    plan: &Plan,
+    port: u16,
+    work: &std::path::Path,
+    result: &mut RunResult,
+) -> Result<Deployment> {
+    let mut deployment = Deployment {
+        nodes: Vec::new(),
+        redis: None,
+        database: None,
+    };
+    result.redis = plan.redis;
+    result.database = match plan.kind {
+        Kind::Node => "memory".into(),
+        Kind::Deskbell if paths.postgres_url.is_some() => "postgres".into(),
+        Kind::Deskbell => "sqlite".into(),
+    };
+    let outcome = async {
+        if plan.redis {
+            deployment.redis = Some(Redis::start(&paths.redis_bin, port + 3, work).await?);
+        }
+        if let (Kind::Deskbell, Some(admin)) = (plan.kind, &paths.postgres_url) {
+            let name = format!("deskbell_bench_{}_{port}", std::process::id());
+            deployment.database = Some(PgDatabase::create(admin, &name)?);
+        }
+        for i in 0..plan.nodes {
+            let opts = NodeOpts {
+                database_url: deployment.database.as_ref().map(PgDatabase::url),
+                redis_url: deployment.redis.as_ref().map(Redis::url),
+                node_name: (plan.nodes > 1).then(|| ((b'a' + i as u8) as char).to_string()),
+            };
+            deployment.nodes.push(Server::spawn(
+                plan.kind,
+                port + i as u16,
+                paths,
+                work,
+                &opts,
+            )?);
+        }
+        let deadline = Duration::from_secs(60);
+        for node in &mut deployment.nodes {
+            node.wait_healthy(http, deadline).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => Ok(deployment),
+        Err(e) => {
+            deployment.stop(Duration::from_secs(5)).await;
+            Err(e)
+        }
+    }
+}
+
 async fn run_one(
     args: &Args,
     paths: &Paths,
     http: &reqwest::Client,
-    kind: Kind,
-    n: usize,
+    plan: &Plan,
     port: u16,
     ticks: u64,
     result: &mut RunResult,
 ) -> Result<()> {
-    let work = args
-        .work_dir
-        .join(format!("{}-{n}-r{}", server::kind_file(kind), result.round));
-    let mut srv = Server::spawn(kind, port, paths, &work)?;
-    let outcome = drive(args, http, &mut srv, n, ticks, result).await;
-    // Whatever happened, the server goes away and its log is read.
-    if let Some(s) = procstat::sample(srv.pid()) {
+    let mut dir = format!("{}-{}", server::kind_file(plan.kind), plan.n);
+    if plan.nodes > 1 {
+        dir = format!("{}-x{}", dir, plan.nodes);
+    }
+    if plan.is_probe() {
+        dir = format!("{dir}-{}", plan.scenario);
+    }
+    let work = args.work_dir.join(format!("{dir}-r{}", plan.round));
+    let _ = std::fs::remove_dir_all(&work);
+    let mut dep = deploy(paths, http, plan, port, &work, result).await?;
+    let outcome = drive(args, http, &mut dep, plan, ticks, result).await;
+    // Whatever happened, the servers go away and their logs are read.
+    if let Some(s) = procstat::sample_all(&dep.pids()) {
         result.server_hwm_kb = s.hwm_kb;
         result.server_threads = s.threads;
     }
-    let log = srv.log.clone();
-    let exit = srv.stop(Duration::from_secs(5)).await;
-    result.server_exit = exit.map(|s| s.to_string());
-    result.server_log_warn_lines = server::count_log_lines(&log, " WARN ");
-    result.server_log_error_lines = server::count_log_lines(&log, " ERROR ");
-    result.slow_consumer_log_lines = server::count_log_lines(&log, "slow consumers disconnected");
+    let stopped = dep.stop(Duration::from_secs(5)).await;
+    let exits: Vec<String> = stopped
+        .iter()
+        .map(|(e, _)| e.map(|s| s.to_string()).unwrap_or_else(|| "?".into()))
+        .collect();
+    result.server_exit = Some(exits.join(", "));
+    for (_, log) in &stopped {
+        result.server_log_warn_lines += server::count_log_lines(log, " WARN ");
+        result.server_log_error_lines += server::count_log_lines(log, " ERROR ");
+        result.slow_consumer_log_lines +=
+            server::count_log_lines(log, "slow consumers disconnected");
+    }
     outcome
 }
 
 async fn drive(
     args: &Args,
     http: &reqwest::Client,
-    srv: &mut Server,
-    n: usize,
+    dep: &mut Deployment,
+    plan: &Plan,
     ticks: u64,
     result: &mut RunResult,
 ) -> Result<()> {
-    srv.wait_healthy(http, Duration::from_secs(30)).await?;
-    let pid = srv.pid();
-    result.rss_start_kb = procstat::sample(pid).map(|s| s.rss_kb).unwrap_or(0);
-    let token = srv.login(http).await?;
+    let n = plan.n;
+    let pids = dep.pids();
+    result.rss_start_kb = procstat::sample_all(&pids).map(|s| s.rss_kb).unwrap_or(0);
+    // One sign-in: a token from one node works on every node of the cluster.
+    let token = dep.nodes[0].login(http).await?;
+
+    // Spread: clients and writes over every node in turn. A probe: clients on the last node,
+    // writes through the first, so every delivery crosses from one node to the other.
+    let (client_urls, writer_bases): (Vec<String>, Vec<String>) = if plan.is_probe() {
+        let last = dep.nodes.last().context("no node")?;
+        (vec![last.ws_url()], vec![dep.nodes[0].base()])
+    } else {
+        (
+            dep.nodes.iter().map(Server::ws_url).collect(),
+            dep.nodes.iter().map(Server::base).collect(),
+        )
+    };
 
     // Enough room for the fastest max phase seen (Node at N = 100) with margin.
     let capacity = ((args.rate_for(n) * args.phase_secs as f64) as usize + 16).max(400_000);
     let mut phases = vec![(
         "fixed".to_string(),
-        Mode::Fixed {
-            rate: args.rate_for(n),
-            max_inflight: 256,
+        if plan.is_probe() {
+            Mode::Fixed {
+                rate: args.probe_rate,
+                max_inflight: 256,
+            }
+        } else {
+            Mode::Fixed {
+                rate: args.rate_for(n),
+                max_inflight: 256,
+            }
         },
     )];
-    if !args.no_max {
+    if !args.no_max && !plan.is_probe() {
         for writers in args.max_writer_steps(n) {
             phases.push((
                 max_phase_name(writers),
@@ -450,12 +843,17 @@ async fn drive(
             ));
         }
     }
+    let phase_secs = if plan.is_probe() {
+        args.probe_secs
+    } else {
+        args.phase_secs
+    };
     let shared = Arc::new(Shared::new(phases.len(), capacity));
-    let sampler = Sampler::start(pid, shared.t0, Duration::from_millis(200));
+    let sampler = Sampler::start(pids.clone(), shared.t0, Duration::from_millis(200));
 
     // Connect N clients.
     let cfg = Arc::new(ClientConfig {
-        url: srv.ws_url(),
+        urls: client_urls,
         token,
         handshake_timeout: Duration::from_secs(20),
         attempts: args.connect_attempts,
@@ -463,11 +861,12 @@ async fn drive(
     let gate = Arc::new(Semaphore::new(args.connect_concurrency));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut clients = JoinSet::new();
-    let cpu0 = procstat::sample(pid).unwrap_or_default();
+    let cpu0 = procstat::sample_all(&pids).unwrap_or_default();
     let t_connect = Instant::now();
-    for _ in 0..n {
+    for i in 0..n {
         clients.spawn(client::run_client(
             cfg.clone(),
+            i,
             shared.clone(),
             gate.clone(),
             stop_rx.clone(),
@@ -488,13 +887,15 @@ async fn drive(
             ));
             break;
         }
-        if srv.child.try_wait()?.is_some() {
-            bail!("server exited while clients were connecting");
+        for node in &mut dep.nodes {
+            if node.child.try_wait()?.is_some() {
+                bail!("a server exited while clients were connecting");
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let connect_elapsed = t_connect.elapsed();
-    let cpu1 = procstat::sample(pid).unwrap_or_default();
+    let cpu1 = procstat::sample_all(&pids).unwrap_or_default();
     result.connect.ready = shared.ready.load(Ordering::Relaxed);
     result.connect.failed = shared.failed.load(Ordering::Relaxed);
     result.connect.retries = shared.connect_retries.load(Ordering::Relaxed);
@@ -513,10 +914,22 @@ async fn drive(
         bail!("no client connected");
     }
 
+    let redis_pid = dep.redis.as_ref().map(Redis::pid);
     let run = async {
         for (i, (name, mode)) in phases.into_iter().enumerate() {
             let p = run_phase(
-                args, srv, &shared, &sampler, i, &name, mode, &cfg.token, ticks,
+                args,
+                &pids,
+                redis_pid,
+                &writer_bases,
+                phase_secs,
+                &shared,
+                &sampler,
+                i,
+                &name,
+                mode,
+                &cfg.token,
+                ticks,
             )
             .await?;
             result.phases.push(p);
@@ -554,7 +967,10 @@ async fn drive(
 #[allow(clippy::too_many_arguments)]
 async fn run_phase(
     args: &Args,
-    srv: &mut Server,
+    pids: &[u32],
+    redis_pid: Option<u32>,
+    writer_bases: &[String],
+    phase_secs: u64,
     shared: &Arc<Shared>,
     sampler: &Sampler,
     index: usize,
@@ -563,12 +979,13 @@ async fn run_phase(
     token: &str,
     ticks: u64,
 ) -> Result<PhaseResult> {
-    let pid = srv.pid();
     let stats = &shared.phases[index];
     let clients_at_start = shared.live.load(Ordering::Relaxed);
     let lost_before = shared.lost.load(Ordering::Relaxed);
-    let srv0: ProcSample = procstat::sample(pid).context("server process is gone")?;
+    let srv0: ProcSample = procstat::sample_all(pids).context("a server process is gone")?;
     let me0: ProcSample = procstat::sample(0).unwrap_or_default();
+    let redis0 = redis_pid.and_then(procstat::sample).unwrap_or_default();
+    let db0 = procstat::ticks_of_command("postgres");
     let machine0 = procstat::machine_ticks();
     let t_phase = Instant::now();
     let phase_start_us = shared.now_us();
@@ -576,8 +993,8 @@ async fn run_phase(
     let w = writer::run(
         mode,
         index,
-        Duration::from_secs(args.phase_secs),
-        &srv.base(),
+        Duration::from_secs(phase_secs),
+        writer_bases,
         token,
         shared.clone(),
     )
@@ -602,14 +1019,18 @@ async fn run_phase(
     };
     let drain_secs = t_drain.elapsed().as_secs_f64();
     let elapsed = t_phase.elapsed();
-    let srv1 = procstat::sample(pid).context("server process is gone")?;
+    let srv1 = procstat::sample_all(pids).context("a server process is gone")?;
     let me1 = procstat::sample(0).unwrap_or_default();
+    let redis1 = redis_pid.and_then(procstat::sample).unwrap_or_default();
+    let db1 = procstat::ticks_of_command("postgres");
     let machine1 = procstat::machine_ticks();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let bytes = stats.bytes.load(Ordering::Relaxed);
     let end_us = shared.now_us();
+    let (lost_events, lost_clients, checked_clients) =
+        client::lost_in_phase(shared, index, &w.ok_indices, phase_start_us, end_us);
 
     let deliveries = stats.deliveries.load(Ordering::Relaxed);
     let expected = w.ok * clients_at_start;
@@ -620,6 +1041,17 @@ async fn run_phase(
     Ok(PhaseResult {
         name: name.to_string(),
         mode,
+        lost_events,
+        lost_clients,
+        checked_clients,
+        duplicate_events: stats.duplicates.load(Ordering::Relaxed),
+        redis_cpu_pct: if redis_pid.is_some() {
+            procstat::cpu_percent(&redis0, &redis1, elapsed, ticks)
+        } else {
+            0.0
+        },
+        db_cpu_pct: db1.saturating_sub(db0) as f64 / ticks as f64 / elapsed.as_secs_f64().max(1e-3)
+            * 100.0,
         clients_at_start,
         clients_at_end: shared.live.load(Ordering::Relaxed),
         lost_during_phase: shared.lost.load(Ordering::Relaxed) - lost_before,

@@ -54,6 +54,94 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     })
 }
 
+/// Several processes (a deployment's nodes) as one: RSS, CPU and threads summed; `None` if
+/// any of them is gone.
+pub fn sample_all(pids: &[u32]) -> Option<ProcSample> {
+    let mut sum = ProcSample::default();
+    for &pid in pids {
+        let s = sample(pid)?;
+        sum.rss_kb += s.rss_kb;
+        sum.hwm_kb += s.hwm_kb;
+        sum.cpu_ticks += s.cpu_ticks;
+        sum.threads += s.threads;
+    }
+    Some(sum)
+}
+
+/// (pid, command name, utime + stime) of every process on the machine.
+pub fn all_processes() -> Vec<(u32, String, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks = fields
+            .get(11)
+            .and_then(|u| u.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|u| u.parse::<u64>().ok())
+                .unwrap_or(0);
+        out.push((pid, comm, ticks));
+    }
+    out
+}
+
+/// CPU ticks of all processes whose command name is `comm` (e.g. every PostgreSQL backend).
+pub fn ticks_of_command(comm: &str) -> u64 {
+    all_processes()
+        .into_iter()
+        .filter(|(_, c, _)| c == comm)
+        .map(|(_, _, t)| t)
+        .sum()
+}
+
+/// The processes that used the most CPU between two `all_processes` readings, by command
+/// name, as "name 95 %, name 40 %" (at least `min_pct` % of a core each, at most `top`).
+pub fn top_commands(
+    a: &[(u32, String, u64)],
+    b: &[(u32, String, u64)],
+    elapsed: Duration,
+    ticks_per_sec: u64,
+    min_pct: f64,
+    top: usize,
+) -> String {
+    let before: std::collections::HashMap<u32, u64> = a.iter().map(|(p, _, t)| (*p, *t)).collect();
+    let mut by_name: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (pid, comm, ticks) in b {
+        let used = ticks.saturating_sub(before.get(pid).copied().unwrap_or(*ticks));
+        *by_name.entry(comm.as_str()).or_default() += used;
+    }
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let mut list: Vec<(&str, f64)> = by_name
+        .into_iter()
+        .map(|(n, t)| (n, t as f64 / ticks_per_sec as f64 / secs * 100.0))
+        .filter(|(_, pct)| *pct >= min_pct)
+        .collect();
+    list.sort_by(|x, y| y.1.total_cmp(&x.1));
+    list.truncate(top);
+    list.iter()
+        .map(|(n, pct)| format!("{n} {pct:.0} %"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Samples a process every `every` in the background; keeps (µs since t0, sample).
 pub struct Sampler {
     samples: Arc<Mutex<Vec<(u64, ProcSample)>>>,
@@ -61,7 +149,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn start(pid: u32, t0: Instant, every: Duration) -> Sampler {
+    pub fn start(pids: Vec<u32>, t0: Instant, every: Duration) -> Sampler {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let store = samples.clone();
         let task = tokio::spawn(async move {
@@ -69,7 +157,7 @@ impl Sampler {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                match sample(pid) {
+                match sample_all(&pids) {
                     Some(s) => store
                         .lock()
                         .unwrap()

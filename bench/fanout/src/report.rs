@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use crate::server::Kind;
 use crate::writer::Mode;
-use crate::{max_phase_name, Args, PhaseResult, RunResult};
+use crate::{max_phase_name, Args, PhaseResult, RunResult, SPREAD};
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Machine {
+pub(crate) struct Machine {
     cpu: String,
     cores: usize,
     mem_total_mb: u64,
@@ -24,9 +24,33 @@ struct Machine {
     rustc: String,
     deskbell_commit: String,
     clock_ticks: u64,
+    #[serde(default)]
+    redis: String,
+    #[serde(default)]
+    postgres: String,
 }
 
-fn cmd(program: &str, args: &[&str]) -> String {
+impl Machine {
+    pub(crate) fn row(&self, what: &str) -> String {
+        match what {
+            "cpu" => format!("{} × {}", self.cores, self.cpu),
+            "memory" => format!("{} MB", self.mem_total_mb),
+            "kernel" => format!("Linux {}", self.kernel),
+            "files" => self.open_files_limit.clone(),
+            "ports" => format!("{} / {}", self.ephemeral_ports, self.somaxconn),
+            "deskbell" => format!(
+                "commit {}, release build, {}",
+                self.deskbell_commit, self.rustc
+            ),
+            "node" => format!("{} with socket.io {}", self.node, self.socket_io),
+            "redis" => self.redis.clone(),
+            "postgres" => self.postgres.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+pub(crate) fn cmd(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .output()
@@ -89,6 +113,15 @@ fn machine(args: &Args, ticks: u64) -> Machine {
             commit
         },
         clock_ticks: ticks,
+        redis: if args.is_cluster() {
+            cmd(&args.redis_bin, &["--version"])
+        } else {
+            String::new()
+        },
+        postgres: match &args.postgres_url {
+            Some(url) => cmd("psql", &["-XAt", url, "-c", "SHOW server_version"]),
+            None => String::new(),
+        },
     }
 }
 
@@ -110,16 +143,13 @@ pub fn rerender(cli: &Args) -> Result<()> {
     let mut args = stored.args;
     args.report = cli.report.clone();
     args.analysis = cli.analysis.clone();
-    std::fs::write(
-        &args.report,
-        markdown(
-            &args,
-            &stored.runs,
-            stored.started,
-            Duration::from_secs_f64(stored.took_secs),
-            &stored.machine,
-        ),
-    )?;
+    let took = Duration::from_secs_f64(stored.took_secs);
+    let text = if args.is_cluster() {
+        crate::cluster_report::markdown(&args, &stored.runs, stored.started, took, &stored.machine)
+    } else {
+        markdown(&args, &stored.runs, stored.started, took, &stored.machine)
+    };
+    std::fs::write(&args.report, text)?;
     eprintln!("re-rendered {}", args.report.display());
     Ok(())
 }
@@ -144,14 +174,16 @@ pub fn write(
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
-    std::fs::write(
-        &args.report,
-        markdown(args, results, started, took, &machine),
-    )?;
+    let text = if args.is_cluster() {
+        crate::cluster_report::markdown(args, results, started, took, &machine)
+    } else {
+        markdown(args, results, started, took, &machine)
+    };
+    std::fs::write(&args.report, text)?;
     Ok(())
 }
 
-fn ms(us: u64) -> String {
+pub(crate) fn ms(us: u64) -> String {
     let v = us as f64 / 1000.0;
     if v >= 100.0 {
         format!("{v:.0}")
@@ -162,13 +194,13 @@ fn ms(us: u64) -> String {
     }
 }
 
-fn mb(kb: u64) -> String {
+pub(crate) fn mb(kb: u64) -> String {
     format!("{:.0}", kb as f64 / 1024.0)
 }
 
 // `is_multiple_of` is newer than the workspace's rust-version.
 #[allow(unknown_lints, clippy::manual_is_multiple_of)]
-fn thousands(v: f64) -> String {
+pub(crate) fn thousands(v: f64) -> String {
     let n = v.round() as u64;
     let s = n.to_string();
     let mut out = String::new();
@@ -189,7 +221,7 @@ fn name(kind: Kind) -> &'static str {
 }
 
 /// A run's phase by name; `"max"` is its best closed-loop phase (most deliveries/s).
-fn phase<'a>(r: &'a RunResult, name: &str) -> Option<&'a PhaseResult> {
+pub(crate) fn phase<'a>(r: &'a RunResult, name: &str) -> Option<&'a PhaseResult> {
     if name == "max" {
         return r
             .phases
@@ -201,7 +233,7 @@ fn phase<'a>(r: &'a RunResult, name: &str) -> Option<&'a PhaseResult> {
 }
 
 /// The writers of a closed-loop phase.
-fn writers(p: &PhaseResult) -> Option<usize> {
+pub(crate) fn writers(p: &PhaseResult) -> Option<usize> {
     match p.mode {
         Mode::Max { inflight, .. } => Some(inflight),
         Mode::Fixed { .. } => None,
@@ -209,34 +241,40 @@ fn writers(p: &PhaseResult) -> Option<usize> {
 }
 
 /// The runs of one (N, server) pair, over the rounds.
-struct Group<'a> {
-    n: usize,
-    server: Kind,
-    runs: Vec<&'a RunResult>,
+pub(crate) struct Group<'a> {
+    pub n: usize,
+    pub server: Kind,
+    pub nodes: usize,
+    pub runs: Vec<&'a RunResult>,
 }
 
-fn groups<'a>(args: &Args, results: &'a [RunResult]) -> Vec<Group<'a>> {
+pub(crate) fn groups<'a>(args: &Args, results: &'a [RunResult]) -> Vec<Group<'a>> {
     let mut out: Vec<Group<'a>> = Vec::new();
     for &n in &args.levels {
         for s in &args.servers {
             let Some(kind) = Kind::parse(s) else { continue };
-            let runs: Vec<&RunResult> = results
-                .iter()
-                .filter(|r| r.n == n && r.server == kind)
-                .collect();
-            if !runs.is_empty() {
-                out.push(Group {
-                    n,
-                    server: kind,
-                    runs,
-                });
+            for &nodes in &args.nodes {
+                let runs: Vec<&RunResult> = results
+                    .iter()
+                    .filter(|r| {
+                        r.n == n && r.server == kind && r.nodes == nodes && r.scenario == SPREAD
+                    })
+                    .collect();
+                if !runs.is_empty() {
+                    out.push(Group {
+                        n,
+                        server: kind,
+                        nodes,
+                        runs,
+                    });
+                }
             }
         }
     }
     out
 }
 
-fn median_f(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median_f(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -249,24 +287,28 @@ fn median_f(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn median_u(v: Vec<u64>) -> u64 {
+pub(crate) fn median_u(v: Vec<u64>) -> u64 {
     median_f(v.into_iter().map(|x| x as f64).collect()).round() as u64
 }
 
 impl Group<'_> {
-    fn phases(&self, which: &str) -> Vec<(&RunResult, &PhaseResult)> {
+    pub(crate) fn phases(&self, which: &str) -> Vec<(&RunResult, &PhaseResult)> {
         self.runs
             .iter()
             .filter_map(|r| phase(r, which).map(|p| (*r, p)))
             .collect()
     }
 
-    fn label(&self) -> String {
-        format!("| {} | {} |", thousands(self.n as f64), name(self.server))
+    pub(crate) fn label(&self) -> String {
+        format!(
+            "| {} | {} |",
+            thousands(self.n as f64),
+            crate::cluster_report::config_label(self.server, self.nodes)
+        )
     }
 }
 
-fn phase_table(out: &mut String, groups: &[Group], which: &str) {
+pub(crate) fn phase_table(out: &mut String, groups: &[Group], which: &str) {
     let _ = writeln!(
         out,
         "| N | server | tickets | writes/s | deliveries/s | delivered (worst) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms (worst) | CPU % server / load gen / machine | server RSS MB (connected → peak) | lost conns (total) |"
@@ -326,7 +368,7 @@ fn phase_table(out: &mut String, groups: &[Group], which: &str) {
 
 /// Deliveries/s and p99 of every closed-loop step, so the two servers can also be compared at
 /// the same number of writers.
-fn sweep_table(out: &mut String, args: &Args, groups: &[Group]) {
+pub(crate) fn sweep_table(out: &mut String, args: &Args, groups: &[Group]) {
     let _ = writeln!(
         out,
         "#### Every step: deliveries/s · p99 ms, by number of writers (medians over the rounds)\n"
@@ -352,7 +394,7 @@ fn sweep_table(out: &mut String, args: &Args, groups: &[Group]) {
     }
 }
 
-fn per_round(values: Vec<String>) -> String {
+pub(crate) fn per_round(values: Vec<String>) -> String {
     values.join(" / ")
 }
 

@@ -33,6 +33,20 @@ pub struct Paths {
     pub deskbell_bin: PathBuf,
     pub node_bin: String,
     pub node_script: PathBuf,
+    pub redis_bin: String,
+    /// PostgreSQL server URL (any database on it): Deskbell then runs on a fresh database of
+    /// its own per run instead of a fresh SQLite file.
+    pub postgres_url: Option<String>,
+    /// Extra environment of every Deskbell node (`--deskbell-env`).
+    pub deskbell_env: Vec<(String, String)>,
+}
+
+/// How one node of a deployment is started, beyond its kind and port.
+#[derive(Default, Clone)]
+pub struct NodeOpts {
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub node_name: Option<String>,
 }
 
 pub struct Server {
@@ -43,15 +57,27 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn spawn(kind: Kind, port: u16, paths: &Paths, work: &Path) -> Result<Server> {
+    pub fn spawn(
+        kind: Kind,
+        port: u16,
+        paths: &Paths,
+        work: &Path,
+        opts: &NodeOpts,
+    ) -> Result<Server> {
         std::fs::create_dir_all(work)?;
-        let log = work.join(format!("{}-server.log", kind_file(kind)));
+        let log = work.join(match &opts.node_name {
+            Some(node) => format!("{}-server-{node}.log", kind_file(kind)),
+            None => format!("{}-server.log", kind_file(kind)),
+        });
         let out = std::fs::File::create(&log)?;
         let err = out.try_clone()?;
         let bind = format!("127.0.0.1:{port}");
         let mut cmd = match kind {
             Kind::Deskbell => {
-                let data = work.join("deskbell-data");
+                let data = work.join(match &opts.node_name {
+                    Some(node) => format!("deskbell-data-{node}"),
+                    None => "deskbell-data".into(),
+                });
                 let _ = std::fs::remove_dir_all(&data);
                 std::fs::create_dir_all(&data)?;
                 let mut c = Command::new(&paths.deskbell_bin);
@@ -59,6 +85,16 @@ impl Server {
                     .args(["demo", "--bind", &bind, "--data-dir"])
                     .arg(&data)
                     .args(["--writes-per-minute", "0"]);
+                c.envs(paths.deskbell_env.iter().map(|(k, v)| (k, v)));
+                if let Some(url) = &opts.database_url {
+                    c.args(["--database-url", url]);
+                }
+                if let Some(url) = &opts.redis_url {
+                    c.args(["--redis-url", url]);
+                }
+                if let Some(node) = &opts.node_name {
+                    c.args(["--node-name", node]);
+                }
                 c
             }
             Kind::Node => {
@@ -69,6 +105,12 @@ impl Server {
                     "--host",
                     "127.0.0.1",
                 ]);
+                if let Some(url) = &opts.redis_url {
+                    c.args(["--redis-url", url]);
+                }
+                if let Some(node) = &opts.node_name {
+                    c.args(["--node-name", node]);
+                }
                 c
             }
         };
@@ -177,4 +219,207 @@ pub fn count_log_lines(log: &Path, needle: &str) -> u64 {
     std::fs::read_to_string(log)
         .map(|s| s.lines().filter(|l| l.contains(needle)).count() as u64)
         .unwrap_or(0)
+}
+
+/// A Redis of the benchmark's own (`redis-server` as a child: no persistence, loopback only),
+/// one per cluster run so that nothing carries over from one run to the next.
+pub struct Redis {
+    pub port: u16,
+    pub child: Child,
+}
+
+impl Redis {
+    pub async fn start(bin: &str, port: u16, work: &Path) -> Result<Redis> {
+        std::fs::create_dir_all(work)?;
+        let log = std::fs::File::create(work.join("redis.log"))?;
+        let child = Command::new(bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--protected-mode", "no", "--dir"])
+            .arg(work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("cannot start {bin}"))?;
+        let mut redis = Redis { port, child };
+        // Ready once it answers PING (RESP over a plain TCP socket).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = redis.child.try_wait()? {
+                bail!(
+                    "redis-server exited during start-up ({status}); see {}",
+                    work.join("redis.log").display()
+                );
+            }
+            if redis.ping().await {
+                return Ok(redis);
+            }
+            if Instant::now() >= deadline {
+                bail!("redis-server not answering on port {port} after 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn ping(&self) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(Ok(mut tcp)) = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(("127.0.0.1", self.port)),
+        )
+        .await
+        else {
+            return false;
+        };
+        if tcp.write_all(b"PING\r\n").await.is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 16];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut buf)).await,
+            Ok(Ok(n)) if buf[..n].starts_with(b"+PONG")
+        )
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh PostgreSQL database for one run (`CREATE DATABASE` through `psql`), dropped after.
+pub struct PgDatabase {
+    pub admin_url: String,
+    pub name: String,
+}
+
+impl PgDatabase {
+    pub fn create(admin_url: &str, name: &str) -> Result<PgDatabase> {
+        let db = PgDatabase {
+            admin_url: admin_url.to_string(),
+            name: name.to_string(),
+        };
+        db.psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        db.psql(&format!("CREATE DATABASE {name}"))?;
+        Ok(db)
+    }
+
+    /// The server URL with this database as its path.
+    pub fn url(&self) -> String {
+        with_database(&self.admin_url, &self.name)
+    }
+
+    fn psql(&self, sql: &str) -> Result<()> {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                &self.admin_url,
+                "-c",
+                sql,
+            ])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .context("cannot run psql (PostgreSQL client)")?;
+        if !out.status.success() {
+            bail!(
+                "psql `{sql}` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn drop_now(self) {
+        if let Err(e) = self.psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )) {
+            eprintln!("   could not drop database {}: {e:#}", self.name);
+        }
+    }
+}
+
+/// `postgres://user:pw@host:port/whatever?opts` → the same with `/name` as the database.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// Everything one measured run starts: its nodes, and for a cluster its Redis and database.
+pub struct Deployment {
+    pub nodes: Vec<Server>,
+    pub redis: Option<Redis>,
+    pub database: Option<PgDatabase>,
+}
+
+impl Deployment {
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(Server::pid).collect()
+    }
+
+    /// Stops everything; returns each node's exit status and log.
+    pub async fn stop(self, grace: Duration) -> Vec<(Option<std::process::ExitStatus>, PathBuf)> {
+        let mut out = Vec::new();
+        for node in self.nodes {
+            let log = node.log.clone();
+            out.push((node.stop(grace).await, log));
+        }
+        if let Some(redis) = self.redis {
+            redis.stop().await;
+        }
+        if let Some(db) = self.database {
+            db.drop_now();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn a_database_url_gets_the_run_s_database() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/postgres", "bench_1"),
+            "postgres://u:p@127.0.0.1:5432/bench_1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h:5432", "b"),
+            "postgres://u:p@h:5432/b"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/x?sslmode=disable", "b"),
+            "postgres://u@h/b?sslmode=disable"
+        );
+    }
 }

@@ -42,7 +42,8 @@ pub struct WriterReport {
 
 struct Ctx {
     http: reqwest::Client,
-    url: String,
+    /// Ticket i is posted to `urls[i % urls.len()]` (the nodes of a cluster, in turn).
+    urls: Vec<String>,
     auth: String,
     phase: usize,
     shared: Arc<Shared>,
@@ -66,12 +67,12 @@ pub async fn run(
     mode: Mode,
     phase: usize,
     duration: Duration,
-    base: &str,
+    bases: &[String],
     token: &str,
     shared: Arc<Shared>,
 ) -> anyhow::Result<WriterReport> {
     let (done, report) = tokio::sync::oneshot::channel();
-    let (base, token) = (base.to_string(), token.to_string());
+    let (bases, token) = (bases.to_vec(), token.to_string());
     std::thread::Builder::new()
         .name("bench-writers".into())
         .spawn(move || {
@@ -81,7 +82,7 @@ pub async fn run(
                     .build()?;
                 let http = http_client()?;
                 anyhow::Ok(runtime.block_on(write_phase(
-                    mode, phase, duration, http, &base, &token, shared,
+                    mode, phase, duration, http, &bases, &token, shared,
                 )))
             })();
             let _ = done.send(outcome);
@@ -96,13 +97,13 @@ async fn write_phase(
     phase: usize,
     duration: Duration,
     http: reqwest::Client,
-    base: &str,
+    bases: &[String],
     token: &str,
     shared: Arc<Shared>,
 ) -> WriterReport {
     let ctx = Arc::new(Ctx {
         http,
-        url: format!("{base}/api/tickets"),
+        urls: bases.iter().map(|b| format!("{b}/api/tickets")).collect(),
         auth: format!("Bearer {token}"),
         phase,
         shared: shared.clone(),
@@ -207,7 +208,7 @@ async fn send(ctx: &Ctx, idx: usize) {
     stats.sent_at[idx].store(ctx.shared.now_us() + 1, Ordering::Release);
     let result = ctx
         .http
-        .post(&ctx.url)
+        .post(&ctx.urls[idx % ctx.urls.len()])
         .header("authorization", &ctx.auth)
         .json(&body)
         .timeout(Duration::from_secs(30))
