@@ -115,7 +115,8 @@ pub fn markdown(
          - **Deskbell × {max_nodes}**: {max_nodes} nodes on one fresh PostgreSQL database, joined by a \
          fresh Redis (`--redis-url`, `--node-name a|b`): a node publishes its commits on Redis; \
          every node hands each company's events to its sockets in `seq` order, reading from the \
-         event log what Redis did not bring.\n\
+         event log what Redis did not bring. The nodes share the machine's cores as \
+         `scripts/cluster.sh` starts them: `TOKIO_WORKER_THREADS` = cores ÷ nodes each.\n\
          - **Node socket.io**: one `node-server.mjs` (socket.io {}, tickets in memory) — the \
          reference server of `bench/fanout`, unchanged when alone.\n\
          - **Node socket.io × {max_nodes}**: {max_nodes} `node-server.mjs` processes with \

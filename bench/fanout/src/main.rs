@@ -725,6 +725,11 @@ async fn deploy(
                 database_url: deployment.database.as_ref().map(PgDatabase::url),
                 redis_url: deployment.redis.as_ref().map(Redis::url),
                 node_name: (plan.nodes > 1).then(|| ((b'a' + i as u8) as char).to_string()),
+                worker_threads: (plan.nodes > 1).then(|| {
+                    std::thread::available_parallelism()
+                        .map_or(2, |n| n.get())
+                        .div_ceil(plan.nodes)
+                }),
             };
             deployment.nodes.push(Server::spawn(
                 plan.kind,

@@ -47,6 +47,9 @@ pub struct NodeOpts {
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
     pub node_name: Option<String>,
+    /// Tokio workers of a Deskbell node (`TOKIO_WORKER_THREADS`): nodes sharing the machine
+    /// share its cores, as `scripts/cluster.sh` starts them. `--deskbell-env` overrides it.
+    pub worker_threads: Option<usize>,
 }
 
 pub struct Server {
@@ -85,6 +88,9 @@ impl Server {
                     .args(["demo", "--bind", &bind, "--data-dir"])
                     .arg(&data)
                     .args(["--writes-per-minute", "0"]);
+                if let Some(workers) = opts.worker_threads {
+                    c.env("TOKIO_WORKER_THREADS", workers.to_string());
+                }
                 c.envs(paths.deskbell_env.iter().map(|(k, v)| (k, v)));
                 if let Some(url) = &opts.database_url {
                     c.args(["--database-url", url]);
