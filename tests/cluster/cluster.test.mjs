@@ -173,6 +173,27 @@ function heldWrite(base, token, what) {
 
 // ---------------------------------------------------------------------------------------------
 
+
+/**
+ * After node `victim` went away (`how`: killed or drained) during a stream of writes: every
+ * client caught up with every acknowledged write exactly once and in order, its board equals
+ * the server's, the clients that were on the node reconnected (through the balancer, the node
+ * being down), and the node is started again.
+ */
+async function everyoneRecoveredFromLosing(victim, how, list, acked, dropped) {
+  await allCaughtUp(list, acked, `after node-${victim} was ${how}`);
+  await assertConsistent(list, acked);
+  for (const c of dropped) {
+    assert.ok(c.connects >= 2, `${c.name} reconnected (connects: ${c.connects})`);
+  }
+  // The node is gone, so every live socket is on another one.
+  assert.equal((await apiAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', { timeout: 2000 })).status, 0, `node-${victim} is down`);
+  closeAll(list);
+  await startNode(victim);
+  const h = await okAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', {}, 200);
+  assert.equal(h.node, `node-${victim}`, `the ${how} node is back`);
+}
+
 test('every node answers /health with its name and the state of Redis; so does the balancer', { timeout: TEST_MS }, async () => {
   for (const [i, url] of CLUSTER.nodeUrls.entries()) {
     const h = await health(url);
@@ -375,18 +396,8 @@ test('kill -9 of a node during a stream of writes through the balancer: its clie
     await stream.more(20, 'after every client is back');
     const acked = await stream.stop();
     console.log(`kill -9: ${stream.report()}; ${dropped.length} client(s) were on node-${victim}`);
-    await allCaughtUp(list, acked, `after node-${victim} was killed`);
-    await assertConsistent(list, acked);
-    for (const c of dropped) {
-      assert.ok(c.connects >= 2, `${c.name} reconnected (connects: ${c.connects})`);
-    }
-    // The node is gone, so every live socket is on another one.
-    assert.equal((await apiAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', { timeout: 2000 })).status, 0, `node-${victim} is down`);
-    closeAll(list);
-    await startNode(victim);
+    await everyoneRecoveredFromLosing(victim, 'killed', list, acked, dropped);
     restarted = true;
-    const h = await okAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', {}, 200);
-    assert.equal(h.node, `node-${victim}`, 'the restarted node is back');
   } finally {
     await stream.stop();
     if (!restarted) await startNode(victim).catch((err) => console.error(`restarting node-${victim}: ${err.message}`));
@@ -442,17 +453,8 @@ test('SIGTERM of a node during a stream of writes through the balancer: it drain
     const acked = [...(await stream.stop()), heldAnswer.json.id];
     const reasons = dropped.map((c) => c.disconnects[0].reason);
     console.log(`drain: ${stream.report()}; node-${victim} exited ${drainMs} ms after SIGTERM; ${dropped.length} client(s) were on it (disconnect reasons: ${JSON.stringify(reasons)})`);
-    await allCaughtUp(list, acked, `after node-${victim} was drained`);
-    await assertConsistent(list, acked);
-    for (const c of dropped) {
-      assert.ok(c.connects >= 2, `${c.name} reconnected (connects: ${c.connects})`);
-    }
-    assert.equal((await apiAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', { timeout: 2000 })).status, 0, `node-${victim} is down`);
-    closeAll(list);
-    await startNode(victim);
+    await everyoneRecoveredFromLosing(victim, 'drained', list, acked, dropped);
     restarted = true;
-    const h = await okAt(CLUSTER.nodeUrls[victim - 1], 'GET', '/health', {}, 200);
-    assert.equal(h.node, `node-${victim}`, 'the drained node is back');
   } finally {
     await stream.stop();
     if (!restarted) await startNode(victim).catch((err) => console.error(`restarting node-${victim}: ${err.message}`));

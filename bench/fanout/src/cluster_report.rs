@@ -552,54 +552,7 @@ pub fn markdown(
     let _ = writeln!(o, "### Errors and anomalies (measured)\n");
     let mut any = false;
     for r in results {
-        let mut lines = Vec::new();
-        if r.status != "ok" {
-            lines.push(format!("status **{}**", r.status));
-        }
-        lines.extend(r.notes.iter().cloned());
-        for p in &r.phases {
-            if p.writer.failed > 0 {
-                lines.push(format!(
-                    "{}: {} of {} writes failed: {:?}",
-                    p.name, p.writer.failed, p.writer.attempted, p.writer.failures
-                ));
-            }
-            if p.writer.window_stalls > 0 {
-                lines.push(format!(
-                    "{}: the writer gave up waiting (2 s) for a ticket to reach every client {} times",
-                    p.name, p.writer.window_stalls
-                ));
-            }
-            if !p.drained {
-                lines.push(format!(
-                    "{}: not drained {:.0} s after the writes ({} of {} deliveries)",
-                    p.name, p.drain_secs, p.deliveries, p.expected_deliveries
-                ));
-            }
-            if p.lost_events > 0 || p.duplicate_events > 0 {
-                lines.push(format!(
-                    "{}: {} acknowledged events lost at {} clients, {} duplicated",
-                    p.name, p.lost_events, p.lost_clients, p.duplicate_events
-                ));
-            }
-        }
-        if r.seq_gaps > 0 || r.seq_out_of_order > 0 {
-            lines.push(format!(
-                "`seq` at the clients: {} gaps ({} events skipped), {} out of order or repeated",
-                r.seq_gaps, r.seq_missing, r.seq_out_of_order
-            ));
-        }
-        for (reason, count) in &r.client_errors {
-            lines.push(format!("client: {count} × {reason}"));
-        }
-        if r.server_log_error_lines > 0 || r.server_log_warn_lines > 0 {
-            lines.push(format!(
-                "server logs: {} WARN and {} ERROR lines (under {}/)",
-                r.server_log_warn_lines,
-                r.server_log_error_lines,
-                args.work_dir.display()
-            ));
-        }
+        let lines = crate::report::anomalies(r, &format!("under {}/", args.work_dir.display()));
         if !lines.is_empty() {
             any = true;
             let _ = writeln!(

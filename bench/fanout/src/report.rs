@@ -653,75 +653,16 @@ fn markdown(
     let _ = writeln!(o, "### Errors, losses and anomalies (measured)\n");
     let mut any = false;
     for r in results {
-        let mut lines = Vec::new();
-        if r.status != "ok" {
-            lines.push(format!("status **{}**", r.status));
-        }
-        lines.extend(r.notes.iter().cloned());
-        for p in &r.phases {
-            if p.writer.failed > 0 {
-                lines.push(format!(
-                    "{} phase: {} of {} writes failed: {:?}",
-                    p.name, p.writer.failed, p.writer.attempted, p.writer.failures
-                ));
-            }
-            if p.writer.missed_slots > 0 {
-                lines.push(format!(
-                    "{} phase: {} write slots skipped (256 requests already outstanding)",
-                    p.name, p.writer.missed_slots
-                ));
-            }
-            if p.writer.window_stalls > 0 {
-                lines.push(format!(
-                    "{} phase: the writer gave up waiting (2 s) for a ticket to reach every client {} times",
-                    p.name, p.writer.window_stalls
-                ));
-            }
-            if !p.drained {
-                lines.push(format!(
-                    "{} phase: not every written ticket had reached every live client {:.0} s after the writes stopped ({} of {} deliveries)",
-                    p.name, p.drain_secs, p.deliveries, p.expected_deliveries
-                ));
-            }
-            if p.unmatched > 0 {
-                lines.push(format!(
-                    "{} phase: {} events not matched to a write",
-                    p.name, p.unmatched
-                ));
-            }
-            if p.negative_server_ts > 0 {
-                lines.push(format!(
-                    "{} phase: {} events received \"before\" their server timestamp (clock granularity; counted as 0)",
-                    p.name, p.negative_server_ts
-                ));
-            }
-        }
-        if r.seq_gaps > 0 || r.seq_out_of_order > 0 {
-            lines.push(format!(
-                "`seq` check at the clients: {} gaps ({} events missing), {} out of order or duplicated",
-                r.seq_gaps, r.seq_missing, r.seq_out_of_order
-            ));
-        }
-        for (reason, count) in &r.client_errors {
-            lines.push(format!("client: {count} × {reason}"));
-        }
-        if r.slow_consumer_log_lines > 0 {
-            lines.push(format!(
-                "server log: {} \"slow consumers disconnected\" warnings",
-                r.slow_consumer_log_lines
-            ));
-        }
-        if r.server_log_error_lines > 0 || r.server_log_warn_lines > 0 {
-            lines.push(format!(
-                "server log: {} WARN and {} ERROR lines ({}/{}-{}-r{}/)",
-                r.server_log_warn_lines,
-                r.server_log_error_lines,
+        let lines = anomalies(
+            r,
+            &format!(
+                "{}/{}-{}-r{}/",
                 args.work_dir.display(),
                 crate::server::kind_file(r.server),
                 r.n,
                 r.round
-            ));
-        }
+            ),
+        );
         if !lines.is_empty() {
             any = true;
             let _ = writeln!(
@@ -875,4 +816,80 @@ fn markdown(
         args.work_dir.display()
     );
     o
+}
+
+/// What went wrong or looked odd in one run, a line each (empty: nothing): shared by this
+/// report and the cluster report. `logs` says where the run's server logs are.
+pub fn anomalies(r: &RunResult, logs: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    if r.status != "ok" {
+        lines.push(format!("status **{}**", r.status));
+    }
+    lines.extend(r.notes.iter().cloned());
+    for p in &r.phases {
+        if p.writer.failed > 0 {
+            lines.push(format!(
+                "{} phase: {} of {} writes failed: {:?}",
+                p.name, p.writer.failed, p.writer.attempted, p.writer.failures
+            ));
+        }
+        if p.writer.missed_slots > 0 {
+            lines.push(format!(
+                "{} phase: {} write slots skipped (256 requests already outstanding)",
+                p.name, p.writer.missed_slots
+            ));
+        }
+        if p.writer.window_stalls > 0 {
+            lines.push(format!(
+                "{} phase: the writer gave up waiting (2 s) for a ticket to reach every client {} times",
+                p.name, p.writer.window_stalls
+            ));
+        }
+        if !p.drained {
+            lines.push(format!(
+                "{} phase: not every written ticket had reached every live client {:.0} s after the writes stopped ({} of {} deliveries)",
+                p.name, p.drain_secs, p.deliveries, p.expected_deliveries
+            ));
+        }
+        if p.lost_events > 0 || p.duplicate_events > 0 {
+            lines.push(format!(
+                "{} phase: {} acknowledged events lost at {} clients, {} duplicated",
+                p.name, p.lost_events, p.lost_clients, p.duplicate_events
+            ));
+        }
+        if p.unmatched > 0 {
+            lines.push(format!(
+                "{} phase: {} events not matched to a write",
+                p.name, p.unmatched
+            ));
+        }
+        if p.negative_server_ts > 0 {
+            lines.push(format!(
+                "{} phase: {} events received \"before\" their server timestamp (clock granularity; counted as 0)",
+                p.name, p.negative_server_ts
+            ));
+        }
+    }
+    if r.seq_gaps > 0 || r.seq_out_of_order > 0 {
+        lines.push(format!(
+            "`seq` check at the clients: {} gaps ({} events missing), {} out of order or duplicated",
+            r.seq_gaps, r.seq_missing, r.seq_out_of_order
+        ));
+    }
+    for (reason, count) in &r.client_errors {
+        lines.push(format!("client: {count} × {reason}"));
+    }
+    if r.slow_consumer_log_lines > 0 {
+        lines.push(format!(
+            "server log: {} \"slow consumers disconnected\" warnings",
+            r.slow_consumer_log_lines
+        ));
+    }
+    if r.server_log_error_lines > 0 || r.server_log_warn_lines > 0 {
+        lines.push(format!(
+            "server log: {} WARN and {} ERROR lines ({logs})",
+            r.server_log_warn_lines, r.server_log_error_lines
+        ));
+    }
+    lines
 }
