@@ -174,6 +174,22 @@ function heldWrite(base, token, what) {
 // ---------------------------------------------------------------------------------------------
 
 
+
+/** Waits for the clients that were on `node` to lose their socket, then for every client to be
+ * connected and synced again (through the balancer); returns the ones that lost it. */
+async function clientsMovedOff(node, list) {
+  const dropped = await until(`a client to lose its socket on ${node}`, () => {
+    const d = list.filter((c) => c.disconnects.length > 0);
+    return d.length > 0 && d;
+  });
+  await until(
+    'every client connected and synced again through the balancer',
+    () => list.every((c) => c.synced),
+    { ms: WAIT_MS * 2, detail: () => list.filter((c) => !c.synced).map((c) => `${c.name} [${c.connectErrors.slice(-3)}]`).join('; ') },
+  );
+  return dropped;
+}
+
 /**
  * After node `victim` went away (`how`: killed or drained) during a stream of writes: every
  * client caught up with every acknowledged write exactly once and in order, its board equals
@@ -384,15 +400,7 @@ test('kill -9 of a node during a stream of writes through the balancer: its clie
   try {
     await stream.more(10, 'before the kill');
     process.kill(pid, 'SIGKILL');
-    const dropped = await until(`a client to lose its socket on node-${victim} (pid ${pid})`, () => {
-      const d = list.filter((c) => c.disconnects.length > 0);
-      return d.length > 0 && d;
-    });
-    await until(
-      'every client connected and synced again through the balancer',
-      () => list.every((c) => c.synced),
-      { ms: WAIT_MS * 2, detail: () => list.filter((c) => !c.synced).map((c) => `${c.name} [${c.connectErrors.slice(-3)}]`).join('; ') },
-    );
+    const dropped = await clientsMovedOff(`node-${victim} (pid ${pid})`, list);
     await stream.more(20, 'after every client is back');
     const acked = await stream.stop();
     console.log(`kill -9: ${stream.report()}; ${dropped.length} client(s) were on node-${victim}`);
@@ -440,15 +448,7 @@ test('SIGTERM of a node during a stream of writes through the balancer: it drain
     assert.doesNotMatch(log, /panicked|in-flight requests did not finish/, `node-${victim} stopped cleanly: ${log.slice(-2000)}`);
 
     // It closed its sockets before exiting; their clients are back through nginx on another node.
-    const dropped = await until(`a client to lose its socket on node-${victim}`, () => {
-      const d = list.filter((c) => c.disconnects.length > 0);
-      return d.length > 0 && d;
-    });
-    await until(
-      'every client connected and synced again through the balancer',
-      () => list.every((c) => c.synced),
-      { ms: WAIT_MS * 2, detail: () => list.filter((c) => !c.synced).map((c) => `${c.name} [${c.connectErrors.slice(-3)}]`).join('; ') },
-    );
+    const dropped = await clientsMovedOff(`node-${victim}`, list);
     await stream.more(20, 'after every client is back');
     const acked = [...(await stream.stop()), heldAnswer.json.id];
     const reasons = dropped.map((c) => c.disconnects[0].reason);

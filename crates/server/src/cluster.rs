@@ -261,6 +261,7 @@ impl RedisLink {
         let mut runs = Vec::with_capacity(PUBLISH_BATCH);
         while queue.recv_many(&mut runs, PUBLISH_BATCH).await > 0 {
             let mut pipe = redis::pipe();
+            let messages = runs.len() as u64;
             for run in runs.drain(..) {
                 if let Some(bytes) = encode(&self.node, &run) {
                     pipe.cmd("PUBLISH").arg(&self.channel).arg(bytes).ignore();
@@ -269,7 +270,7 @@ impl RedisLink {
             // Lost when Redis is down: the other nodes read these events from the log.
             match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut commands)).await {
                 Ok(Ok(())) => {
-                    self.published.fetch_add(1, Ordering::Relaxed);
+                    self.published.fetch_add(messages, Ordering::Relaxed);
                     self.mark(true, "publish", None);
                 }
                 Ok(Err(e)) => self.mark(false, "publish", Some(&e)),

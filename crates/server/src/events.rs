@@ -1,10 +1,11 @@
 //! The event log as outbox, and live emission.
 //!
 //! A change and its events commit in one transaction, with per-company `seq` numbers taken
-//! from `companies.event_seq` (see `writes`). A company's writer holds an in-process lock
-//! until the committed events are queued to the company's emitter, which hands them to the
-//! sockets in `seq` order. A connecting socket takes the same lock and waits for the emitter to
-//! catch up before it joins its rooms and replays up to the head, so no live event is lost or
+//! from `companies.event_seq` (see `writes`). The committed events go to the company's emitter
+//! on this node (and, with `--redis-url`, to the other nodes' emitters, see `cluster`), which
+//! hands them to the sockets in `seq` order whatever their source, reading from the log what
+//! did not arrive (see `Emitter`). A connecting socket holds the emitter's gate while it joins
+//! its rooms and replays up to exactly where the emitter is, so no live event is lost or
 //! doubled around the replay.
 //!
 //! A change that ends sessions (logout, a revoked refresh family, a deactivated account, a new

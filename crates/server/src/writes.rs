@@ -19,8 +19,8 @@
 //! what they appended (one query) rather than every stream's head again.
 //!
 //! The writer holds the company's write lock from `BEGIN` until the batch's events are queued
-//! for emission, so events reach the emitter in `seq` order and a connecting socket (which
-//! takes the same lock) sees either all of a batch or none of it.
+//! for emission (`EventHub::lock` holds a company's writes the same way, for tests). Order
+//! across nodes does not rest on it: the emitter puts events in `seq` order (see `events`).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -608,8 +608,7 @@ async fn commit_batch(
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(ran.len() as u64, Ordering::Relaxed);
             // Answers first: the waiting requests are then scheduled ahead of the socket tasks
-            // the fan-out wakes, not behind them. The events still reach the emitter under the
-            // write lock, in `seq` order.
+            // the fan-out wakes, not behind them.
             for write in ran {
                 write.answer(Ok(()));
             }
