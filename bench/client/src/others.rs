@@ -1,19 +1,18 @@
-//! The other clients of the company: raw Engine.IO v4 / Socket.IO v5 websocket clients
-//! (adapted from `bench/fanout/src/client.rs`), on their own runtime (threads `bc-others*`).
+//! The other clients of the company: raw Socket.IO websocket clients
+//! (`deskbell_bench_support::socketio`, as in `bench/fanout`), on their own runtime (threads
+//! `bc-others*`).
 //!
 //! Each one connects to `/workspace-1` with a token, waits for the `company-1-sync` event (the
 //! server joins the rooms before sending it), answers pings, and receives every data event:
 //! it checks that `seq` increases by one on its socket and records, per seq, the first and the
 //! last moment any of them received it — the spread of the server's fan-out loop.
 
-use futures_util::{SinkExt, StreamExt};
+use deskbell_bench_support::socketio::{number_after, Handshake, Received, Retry, Socket};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::server::NAMESPACE;
 
@@ -109,9 +108,6 @@ pub struct OthersConfig {
     pub attempts: u32,
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// One client: connect (at most `gate` handshakes at once), then receive until `stop`.
 pub async fn run_client(
     index: usize,
@@ -120,28 +116,27 @@ pub async fn run_client(
     gate: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut attempt = 0;
-    let (mut ws, head) = loop {
-        attempt += 1;
-        let Ok(permit) = gate.clone().acquire_owned().await else {
-            return;
-        };
-        let result = tokio::time::timeout(cfg.handshake_timeout, handshake(&cfg)).await;
-        drop(permit);
-        let error = match result {
-            Ok(Ok(done)) => break done,
-            Ok(Err(e)) => e,
-            Err(_) => "handshake timed out".to_string(),
-        };
-        if attempt >= cfg.attempts || error.starts_with("connect error packet") {
-            shared.error(format!("connect: {error}"));
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+    let handshake = Handshake {
+        url: &cfg.url,
+        namespace: NAMESPACE,
+        token: &cfg.token,
+        sync_event: SYNC_EVENT,
+        read_buffer_size: 16 * 1024,
+    };
+    let retry = Retry {
+        handshake_timeout: cfg.handshake_timeout,
+        attempts: cfg.attempts,
+    };
+    let connected = Socket::connect(&handshake, &retry, &gate, &stop, || {
         shared.retries.fetch_add(1, Ordering::Relaxed);
-        // Retry pacing after a failed handshake.
-        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-        if *stop.borrow() {
+    })
+    .await;
+    let (mut socket, head) = match connected {
+        Ok(done) => done,
+        Err(None) => return,
+        Err(Some(e)) => {
+            shared.error(format!("connect: {e}"));
+            shared.failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
     };
@@ -149,36 +144,29 @@ pub async fn run_client(
     shared.ready.fetch_add(1, Ordering::Relaxed);
 
     let data_prefix = format!("42{NAMESPACE},[\"{DATA_PREFIX}");
-    let disconnect = format!("41{NAMESPACE}");
     let mut last_seq = head;
     let end: Option<String> = loop {
         tokio::select! {
             biased;
             _ = stop.changed() => break None,
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(text))) => {
-                    let text = text.as_str();
-                    if text == "2" {
-                        shared.pings.fetch_add(1, Ordering::Relaxed);
-                        let sec = shared.t0.elapsed().as_secs() as usize;
-                        if let Some(c) = shared.pings_by_sec.get(sec) {
-                            c.fetch_add(1, Ordering::Relaxed);
-                        }
-                        if let Err(e) = ws.send(Message::Text("3".into())).await {
-                            break Some(format!("pong failed: {e}"));
-                        }
-                    } else if text.starts_with(&data_prefix) {
-                        on_event(&shared, index, text, &mut last_seq);
-                    } else if text.starts_with(&disconnect) {
-                        break Some("server sent namespace DISCONNECT (41)".into());
-                    } else if text == "1" {
-                        break Some("server sent engine.io CLOSE (1)".into());
+            received = socket.recv() => match received {
+                Received::Ping => {
+                    shared.pings.fetch_add(1, Ordering::Relaxed);
+                    let sec = shared.t0.elapsed().as_secs() as usize;
+                    if let Some(c) = shared.pings_by_sec.get(sec) {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Err(e) = socket.pong().await {
+                        break Some(e);
                     }
                 }
-                Some(Ok(Message::Close(_))) => break Some("websocket closed by server".into()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => break Some(format!("websocket error: {e}")),
-                None => break Some("connection ended".into()),
+                Received::Packet(text) => {
+                    if text.as_str().starts_with(&data_prefix) {
+                        on_event(&shared, index, text.as_str(), &mut last_seq);
+                    }
+                }
+                Received::Ended(reason) => break Some(reason),
+                Received::Nothing => {}
             }
         }
     };
@@ -189,7 +177,7 @@ pub async fn run_client(
             shared.error(format!("lost: {reason}"));
         }
     }
-    let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+    socket.close(Duration::from_millis(500)).await;
 }
 
 fn on_event(shared: &OthersShared, index: usize, text: &str, last_seq: &mut i64) {
@@ -215,66 +203,6 @@ fn on_event(shared: &OthersShared, index: usize, text: &str, last_seq: &mut i64)
         shared.seq_first_us[i].fetch_min(now_us, Ordering::Relaxed);
         shared.seq_last_us[i].fetch_max(now_us, Ordering::Relaxed);
     }
-}
-
-/// Opens the websocket and the namespace; returns the stream and the sync `head`.
-async fn handshake(cfg: &OthersConfig) -> Result<(Ws, i64), String> {
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
-        .write_buffer_size(0);
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(cfg.url.as_str(), Some(ws_config), true)
-            .await
-            .map_err(|e| format!("websocket: {e}"))?;
-    let connect_ack = format!("40{NAMESPACE},");
-    let connect_err = format!("44{NAMESPACE},");
-    let sync_prefix = format!("42{NAMESPACE},[\"{SYNC_EVENT}\",");
-    let mut opened = false;
-    let mut joined = false;
-    loop {
-        let text = match ws.next().await {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Close(_))) | None => return Err("closed during handshake".into()),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(format!("websocket: {e}")),
-        };
-        let text = text.as_str();
-        if !opened {
-            if !text.starts_with('0') {
-                return Err(format!("expected engine.io OPEN, got {text:.40}"));
-            }
-            opened = true;
-            let connect = format!(
-                "40{NAMESPACE},{}",
-                serde_json::json!({ "token": cfg.token })
-            );
-            ws.send(Message::Text(connect.into()))
-                .await
-                .map_err(|e| format!("send CONNECT: {e}"))?;
-        } else if text == "2" {
-            ws.send(Message::Text("3".into()))
-                .await
-                .map_err(|e| format!("send pong: {e}"))?;
-        } else if text.starts_with(&connect_ack) {
-            joined = true;
-        } else if let Some(rest) = text.strip_prefix(&connect_err) {
-            return Err(format!("connect error packet {rest:.80}"));
-        } else if let Some(rest) = text.strip_prefix(&sync_prefix) {
-            if !joined {
-                return Err("sync before CONNECT ack".into());
-            }
-            return Ok((ws, number_after(rest, "\"head\":").unwrap_or(0)));
-        }
-    }
-}
-
-fn number_after(s: &str, key: &str) -> Option<i64> {
-    let start = s.find(key)? + key.len();
-    let digits = &s[start..];
-    let end = digits
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .unwrap_or(digits.len());
-    digits[..end].parse().ok()
 }
 
 #[cfg(test)]

@@ -1,20 +1,18 @@
-//! N raw Socket.IO v5 / Engine.IO v4 websocket clients and what they measure.
+//! N raw Socket.IO websocket clients (`deskbell_bench_support::socketio`) and what they
+//! measure: per-delivery latency, `seq` order, lost and duplicate tickets.
 //!
-//! Packets handled (text frames only, no binary, no polling):
-//!   server `0{...}` open → client `40/workspace-1,{"token":..}` → server `40/workspace-1,{sid}`
-//!   → server `42/workspace-1,["company-1-sync",{..,"head":N}]` (the socket is now "ready");
-//!   server `2` ping → client `3` pong; server `42/workspace-1,["company-1-ticket",{envelope}]`;
-//!   server `44/workspace-1,{message}` connect error; server `41/workspace-1` disconnect.
+//! Each joins `/workspace-1` with a token and is "ready" once the server's `company-1-sync`
+//! arrives; then every `company-1-ticket` event is a delivery.
 
 use chrono::{DateTime, Utc};
-use futures_util::{SinkExt, StreamExt};
+use deskbell_bench_support::socketio::{
+    number_after, string_after, Handshake, Received, Retry, Socket,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify, Semaphore};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::hist::Hist;
 
@@ -199,9 +197,6 @@ pub struct ClientConfig {
     pub attempts: u32,
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// One client: connect (bounded by `gate` while handshaking), then receive until `stop`.
 pub async fn run_client(
     cfg: Arc<ClientConfig>,
@@ -210,39 +205,30 @@ pub async fn run_client(
     gate: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let url = cfg.urls[index % cfg.urls.len()].as_str();
     let ledger = Arc::new(Ledger::new(shared.phase_count));
     shared.ledgers.lock().unwrap().push(ledger.clone());
-    let mut attempt = 0;
-    let (mut ws, head) = loop {
-        attempt += 1;
-        let permit = match gate.clone().acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => return,
-        };
-        let result = tokio::time::timeout(cfg.handshake_timeout, handshake(&cfg, url)).await;
-        drop(permit);
-        match result {
-            Ok(Ok(done)) => break done,
-            Ok(Err(e)) if attempt < cfg.attempts && !e.starts_with("connect error packet") => {
-                shared.connect_retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-            }
-            Err(_) if attempt < cfg.attempts => {
-                shared.connect_retries.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Err(e)) => {
-                shared.error(format!("connect: {e}"));
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            Err(_) => {
-                shared.error("connect: handshake timed out");
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        }
-        if *stop.borrow() {
+    let handshake = Handshake {
+        url: &cfg.urls[index % cfg.urls.len()],
+        namespace: NAMESPACE,
+        token: &cfg.token,
+        sync_event: SYNC_EVENT,
+        // The ticket frames are ~0.5 KB each.
+        read_buffer_size: 4 * 1024,
+    };
+    let retry = Retry {
+        handshake_timeout: cfg.handshake_timeout,
+        attempts: cfg.attempts,
+    };
+    let connected = Socket::connect(&handshake, &retry, &gate, &stop, || {
+        shared.connect_retries.fetch_add(1, Ordering::Relaxed);
+    })
+    .await;
+    let (mut socket, head) = match connected {
+        Ok(done) => done,
+        Err(None) => return,
+        Err(Some(e)) => {
+            shared.error(format!("connect: {e}"));
+            shared.failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
     };
@@ -256,33 +242,23 @@ pub async fn run_client(
         tokio::select! {
             biased;
             _ = stop.changed() => break None,
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(text))) => {
+            received = socket.recv() => match received {
+                Received::Ping => {
+                    shared.pings.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = socket.pong().await {
+                        break Some(e);
+                    }
+                }
+                Received::Packet(text) => {
                     let text = text.as_str();
-                    if text == "2" {
-                        shared.pings.fetch_add(1, Ordering::Relaxed);
-                        if let Err(e) = ws.send(Message::Text("3".into())).await {
-                            break Some(format!("pong failed: {e}"));
-                        }
-                    } else if let Some(body) = text.strip_prefix(ticket_prefix.as_str()) {
+                    if let Some(body) = text.strip_prefix(ticket_prefix.as_str()) {
                         on_ticket(&shared, &ledger, body, text.len(), &mut last_seq);
-                    } else if text.starts_with(&format!("41{NAMESPACE}")) {
-                        break Some("server sent namespace DISCONNECT (41)".into());
-                    } else if text == "1" {
-                        break Some("server sent engine.io CLOSE (1)".into());
                     } else {
                         shared.other_packets.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Some(Ok(Message::Close(frame))) => {
-                    break Some(format!(
-                        "websocket closed by server ({})",
-                        frame.map(|f| f.code.to_string()).unwrap_or_else(|| "no code".into())
-                    ));
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => break Some(format!("websocket error: {e}")),
-                None => break Some("connection ended".into()),
+                Received::Ended(reason) => break Some(reason),
+                Received::Nothing => {}
             }
         }
     };
@@ -296,69 +272,7 @@ pub async fn run_client(
             shared.event_done.notify_one();
         }
     }
-    let _ = tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
-}
-
-/// Opens the websocket and the namespace; returns the stream and the sync `head`.
-async fn handshake(cfg: &ClientConfig, url: &str) -> Result<(Ws, i64), String> {
-    // tungstenite zeroes the free part of its read buffer before every read: a small buffer
-    // keeps that memset from costing more than the frames (~0.5 KB each) it receives.
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
-        .await
-        .map_err(|e| format!("websocket: {e}"))?;
-    let connect_ack = format!("40{NAMESPACE},");
-    let connect_err = format!("44{NAMESPACE},");
-    let sync_prefix = format!("42{NAMESPACE},[\"{SYNC_EVENT}\",");
-    let mut opened = false;
-    let mut joined = false;
-    loop {
-        let text = match ws.next().await {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Close(_))) | None => return Err("closed during handshake".into()),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(format!("websocket: {e}")),
-        };
-        let text = text.as_str();
-        if !opened {
-            if !text.starts_with('0') {
-                return Err(format!("expected engine.io OPEN, got {text:.40}"));
-            }
-            opened = true;
-            let connect = format!(
-                "40{NAMESPACE},{}",
-                serde_json::json!({ "token": cfg.token })
-            );
-            ws.send(Message::Text(connect.into()))
-                .await
-                .map_err(|e| format!("send CONNECT: {e}"))?;
-        } else if text == "2" {
-            ws.send(Message::Text("3".into()))
-                .await
-                .map_err(|e| format!("send pong: {e}"))?;
-        } else if text.starts_with(&connect_ack) {
-            joined = true;
-        } else if let Some(rest) = text.strip_prefix(&connect_err) {
-            return Err(format!("connect error packet {rest:.80}"));
-        } else if let Some(rest) = text.strip_prefix(&sync_prefix) {
-            if !joined {
-                return Err("sync before CONNECT ack".into());
-            }
-            let head = number_after(rest, "\"head\":").unwrap_or(0);
-            return Ok((ws, head));
-        }
-    }
-}
-
-fn number_after(s: &str, key: &str) -> Option<i64> {
-    let start = s.find(key)? + key.len();
-    let digits: &str = &s[start..];
-    let end = digits
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .unwrap_or(digits.len());
-    digits[..end].parse().ok()
+    socket.close(Duration::from_millis(200)).await;
 }
 
 fn on_ticket(shared: &Shared, ledger: &Ledger, body: &str, frame_len: usize, last_seq: &mut i64) {
@@ -419,12 +333,6 @@ fn on_ticket(shared: &Shared, ledger: &Ledger, body: &str, frame_len: usize, las
     if u64::from(got) >= shared.live.load(Ordering::Relaxed) {
         shared.event_done.notify_one();
     }
-}
-
-fn string_after<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-    let start = s.find(key)? + key.len();
-    let rest = &s[start..];
-    Some(&rest[..rest.find('"')?])
 }
 
 /// `..."title":"fb-{phase}-{idx}"...` → (phase, idx).

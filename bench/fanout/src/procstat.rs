@@ -1,58 +1,12 @@
-//! RSS and CPU time of a process, from /proc/<pid>/status and /proc/<pid>/stat.
+//! RSS and CPU time of the servers' processes over a run, and who else used the CPU: built on
+//! the `/proc` readings of `deskbell_bench_support::procfs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Clock ticks per second for /proc/<pid>/stat (`getconf CLK_TCK`, 100 on Linux in practice).
-pub fn clock_ticks() -> u64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100)
-}
-
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
-pub struct ProcSample {
-    pub rss_kb: u64,
-    /// Peak RSS since the process started.
-    pub hwm_kb: u64,
-    /// utime + stime, in clock ticks.
-    pub cpu_ticks: u64,
-    pub threads: u64,
-}
-
-/// `pid` 0 means this process.
-pub fn sample(pid: u32) -> Option<ProcSample> {
-    let dir = if pid == 0 {
-        "/proc/self".to_string()
-    } else {
-        format!("/proc/{pid}")
-    };
-    let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(ProcSample {
-        rss_kb: field("VmRSS:"),
-        hwm_kb: field("VmHWM:"),
-        cpu_ticks: utime + stime,
-        threads: field("Threads:"),
-    })
-}
+pub use deskbell_bench_support::procfs::{
+    all_processes, clock_ticks, cpu_percent, machine_percent, machine_ticks, sample, ProcSample,
+};
 
 /// Several processes (a deployment's nodes) as one: RSS, CPU and threads summed; `None` if
 /// any of them is gone.
@@ -66,41 +20,6 @@ pub fn sample_all(pids: &[u32]) -> Option<ProcSample> {
         sum.threads += s.threads;
     }
     Some(sum)
-}
-
-/// (pid, command name, utime + stime) of every process on the machine.
-pub fn all_processes() -> Vec<(u32, String, u64)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = stat[open + 1..close].to_string();
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let ticks = fields
-            .get(11)
-            .and_then(|u| u.parse::<u64>().ok())
-            .unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|u| u.parse::<u64>().ok())
-                .unwrap_or(0);
-        out.push((pid, comm, ticks));
-    }
-    out
 }
 
 /// CPU ticks of all processes whose command name is `comm` (e.g. every PostgreSQL backend).
@@ -186,41 +105,4 @@ impl Drop for Sampler {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// CPU use between two samples, in percent of one core.
-pub fn cpu_percent(a: &ProcSample, b: &ProcSample, elapsed: Duration, ticks_per_sec: u64) -> f64 {
-    let secs = elapsed.as_secs_f64();
-    if secs <= 0.0 {
-        return 0.0;
-    }
-    (b.cpu_ticks.saturating_sub(a.cpu_ticks)) as f64 / ticks_per_sec as f64 / secs * 100.0
-}
-
-/// Whole-machine CPU time from the first line of /proc/stat: (busy, total) in clock ticks.
-/// Busy counts everything but idle and iowait, so it includes kernel and softirq work (the
-/// loopback TCP stack) that no process is charged for.
-pub fn machine_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = stat.lines().next() else {
-        return (0, 0);
-    };
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal (guest fields are inside user/nice)
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total - idle, total)
-}
-
-/// Machine busy % between two `machine_ticks` readings, in % of one core (200 % = 2 cores).
-pub fn machine_percent(a: (u64, u64), b: (u64, u64), cores: usize) -> f64 {
-    let total = b.1.saturating_sub(a.1);
-    if total == 0 {
-        return 0.0;
-    }
-    b.0.saturating_sub(a.0) as f64 / total as f64 * 100.0 * cores as f64
 }

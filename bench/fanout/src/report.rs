@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use deskbell_bench_support::procfs;
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Duration;
@@ -67,21 +68,6 @@ fn read(path: &str) -> String {
 }
 
 fn machine(args: &Args, ticks: u64) -> Machine {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let mem_total_mb = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map(|kb| kb / 1024)
-        .unwrap_or(0);
     let socket_io = args
         .node_script
         .parent()
@@ -93,11 +79,11 @@ fn machine(args: &Args, ticks: u64) -> Machine {
     let commit = cmd("git", &["rev-parse", "--short", "HEAD"]);
     let dirty = !cmd("git", &["status", "--porcelain", "--", "crates"]).is_empty();
     Machine {
-        cpu,
+        cpu: procfs::cpu_model(),
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        mem_total_mb,
+        mem_total_mb: procfs::mem_total_mb(),
         kernel: read("/proc/sys/kernel/osrelease"),
         open_files_limit: crate::open_files_limit()
             .map(|l| l.to_string())
