@@ -327,7 +327,7 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> ApiResult<()> {
         )
     };
     // Internal calls bypass the HTTP session check, not the business rules.
-    let visible = store::visible_tickets(&state.db.pool, &actor.user).await?;
+    let visible = crate::visibility::visible_tickets(&state.db.pool, &actor.user).await?;
     let open: Vec<_> = visible
         .iter()
         .filter(|t| t.status != TicketStatus::Closed)

@@ -10,12 +10,14 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod logs;
+pub mod outbox;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rest;
 pub mod sessions;
 pub mod state;
 pub mod store;
+pub mod visibility;
 pub mod writes;
 
 use base64::Engine;

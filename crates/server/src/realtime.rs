@@ -1,7 +1,7 @@
 //! Socket.IO: one namespace per company, authenticated per namespace, with replay on connect.
 
 use deskbell_protocol::{
-    event_name, namespace, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource, Role,
+    event_name, namespace, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource,
     SyncMessage, SyncMode, User,
 };
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
@@ -11,12 +11,11 @@ use socketioxide::SocketIo;
 
 use crate::auth::{authenticate, live_session, AuthFailure};
 use crate::error::{ApiError, Limit};
-use crate::events::{
-    self, send_raw_event, SendOutcome, SocketSession, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS,
-};
+use crate::events::{self, send_raw_event, SendOutcome, SocketSession};
 use crate::rest::client_ip;
 use crate::state::AppState;
 use crate::store;
+use crate::visibility::rooms_of;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -249,14 +248,7 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         let _ = socket.disconnect();
         return;
     }
-    socket.join([
-        ROOM_MEMBERS.to_string(),
-        events::user_room(user.id),
-        match user.role {
-            Role::Admin => ROOM_ADMINS.to_string(),
-            Role::Agent => ROOM_AGENTS.to_string(),
-        },
-    ]);
+    socket.join(rooms_of(&user));
     // Events before the user's visibility floor had their audience decided for who the user
     // was not (yet): such a client reloads the snapshot instead.
     let last_seq = session

@@ -21,6 +21,10 @@
 //! The writer holds the company's write lock from `BEGIN` until the batch's events are queued
 //! for emission (`EventHub::lock` holds a company's writes the same way, for tests). Order
 //! across nodes does not rest on it: the emitter puts events in `seq` order (see `events`).
+//!
+//! Dependencies: `outbox` (where committed events go), `visibility` (an event's audience),
+//! `store`, `db`, `error`. The emitter (`events`) starts writers and so depends on this
+//! module; this module never depends on it.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -38,8 +42,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Audience, Outbox, PendingEvent, SessionEnd};
+use crate::outbox::{Outbox, PendingEvent, SessionEnd};
 use crate::store;
+use crate::visibility::Audience;
 
 /// Writes committed together at most: bounds how long one batch holds the write lock.
 const MAX_BATCH: usize = 64;

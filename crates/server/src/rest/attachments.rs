@@ -15,14 +15,14 @@ use axum::Json;
 use deskbell_protocol::{Attachment, EventAction, Id, Resource};
 use std::path::PathBuf;
 
-use super::tickets::visible_ticket;
 use super::ApiPath;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::Audience;
 use crate::files;
 use crate::state::AppState;
 use crate::store::{self, attachment_from_row, ATTACHMENT_COLUMNS};
+use crate::visibility::visible_ticket;
+use crate::visibility::Audience;
 use crate::writes::WriteTx;
 
 /// Content types a browser shows without running anything in them (kept short on purpose).
@@ -123,7 +123,7 @@ pub async fn list(
     ApiPath(ticket_id): ApiPath<Id>,
 ) -> ApiResult<Json<Vec<Attachment>>> {
     let mut conn = state.db.pool.acquire().await?;
-    visible_ticket(&mut conn, &auth, ticket_id).await?;
+    visible_ticket(&mut conn, &auth.user, ticket_id).await?;
     Ok(Json(
         store::attachments(&mut *conn, auth.company_id(), ticket_id).await?,
     ))
@@ -138,7 +138,7 @@ pub async fn upload(
 ) -> ApiResult<(StatusCode, Json<Attachment>)> {
     {
         let mut conn = state.db.pool.acquire().await?;
-        visible_ticket(&mut conn, &auth, ticket_id).await?;
+        visible_ticket(&mut conn, &auth.user, ticket_id).await?;
     }
     let limit = state.config.max_attachment_bytes;
     let mut file = None;
@@ -221,7 +221,7 @@ async fn record_upload(w: &mut WriteTx, upload: &Upload) -> ApiResult<Attachment
         size,
         key,
     } = upload;
-    let ticket = visible_ticket(w.conn(), auth, *ticket_id).await?;
+    let ticket = visible_ticket(w.conn(), &auth.user, *ticket_id).await?;
     let row = sqlx::query(&format!(
         "INSERT INTO attachments (company_id, ticket_id, name, size, content_type, storage_key, uploaded_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ATTACHMENT_COLUMNS}"
@@ -257,7 +257,7 @@ async fn visible_attachment(
     .await?
     .ok_or(ApiError::NotFound("attachment"))?;
     let (attachment, key) = attachment_from_row(&row)?;
-    let ticket = visible_ticket(conn, auth, attachment.ticket_id)
+    let ticket = visible_ticket(conn, &auth.user, attachment.ticket_id)
         .await
         .map_err(|_| ApiError::NotFound("attachment"))?;
     Ok((attachment, key, ticket))

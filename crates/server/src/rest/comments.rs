@@ -6,13 +6,14 @@ use axum::Json;
 use deskbell_protocol::{Comment, EventAction, Id, NewComment, Resource};
 use sqlx::Row;
 
-use super::tickets::{preview, visible_ticket};
+use super::tickets::preview;
 use super::{required_text, ApiJson, ApiPath, Lines};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::Audience;
 use crate::state::AppState;
 use crate::store::{self, comment_from_row, COMMENT_COLUMNS};
+use crate::visibility::visible_ticket;
+use crate::visibility::Audience;
 use crate::writes::WriteTx;
 
 const BODY_MAX: usize = 20_000;
@@ -23,7 +24,7 @@ pub async fn list(
     ApiPath(ticket_id): ApiPath<Id>,
 ) -> ApiResult<Json<Vec<Comment>>> {
     let mut conn = state.db.pool.acquire().await?;
-    visible_ticket(&mut conn, &auth, ticket_id).await?;
+    visible_ticket(&mut conn, &auth.user, ticket_id).await?;
     Ok(Json(
         store::comments(&mut *conn, auth.company_id(), ticket_id).await?,
     ))
@@ -53,7 +54,7 @@ async fn add_comment(
     ticket_id: Id,
     body: &str,
 ) -> ApiResult<Comment> {
-    visible_ticket(w.conn(), auth, ticket_id).await?;
+    visible_ticket(w.conn(), &auth.user, ticket_id).await?;
     let now = store::ts(w.now);
     let row = sqlx::query(&format!(
         "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at)
@@ -109,7 +110,7 @@ async fn delete_comment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<(
     .await?
     .ok_or(ApiError::NotFound("comment"))?;
     let comment = comment_from_row(&row)?;
-    visible_ticket(w.conn(), auth, comment.ticket_id)
+    visible_ticket(w.conn(), &auth.user, comment.ticket_id)
         .await
         .map_err(|_| ApiError::NotFound("comment"))?;
     if comment.author_id != auth.user.id && !auth.is_admin() {

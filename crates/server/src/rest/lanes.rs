@@ -12,9 +12,9 @@ use sqlx::Row;
 use super::{position, required_text, ApiJson, ApiPath, Lines, POSITION_MAX};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::Audience;
 use crate::state::AppState;
 use crate::store::{self, lane_from_row, LANE_COLUMNS};
+use crate::visibility::Audience;
 use crate::writes::WriteTx;
 
 const NAME_MAX: usize = 60;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use deskbell_protocol::{
-    Board, EventAction, Id, MoveRequest, NewTicket, Priority, Resource, Role, Ticket, TicketPatch,
+    Board, EventAction, Id, MoveRequest, NewTicket, Priority, Resource, Ticket, TicketPatch,
     TicketStatus,
 };
 use serde::Deserialize;
@@ -13,9 +13,9 @@ use sqlx::Row;
 use super::{body_id, if_match, optional_text, required_text, ApiJson, ApiPath, ApiQuery, Lines};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::events::Audience;
 use crate::state::AppState;
-use crate::store::{self, can_see, TICKET_COLUMNS};
+use crate::store::{self, TICKET_COLUMNS};
+use crate::visibility::{self, visible_ticket, Audience};
 use crate::writes::WriteTx;
 
 const TITLE_MAX: usize = 200;
@@ -40,7 +40,7 @@ pub async fn board(State(state): State<AppState>, auth: AuthUser) -> ApiResult<J
     // the snapshot already reflects is a no-op (versions).
     let seq = store::event_head(&state.db.pool, auth.company_id()).await?;
     let lanes = store::lanes(&state.db.pool, auth.company_id()).await?;
-    let tickets = store::visible_tickets(&state.db.pool, &auth.user).await?;
+    let tickets = visibility::visible_tickets(&state.db.pool, &auth.user).await?;
     Ok(Json(Board {
         lanes,
         tickets,
@@ -78,7 +78,7 @@ pub async fn list(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(str::to_lowercase);
-    let tickets = store::visible_tickets(&state.db.pool, &auth.user)
+    let tickets = visibility::visible_tickets(&state.db.pool, &auth.user)
         .await?
         .into_iter()
         .filter(|t| filter.status.is_none_or(|s| t.status == s))
@@ -97,25 +97,13 @@ pub async fn list(
     Ok(Json(tickets))
 }
 
-/// A ticket the caller may see, or 404 (never 403: existence is not revealed).
-pub async fn visible_ticket(
-    conn: &mut sqlx::AnyConnection,
-    auth: &AuthUser,
-    id: Id,
-) -> ApiResult<Ticket> {
-    store::ticket(conn, auth.company_id(), id)
-        .await?
-        .filter(|t| can_see(&auth.user, t))
-        .ok_or(ApiError::NotFound("ticket"))
-}
-
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<Json<Ticket>> {
     let mut conn = state.db.pool.acquire().await?;
-    Ok(Json(visible_ticket(&mut conn, &auth, id).await?))
+    Ok(Json(visible_ticket(&mut conn, &auth.user, id).await?))
 }
 
 async fn check_assignee(
@@ -340,7 +328,7 @@ async fn update_ticket(
     expected_version: Option<i64>,
     patch: &TicketPatch,
 ) -> ApiResult<Ticket> {
-    let before = visible_ticket(w.conn(), auth, id).await?;
+    let before = visible_ticket(w.conn(), &auth.user, id).await?;
     if let Some(expected) = expected_version {
         if expected != before.version {
             return Err(ApiError::Conflict {
@@ -419,17 +407,17 @@ async fn lost_sight(
     before: &Ticket,
     after: &Ticket,
 ) -> ApiResult<Option<Audience>> {
-    Ok(match (before.assignee_id, after.assignee_id) {
-        (None, Some(new)) => Some(Audience::AgentsExcept(new)),
-        (Some(old), Some(new)) if old != new => {
-            // An admin keeps seeing every ticket.
-            match store::company_user(&mut *conn, company_id, old).await? {
-                Some(u) if u.role == Role::Agent => Some(Audience::Only(old)),
-                _ => None,
-            }
-        }
+    let before_role = match (before.assignee_id, after.assignee_id) {
+        (Some(old), Some(new)) if old != new => store::company_user(&mut *conn, company_id, old)
+            .await?
+            .map(|u| u.role),
         _ => None,
-    })
+    };
+    Ok(Audience::lost_sight(
+        before.assignee_id,
+        after.assignee_id,
+        before_role,
+    ))
 }
 
 pub async fn patch(
@@ -498,7 +486,7 @@ pub async fn remove(
 /// Deletes a ticket with its comments and attachments; returns the attachments' storage keys
 /// (their files go once the deletion is committed).
 async fn delete_ticket(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<Vec<String>> {
-    let ticket = visible_ticket(w.conn(), auth, id).await?;
+    let ticket = visible_ticket(w.conn(), &auth.user, id).await?;
     let keys: Vec<String> =
         sqlx::query("SELECT storage_key FROM attachments WHERE ticket_id = $1 AND company_id = $2")
             .bind(id)
