@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod logs;
+pub mod ops;
 pub mod outbox;
 pub mod ratelimit;
 pub mod realtime;

@@ -9,9 +9,10 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
-use crate::auth::{authenticate, live_session, AuthFailure};
+use crate::auth::AuthFailure;
 use crate::error::{ApiError, Limit};
 use crate::events::{self, send_raw_event, SendOutcome, SocketSession};
+use crate::ops::account::{authenticate, live_session};
 use crate::rest::client_ip;
 use crate::state::AppState;
 use crate::store;

@@ -1,4 +1,8 @@
 //! Shared server state.
+//!
+//! Dependencies: the parts it holds (`db`, `config`, `auth`'s token keys, `events`, the
+//! limiters, `sessions`, `cluster`'s link) and `error`. The operations (`ops`) and the edges
+//! use it; nothing it holds depends on it.
 
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -8,7 +12,7 @@ use std::time::Instant;
 use deskbell_protocol::Id;
 
 use crate::anonymous_limits::{ConnectThrottle, HashGate, LoginThrottle};
-use crate::auth::{AuthUser, TokenKeys};
+use crate::auth::TokenKeys;
 use crate::cluster::RedisLink;
 use crate::config::Config;
 use crate::db::{Backend, Db};
@@ -16,7 +20,6 @@ use crate::error::{ApiError, ApiResult, Limit};
 use crate::events::EventHub;
 use crate::ratelimit::{Exceeded, RateLimiter};
 use crate::sessions::SessionCache;
-use crate::writes::WriteBody;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -98,25 +101,6 @@ impl AppState {
                 };
                 ApiError::rate_limited(limit, wait)
             })
-    }
-
-    /// Runs `body` on `input` as the caller's write in their company (see `writes`) and
-    /// returns its result once committed. Counting it against the rate limit is the caller's
-    /// (`count_write`), before any work such as storing a file.
-    pub async fn write<I, T>(
-        &self,
-        caller: &AuthUser,
-        input: I,
-        body: WriteBody<I, T>,
-    ) -> ApiResult<T>
-    where
-        I: Send + Sync + 'static,
-        T: Send + 'static,
-    {
-        self.hub
-            .writer(caller.company_id())
-            .submit(caller.user.id, input, body)
-            .await
     }
 
     /// Created private on start, like the directories beneath it (see `files`).
