@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 use crate::anonymous_limits::HashGate;
-use crate::error::{ApiError, ApiResult, Limit};
+use crate::error::{Limit, OpError, OpResult};
 
 /// Claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,7 +113,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// Argon2 is deliberately slow: off the async workers, and through the server's gate (see
 /// `anonymous_limits`), which refuses at once when too many hashes are under way.
-pub async fn hash_password_blocking(gate: &HashGate, password: String) -> ApiResult<String> {
+pub async fn hash_password_blocking(gate: &HashGate, password: String) -> OpResult<String> {
     gate.run(move || hash_password(&password))
         .await
         .map_err(|_| password_checks_busy())
@@ -123,15 +123,15 @@ pub async fn verify_password_blocking(
     gate: &HashGate,
     password: String,
     hash: String,
-) -> ApiResult<bool> {
+) -> OpResult<bool> {
     gate.run(move || verify_password(&password, &hash))
         .await
         .map_err(|_| password_checks_busy())
 }
 
-fn password_checks_busy() -> ApiError {
+fn password_checks_busy() -> OpError {
     tracing::warn!("password check refused: too many under way");
-    ApiError::rate_limited(Limit::PasswordChecks, Duration::from_secs(1))
+    OpError::rate_limited(Limit::PasswordChecks, Duration::from_secs(1))
 }
 
 pub fn random_token() -> String {
@@ -156,19 +156,19 @@ pub enum AuthFailure {
     Internal(String),
 }
 
-impl From<AuthFailure> for ApiError {
-    fn from(f: AuthFailure) -> ApiError {
+impl From<AuthFailure> for OpError {
+    fn from(f: AuthFailure) -> OpError {
         match f {
             AuthFailure::Missing => {
-                ApiError::Unauthorized("sign in first (missing bearer token)".into())
+                OpError::Unauthorized("sign in first (missing bearer token)".into())
             }
-            AuthFailure::Invalid => ApiError::Unauthorized("invalid access token".into()),
-            AuthFailure::Expired => ApiError::TokenExpired,
+            AuthFailure::Invalid => OpError::Unauthorized("invalid access token".into()),
+            AuthFailure::Expired => OpError::TokenExpired,
             AuthFailure::Revoked => {
-                ApiError::Unauthorized("this session has been signed out".into())
+                OpError::Unauthorized("this session has been signed out".into())
             }
-            AuthFailure::Inactive => ApiError::Unauthorized("the account is disabled".into()),
-            AuthFailure::Internal(e) => ApiError::Internal(e),
+            AuthFailure::Inactive => OpError::Unauthorized("the account is disabled".into()),
+            AuthFailure::Internal(e) => OpError::Internal(e),
         }
     }
 }
@@ -189,11 +189,11 @@ impl AuthUser {
         self.user.role == Role::Admin
     }
 
-    pub fn require_admin(&self) -> ApiResult<()> {
+    pub fn require_admin(&self) -> OpResult<()> {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden("only an admin can do this"))
+            Err(OpError::forbidden("only an admin can do this"))
         }
     }
 }

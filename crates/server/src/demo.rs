@@ -12,7 +12,7 @@ use sqlx::Row;
 use std::time::Duration;
 
 use crate::auth::{hash_password_blocking, AuthUser};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::ops;
 use crate::state::AppState;
 use crate::store::{self, USER_COLUMNS};
@@ -112,7 +112,7 @@ const MESSAGES: [&str; 10] = [
 ];
 
 /// Creates the demo companies, users, lanes and tickets unless they exist.
-pub async fn seed(state: &AppState) -> ApiResult<()> {
+pub async fn seed(state: &AppState) -> OpResult<()> {
     let hash = hash_password_blocking(&state.hash_gate, DEMO_PASSWORD.to_string()).await?;
     let mut tx = state.db.pool.begin().await?;
     if state.db.backend == crate::db::Backend::Postgres {
@@ -269,9 +269,7 @@ pub async fn simulate(state: AppState, pace: Duration) {
         tokio::time::sleep(wait).await;
         if let Err(e) = simulate_step(&state, &actors).await {
             match e {
-                ApiError::RateLimited { .. }
-                | ApiError::Conflict { .. }
-                | ApiError::NotFound(_) => {}
+                OpError::RateLimited { .. } | OpError::Conflict { .. } | OpError::NotFound(_) => {}
                 other => tracing::warn!(error = %other, "simulation step failed"),
             }
         }
@@ -279,7 +277,7 @@ pub async fn simulate(state: AppState, pace: Duration) {
 }
 
 /// The simulation acts as the admin and the second agent, so agent 1 sees other people's work.
-async fn simulation_actors(state: &AppState) -> ApiResult<Vec<AuthUser>> {
+async fn simulation_actors(state: &AppState) -> OpResult<Vec<AuthUser>> {
     let mut actors = Vec::new();
     for email in ["admin@acme.test", "agent2@acme.test"] {
         // Emails are unique per company only: the seeded account is the oldest with that email.
@@ -299,7 +297,7 @@ async fn simulation_actors(state: &AppState) -> ApiResult<Vec<AuthUser>> {
     Ok(actors)
 }
 
-async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> ApiResult<()> {
+async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> OpResult<()> {
     enum Step {
         Create { urgent: bool },
         Comment,

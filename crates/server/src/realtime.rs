@@ -10,10 +10,10 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
 use crate::auth::AuthFailure;
-use crate::error::{ApiError, Limit};
+use crate::error::{Limit, OpError};
 use crate::events::{self, send_raw_event, SendOutcome, SocketSession};
 use crate::ops::account::{authenticate, live_session};
-use crate::rest::client_ip;
+use crate::rest::{client_ip, ApiError};
 use crate::state::AppState;
 use crate::store;
 use crate::visibility::rooms_of;
@@ -146,7 +146,8 @@ pub async fn refuse_throttled_addresses(
             let wait = state.connect_throttle.wait(address, Instant::now());
             if !wait.is_zero() {
                 tracing::warn!(%address, wait_secs = wait.as_secs_f32(), "socket connections refused: too many refused connects");
-                return ApiError::rate_limited(Limit::RefusedConnects, wait).into_response();
+                return ApiError(OpError::rate_limited(Limit::RefusedConnects, wait))
+                    .into_response();
             }
         }
     }
@@ -289,7 +290,7 @@ async fn client_event(
         .count_write(session.user.company_id, session.user.id)
         .await
     {
-        Err(e @ ApiError::RateLimited { .. }) => ("rate_limited", e.to_string()),
+        Err(e @ OpError::RateLimited { .. }) => ("rate_limited", e.to_string()),
         _ => (
             "unsupported_event",
             format!("the server accepts no {name:?} event from clients; write over the REST API"),

@@ -16,7 +16,7 @@ use crate::auth::TokenKeys;
 use crate::cluster::RedisLink;
 use crate::config::Config;
 use crate::db::{Backend, Db};
-use crate::error::{ApiError, ApiResult, Limit};
+use crate::error::{Limit, OpError, OpResult};
 use crate::events::EventHub;
 use crate::ratelimit::{Exceeded, RateLimiter};
 use crate::sessions::SessionCache;
@@ -80,7 +80,7 @@ impl AppState {
     /// Counts a write of `member` against the company's rate limit and the member's share of
     /// it (see `ratelimit`): in Redis when nodes share the companies, so that the limit holds
     /// for the cluster; in this process otherwise, and while Redis cannot be reached.
-    pub async fn count_write(&self, company_id: Id, member: Id) -> ApiResult<()> {
+    pub async fn count_write(&self, company_id: Id, member: Id) -> OpResult<()> {
         let mut verdict = None;
         if let (Some(link), true) = (&self.redis, self.limiter.enabled()) {
             verdict = link
@@ -99,7 +99,7 @@ impl AppState {
                     Exceeded::Company => Limit::CompanyWrites,
                     Exceeded::Member => Limit::MemberWrites,
                 };
-                ApiError::rate_limited(limit, wait)
+                OpError::rate_limited(limit, wait)
             })
     }
 

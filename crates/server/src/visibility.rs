@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use deskbell_protocol::{EventStream, Id, Role, Ticket, User};
 use sqlx::{AnyConnection, Executor};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::store::{self, ticket_from_row, TICKET_COLUMNS};
 
 /// Whether `user` may see `ticket`: admins all; agents the ones assigned to them and
@@ -52,11 +52,11 @@ pub async fn visible_tickets<'e, E: Executor<'e, Database = sqlx::Any>>(
 }
 
 /// A ticket `viewer` may see, or `not_found` (never `forbidden`: existence is not revealed).
-pub async fn visible_ticket(conn: &mut AnyConnection, viewer: &User, id: Id) -> ApiResult<Ticket> {
+pub async fn visible_ticket(conn: &mut AnyConnection, viewer: &User, id: Id) -> OpResult<Ticket> {
     store::ticket(conn, viewer.company_id, id)
         .await?
         .filter(|t| can_see(viewer, t))
-        .ok_or(ApiError::NotFound("ticket"))
+        .ok_or(OpError::NotFound("ticket"))
 }
 
 /// Who may receive an event. Stored with it, so replay filters exactly as live emission does.

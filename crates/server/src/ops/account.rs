@@ -22,7 +22,7 @@ use crate::auth::{
     random_token, token_hash, verify_password_blocking, AuthFailure, AuthUser, Claims, TokenError,
     DUMMY_HASH,
 };
-use crate::error::{ApiError, ApiResult, Limit};
+use crate::error::{Limit, OpError, OpResult};
 use crate::outbox::SessionEnd;
 use crate::state::AppState;
 use crate::store::{self, USER_COLUMNS};
@@ -35,9 +35,9 @@ pub async fn login(
     state: &AppState,
     req: LoginRequest,
     address: Option<IpAddr>,
-) -> ApiResult<LoginResponse> {
+) -> OpResult<LoginResponse> {
     if req.email.trim().is_empty() || req.password.is_empty() {
-        return Err(ApiError::validation("email and password are required"));
+        return Err(OpError::validation("email and password are required"));
     }
     // The text rule only, not the full shape of an address: an account created before that
     // check existed must still be able to sign in. A NUL would be a 500 on PostgreSQL.
@@ -62,21 +62,21 @@ pub async fn login(
         span.in_scope(|| {
             tracing::warn!(email = ?account, reason = limit.describe(), wait_secs = wait.as_secs_f32(), "sign-in refused")
         });
-        return Err(ApiError::rate_limited(limit, wait));
+        return Err(OpError::rate_limited(limit, wait));
     }
     if req.password.len() > 1024 {
         throttle.failed(&account, address, Instant::now());
         span.in_scope(|| {
             tracing::warn!(email = ?account, reason = "password over 1024 bytes", "sign-in failed")
         });
-        return Err(ApiError::InvalidCredentials);
+        return Err(OpError::InvalidCredentials);
     }
     let outcome = check_credentials(state, &req.email, &req.password, company_id)
         .instrument(span.clone())
         .await;
     match &outcome {
         Ok(_) => throttle.succeeded(&account),
-        Err(ApiError::InvalidCredentials) => {
+        Err(OpError::InvalidCredentials) => {
             let failures = throttle.failed(&account, address, Instant::now());
             span.in_scope(|| tracing::debug!(failures, "failed sign-ins of this account in a row"));
         }
@@ -90,7 +90,7 @@ async fn store_refresh_token(
     user: &User,
     family: &str,
     now: DateTime<Utc>,
-) -> ApiResult<String> {
+) -> OpResult<String> {
     let token = random_token();
     let expires = now + chrono::Duration::from_std(state.keys.refresh_ttl).unwrap_or_default();
     sqlx::query(
@@ -113,11 +113,11 @@ async fn session_response(
     user: User,
     family: &str,
     now: DateTime<Utc>,
-) -> ApiResult<LoginResponse> {
+) -> OpResult<LoginResponse> {
     let refresh_token = store_refresh_token(state, &user, family, now).await?;
     let company = store::company(&state.db.pool, user.company_id)
         .await?
-        .ok_or(ApiError::NotFound("company"))?;
+        .ok_or(OpError::NotFound("company"))?;
     Ok(LoginResponse {
         access_token: state.keys.issue(&user, family, now),
         refresh_token,
@@ -141,7 +141,7 @@ async fn check_credentials(
     email: &str,
     password: &str,
     company_id: Option<Id>,
-) -> ApiResult<LoginResponse> {
+) -> OpResult<LoginResponse> {
     let email = email.trim().to_lowercase();
     let candidates =
         store::login_candidates(&state.db.pool, &email, company_id, LOGIN_CANDIDATES_MAX).await?;
@@ -152,7 +152,7 @@ async fn check_credentials(
                 .await?;
         // Disabled accounts are not candidates.
         tracing::warn!(email = ?email, reason = "no such account (or disabled)", "sign-in failed");
-        return Err(ApiError::InvalidCredentials);
+        return Err(OpError::InvalidCredentials);
     }
     let mut matched = Vec::new();
     for (user, hash) in candidates {
@@ -163,7 +163,7 @@ async fn check_credentials(
     let user = match matched.len() {
         0 => {
             tracing::warn!(email = ?email, reason = "wrong password", "sign-in failed");
-            return Err(ApiError::InvalidCredentials);
+            return Err(OpError::InvalidCredentials);
         }
         1 => matched.remove(0),
         _ => {
@@ -176,15 +176,15 @@ async fn check_credentials(
 }
 
 /// The answer when one email and password open accounts in several companies.
-async fn workspace_required(state: &AppState, matched: &[User]) -> ApiResult<ApiError> {
+async fn workspace_required(state: &AppState, matched: &[User]) -> OpResult<OpError> {
     let mut workspaces = Vec::new();
     for user in matched {
         let company = store::company(&state.db.pool, user.company_id)
             .await?
-            .ok_or(ApiError::NotFound("company"))?;
+            .ok_or(OpError::NotFound("company"))?;
         workspaces.push(format!("{} ({})", company.name, company.id));
     }
-    Ok(ApiError::WorkspaceRequired(format!(
+    Ok(OpError::WorkspaceRequired(format!(
         "this email and password open accounts in several workspaces; sign in again with \
          companyId set to one of: {}",
         workspaces.join(", ")
@@ -192,7 +192,7 @@ async fn workspace_required(state: &AppState, matched: &[User]) -> ApiResult<Api
 }
 
 /// Rotates a refresh token. Presenting one that was already used revokes its whole family.
-pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> {
+pub async fn refresh(state: &AppState, token: &str) -> OpResult<LoginResponse> {
     let now = Utc::now();
     let hash = token_hash(token);
     let rotated = sqlx::query(
@@ -212,7 +212,7 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> 
         .fetch_optional(&state.db.pool)
         .await?;
         return Err(match known {
-            None => ApiError::Unauthorized("unknown refresh token".into()),
+            None => OpError::Unauthorized("unknown refresh token".into()),
             Some(row) => {
                 let family: String = row.try_get("family_id")?;
                 let used: i64 = row.try_get("used")?;
@@ -227,11 +227,11 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> 
                     };
                     revoke_sessions(state, company_id, user_id, vec![ending]).await?;
                     tracing::warn!(user = user_id, "refresh token reuse; session revoked");
-                    ApiError::RefreshReused
+                    OpError::RefreshReused
                 } else if revoked != 0 {
-                    ApiError::Unauthorized("this session has been signed out".into())
+                    OpError::Unauthorized("this session has been signed out".into())
                 } else {
-                    ApiError::Unauthorized("the refresh token has expired".into())
+                    OpError::Unauthorized("the refresh token has expired".into())
                 }
             }
         });
@@ -241,7 +241,7 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<LoginResponse> 
     let user = store::user(&state.db.pool, user_id)
         .await?
         .filter(|u| u.active)
-        .ok_or_else(|| ApiError::Unauthorized("the account is disabled".into()))?;
+        .ok_or_else(|| OpError::Unauthorized("the account is disabled".into()))?;
     session_response(state, user, &family, now).await
 }
 
@@ -261,7 +261,7 @@ pub async fn revoke_sessions(
     company_id: Id,
     actor: Id,
     sessions: Vec<Revocation>,
-) -> ApiResult<()> {
+) -> OpResult<()> {
     super::submit(state, company_id, actor, sessions, |w, sessions| {
         Box::pin(revoke_in(w, sessions))
     })
@@ -270,7 +270,7 @@ pub async fn revoke_sessions(
     Ok(())
 }
 
-async fn revoke_in(w: &mut WriteTx, sessions: &[Revocation]) -> ApiResult<()> {
+async fn revoke_in(w: &mut WriteTx, sessions: &[Revocation]) -> OpResult<()> {
     for ending in sessions {
         sqlx::query(
             "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1 AND user_id = $2 AND company_id = $3",
@@ -294,7 +294,7 @@ pub async fn logout(
     state: &AppState,
     auth: &AuthUser,
     refresh_token: Option<&str>,
-) -> ApiResult<()> {
+) -> OpResult<()> {
     let mut sessions = vec![Revocation {
         user_id: auth.user.id,
         family: auth.session.clone(),
@@ -390,10 +390,10 @@ fn signed_in(user: User, claims: Claims) -> Result<AuthUser, AuthFailure> {
 }
 
 /// The caller and their company.
-pub async fn me(state: &AppState, actor: &AuthUser) -> ApiResult<Me> {
+pub async fn me(state: &AppState, actor: &AuthUser) -> OpResult<Me> {
     let company = store::company(&state.db.pool, actor.company_id())
         .await?
-        .ok_or(ApiError::NotFound("company"))?;
+        .ok_or(OpError::NotFound("company"))?;
     Ok(Me {
         user: actor.user.clone(),
         company,

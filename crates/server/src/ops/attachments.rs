@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::validate::{bounded, Lines};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::files;
 use crate::state::AppState;
 use crate::store::{self, attachment_from_row, ATTACHMENT_COLUMNS};
@@ -66,7 +66,7 @@ pub struct FileName(String);
 
 impl FileName {
     /// Cleans the name a client sent, or `validation` when nothing usable is left.
-    pub fn parse(raw: &str) -> ApiResult<FileName> {
+    pub fn parse(raw: &str) -> OpResult<FileName> {
         clean_file_name(raw).map(FileName)
     }
 
@@ -75,20 +75,20 @@ impl FileName {
     }
 }
 
-fn clean_file_name(raw: &str) -> ApiResult<String> {
+fn clean_file_name(raw: &str) -> OpResult<String> {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
     let cleaned: String = base
         .chars()
         .filter(|c| !c.is_control() && *c != '"')
         .collect();
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
-        return Err(ApiError::validation("the file needs a name"));
+        return Err(OpError::validation("the file needs a name"));
     }
     bounded("file name", &cleaned, 255, Lines::Single)
 }
 
 /// The attachments of a ticket `actor` sees, oldest first.
-pub async fn list(state: &AppState, actor: &AuthUser, ticket_id: Id) -> ApiResult<Vec<Attachment>> {
+pub async fn list(state: &AppState, actor: &AuthUser, ticket_id: Id) -> OpResult<Vec<Attachment>> {
     let mut conn = state.db.pool.acquire().await?;
     visible_ticket(&mut conn, &actor.user, ticket_id).await?;
     Ok(store::attachments(&mut *conn, actor.company_id(), ticket_id).await?)
@@ -110,10 +110,10 @@ pub async fn upload(
     state: &AppState,
     actor: &AuthUser,
     new: NewAttachment,
-) -> ApiResult<Attachment> {
+) -> OpResult<Attachment> {
     let limit = state.config.max_attachment_bytes;
     if new.bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge(format!(
+        return Err(OpError::PayloadTooLarge(format!(
             "the file is larger than the attachment limit of {limit} bytes"
         )));
     }
@@ -137,7 +137,7 @@ pub async fn upload(
     };
     write
         .await
-        .map_err(|e| ApiError::Internal(format!("cannot store the file: {e}")))?;
+        .map_err(|e| OpError::Internal(format!("cannot store the file: {e}")))?;
     let upload = Upload {
         actor: actor.clone(),
         ticket_id: new.ticket_id,
@@ -166,7 +166,7 @@ struct Upload {
     key: String,
 }
 
-async fn record_upload(w: &mut WriteTx, upload: &Upload) -> ApiResult<Attachment> {
+async fn record_upload(w: &mut WriteTx, upload: &Upload) -> OpResult<Attachment> {
     let Upload {
         actor,
         ticket_id,
@@ -203,7 +203,7 @@ async fn visible_attachment(
     conn: &mut sqlx::AnyConnection,
     actor: &AuthUser,
     id: Id,
-) -> ApiResult<(Attachment, String, Ticket)> {
+) -> OpResult<(Attachment, String, Ticket)> {
     let row = sqlx::query(&format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1 AND company_id = $2"
     ))
@@ -211,11 +211,11 @@ async fn visible_attachment(
     .bind(actor.company_id())
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(ApiError::NotFound("attachment"))?;
+    .ok_or(OpError::NotFound("attachment"))?;
     let (attachment, key) = attachment_from_row(&row)?;
     let ticket = visible_ticket(conn, &actor.user, attachment.ticket_id)
         .await
-        .map_err(|_| ApiError::NotFound("attachment"))?;
+        .map_err(|_| OpError::NotFound("attachment"))?;
     Ok((attachment, key, ticket))
 }
 
@@ -224,7 +224,7 @@ pub async fn download(
     state: &AppState,
     actor: &AuthUser,
     id: Id,
-) -> ApiResult<(Attachment, Vec<u8>)> {
+) -> OpResult<(Attachment, Vec<u8>)> {
     let (attachment, key) = {
         let mut conn = state.db.pool.acquire().await?;
         let (a, k, _) = visible_attachment(&mut conn, actor, id).await?;
@@ -232,12 +232,12 @@ pub async fn download(
     };
     let bytes = tokio::fs::read(path_of(state, &key))
         .await
-        .map_err(|e| ApiError::Internal(format!("the attachment's file is unreadable: {e}")))?;
+        .map_err(|e| OpError::Internal(format!("the attachment's file is unreadable: {e}")))?;
     Ok((attachment, bytes))
 }
 
 /// Deletes an attachment: its uploader or an admin, on a ticket they see.
-pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<()> {
+pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<()> {
     state.count_write(actor.company_id(), actor.user.id).await?;
     let key = super::write(state, actor, (actor.clone(), id), |w, (actor, id)| {
         Box::pin(delete_attachment(w, actor, *id))
@@ -248,10 +248,10 @@ pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<()>
 }
 
 /// Deletes an attachment's record; returns its storage key (the file goes once committed).
-async fn delete_attachment(w: &mut WriteTx, actor: &AuthUser, id: Id) -> ApiResult<String> {
+async fn delete_attachment(w: &mut WriteTx, actor: &AuthUser, id: Id) -> OpResult<String> {
     let (attachment, key, ticket) = visible_attachment(w.conn(), actor, id).await?;
     if attachment.uploaded_by != actor.user.id && !actor.is_admin() {
-        return Err(ApiError::forbidden(
+        return Err(OpError::forbidden(
             "only the uploader or an admin can delete an attachment",
         ));
     }

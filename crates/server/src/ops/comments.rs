@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::tickets::preview;
 use super::validate::{required_text, Lines};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::state::AppState;
 use crate::store::{self, comment_from_row, COMMENT_COLUMNS};
 use crate::visibility::{visible_ticket, Audience};
@@ -15,7 +15,7 @@ use crate::writes::WriteTx;
 const BODY_MAX: usize = 20_000;
 
 /// The comments of a ticket `actor` sees, oldest first.
-pub async fn list(state: &AppState, actor: &AuthUser, ticket_id: Id) -> ApiResult<Vec<Comment>> {
+pub async fn list(state: &AppState, actor: &AuthUser, ticket_id: Id) -> OpResult<Vec<Comment>> {
     let mut conn = state.db.pool.acquire().await?;
     visible_ticket(&mut conn, &actor.user, ticket_id).await?;
     Ok(store::comments(&mut *conn, actor.company_id(), ticket_id).await?)
@@ -27,7 +27,7 @@ pub async fn create(
     actor: &AuthUser,
     ticket_id: Id,
     new: NewComment,
-) -> ApiResult<Comment> {
+) -> OpResult<Comment> {
     let body = required_text("body", &new.body, BODY_MAX, Lines::Multi)?;
     state.count_write(actor.company_id(), actor.user.id).await?;
     super::write(
@@ -44,7 +44,7 @@ async fn add_comment(
     actor: &AuthUser,
     ticket_id: Id,
     body: &str,
-) -> ApiResult<Comment> {
+) -> OpResult<Comment> {
     visible_ticket(w.conn(), &actor.user, ticket_id).await?;
     let now = store::ts(w.now);
     let row = sqlx::query(&format!(
@@ -78,7 +78,7 @@ async fn add_comment(
 }
 
 /// Deletes a comment: its author or an admin, on a ticket they see.
-pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<()> {
+pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<()> {
     state.count_write(actor.company_id(), actor.user.id).await?;
     super::write(state, actor, (actor.clone(), id), |w, (actor, id)| {
         Box::pin(delete_comment(w, actor, *id))
@@ -86,7 +86,7 @@ pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<()>
     .await
 }
 
-async fn delete_comment(w: &mut WriteTx, actor: &AuthUser, id: Id) -> ApiResult<()> {
+async fn delete_comment(w: &mut WriteTx, actor: &AuthUser, id: Id) -> OpResult<()> {
     let row = sqlx::query(&format!(
         "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1 AND company_id = $2"
     ))
@@ -94,13 +94,13 @@ async fn delete_comment(w: &mut WriteTx, actor: &AuthUser, id: Id) -> ApiResult<
     .bind(actor.company_id())
     .fetch_optional(w.conn())
     .await?
-    .ok_or(ApiError::NotFound("comment"))?;
+    .ok_or(OpError::NotFound("comment"))?;
     let comment = comment_from_row(&row)?;
     visible_ticket(w.conn(), &actor.user, comment.ticket_id)
         .await
-        .map_err(|_| ApiError::NotFound("comment"))?;
+        .map_err(|_| OpError::NotFound("comment"))?;
     if comment.author_id != actor.user.id && !actor.is_admin() {
-        return Err(ApiError::forbidden(
+        return Err(OpError::forbidden(
             "only the author or an admin can delete a comment",
         ));
     }

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::validate::{position, required_text, Lines, POSITION_MAX};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::state::AppState;
 use crate::store::{self, lane_from_row, LANE_COLUMNS};
 use crate::visibility::Audience;
@@ -16,25 +16,25 @@ use crate::writes::WriteTx;
 
 const NAME_MAX: usize = 60;
 
-fn valid_color(color: &str) -> ApiResult<String> {
+fn valid_color(color: &str) -> OpResult<String> {
     let c = color.trim();
     let ok = c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
     if ok {
         Ok(c.to_ascii_lowercase())
     } else {
-        Err(ApiError::validation(format!(
+        Err(OpError::validation(format!(
             "color must look like #1e88e5, not {c:?}"
         )))
     }
 }
 
 /// The company's lanes, by position (then id).
-pub async fn list(state: &AppState, actor: &AuthUser) -> ApiResult<Vec<Lane>> {
+pub async fn list(state: &AppState, actor: &AuthUser) -> OpResult<Vec<Lane>> {
     Ok(store::lanes(&state.db.pool, actor.company_id()).await?)
 }
 
 /// Creates a lane (admins only); without a position it goes after the last.
-pub async fn create(state: &AppState, actor: &AuthUser, new: NewLane) -> ApiResult<Lane> {
+pub async fn create(state: &AppState, actor: &AuthUser, new: NewLane) -> OpResult<Lane> {
     actor.require_admin()?;
     let name = required_text("name", &new.name, NAME_MAX, Lines::Single)?;
     let color = valid_color(&new.color)?;
@@ -54,7 +54,7 @@ async fn insert_lane(
     name: &str,
     color: &str,
     position: Option<i64>,
-) -> ApiResult<Lane> {
+) -> OpResult<Lane> {
     let position = match position {
         Some(p) => p,
         None => {
@@ -95,10 +95,10 @@ pub async fn update(
     actor: &AuthUser,
     id: Id,
     patch: LanePatch,
-) -> ApiResult<Lane> {
+) -> OpResult<Lane> {
     actor.require_admin()?;
     if patch == LanePatch::default() {
-        return Err(ApiError::validation("nothing to change"));
+        return Err(OpError::validation("nothing to change"));
     }
     let name = patch
         .name
@@ -128,11 +128,11 @@ async fn update_lane(
     name: Option<String>,
     color: Option<String>,
     position: Option<i64>,
-) -> ApiResult<Lane> {
+) -> OpResult<Lane> {
     let company_id = w.company_id;
     let mut lane = store::lane(w.conn(), company_id, id)
         .await?
-        .ok_or(ApiError::NotFound("lane"))?;
+        .ok_or(OpError::NotFound("lane"))?;
     lane.name = name.unwrap_or(lane.name);
     lane.color = color.unwrap_or(lane.color);
     lane.position = position.unwrap_or(lane.position);
@@ -153,17 +153,17 @@ async fn update_lane(
 }
 
 /// Deletes a lane (admins only); its tickets move to "No lane", each with its own event.
-pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<()> {
+pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<()> {
     actor.require_admin()?;
     state.count_write(actor.company_id(), actor.user.id).await?;
     super::write(state, actor, id, |w, id| Box::pin(delete_lane(w, *id))).await
 }
 
-async fn delete_lane(w: &mut WriteTx, id: Id) -> ApiResult<()> {
+async fn delete_lane(w: &mut WriteTx, id: Id) -> OpResult<()> {
     let company_id = w.company_id;
     let lane = store::lane(w.conn(), company_id, id)
         .await?
-        .ok_or(ApiError::NotFound("lane"))?;
+        .ok_or(OpError::NotFound("lane"))?;
     let in_lane: Vec<Id> =
         sqlx::query("SELECT id FROM tickets WHERE lane_id = $1 AND company_id = $2 ORDER BY id")
             .bind(id)

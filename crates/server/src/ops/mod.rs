@@ -1,7 +1,7 @@
 //! The server's operations, as plain functions apart from HTTP.
 //!
 //! Every write of the server is an `async fn` here that takes the state, the acting member
-//! (`AuthUser`, see `auth`) and a typed input, and returns a typed result or an `ApiError`
+//! (`AuthUser`, see `auth`) and a typed input, and returns a typed result or an `OpError`
 //! whose stable code is the protocol's `ApiErrorCode` (see `error`). The REST handlers
 //! (`rest`), the demo simulator (`demo`) and the socket handlers (`realtime`) call them; none of
 //! them writes on its own. One module per feature: `tickets`, `comments`, `attachments`,
@@ -34,7 +34,7 @@ pub mod validate;
 use deskbell_protocol::Id;
 
 use crate::auth::AuthUser;
-use crate::error::ApiResult;
+use crate::error::OpResult;
 use crate::state::AppState;
 use crate::writes::WriteBody;
 
@@ -47,7 +47,7 @@ pub(crate) async fn submit<I, T>(
     actor: Id,
     input: I,
     body: WriteBody<I, T>,
-) -> ApiResult<T>
+) -> OpResult<T>
 where
     I: Send + Sync + 'static,
     T: Send + 'static,
@@ -65,7 +65,7 @@ pub(crate) async fn write<I, T>(
     actor: &AuthUser,
     input: I,
     body: WriteBody<I, T>,
-) -> ApiResult<T>
+) -> OpResult<T>
 where
     I: Send + Sync + 'static,
     T: Send + 'static,

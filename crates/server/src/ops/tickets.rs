@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::validate::{body_id, optional_text, required_text, Lines};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::state::AppState;
 use crate::store::{self, TICKET_COLUMNS};
 use crate::visibility::{self, visible_ticket, Audience};
@@ -36,7 +36,7 @@ pub fn preview(body: &str) -> String {
 }
 
 /// The board as `actor` sees it: lanes, visible tickets, and the event head they reflect.
-pub async fn board(state: &AppState, actor: &AuthUser) -> ApiResult<Board> {
+pub async fn board(state: &AppState, actor: &AuthUser) -> OpResult<Board> {
     // The head is read first: anything committed after it is replayed, and applying an event
     // the snapshot already reflects is a no-op (versions).
     let seq = store::event_head(&state.db.pool, actor.company_id()).await?;
@@ -74,7 +74,7 @@ pub async fn list(
     state: &AppState,
     actor: &AuthUser,
     filter: TicketFilter,
-) -> ApiResult<Vec<Ticket>> {
+) -> OpResult<Vec<Ticket>> {
     let assignee: Option<Option<Id>> = filter.assignee.map(|a| match a {
         AssigneeFilter::Me => Some(actor.user.id),
         AssigneeFilter::Nobody => None,
@@ -106,7 +106,7 @@ pub async fn list(
 }
 
 /// A ticket `actor` sees, or `not_found`.
-pub async fn show(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<Ticket> {
+pub async fn show(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<Ticket> {
     let mut conn = state.db.pool.acquire().await?;
     visible_ticket(&mut conn, &actor.user, id).await
 }
@@ -115,16 +115,12 @@ async fn check_assignee(
     conn: &mut sqlx::AnyConnection,
     company_id: Id,
     assignee: Option<Id>,
-) -> ApiResult<()> {
+) -> OpResult<()> {
     if let Some(id) = assignee {
         match store::company_user(&mut *conn, company_id, id).await? {
             Some(user) if user.active => {}
-            Some(_) => return Err(ApiError::validation("the assignee's account is disabled")),
-            None => {
-                return Err(ApiError::validation(format!(
-                    "no user {id} in this company"
-                )))
-            }
+            Some(_) => return Err(OpError::validation("the assignee's account is disabled")),
+            None => return Err(OpError::validation(format!("no user {id} in this company"))),
         }
     }
     Ok(())
@@ -134,19 +130,17 @@ async fn check_lane(
     conn: &mut sqlx::AnyConnection,
     company_id: Id,
     lane: Option<Id>,
-) -> ApiResult<()> {
+) -> OpResult<()> {
     if let Some(id) = lane {
         if store::lane(conn, company_id, id).await?.is_none() {
-            return Err(ApiError::validation(format!(
-                "no lane {id} in this company"
-            )));
+            return Err(OpError::validation(format!("no lane {id} in this company")));
         }
     }
     Ok(())
 }
 
 /// Creates a ticket, with its first message as a comment when it has one.
-pub async fn create(state: &AppState, actor: &AuthUser, new: NewTicket) -> ApiResult<Ticket> {
+pub async fn create(state: &AppState, actor: &AuthUser, new: NewTicket) -> OpResult<Ticket> {
     let title = required_text("title", &new.title, TITLE_MAX, Lines::Single)?;
     let requester_name = required_text(
         "requester.name",
@@ -180,7 +174,7 @@ pub async fn create(state: &AppState, actor: &AuthUser, new: NewTicket) -> ApiRe
 }
 
 /// Inserts a ticket whose fields are checked, and its first message as a comment.
-async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> ApiResult<Ticket> {
+async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> OpResult<Ticket> {
     let company_id = w.company_id;
     check_assignee(w.conn(), company_id, new.assignee_id).await?;
     check_lane(w.conn(), company_id, new.lane_id).await?;
@@ -272,9 +266,9 @@ pub async fn patch(
     id: Id,
     expected_version: Option<i64>,
     patch: TicketPatch,
-) -> ApiResult<Ticket> {
+) -> OpResult<Ticket> {
     if patch.is_empty() {
-        return Err(ApiError::validation("nothing to change"));
+        return Err(OpError::validation("nothing to change"));
     }
     let title = patch
         .title
@@ -326,7 +320,7 @@ pub async fn move_to_lane(
     id: Id,
     expected_version: Option<i64>,
     lane_id: Option<Id>,
-) -> ApiResult<Ticket> {
+) -> OpResult<Ticket> {
     let change = TicketPatch {
         lane_id: Some(lane_id),
         ..TicketPatch::default()
@@ -340,11 +334,11 @@ async fn update_ticket(
     id: Id,
     expected_version: Option<i64>,
     patch: &TicketPatch,
-) -> ApiResult<Ticket> {
+) -> OpResult<Ticket> {
     let before = visible_ticket(w.conn(), &actor.user, id).await?;
     if let Some(expected) = expected_version {
         if expected != before.version {
-            return Err(ApiError::Conflict {
+            return Err(OpError::Conflict {
                 message: format!(
                     "the ticket changed meanwhile (you had version {expected}, it is at {})",
                     before.version
@@ -419,7 +413,7 @@ async fn lost_sight(
     company_id: Id,
     before: &Ticket,
     after: &Ticket,
-) -> ApiResult<Option<Audience>> {
+) -> OpResult<Option<Audience>> {
     let before_role = match (before.assignee_id, after.assignee_id) {
         (Some(old), Some(new)) if old != new => store::company_user(&mut *conn, company_id, old)
             .await?
@@ -435,7 +429,7 @@ async fn lost_sight(
 
 /// Deletes a ticket with its comments and attachments (admins only); the attachments' files
 /// go once the deletion is committed.
-pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<()> {
+pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<()> {
     actor.require_admin()?;
     state.count_write(actor.company_id(), actor.user.id).await?;
     let keys = super::write(state, actor, (actor.clone(), id), |w, (actor, id)| {
@@ -448,7 +442,7 @@ pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> ApiResult<()>
 
 /// Deletes a ticket with its comments and attachments; returns the attachments' storage keys
 /// (their files go once the deletion is committed).
-async fn delete_ticket(w: &mut WriteTx, actor: &AuthUser, id: Id) -> ApiResult<Vec<String>> {
+async fn delete_ticket(w: &mut WriteTx, actor: &AuthUser, id: Id) -> OpResult<Vec<String>> {
     let ticket = visible_ticket(w.conn(), &actor.user, id).await?;
     let keys: Vec<String> =
         sqlx::query("SELECT storage_key FROM attachments WHERE ticket_id = $1 AND company_id = $2")

@@ -5,7 +5,7 @@ use deskbell_protocol::{Id, NewUser, Role, SessionEndReason, User, UserPatch};
 
 use super::validate::{email, required_text, Lines};
 use crate::auth::{hash_password_blocking, AuthUser};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::outbox::SessionEnd;
 use crate::state::AppState;
 use crate::store::{self, user_from_row, USER_COLUMNS};
@@ -14,25 +14,25 @@ use crate::writes::WriteTx;
 const PASSWORD_MIN: usize = 8;
 const NAME_MAX: usize = 120;
 
-fn valid_password(password: &str) -> ApiResult<()> {
+fn valid_password(password: &str) -> OpResult<()> {
     if password.chars().count() < PASSWORD_MIN {
-        return Err(ApiError::validation(format!(
+        return Err(OpError::validation(format!(
             "the password needs at least {PASSWORD_MIN} characters"
         )));
     }
     if password.len() > 1024 {
-        return Err(ApiError::validation("the password is too long"));
+        return Err(OpError::validation("the password is too long"));
     }
     Ok(())
 }
 
 /// The company's members, by id (everyone may list colleagues: names for assignees).
-pub async fn list(state: &AppState, actor: &AuthUser) -> ApiResult<Vec<User>> {
+pub async fn list(state: &AppState, actor: &AuthUser) -> OpResult<Vec<User>> {
     Ok(store::users(&state.db.pool, actor.company_id()).await?)
 }
 
 /// Adds a member to the company (admins only).
-pub async fn create(state: &AppState, actor: &AuthUser, new: NewUser) -> ApiResult<User> {
+pub async fn create(state: &AppState, actor: &AuthUser, new: NewUser) -> OpResult<User> {
     actor.require_admin()?;
     let name = required_text("name", &new.name, NAME_MAX, Lines::Single)?;
     let email = email("email", &new.email)?;
@@ -51,10 +51,10 @@ pub async fn create(state: &AppState, actor: &AuthUser, new: NewUser) -> ApiResu
     .bind(store::ts(chrono::Utc::now()))
     .fetch_one(&state.db.pool)
     .await
-    .map_err(|e| match ApiError::from(e) {
+    .map_err(|e| match OpError::from(e) {
         // Emails are unique per company only: this says nothing about other companies.
-        ApiError::Conflict { .. } => {
-            ApiError::conflict(format!("{email} already has an account in this company"))
+        OpError::Conflict { .. } => {
+            OpError::conflict(format!("{email} already has an account in this company"))
         }
         other => other,
     })?;
@@ -69,18 +69,18 @@ pub async fn update(
     actor: &AuthUser,
     id: Id,
     patch: UserPatch,
-) -> ApiResult<User> {
+) -> OpResult<User> {
     actor.require_admin()?;
     if patch == UserPatch::default() {
-        return Err(ApiError::validation("nothing to change"));
+        return Err(OpError::validation("nothing to change"));
     }
     // Checked here so that a refusal costs no hashing; the change itself is applied to the
     // member as the write finds them.
     store::company_user(&state.db.pool, actor.company_id(), id)
         .await?
-        .ok_or(ApiError::NotFound("user"))?;
+        .ok_or(OpError::NotFound("user"))?;
     if id == actor.user.id && (patch.active == Some(false) || patch.role == Some(Role::Agent)) {
-        return Err(ApiError::validation(
+        return Err(OpError::validation(
             "you cannot disable or demote yourself; ask another admin",
         ));
     }
@@ -136,11 +136,11 @@ fn ends_sessions(before: &User, after: &User, new_password: bool) -> Option<Sess
     }
 }
 
-async fn apply_user_change(w: &mut WriteTx, change: &UserChange) -> ApiResult<User> {
+async fn apply_user_change(w: &mut WriteTx, change: &UserChange) -> OpResult<User> {
     let company_id = w.company_id;
     let before = store::company_user(w.conn(), company_id, change.id)
         .await?
-        .ok_or(ApiError::NotFound("user"))?;
+        .ok_or(OpError::NotFound("user"))?;
     let mut user = before.clone();
     if let Some(name) = &change.name {
         user.name = name.clone();

@@ -21,7 +21,7 @@
 
 use deskbell_protocol::Id;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 
 /// Largest lane position; positions are `0..=POSITION_MAX`.
 pub const POSITION_MAX: i64 = 1_000_000;
@@ -30,22 +30,22 @@ pub const POSITION_MAX: i64 = 1_000_000;
 pub const ID_MAX: i64 = 9_007_199_254_740_991;
 
 /// Checks a client-supplied position.
-pub fn position(field: &str, value: i64) -> ApiResult<i64> {
+pub fn position(field: &str, value: i64) -> OpResult<i64> {
     if (0..=POSITION_MAX).contains(&value) {
         Ok(value)
     } else {
-        Err(ApiError::validation(format!(
+        Err(OpError::validation(format!(
             "{field} must be between 0 and {POSITION_MAX}, not {value}"
         )))
     }
 }
 
 /// Checks an id sent in a request body.
-pub fn body_id(field: &str, value: Id) -> ApiResult<Id> {
+pub fn body_id(field: &str, value: Id) -> OpResult<Id> {
     if (1..=ID_MAX).contains(&value) {
         Ok(value)
     } else {
-        Err(ApiError::validation(format!(
+        Err(OpError::validation(format!(
             "{field} must be an id between 1 and {ID_MAX}, not {value}"
         )))
     }
@@ -61,16 +61,11 @@ pub enum Lines {
 }
 
 /// Trims, checks and bounds a required text field.
-pub fn required_text(
-    field: &str,
-    value: &str,
-    max_chars: usize,
-    lines: Lines,
-) -> ApiResult<String> {
+pub fn required_text(field: &str, value: &str, max_chars: usize, lines: Lines) -> OpResult<String> {
     let text = normalize(value, lines);
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(ApiError::validation(format!("{field} must not be empty")));
+        return Err(OpError::validation(format!("{field} must not be empty")));
     }
     bounded(field, trimmed, max_chars, lines)
 }
@@ -81,7 +76,7 @@ pub fn optional_text(
     value: Option<&str>,
     max_chars: usize,
     lines: Lines,
-) -> ApiResult<Option<String>> {
+) -> OpResult<Option<String>> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -93,7 +88,7 @@ pub fn optional_text(
 }
 
 /// Checks the characters of a text field and bounds its length (no trimming).
-pub fn bounded(field: &str, value: &str, max_chars: usize, lines: Lines) -> ApiResult<String> {
+pub fn bounded(field: &str, value: &str, max_chars: usize, lines: Lines) -> OpResult<String> {
     let text = normalize(value, lines);
     let refused = text
         .chars()
@@ -103,13 +98,13 @@ pub fn bounded(field: &str, value: &str, max_chars: usize, lines: Lines) -> ApiR
             Lines::Single => "",
             Lines::Multi => " other than newline and tab",
         };
-        return Err(ApiError::validation(format!(
+        return Err(OpError::validation(format!(
             "{field} must not contain control characters{allowed} (found U+{:04X})",
             u32::from(c)
         )));
     }
     if text.chars().count() > max_chars {
-        return Err(ApiError::validation(format!(
+        return Err(OpError::validation(format!(
             "{field} is longer than {max_chars} characters"
         )));
     }
@@ -134,10 +129,10 @@ pub const EMAIL_MAX: usize = 254;
 /// ends or in a row, and a domain of at least two dot-separated labels of letters, digits and
 /// inner hyphens (Unicode letters allowed). Sane rather than complete: quoted local parts and
 /// address literals are refused.
-pub fn email(field: &str, value: &str) -> ApiResult<String> {
+pub fn email(field: &str, value: &str) -> OpResult<String> {
     let address = bounded(field, value.trim(), EMAIL_MAX, Lines::Single)?.to_lowercase();
     let invalid = |why: &str| {
-        ApiError::validation(format!(
+        OpError::validation(format!(
             "{field} {address:?} is not an email address ({why})"
         ))
     };
@@ -186,7 +181,7 @@ mod tests {
         for bad in [-1, POSITION_MAX + 1, i64::MAX, i64::MIN] {
             assert!(matches!(
                 position("position", bad),
-                Err(ApiError::Validation(_))
+                Err(OpError::Validation(_))
             ));
         }
         assert_eq!(body_id("laneId", 1).unwrap(), 1);
@@ -194,7 +189,7 @@ mod tests {
         for bad in [0, -1, ID_MAX + 1, i64::MAX, i64::MIN] {
             assert!(matches!(
                 body_id("laneId", bad),
-                Err(ApiError::Validation(_))
+                Err(OpError::Validation(_))
             ));
         }
     }
@@ -224,7 +219,7 @@ mod tests {
         ] {
             for lines in [Lines::Single, Lines::Multi] {
                 let err = required_text("f", bad, 50, lines).unwrap_err();
-                assert!(matches!(err, ApiError::Validation(_)), "{bad:?}");
+                assert!(matches!(err, OpError::Validation(_)), "{bad:?}");
             }
         }
         for line_break in ["a\nb", "a\tb"] {

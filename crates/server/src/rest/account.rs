@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use deskbell_protocol::{Health, LoginRequest, LoginResponse, LogoutRequest, Me, RefreshRequest};
 
+use super::error::ApiResult;
 use super::extract::{ApiJson, ClientAddr};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::OpError;
 use crate::ops::account;
 use crate::state::AppState;
 
@@ -67,7 +68,7 @@ pub async fn logout(
         None
     } else {
         serde_json::from_slice::<LogoutRequest>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid logout body: {e}")))?
+            .map_err(|e| OpError::BadRequest(format!("invalid logout body: {e}")))?
             .refresh_token
     };
     account::logout(&state, &auth_user, token.as_deref()).await?;

@@ -14,9 +14,10 @@ use axum::response::Response;
 use axum::Json;
 use deskbell_protocol::{Attachment, Id};
 
+use super::error::ApiResult;
 use super::extract::ApiPath;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::OpError;
 use crate::ops::attachments::{self, essence, FileName, NewAttachment, OCTET_STREAM};
 use crate::ops::tickets;
 use crate::state::AppState;
@@ -51,11 +52,11 @@ fn served_content_type(recorded: &str) -> &'static str {
         .unwrap_or(OCTET_STREAM)
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> OpError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge("the file is larger than the attachment limit".into())
+        OpError::PayloadTooLarge("the file is larger than the attachment limit".into())
     } else {
-        ApiError::BadRequest(e.body_text())
+        OpError::BadRequest(e.body_text())
     }
 }
 
@@ -88,9 +89,7 @@ pub async fn upload(
         break;
     }
     let Some((name, content_type, bytes)) = file else {
-        return Err(ApiError::validation(
-            "send the file as a multipart part named `file`",
-        ));
+        return Err(OpError::validation("send the file as a multipart part named `file`").into());
     };
     let new = NewAttachment {
         ticket_id,

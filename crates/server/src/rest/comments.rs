@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use deskbell_protocol::{Comment, Id, NewComment};
 
+use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::AuthUser;
-use crate::error::ApiResult;
 use crate::ops::comments;
 use crate::state::AppState;
 

@@ -8,8 +8,9 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use std::net::{IpAddr, SocketAddr};
 
+use super::error::ApiError;
 use crate::auth::{AuthFailure, AuthUser};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{OpError, OpResult};
 use crate::ops;
 use crate::state::AppState;
 
@@ -134,17 +135,17 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 /// The `If-Match` version, if sent. Accepts `3`, `"3"` and `W/"3"`.
-pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+pub fn if_match(headers: &HeaderMap) -> OpResult<Option<i64>> {
     let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
         return Ok(None);
     };
     let text = value
         .to_str()
-        .map_err(|_| ApiError::BadRequest("If-Match must be a ticket version".into()))?
+        .map_err(|_| OpError::BadRequest("If-Match must be a ticket version".into()))?
         .trim();
     let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
     text.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::BadRequest(format!("If-Match must be a ticket version, not {text:?}"))
+        OpError::BadRequest(format!("If-Match must be a ticket version, not {text:?}"))
     })
 }
 
@@ -193,6 +194,6 @@ mod tests {
             assert_eq!(if_match(&h).unwrap(), Some(3), "{form}");
         }
         h.insert(axum::http::header::IF_MATCH, HeaderValue::from_static("*x"));
-        assert!(matches!(if_match(&h), Err(ApiError::BadRequest(_))));
+        assert!(matches!(if_match(&h), Err(OpError::BadRequest(_))));
     }
 }

@@ -14,17 +14,19 @@ use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
-use crate::error::ApiError;
+use crate::error::OpError;
 use crate::state::AppState;
 
 mod account;
 mod attachments;
 mod comments;
+mod error;
 mod extract;
 mod lanes;
 mod tickets;
 mod users;
 
+pub use error::{ApiError, ApiResult};
 pub use extract::{client_ip, resolve_client, ApiJson, ApiPath, ApiQuery, ClientAddr};
 
 pub fn router(state: AppState) -> Router {
@@ -79,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/users", get(users::list).post(users::create))
         .route("/api/users/{id}", axum::routing::patch(users::update))
-        .fallback(|| async { ApiError::NotFound("route") })
+        .fallback(|| async { ApiError(OpError::NotFound("route")) })
         .layer(DefaultBodyLimit::max(state.config.max_payload_bytes))
         .with_state(state)
 }

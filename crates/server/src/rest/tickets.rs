@@ -8,9 +8,10 @@ use deskbell_protocol::{
 };
 use serde::Deserialize;
 
+use super::error::ApiResult;
 use super::extract::{if_match, ApiJson, ApiPath, ApiQuery};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::OpError;
 use crate::ops::tickets::{self, AssigneeFilter, TicketFilter};
 use crate::state::AppState;
 
@@ -40,7 +41,7 @@ pub async fn list(
         Some("me") => Some(AssigneeFilter::Me),
         Some("none") => Some(AssigneeFilter::Nobody),
         Some(id) => Some(AssigneeFilter::User(id.parse().map_err(|_| {
-            ApiError::BadRequest("assignee must be `me`, `none` or a user id".into())
+            OpError::BadRequest("assignee must be `me`, `none` or a user id".into())
         })?)),
     };
     let filter = TicketFilter {

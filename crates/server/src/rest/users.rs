@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use deskbell_protocol::{Id, NewUser, User, UserPatch};
 
+use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::AuthUser;
-use crate::error::ApiResult;
 use crate::ops::users;
 use crate::state::AppState;
 
