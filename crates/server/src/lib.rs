@@ -247,10 +247,10 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
     let mut background = vec![
         pruner,
         checkpointer,
-        tokio::spawn(cluster::poll_log_heads(state.clone())),
+        tokio::spawn(cluster::poll_log_heads(state.db.clone(), state.hub.clone())),
     ];
     if let Some(link) = &state.redis {
-        background.extend(link.start(state.clone()));
+        background.extend(link.start(state.hub.clone()));
     }
     tracing::info!(%addr, node = %state.config.node_name, "deskbell server listening");
     Ok(Server {

@@ -28,7 +28,8 @@ pub struct Inner {
     pub db: Db,
     pub config: Config,
     pub keys: TokenKeys,
-    pub hub: EventHub,
+    /// Shared with the tasks that link this node to the others (see `cluster`).
+    pub hub: Arc<EventHub>,
     pub limiter: RateLimiter,
     pub sessions: SessionCache,
     /// Bounds the argon2 work anyone can cause (see `anonymous_limits`).
@@ -57,7 +58,7 @@ impl AppState {
                 .unwrap_or_else(|| RateLimiter::default_share(config.writes_per_minute)),
         );
         let hash_gate = HashGate::new(config.password_checks, config.password_check_queue);
-        let hub = EventHub::new(db.clone());
+        let hub = Arc::new(EventHub::new(db.clone()));
         if let Some(link) = &redis {
             // Before any write: every commit of this node reaches the others.
             hub.set_publisher(link.clone());
