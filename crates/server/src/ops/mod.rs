@@ -31,6 +31,9 @@ pub mod tickets;
 pub mod users;
 pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use deskbell_protocol::Id;
 
 use crate::auth::AuthUser;
