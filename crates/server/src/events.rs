@@ -143,13 +143,7 @@ impl EventHub {
         companies
             .entry(company_id)
             .or_insert_with(|| {
-                let (arrivals, queue) = mpsc::unbounded_channel();
-                let outbox = Outbox {
-                    write_lock: Arc::default(),
-                    arrivals,
-                    known: Arc::default(),
-                    publisher: self.publisher.get().cloned(),
-                };
+                let (outbox, queue) = Outbox::new(self.publisher.get().cloned());
                 let (delivered_tx, delivered) = watch::channel(None);
                 let emission_gate = Arc::new(tokio::sync::RwLock::new(()));
                 tokio::spawn(

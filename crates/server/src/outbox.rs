@@ -144,6 +144,20 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
+    /// A company's outbox, and the receiving end its emitter reads.
+    pub(crate) fn new(
+        publisher: Option<Arc<dyn Publish>>,
+    ) -> (Outbox, mpsc::UnboundedReceiver<Arrival>) {
+        let (arrivals, queue) = mpsc::unbounded_channel();
+        let outbox = Outbox {
+            write_lock: Arc::default(),
+            arrivals,
+            known: Arc::default(),
+            publisher,
+        };
+        (outbox, queue)
+    }
+
     pub(crate) async fn lock(&self) -> OwnedMutexGuard<()> {
         self.write_lock.clone().lock_owned().await
     }

@@ -645,8 +645,58 @@ fn shared(e: &OpError) -> OpError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EventHub;
+    use crate::outbox::Arrival;
+    use std::sync::Mutex;
     use std::time::{Duration, Instant};
+
+    /// What these tests need of `EventHub` (which starts the writers for real): a writer per
+    /// company, each with an outbox whose emitter end is held open. No emitter runs; the
+    /// committed events stay in the log.
+    struct Hub {
+        db: Db,
+        companies: Mutex<HashMap<Id, CompanyWriter>>,
+        write_stats: Arc<WriteStats>,
+    }
+
+    /// A company's writer, its outbox and the emitter's end of it.
+    type CompanyWriter = (Writer, Outbox, mpsc::UnboundedReceiver<Arrival>);
+
+    impl Hub {
+        fn new(db: Db) -> Hub {
+            Hub {
+                db,
+                companies: Mutex::default(),
+                write_stats: Arc::default(),
+            }
+        }
+
+        fn company(&self, company_id: Id) -> (Writer, Outbox) {
+            let mut companies = self.companies.lock().unwrap();
+            let (writer, outbox, _) = companies.entry(company_id).or_insert_with(|| {
+                let (outbox, emitter_end) = Outbox::new(None);
+                let writer = Writer::spawn(
+                    self.db.clone(),
+                    company_id,
+                    outbox.clone(),
+                    self.write_stats.clone(),
+                );
+                (writer, outbox, emitter_end)
+            });
+            (writer.clone(), outbox.clone())
+        }
+
+        fn writer(&self, company_id: Id) -> Writer {
+            self.company(company_id).0
+        }
+
+        async fn lock(&self, company_id: Id) -> tokio::sync::OwnedMutexGuard<()> {
+            self.company(company_id).1.lock().await
+        }
+
+        fn waiting_writes(&self, company_id: Id) -> usize {
+            self.company(company_id).0.waiting()
+        }
+    }
 
     async fn company_db(dir: &tempfile::TempDir) -> Db {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
@@ -693,7 +743,7 @@ mod tests {
     }
 
     /// One write of a lane named `name` that commits, on its own.
-    async fn write_lane(hub: &EventHub, name: &str) -> OpResult<String> {
+    async fn write_lane(hub: &Hub, name: &str) -> OpResult<String> {
         hub.writer(1)
             .submit(7, (name.to_string(), Ending::Commit), lane_write)
             .await
@@ -728,7 +778,7 @@ mod tests {
     /// Submits one write per ending while the writer cannot start, so that all of them queue
     /// up, then lets it go; returns the submissions.
     async fn queue_up(
-        hub: &Arc<EventHub>,
+        hub: &Arc<Hub>,
         endings: &[Ending],
     ) -> Vec<tokio::task::JoinHandle<OpResult<String>>> {
         let lock = hub.lock(1).await;
@@ -753,7 +803,7 @@ mod tests {
     async fn queued_writes_share_one_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = Arc::new(EventHub::new(db.clone()));
+        let hub = Arc::new(Hub::new(db.clone()));
         for write in queue_up(&hub, &[Ending::Commit; 6]).await {
             write.await.unwrap().expect("a committed write");
         }
@@ -766,7 +816,7 @@ mod tests {
     async fn a_failed_write_in_a_batch_takes_nothing_else_down() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = Arc::new(EventHub::new(db.clone()));
+        let hub = Arc::new(Hub::new(db.clone()));
         let endings = [
             Ending::Commit,
             Ending::Commit,
@@ -832,7 +882,7 @@ mod tests {
     async fn the_writer_after_a_checkpoint_starts_the_log_over() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = EventHub::new(db.clone());
+        let hub = Hub::new(db.clone());
         write_lane(&hub, "before").await.unwrap();
         db.checkpoint().await.unwrap();
         assert!(db.log_restart_due());
@@ -856,7 +906,7 @@ mod tests {
     async fn a_batch_whose_events_cannot_be_logged_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = EventHub::new(db.clone());
+        let hub = Hub::new(db.clone());
         write_lane(&hub, "first").await.unwrap();
         // Someone else appends the next event (a second process on the same file): the
         // writer's next event collides with it in the log.
@@ -885,7 +935,7 @@ mod tests {
     async fn a_write_to_a_missing_company_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = EventHub::new(db.clone());
+        let hub = Hub::new(db.clone());
         let missing = hub
             .writer(99)
             .submit(7, ("lane".to_string(), Ending::Commit), lane_write)
