@@ -31,9 +31,6 @@ pub mod tickets;
 pub mod users;
 pub mod validate;
 
-#[cfg(test)]
-mod tests;
-
 use deskbell_protocol::Id;
 
 use crate::auth::AuthUser;

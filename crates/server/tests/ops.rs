@@ -1,6 +1,9 @@
-//! The operations called directly, as the REST handlers, the demo and the sockets call them:
-//! a member and a typed input against a real SQLite database (the demo's data), no HTTP.
-//! Each refusal is checked to change nothing: no row, no event, no file.
+//! The operations (`deskbell_server::ops`) called directly, as the REST handlers and the demo
+//! simulator call them: a member and a typed input against a real database holding the demo's
+//! data (SQLite, or PostgreSQL when `DESKBELL_TEST_POSTGRES_URL` is set), no HTTP. Each
+//! refusal is checked to change nothing: no row, no event, no file.
+
+mod support;
 
 use deskbell_protocol::{
     EventAction, EventEnvelope, Id, LanePatch, LoginRequest, NewComment, NewLane, NewTicket,
@@ -8,15 +11,13 @@ use deskbell_protocol::{
 };
 use sqlx::Row;
 
-use super::attachments::{FileName, NewAttachment};
-use super::{account, attachments, comments, lanes, tickets, users};
-use crate::auth::AuthUser;
-use crate::demo::{self, DEMO_PASSWORD};
-use crate::error::{Limit, OpError};
-use crate::outbox::SessionEnd;
-use crate::state::AppState;
-use crate::store;
-use crate::Config;
+use deskbell_server::auth::{AuthFailure, AuthUser};
+use deskbell_server::demo::{self, DEMO_PASSWORD};
+use deskbell_server::error::{Limit, OpError};
+use deskbell_server::ops::attachments::{FileName, NewAttachment};
+use deskbell_server::ops::{account, attachments, comments, lanes, tickets, users};
+use deskbell_server::outbox::SessionEnd;
+use deskbell_server::{store, AppState, Config};
 
 /// The demo's Acme Support: company 1, its admin and two agents.
 const ACME: Id = 1;
@@ -39,8 +40,9 @@ impl Fixture {
         let mut config = Config::new(data.path().to_path_buf());
         config.jwt_secret = Some("ops-test-secret".into());
         config.writes_per_minute = 0;
+        config.database_url = support::database_url().await;
         configure(&mut config);
-        let state = crate::prepare(config).await.expect("state");
+        let state = deskbell_server::prepare(config).await.expect("state");
         demo::seed(&state).await.expect("seed");
         Fixture { state, _data: data }
     }
@@ -734,7 +736,7 @@ async fn sessions_open_rotate_and_end() {
         account::authenticate(&f.state, &third.access_token)
             .await
             .err(),
-        Some(crate::auth::AuthFailure::Revoked)
+        Some(AuthFailure::Revoked)
     );
 }
 
