@@ -2,6 +2,8 @@
 //!
 //! The simulation acts through the operations (`ops`), as members do over REST: the same
 //! checks, limits and events. Seeding writes its rows directly, before anyone is connected.
+//!
+//! Dependencies: `ops`, `auth` (the demo password's hash), `store`, `state`, `error`.
 
 use deskbell_protocol::{
     NewComment, NewTicket, Priority, Requester, Role, TicketPatch, TicketStatus,

@@ -1,4 +1,9 @@
 //! Socket.IO: one namespace per company, authenticated per namespace, with replay on connect.
+//!
+//! Dependencies: `ops::account` (a token's member, a session as the database has it now),
+//! `events` (the hub, replay), `visibility` (the rooms a socket joins), `rest` (the client's
+//! address, the 429 answer), `auth`, `store`, `state`, `error`. Clients write over REST only: a
+//! client emit is counted against the write limit and refused, never an operation.
 
 use deskbell_protocol::{
     event_name, namespace, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource,

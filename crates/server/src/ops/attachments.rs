@@ -4,6 +4,9 @@
 //! deleted attachment's file goes once the deletion is committed (best effort: a file left
 //! behind is garbage, never a broken reference). What a download is served as is the REST
 //! edge's concern (`rest::attachments`).
+//!
+//! Dependencies: `validate`, `visibility`, `writes`, `files`, `store`, `auth`, `state`,
+//! `error`.
 
 use deskbell_protocol::{Attachment, EventAction, Id, Resource, Ticket};
 use std::path::PathBuf;

@@ -1,4 +1,7 @@
 //! Comments: each one updates its ticket's preview, count and version in the same transaction.
+//!
+//! Dependencies: `tickets` (the preview), `validate`, `visibility`, `writes`, `store`, `auth`,
+//! `state`, `error`.
 
 use deskbell_protocol::{Comment, EventAction, Id, NewComment, Resource};
 use sqlx::Row;

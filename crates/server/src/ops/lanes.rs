@@ -2,6 +2,9 @@
 //!
 //! Positions are `0..=POSITION_MAX` (see `validate`); a lane created without one goes after
 //! the last lane, and lanes sharing a position sort by id.
+//!
+//! Dependencies: `validate`, `visibility` (lane events go to everyone), `writes`, `store`,
+//! `auth`, `state`, `error`.
 
 use deskbell_protocol::{EventAction, Id, Lane, LanePatch, NewLane, Resource};
 use sqlx::Row;

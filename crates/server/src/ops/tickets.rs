@@ -4,6 +4,9 @@
 //! A patch that changes a single kind of thing is recorded with its own action (`move`,
 //! `status_change`, `priority_change`, `assign`), any other with `update`; a reassignment
 //! also tells those who lose sight of the ticket that it is gone (see `visibility`).
+//!
+//! Dependencies: `attachments` (a deleted ticket's files), `validate`, `visibility`, `writes`,
+//! `store`, `auth`, `state`, `error`.
 
 use deskbell_protocol::{
     Board, EventAction, Id, NewTicket, Priority, Resource, Ticket, TicketPatch, TicketStatus,

@@ -1,5 +1,8 @@
 //! Members: everyone in a company can list colleagues (names for assignees); admins add and
 //! change them.
+//!
+//! Dependencies: `validate`, `outbox` (session ends), `writes`, `store`, `auth`, `state`,
+//! `error`.
 
 use deskbell_protocol::{Id, NewUser, Role, SessionEndReason, User, UserPatch};
 

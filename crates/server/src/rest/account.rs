@@ -1,4 +1,6 @@
 //! Health, sign-in, token refresh, sign-out and the caller's identity.
+//!
+//! Dependencies: `ops::account`, `extract`, `error`, `auth`, `state`.
 
 use axum::extract::State;
 use axum::http::StatusCode;

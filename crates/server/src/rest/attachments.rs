@@ -6,6 +6,8 @@
 //! unknown types) is served as `application/octet-stream`. Every download also carries
 //! `Content-Disposition: attachment`, `Content-Security-Policy: sandbox` (should a browser
 //! render it anyway, it runs no script and has an opaque origin) and `nosniff`.
+//!
+//! Dependencies: `ops::attachments`, `ops::tickets`, `extract`, `error`, `auth`, `state`.
 
 use axum::body::Body;
 use axum::extract::{Multipart, State};

@@ -1,4 +1,6 @@
 //! Comment routes.
+//!
+//! Dependencies: `ops::comments`, `extract`, `error`, `auth`, `state`.
 
 use axum::extract::State;
 use axum::http::StatusCode;

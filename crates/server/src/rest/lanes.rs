@@ -1,4 +1,6 @@
 //! Lane routes.
+//!
+//! Dependencies: `ops::lanes`, `extract`, `error`, `auth`, `state`.
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,4 +1,6 @@
 //! Ticket routes: the board, list with filters, CRUD with `If-Match`, lane moves.
+//!
+//! Dependencies: `ops::tickets`, `extract`, `error`, `auth`, `state`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -1,4 +1,6 @@
 //! Member routes.
+//!
+//! Dependencies: `ops::users`, `extract`, `error`, `auth`, `state`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
