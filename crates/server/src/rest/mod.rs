@@ -26,8 +26,10 @@ mod lanes;
 mod tickets;
 mod users;
 
-pub use error::{ApiError, ApiResult};
-pub use extract::{client_ip, resolve_client, ApiJson, ApiPath, ApiQuery, ClientAddr};
+// What the rest of the server needs of the HTTP edge: the client's address (sign-in and
+// connect throttling), the middleware that finds it, and the error response.
+pub use error::ApiError;
+pub use extract::{client_ip, resolve_client};
 
 pub fn router(state: AppState) -> Router {
     let attachment_limit = state.config.max_attachment_bytes + 64 * 1024;
