@@ -25,12 +25,6 @@ impl From<OpError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
-        ApiError(e.into())
-    }
-}
-
 impl From<AuthFailure> for ApiError {
     fn from(f: AuthFailure) -> ApiError {
         ApiError(f.into())
