@@ -20,6 +20,8 @@
 //!
 //! All are enforced before the work they limit. The throttles' tables are bounded: when full,
 //! keys no longer blocked are dropped first, then the stalest.
+//!
+//! Dependencies: none inside the crate; a building block the others use.
 
 use std::collections::HashMap;
 use std::hash::Hash;

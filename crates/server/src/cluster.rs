@@ -12,6 +12,9 @@
 //!   reached each node counts alone (the limit then holds per node) and `/health` says so.
 //! - Sessions need nothing here: every node reads them from the database on every request
 //!   (see `sessions`), and session ends are events in the log like any other.
+//!
+//! Dependencies: `events` (the hub this node's emitters hang off), `db`, `store`, `ratelimit`.
+//! The server's state holds the link; this module never sees the state.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,10 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::db::Backend;
+use crate::db::{Backend, Db};
 use crate::events::{EventHub, EventRun, LogEvent, Publish};
 use crate::ratelimit::Exceeded;
-use crate::state::AppState;
 
 /// Every Redis name of a cluster starts `deskbell:{cluster}:`, the cluster being named by its
 /// database (see `prepare`): the channel every node publishes its commits on is `…events`, the
@@ -243,7 +245,7 @@ impl RedisLink {
     }
 
     /// Starts publishing this node's commits and hearing the other nodes'.
-    pub fn start(self: &Arc<Self>, state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn start(self: &Arc<Self>, hub: Arc<EventHub>) -> Vec<tokio::task::JoinHandle<()>> {
         let queue = self
             .publish_queue
             .lock()
@@ -252,7 +254,7 @@ impl RedisLink {
             .expect("started once");
         vec![
             tokio::spawn(self.clone().run_publisher(queue)),
-            tokio::spawn(self.clone().run_subscriber(state)),
+            tokio::spawn(self.clone().run_subscriber(hub)),
         ]
     }
 
@@ -279,10 +281,10 @@ impl RedisLink {
         }
     }
 
-    async fn run_subscriber(self: Arc<Self>, state: AppState) {
+    async fn run_subscriber(self: Arc<Self>, hub: Arc<EventHub>) {
         let mut retry = Duration::from_millis(100);
         loop {
-            match self.subscribe_once(&state.hub).await {
+            match self.subscribe_once(&hub).await {
                 Ok(()) => retry = Duration::from_millis(100),
                 Err(e) => {
                     self.mark(false, "subscribe", Some(&e));
@@ -406,21 +408,21 @@ return {0, 0}
 /// Reads every company's head every `LOG_POLL_INTERVAL` and has the emitters that are behind
 /// catch up from the log: what bounds how late an event can be when the message that carried
 /// it was lost and nothing followed it. Only with PostgreSQL (another process may write).
-pub async fn poll_log_heads(state: AppState) {
-    if state.db.backend != Backend::Postgres {
+pub async fn poll_log_heads(db: Db, hub: Arc<EventHub>) {
+    if db.backend != Backend::Postgres {
         return;
     }
     let mut tick = tokio::time::interval(LOG_POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if state.hub.started_companies().is_empty() {
+        if hub.started_companies().is_empty() {
             continue;
         }
-        match crate::store::company_heads(&state.db.pool).await {
+        match crate::store::company_heads(&db.pool).await {
             Ok(heads) => {
                 for (company, head) in heads {
-                    state.hub.observe_head(company, head);
+                    hub.observe_head(company, head);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the companies' event heads"),

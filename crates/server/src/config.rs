@@ -1,4 +1,6 @@
 //! Server settings, with the spec's defaults.
+//!
+//! Dependencies: none inside the crate; a building block the others use.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

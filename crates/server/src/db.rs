@@ -4,6 +4,8 @@
 //! `<file>.lock` until it closes the database, and a second is refused with a clear error
 //! (the single-writer shortcuts in `writes` rely on it). Several processes share one
 //! PostgreSQL database.
+//!
+//! Dependencies: `files` (private database files) only.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};

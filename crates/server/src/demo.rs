@@ -1,6 +1,10 @@
 //! Demo data and simulated traffic, so a fresh install has something to show.
+//!
+//! The simulation acts through the operations (`ops`), as members do over REST: the same
+//! checks, limits and events. Seeding writes its rows directly, before anyone is connected.
+//!
+//! Dependencies: `ops`, `auth` (the demo password's hash), `store`, `state`, `error`.
 
-use axum::extract::State;
 use deskbell_protocol::{
     NewComment, NewTicket, Priority, Requester, Role, TicketPatch, TicketStatus,
 };
@@ -10,8 +14,8 @@ use sqlx::Row;
 use std::time::Duration;
 
 use crate::auth::{hash_password_blocking, AuthUser};
-use crate::error::{ApiError, ApiResult};
-use crate::rest::{self, ApiJson, ApiPath};
+use crate::error::{OpError, OpResult};
+use crate::ops;
 use crate::state::AppState;
 use crate::store::{self, USER_COLUMNS};
 
@@ -110,8 +114,8 @@ const MESSAGES: [&str; 10] = [
 ];
 
 /// Creates the demo companies, users, lanes and tickets unless they exist.
-pub async fn seed(state: &AppState) -> ApiResult<()> {
-    let hash = hash_password_blocking(state, DEMO_PASSWORD.to_string()).await?;
+pub async fn seed(state: &AppState) -> OpResult<()> {
+    let hash = hash_password_blocking(&state.hash_gate, DEMO_PASSWORD.to_string()).await?;
     let mut tx = state.db.pool.begin().await?;
     if state.db.backend == crate::db::Backend::Postgres {
         // Nodes of a cluster may all start `demo` at once on one database: one seeds, the
@@ -267,9 +271,7 @@ pub async fn simulate(state: AppState, pace: Duration) {
         tokio::time::sleep(wait).await;
         if let Err(e) = simulate_step(&state, &actors).await {
             match e {
-                ApiError::RateLimited { .. }
-                | ApiError::Conflict { .. }
-                | ApiError::NotFound(_) => {}
+                OpError::RateLimited { .. } | OpError::Conflict { .. } | OpError::NotFound(_) => {}
                 other => tracing::warn!(error = %other, "simulation step failed"),
             }
         }
@@ -277,7 +279,7 @@ pub async fn simulate(state: AppState, pace: Duration) {
 }
 
 /// The simulation acts as the admin and the second agent, so agent 1 sees other people's work.
-async fn simulation_actors(state: &AppState) -> ApiResult<Vec<AuthUser>> {
+async fn simulation_actors(state: &AppState) -> OpResult<Vec<AuthUser>> {
     let mut actors = Vec::new();
     for email in ["admin@acme.test", "agent2@acme.test"] {
         // Emails are unique per company only: the seeded account is the oldest with that email.
@@ -297,7 +299,7 @@ async fn simulation_actors(state: &AppState) -> ApiResult<Vec<AuthUser>> {
     Ok(actors)
 }
 
-async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> ApiResult<()> {
+async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> OpResult<()> {
     enum Step {
         Create { urgent: bool },
         Comment,
@@ -326,8 +328,8 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> ApiResult<()> {
             rng.gen::<u32>(),
         )
     };
-    // Internal calls bypass the HTTP session check, not the business rules.
-    let visible = store::visible_tickets(&state.db.pool, &actor.user).await?;
+    // The operations skip the HTTP session check, not the business rules.
+    let visible = ops::tickets::list(state, &actor, ops::tickets::TicketFilter::default()).await?;
     let open: Vec<_> = visible
         .iter()
         .filter(|t| t.status != TicketStatus::Closed)
@@ -352,44 +354,35 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> ApiResult<()> {
                 lane_id: None,
                 message: Some(message.to_string()),
             };
-            let _created = rest::tickets_create(State(state.clone()), actor, ApiJson(new)).await?;
+            ops::tickets::create(state, &actor, new).await?;
         }
         (Step::Comment, Some(t)) => {
-            let _comment = rest::comments_create(
-                State(state.clone()),
-                actor,
-                ApiPath(t.id),
-                ApiJson(NewComment {
-                    body: message.to_string(),
-                }),
-            )
-            .await?;
+            let new = NewComment {
+                body: message.to_string(),
+            };
+            ops::comments::create(state, &actor, t.id, new).await?;
         }
         (Step::Escalate, Some(t)) => {
             let patch = TicketPatch {
                 priority: Some(Priority::Urgent),
                 ..TicketPatch::default()
             };
-            rest::apply_ticket_patch(state, &actor, t.id, Some(t.version), patch).await?;
+            ops::tickets::patch(state, &actor, t.id, Some(t.version), patch).await?;
         }
         (Step::Move, Some(t)) => {
-            let lanes = store::lanes(&state.db.pool, actor.company_id()).await?;
+            let lanes = ops::lanes::list(state, &actor).await?;
             if lanes.is_empty() {
                 return Ok(());
             }
             let lane = lanes[lane_pick as usize % lanes.len()].id;
-            let patch = TicketPatch {
-                lane_id: Some(Some(lane)),
-                ..TicketPatch::default()
-            };
-            rest::apply_ticket_patch(state, &actor, t.id, Some(t.version), patch).await?;
+            ops::tickets::move_to_lane(state, &actor, t.id, Some(t.version), Some(lane)).await?;
         }
         (Step::Close, Some(t)) => {
             let patch = TicketPatch {
                 status: Some(TicketStatus::Closed),
                 ..TicketPatch::default()
             };
-            rest::apply_ticket_patch(state, &actor, t.id, Some(t.version), patch).await?;
+            ops::tickets::patch(state, &actor, t.id, Some(t.version), patch).await?;
         }
     }
     Ok(())

@@ -1,12 +1,14 @@
-//! REST errors: stable codes and `{error: {code, message}}` bodies.
+//! The operations' errors: each has a stable code, the protocol's `ApiErrorCode`, that clients
+//! switch on, and a message for people.
+//!
+//! Nothing here knows HTTP: the REST edge maps a code to its status, body and headers
+//! (`rest::error`), the socket edge to its own answers (`realtime`). Dependencies: the
+//! protocol and sqlx only; every other module may use this one.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use deskbell_protocol::{ApiErrorBody, ApiErrorCode, ApiErrorDetail, Ticket};
+use deskbell_protocol::{ApiErrorCode, Ticket};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum OpError {
     #[error("{0}")]
     BadRequest(String),
     #[error("wrong email or password")]
@@ -39,7 +41,7 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// Which limit a request ran into (answered 429 with Retry-After).
+/// Which limit a request ran into (`rate_limited`, with how long to wait).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// The company's writes per minute.
@@ -69,11 +71,11 @@ impl Limit {
     }
 }
 
-impl ApiError {
-    /// 429 after `wait` (rounded up to whole seconds, at least 1).
-    pub fn rate_limited(limit: Limit, wait: std::time::Duration) -> ApiError {
+impl OpError {
+    /// `rate_limited` for `wait` (rounded up to whole seconds, at least 1).
+    pub fn rate_limited(limit: Limit, wait: std::time::Duration) -> OpError {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        ApiError::RateLimited {
+        OpError::RateLimited {
             retry_after_secs: secs.max(1),
             limit,
         }
@@ -81,103 +83,48 @@ impl ApiError {
 
     pub fn code(&self) -> ApiErrorCode {
         match self {
-            ApiError::BadRequest(_) => ApiErrorCode::BadRequest,
-            ApiError::InvalidCredentials => ApiErrorCode::InvalidCredentials,
-            ApiError::Unauthorized(_) => ApiErrorCode::Unauthorized,
-            ApiError::TokenExpired => ApiErrorCode::TokenExpired,
-            ApiError::RefreshReused => ApiErrorCode::RefreshReused,
-            ApiError::Forbidden(_) => ApiErrorCode::Forbidden,
-            ApiError::NotFound(_) => ApiErrorCode::NotFound,
-            ApiError::Conflict { .. } => ApiErrorCode::Conflict,
-            ApiError::WorkspaceRequired(_) => ApiErrorCode::WorkspaceRequired,
-            ApiError::PayloadTooLarge(_) => ApiErrorCode::PayloadTooLarge,
-            ApiError::Validation(_) => ApiErrorCode::Validation,
-            ApiError::RateLimited { .. } => ApiErrorCode::RateLimited,
-            ApiError::Internal(_) => ApiErrorCode::Internal,
+            OpError::BadRequest(_) => ApiErrorCode::BadRequest,
+            OpError::InvalidCredentials => ApiErrorCode::InvalidCredentials,
+            OpError::Unauthorized(_) => ApiErrorCode::Unauthorized,
+            OpError::TokenExpired => ApiErrorCode::TokenExpired,
+            OpError::RefreshReused => ApiErrorCode::RefreshReused,
+            OpError::Forbidden(_) => ApiErrorCode::Forbidden,
+            OpError::NotFound(_) => ApiErrorCode::NotFound,
+            OpError::Conflict { .. } => ApiErrorCode::Conflict,
+            OpError::WorkspaceRequired(_) => ApiErrorCode::WorkspaceRequired,
+            OpError::PayloadTooLarge(_) => ApiErrorCode::PayloadTooLarge,
+            OpError::Validation(_) => ApiErrorCode::Validation,
+            OpError::RateLimited { .. } => ApiErrorCode::RateLimited,
+            OpError::Internal(_) => ApiErrorCode::Internal,
         }
     }
 
-    pub fn validation(msg: impl Into<String>) -> ApiError {
-        ApiError::Validation(msg.into())
+    pub fn validation(msg: impl Into<String>) -> OpError {
+        OpError::Validation(msg.into())
     }
 
-    pub fn forbidden(msg: impl Into<String>) -> ApiError {
-        ApiError::Forbidden(msg.into())
+    pub fn forbidden(msg: impl Into<String>) -> OpError {
+        OpError::Forbidden(msg.into())
     }
 
-    pub fn conflict(msg: impl Into<String>) -> ApiError {
-        ApiError::Conflict {
+    pub fn conflict(msg: impl Into<String>) -> OpError {
+        OpError::Conflict {
             message: msg.into(),
             current: None,
         }
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
+impl From<sqlx::Error> for OpError {
+    fn from(e: sqlx::Error) -> OpError {
         if let sqlx::Error::Database(db) = &e {
             if db.is_unique_violation() {
-                return ApiError::conflict("that value is already taken");
+                return OpError::conflict("that value is already taken");
             }
         }
         tracing::error!(error = %e, "database error");
-        ApiError::Internal(e.to_string())
+        OpError::Internal(e.to_string())
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> ApiError {
-        match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(r.body_text()),
-            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Validation(r.body_text()),
-            _ => ApiError::BadRequest(r.body_text()),
-        }
-    }
-}
-
-impl From<PathRejection> for ApiError {
-    fn from(r: PathRejection) -> ApiError {
-        ApiError::BadRequest(r.body_text())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> ApiError {
-        ApiError::BadRequest(r.body_text())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let code = self.code();
-        let status =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry_after = match &self {
-            ApiError::RateLimited {
-                retry_after_secs, ..
-            } => Some(*retry_after_secs),
-            _ => None,
-        };
-        let message = self.to_string();
-        let current = match self {
-            ApiError::Conflict { current, .. } => current.map(|t| *t),
-            _ => None,
-        };
-        let body = ApiErrorBody {
-            error: ApiErrorDetail {
-                code,
-                message,
-                current,
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
-        if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        }
-        response
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
+pub type OpResult<T> = Result<T, OpError>;

@@ -13,11 +13,14 @@
 //! meets it in `seq` order: it sends the session's sockets `company-{id}-session` with the
 //! reason, takes them out of every room and disconnects them, so no event committed after the
 //! change reaches them. Replay never sends session ends (a reconnect would be cut again).
+//!
+//! Who receives what is `visibility`'s rule (an event's `Audience`, its rooms, `AUDIENCE_SQL`
+//! for replay), never restated here.
+//!
+//! Dependencies: `writes` (the hub starts each company's writer), `outbox` (what the writer
+//! hands over), `visibility`, `store`, `db`. Nothing this module uses depends on it.
 
-use deskbell_protocol::{
-    event_name, namespace, EventEnvelope, EventStream, Id, Resource, Role, SessionEndReason,
-    SessionEnded, Ticket, User,
-};
+use deskbell_protocol::{event_name, namespace, Id, Resource, SessionEnded, User};
 use serde_json::value::RawValue;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
@@ -31,128 +34,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, OwnedMutexGuard};
 
 use crate::db::Db;
+use crate::outbox::{Arrival, Outbox};
+use crate::visibility::{user_room, AUDIENCE_SQL};
 use crate::writes::{WriteStats, Writer};
 
-/// Who may receive an event. Stored with it, so replay filters exactly as live emission does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    /// Everyone in the company.
-    All,
-    /// Admins and this user (a ticket assigned to them).
-    Assignee(Id),
-    /// Agents other than this user (an unassigned ticket was just taken by them).
-    AgentsExcept(Id),
-    /// Only this user (a ticket was reassigned away from them).
-    Only(Id),
-}
-
-impl Audience {
-    /// The audience of events about this ticket as it is now.
-    pub fn of_ticket(ticket: &Ticket) -> Audience {
-        match ticket.assignee_id {
-            None => Audience::All,
-            Some(user) => Audience::Assignee(user),
-        }
-    }
-
-    pub(crate) fn to_db(self) -> (&'static str, Option<Id>) {
-        match self {
-            Audience::All => ("all", None),
-            Audience::Assignee(u) => ("assignee", Some(u)),
-            Audience::AgentsExcept(u) => ("agents_except", Some(u)),
-            Audience::Only(u) => ("only", Some(u)),
-        }
-    }
-
-    pub(crate) fn from_db(kind: &str, user: Option<Id>) -> Option<Audience> {
-        match (kind, user) {
-            ("all", _) => Some(Audience::All),
-            ("assignee", Some(u)) => Some(Audience::Assignee(u)),
-            ("agents_except", Some(u)) => Some(Audience::AgentsExcept(u)),
-            ("only", Some(u)) => Some(Audience::Only(u)),
-            _ => None,
-        }
-    }
-
-    /// The protocol's name for who sees the event: one stream per audience.
-    pub fn stream(self) -> EventStream {
-        match self {
-            Audience::All => EventStream::All,
-            Audience::Assignee(u) => EventStream::Assignee(u),
-            Audience::AgentsExcept(u) => EventStream::AgentsExcept(u),
-            Audience::Only(u) => EventStream::Only(u),
-        }
-    }
-
-    pub fn of_stream(stream: EventStream) -> Audience {
-        match stream {
-            EventStream::All => Audience::All,
-            EventStream::Assignee(u) => Audience::Assignee(u),
-            EventStream::AgentsExcept(u) => Audience::AgentsExcept(u),
-            EventStream::Only(u) => Audience::Only(u),
-        }
-    }
-
-    pub fn includes(self, user: &User) -> bool {
-        match self {
-            Audience::All => true,
-            Audience::Assignee(u) => user.role == Role::Admin || user.id == u,
-            Audience::AgentsExcept(u) => user.role == Role::Agent && user.id != u,
-            Audience::Only(u) => user.id == u,
-        }
-    }
-}
-
-pub const ROOM_MEMBERS: &str = "members";
-pub const ROOM_ADMINS: &str = "role:admin";
-pub const ROOM_AGENTS: &str = "role:agent";
-
-pub fn user_room(user: Id) -> String {
-    format!("user:{user}")
-}
-
-/// SQL condition matching `Audience::includes` (binds: `$3` user id, `$4` role).
-const AUDIENCE_SQL: &str = "(audience = 'all' \
-    OR (audience = 'assignee' AND ($4 = 'admin' OR audience_user = $3)) \
-    OR (audience = 'agents_except' AND $4 = 'agent' AND audience_user <> $3) \
-    OR (audience = 'only' AND audience_user = $3))";
-
-/// A committed-to-be event waiting for its transaction.
-#[derive(Debug, Clone)]
-pub struct PendingEvent {
-    pub resource: Resource,
-    pub audience: Audience,
-    /// For a session end only its `seq`, `company_id`, `user_id` (actor) and `timestamp`
-    /// mean anything: what goes to the sockets is `ends`.
-    pub envelope: EventEnvelope,
-    /// The envelope as JSON (for a session end, `ends` as JSON), encoded once for the log and
-    /// every socket.
-    pub payload: Box<RawValue>,
-    /// Set on a session end (`Resource::Session`): whose sockets to cut, and why.
-    pub ends: Option<SessionEnd>,
-}
-
-/// Sessions that end with a change: one session (a refresh-token family) of a user, or all of
-/// them. Stored in the log as the event's payload.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionEnd {
-    pub user_id: Id,
-    /// `None`: every session of the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session: Option<String>,
-    pub reason: SessionEndReason,
-}
-
-impl SessionEnd {
-    fn covers(&self, socket: &SocketSession) -> bool {
-        socket.user.id == self.user_id
-            && self
-                .session
-                .as_ref()
-                .is_none_or(|session| *session == socket.session)
-    }
-}
+// Where these were defined before they moved down (see `outbox` and `visibility`); the
+// emitter's users keep naming them here.
+pub use crate::outbox::{EventRun, LogEvent, PendingEvent, Publish, SessionEnd};
+pub use crate::visibility::{Audience, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS};
 
 /// What a connected socket is, kept in its extensions by the namespace's auth middleware.
 #[derive(Debug, Clone)]
@@ -183,89 +72,6 @@ const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
 /// How long an emitter waits before reading the log again after the database failed it.
 const CATCH_UP_RETRY: Duration = Duration::from_secs(1);
 
-/// A committed event as the emitter hands it out, wherever it came from: this node's writer,
-/// another node (see `cluster`), or the log itself.
-#[derive(Debug, Clone)]
-pub struct LogEvent {
-    pub company_id: Id,
-    pub seq: i64,
-    pub resource: Resource,
-    pub audience: Audience,
-    /// As stored in the log: the envelope, or for a session end the `SessionEnd`.
-    pub payload: Box<RawValue>,
-    pub ends: Option<SessionEnd>,
-}
-
-impl LogEvent {
-    fn from_pending(event: PendingEvent) -> LogEvent {
-        LogEvent {
-            company_id: event.envelope.company_id,
-            seq: event.envelope.seq,
-            resource: event.resource,
-            audience: event.audience,
-            payload: event.payload,
-            ends: event.ends,
-        }
-    }
-
-    /// An event as the log stores it; `None` (logged) for a row this server cannot read.
-    pub fn from_stored(
-        company_id: Id,
-        seq: i64,
-        resource: &str,
-        audience: &str,
-        audience_user: Option<Id>,
-        payload: String,
-    ) -> Option<LogEvent> {
-        let decoded = (|| {
-            let resource = Resource::parse(resource).ok_or("unknown resource")?;
-            let audience = Audience::from_db(audience, audience_user).ok_or("unknown audience")?;
-            let payload = RawValue::from_string(payload).map_err(|_| "payload is not JSON")?;
-            let ends = if resource == Resource::Session {
-                Some(serde_json::from_str(payload.get()).map_err(|_| "bad session end")?)
-            } else {
-                None
-            };
-            Ok::<_, &str>(LogEvent {
-                company_id,
-                seq,
-                resource,
-                audience,
-                payload,
-                ends,
-            })
-        })();
-        decoded
-            .map_err(|problem| {
-                tracing::error!(
-                    company = company_id,
-                    seq,
-                    problem,
-                    "unreadable logged event skipped"
-                )
-            })
-            .ok()
-    }
-}
-
-/// A run of a company's committed events, consecutive in `seq`.
-pub type EventRun = Arc<Vec<LogEvent>>;
-
-/// What a company's emitter is told.
-enum Arrival {
-    /// Committed events, from this node's writer or from another node.
-    Events(EventRun),
-    /// The company's log reaches at least this `seq` (another node wrote it).
-    Head(i64),
-    /// Read the company's head from the database and catch up to it.
-    CatchUp,
-}
-
-/// Where other nodes learn of this node's commits (see `cluster`).
-pub trait Publish: Send + Sync {
-    fn publish(&self, run: &EventRun);
-}
-
 /// Per-company writers, write locks and emitters.
 pub struct EventHub {
     db: Db,
@@ -293,39 +99,6 @@ struct CompanyEvents {
     /// Held shared by the emitter while it fans out; a connecting socket and `pause_emission`
     /// hold it exclusively.
     emission_gate: Arc<tokio::sync::RwLock<()>>,
-}
-
-/// What a company's writer needs of emission: the write lock and the emitter's queue.
-#[derive(Clone)]
-pub(crate) struct Outbox {
-    write_lock: Arc<tokio::sync::Mutex<()>>,
-    arrivals: mpsc::UnboundedSender<Arrival>,
-    /// The highest `seq` this node knows to be committed.
-    known: Arc<AtomicI64>,
-    publisher: Option<Arc<dyn Publish>>,
-}
-
-impl Outbox {
-    pub(crate) async fn lock(&self) -> OwnedMutexGuard<()> {
-        self.write_lock.clone().lock_owned().await
-    }
-
-    /// Hands committed events to the emitter and to the other nodes.
-    pub(crate) fn enqueue(&self, events: Vec<PendingEvent>) {
-        let run: EventRun = Arc::new(events.into_iter().map(LogEvent::from_pending).collect());
-        let Some(last) = run.last() else { return };
-        self.known.fetch_max(last.seq, Ordering::AcqRel);
-        if let Some(publisher) = &self.publisher {
-            publisher.publish(&run);
-        }
-        self.send(Arrival::Events(run));
-    }
-
-    fn send(&self, arrival: Arrival) {
-        if self.arrivals.send(arrival).is_err() {
-            tracing::error!("event emitter is gone");
-        }
-    }
 }
 
 impl EventHub {
@@ -370,13 +143,7 @@ impl EventHub {
         companies
             .entry(company_id)
             .or_insert_with(|| {
-                let (arrivals, queue) = mpsc::unbounded_channel();
-                let outbox = Outbox {
-                    write_lock: Arc::default(),
-                    arrivals,
-                    known: Arc::default(),
-                    publisher: self.publisher.get().cloned(),
-                };
+                let (outbox, queue) = Outbox::new(self.publisher.get().cloned());
                 let (delivered_tx, delivered) = watch::channel(None);
                 let emission_gate = Arc::new(tokio::sync::RwLock::new(()));
                 tokio::spawn(
@@ -712,18 +479,17 @@ impl SocketSide {
                     let covered = socket
                         .extensions
                         .get::<SocketSession>()
-                        .is_some_and(|s| end.covers(&s));
+                        .is_some_and(|s| end.covers(s.user.id, &s.session));
                     if covered {
                         sends.push((recipient_of(&mut index, &mut recipients, socket), i));
                     }
                 }
                 continue;
             }
-            let targets = match event.audience {
-                Audience::All => ns.clone().to(ROOM_MEMBERS),
-                Audience::Assignee(u) => ns.clone().to([ROOM_ADMINS.to_string(), user_room(u)]),
-                Audience::AgentsExcept(u) => ns.clone().to(ROOM_AGENTS).except(user_room(u)),
-                Audience::Only(u) => ns.clone().to(user_room(u)),
+            let rooms = event.audience.rooms();
+            let targets = match rooms.except {
+                None => ns.clone().to(rooms.to),
+                Some(except) => ns.clone().to(rooms.to).except(except),
             };
             for socket in targets.sockets() {
                 let recipient = if batch.len() == 1 && batch[0].ends.is_none() {
@@ -966,36 +732,4 @@ pub async fn prune(db: &Db, keep: i64) -> Result<u64, sqlx::Error> {
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(id: Id, role: Role) -> User {
-        User {
-            id,
-            company_id: 1,
-            name: "u".into(),
-            email: "u@x".into(),
-            role,
-            active: true,
-        }
-    }
-
-    #[test]
-    fn audiences_match_visibility() {
-        let admin = user(1, Role::Admin);
-        let a = user(2, Role::Agent);
-        let b = user(3, Role::Agent);
-        assert!(Audience::All.includes(&a));
-        assert!(Audience::Assignee(2).includes(&admin));
-        assert!(Audience::Assignee(2).includes(&a));
-        assert!(!Audience::Assignee(2).includes(&b));
-        assert!(Audience::AgentsExcept(2).includes(&b));
-        assert!(!Audience::AgentsExcept(2).includes(&a));
-        assert!(!Audience::AgentsExcept(2).includes(&admin));
-        assert!(Audience::Only(3).includes(&b));
-        assert!(!Audience::Only(3).includes(&admin));
-    }
 }

@@ -12,6 +12,8 @@
 //! - attachment files and the JWT secret are created 0600.
 //!
 //! Elsewhere these are plain creates: the platform's own per-user data dirs apply.
+//!
+//! Dependencies: none inside the crate; a building block the others use.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,16 @@
 //! Deskbell ticket server: multi-tenant REST + Socket.IO realtime over a replayable event log.
+//!
+//! Modules in layers, top to bottom; a module uses only those below it, and no two use each
+//! other:
+//!
+//! 1. the edges: `rest` (HTTP), `realtime` (Socket.IO; it uses `rest`'s client address),
+//!    `demo` (simulated members);
+//! 2. `ops`: every operation as a plain function, with the input rules in `ops::validate`;
+//! 3. `state`, which holds `cluster`'s link, which delivers into `events`' hub;
+//! 4. `events` (emission, replay), which starts `writes` (group commit), which hands committed
+//!    events over through `outbox`;
+//! 5. `visibility` (who sees what), `auth`, `sessions`, `ratelimit`, `anonymous_limits`;
+//! 6. `store` (rows and reads), `db`, `files`, `error`, `config`, `logs`.
 
 pub mod anonymous_limits;
 pub mod auth;
@@ -10,12 +22,15 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod logs;
+pub mod ops;
+pub mod outbox;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rest;
 pub mod sessions;
 pub mod state;
 pub mod store;
+pub mod visibility;
 pub mod writes;
 
 use base64::Engine;
@@ -244,10 +259,10 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
     let mut background = vec![
         pruner,
         checkpointer,
-        tokio::spawn(cluster::poll_log_heads(state.clone())),
+        tokio::spawn(cluster::poll_log_heads(state.db.clone(), state.hub.clone())),
     ];
     if let Some(link) = &state.redis {
-        background.extend(link.start(state.clone()));
+        background.extend(link.start(state.hub.clone()));
     }
     tracing::info!(%addr, node = %state.config.node_name, "deskbell server listening");
     Ok(Server {

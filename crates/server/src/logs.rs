@@ -11,6 +11,8 @@
 //!   tungstenite (through `log`) logs websocket messages and frames at TRACE. Their targets
 //!   (`PACKET_TARGETS`) are capped at INFO by a second filter that `RUST_LOG` cannot loosen:
 //!   `RUST_LOG=trace` or `RUST_LOG=socketioxide=trace` still shows none of their packet lines.
+//!
+//! Dependencies: none inside the crate; a building block the others use.
 
 use tracing::Subscriber;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};

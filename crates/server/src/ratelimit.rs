@@ -1,6 +1,8 @@
 //! Write rate limits: a sliding one-minute window per company, shared fairly — one member
 //! may spend at most their share of it (half the company's by default), so the rest is always
 //! left to the others.
+//!
+//! Dependencies: none inside the crate; a building block the others use.
 
 use deskbell_protocol::Id;
 use std::collections::{HashMap, VecDeque};

@@ -1,7 +1,12 @@
 //! Socket.IO: one namespace per company, authenticated per namespace, with replay on connect.
+//!
+//! Dependencies: `ops::account` (a token's member, a session as the database has it now),
+//! `events` (the hub, replay), `visibility` (the rooms a socket joins), `rest` (the client's
+//! address, the 429 answer), `auth`, `store`, `state`, `error`. Clients write over REST only: a
+//! client emit is counted against the write limit and refused, never an operation.
 
 use deskbell_protocol::{
-    event_name, namespace, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource, Role,
+    event_name, namespace, parse_namespace, ConnectAuth, ConnectErrorCode, Id, Resource,
     SyncMessage, SyncMode, User,
 };
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
@@ -9,14 +14,14 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
-use crate::auth::{authenticate, live_session, AuthFailure};
-use crate::error::{ApiError, Limit};
-use crate::events::{
-    self, send_raw_event, SendOutcome, SocketSession, ROOM_ADMINS, ROOM_AGENTS, ROOM_MEMBERS,
-};
-use crate::rest::client_ip;
+use crate::auth::AuthFailure;
+use crate::error::{Limit, OpError};
+use crate::events::{self, send_raw_event, SendOutcome, SocketSession};
+use crate::ops::account::{authenticate, live_session};
+use crate::rest::{client_ip, ApiError};
 use crate::state::AppState;
 use crate::store;
+use crate::visibility::rooms_of;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -146,7 +151,8 @@ pub async fn refuse_throttled_addresses(
             let wait = state.connect_throttle.wait(address, Instant::now());
             if !wait.is_zero() {
                 tracing::warn!(%address, wait_secs = wait.as_secs_f32(), "socket connections refused: too many refused connects");
-                return ApiError::rate_limited(Limit::RefusedConnects, wait).into_response();
+                return ApiError(OpError::rate_limited(Limit::RefusedConnects, wait))
+                    .into_response();
             }
         }
     }
@@ -249,14 +255,7 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         let _ = socket.disconnect();
         return;
     }
-    socket.join([
-        ROOM_MEMBERS.to_string(),
-        events::user_room(user.id),
-        match user.role {
-            Role::Admin => ROOM_ADMINS.to_string(),
-            Role::Agent => ROOM_AGENTS.to_string(),
-        },
-    ]);
+    socket.join(rooms_of(&user));
     // Events before the user's visibility floor had their audience decided for who the user
     // was not (yet): such a client reloads the snapshot instead.
     let last_seq = session
@@ -296,7 +295,7 @@ async fn client_event(
         .count_write(session.user.company_id, session.user.id)
         .await
     {
-        Err(e @ ApiError::RateLimited { .. }) => ("rate_limited", e.to_string()),
+        Err(e @ OpError::RateLimited { .. }) => ("rate_limited", e.to_string()),
         _ => (
             "unsupported_event",
             format!("the server accepts no {name:?} event from clients; write over the REST API"),

@@ -7,6 +7,8 @@
 //! bounds what a change made outside this server could go unseen for. Only used with SQLite,
 //! whose database this process alone writes; with PostgreSQL other server processes may end
 //! sessions, so every request reads the database.
+//!
+//! Dependencies: none inside the crate; a building block the others use.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

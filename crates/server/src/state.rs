@@ -1,4 +1,8 @@
 //! Shared server state.
+//!
+//! Dependencies: the parts it holds (`db`, `config`, `auth`'s token keys, `events`, the
+//! limiters, `sessions`, `cluster`'s link) and `error`. The operations (`ops`) and the edges
+//! use it; nothing it holds depends on it.
 
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -8,15 +12,14 @@ use std::time::Instant;
 use deskbell_protocol::Id;
 
 use crate::anonymous_limits::{ConnectThrottle, HashGate, LoginThrottle};
-use crate::auth::{AuthUser, TokenKeys};
+use crate::auth::TokenKeys;
 use crate::cluster::RedisLink;
 use crate::config::Config;
 use crate::db::{Backend, Db};
-use crate::error::{ApiError, ApiResult, Limit};
+use crate::error::{Limit, OpError, OpResult};
 use crate::events::EventHub;
 use crate::ratelimit::{Exceeded, RateLimiter};
 use crate::sessions::SessionCache;
-use crate::writes::WriteBody;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -25,7 +28,8 @@ pub struct Inner {
     pub db: Db,
     pub config: Config,
     pub keys: TokenKeys,
-    pub hub: EventHub,
+    /// Shared with the tasks that link this node to the others (see `cluster`).
+    pub hub: Arc<EventHub>,
     pub limiter: RateLimiter,
     pub sessions: SessionCache,
     /// Bounds the argon2 work anyone can cause (see `anonymous_limits`).
@@ -54,7 +58,7 @@ impl AppState {
                 .unwrap_or_else(|| RateLimiter::default_share(config.writes_per_minute)),
         );
         let hash_gate = HashGate::new(config.password_checks, config.password_check_queue);
-        let hub = EventHub::new(db.clone());
+        let hub = Arc::new(EventHub::new(db.clone()));
         if let Some(link) = &redis {
             // Before any write: every commit of this node reaches the others.
             hub.set_publisher(link.clone());
@@ -77,7 +81,7 @@ impl AppState {
     /// Counts a write of `member` against the company's rate limit and the member's share of
     /// it (see `ratelimit`): in Redis when nodes share the companies, so that the limit holds
     /// for the cluster; in this process otherwise, and while Redis cannot be reached.
-    pub async fn count_write(&self, company_id: Id, member: Id) -> ApiResult<()> {
+    pub async fn count_write(&self, company_id: Id, member: Id) -> OpResult<()> {
         let mut verdict = None;
         if let (Some(link), true) = (&self.redis, self.limiter.enabled()) {
             verdict = link
@@ -96,27 +100,8 @@ impl AppState {
                     Exceeded::Company => Limit::CompanyWrites,
                     Exceeded::Member => Limit::MemberWrites,
                 };
-                ApiError::rate_limited(limit, wait)
+                OpError::rate_limited(limit, wait)
             })
-    }
-
-    /// Runs `body` on `input` as the caller's write in their company (see `writes`) and
-    /// returns its result once committed. Counting it against the rate limit is the caller's
-    /// (`count_write`), before any work such as storing a file.
-    pub async fn write<I, T>(
-        &self,
-        caller: &AuthUser,
-        input: I,
-        body: WriteBody<I, T>,
-    ) -> ApiResult<T>
-    where
-        I: Send + Sync + 'static,
-        T: Send + 'static,
-    {
-        self.hub
-            .writer(caller.company_id())
-            .submit(caller.user.id, input, body)
-            .await
     }
 
     /// Created private on start, like the directories beneath it (see `files`).

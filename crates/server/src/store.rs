@@ -1,4 +1,7 @@
 //! Row mapping and read queries. Every query that takes a company id filters by it.
+//!
+//! No rule of who may see what lives here: reads that depend on the viewer are in
+//! `visibility`. Dependencies: the protocol and sqlx only.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use deskbell_protocol::{
@@ -227,31 +230,6 @@ pub async fn lane(
     .as_ref()
     .map(lane_from_row)
     .transpose()
-}
-
-/// Who may see a ticket: admins all; agents the ones assigned to them and unassigned ones.
-pub fn can_see(user: &User, ticket: &Ticket) -> bool {
-    user.role == Role::Admin || ticket.assignee_id.is_none() || ticket.assignee_id == Some(user.id)
-}
-
-/// SQL condition (with the binds `$2` = is admin as 0/1, `$3` = user id) for visible tickets.
-const VISIBLE: &str = "($2 = 1 OR assignee_id IS NULL OR assignee_id = $3)";
-
-pub async fn visible_tickets<'e, E: Executor<'e, Database = sqlx::Any>>(
-    db: E,
-    viewer: &User,
-) -> Result<Vec<Ticket>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE company_id = $1 AND {VISIBLE} ORDER BY id"
-    ))
-    .bind(viewer.company_id)
-    .bind(i64::from(viewer.role == Role::Admin))
-    .bind(viewer.id)
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(ticket_from_row)
-    .collect()
 }
 
 /// Any ticket of the company, visible or not (for writes that check visibility themselves).

@@ -21,6 +21,10 @@
 //! The writer holds the company's write lock from `BEGIN` until the batch's events are queued
 //! for emission (`EventHub::lock` holds a company's writes the same way, for tests). Order
 //! across nodes does not rest on it: the emitter puts events in `seq` order (see `events`).
+//!
+//! Dependencies: `outbox` (where committed events go), `visibility` (an event's audience),
+//! `store`, `db`, `error`. The emitter (`events`) starts writers and so depends on this
+//! module; this module never depends on it.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -37,9 +41,10 @@ use sqlx::{AnyConnection, Connection, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, Db};
-use crate::error::{ApiError, ApiResult};
-use crate::events::{Audience, Outbox, PendingEvent, SessionEnd};
+use crate::error::{OpError, OpResult};
+use crate::outbox::{Outbox, PendingEvent, SessionEnd};
 use crate::store;
+use crate::visibility::Audience;
 
 /// Writes committed together at most: bounds how long one batch holds the write lock.
 const MAX_BATCH: usize = 64;
@@ -71,7 +76,7 @@ const MAX_STREAM_CATCH_UP: i64 = 10_000;
 
 /// The body of a write: runs in the batch's transaction, possibly more than once (see the
 /// module docs), so it must not have effects outside the database.
-pub type WriteBody<I, T> = for<'a> fn(&'a mut WriteTx, &'a I) -> BoxFuture<'a, ApiResult<T>>;
+pub type WriteBody<I, T> = for<'a> fn(&'a mut WriteTx, &'a I) -> BoxFuture<'a, OpResult<T>>;
 
 /// A write of one company inside the batch's transaction, collecting its events.
 pub struct WriteTx {
@@ -95,7 +100,7 @@ pub struct WriteTx {
 impl WriteTx {
     /// Begins a transaction on the writer's connection, or on one taken out of the pool. On
     /// an error the connection is dropped (closed): it may be inside a transaction.
-    async fn begin(db: &Db, kept: &mut Kept, company_id: Id) -> ApiResult<WriteTx> {
+    async fn begin(db: &Db, kept: &mut Kept, company_id: Id) -> OpResult<WriteTx> {
         let known_head = kept.head.take().filter(|_| db.backend == Backend::Sqlite);
         let (streams, streams_at) = (std::mem::take(&mut kept.streams), kept.streams_at.take());
         // Write first: SQLite takes its write lock now (waiting if needed) instead of failing
@@ -140,7 +145,7 @@ impl WriteTx {
         .bind(company_id)
         .fetch_optional(w.conn())
         .await?
-        .ok_or_else(|| ApiError::Internal(format!("company {company_id} does not exist")))?
+        .ok_or_else(|| OpError::Internal(format!("company {company_id} does not exist")))?
         .try_get("event_seq")?;
         match streams_at {
             // Other nodes wrote since: one query brings every stream they touched up to date.
@@ -167,7 +172,7 @@ impl WriteTx {
         &mut self,
         streams: &mut HashMap<EventStream, i64>,
         at: i64,
-    ) -> ApiResult<()> {
+    ) -> OpResult<()> {
         let rows = sqlx::query(
             "SELECT audience, audience_user, MAX(seq) AS s FROM events
              WHERE company_id = $1 AND seq > $2 AND resource <> 'session'
@@ -194,7 +199,7 @@ impl WriteTx {
 
     /// The seq of the stream's newest committed event (0: none in the log). Session ends share
     /// their user's `only` audience in the log but are no stream's events.
-    async fn stream_head(&mut self, stream: EventStream) -> ApiResult<i64> {
+    async fn stream_head(&mut self, stream: EventStream) -> OpResult<i64> {
         if let Some(&head) = self.streams.get(&stream) {
             return Ok(head);
         }
@@ -219,7 +224,7 @@ impl WriteTx {
 
     /// Chains each event to its stream's previous one and encodes it, just before the log
     /// insert: the heads looked up then are the committed ones, under the company row's lock.
-    async fn seal_events(&mut self) -> ApiResult<()> {
+    async fn seal_events(&mut self) -> OpResult<()> {
         for i in 0..self.events.len() {
             if self.events[i].ends.is_some() {
                 continue;
@@ -230,14 +235,14 @@ impl WriteTx {
             event.envelope.stream = Some(stream);
             event.envelope.prev_seq = Some(prev);
             event.payload = serde_json::value::to_raw_value(&event.envelope)
-                .map_err(|e| ApiError::Internal(format!("cannot encode an event: {e}")))?;
+                .map_err(|e| OpError::Internal(format!("cannot encode an event: {e}")))?;
             self.streams.insert(stream, event.envelope.seq);
         }
         Ok(())
     }
 
     /// A connection out of the pool (checked there), in a transaction begun with `begin`.
-    async fn fresh_connection(db: &Db, begin: &str) -> ApiResult<AnyConnection> {
+    async fn fresh_connection(db: &Db, begin: &str) -> OpResult<AnyConnection> {
         let mut conn = db.pool.acquire().await?.detach();
         conn.execute(begin).await?;
         Ok(conn)
@@ -259,11 +264,11 @@ impl WriteTx {
     }
 
     /// A ticket this transaction just wrote, as it now is.
-    pub async fn ticket(&mut self, id: Id) -> ApiResult<Ticket> {
+    pub async fn ticket(&mut self, id: Id) -> OpResult<Ticket> {
         store::ticket(&mut self.conn, self.company_id, id)
             .await?
             .ok_or_else(|| {
-                ApiError::Internal(format!("ticket {id} vanished inside its transaction"))
+                OpError::Internal(format!("ticket {id} vanished inside its transaction"))
             })
     }
 
@@ -278,7 +283,7 @@ impl WriteTx {
         resource: Resource,
         audience: Audience,
         mut envelope: EventEnvelope,
-    ) -> ApiResult<()> {
+    ) -> OpResult<()> {
         envelope.seq = self.last_seq + 1;
         self.last_seq = envelope.seq;
         self.events.push(PendingEvent {
@@ -294,13 +299,13 @@ impl WriteTx {
 
     /// Records that sessions end with this write: once committed, the emitter cuts their
     /// sockets in `seq` order (see `events`), so they receive nothing committed after it.
-    pub fn end_sessions(&mut self, end: SessionEnd) -> ApiResult<()> {
+    pub fn end_sessions(&mut self, end: SessionEnd) -> OpResult<()> {
         // The envelope only carries the seq, actor and time (see `PendingEvent`); the action
         // is never sent.
         let mut envelope = self.envelope(EventAction::Delete);
         envelope.seq = self.last_seq + 1;
         let payload = serde_json::value::to_raw_value(&end)
-            .map_err(|e| ApiError::Internal(format!("cannot encode a session end: {e}")))?;
+            .map_err(|e| OpError::Internal(format!("cannot encode a session end: {e}")))?;
         self.last_seq = envelope.seq;
         self.events.push(PendingEvent {
             resource: Resource::Session,
@@ -314,7 +319,7 @@ impl WriteTx {
 
     /// Appends the events to the log (whose insert trigger advances `companies.event_seq`)
     /// and commits; the events are then the emitter's, and the connection the writer's again.
-    async fn commit(mut self) -> ApiResult<(Vec<PendingEvent>, Kept)> {
+    async fn commit(mut self) -> OpResult<(Vec<PendingEvent>, Kept)> {
         self.seal_events().await?;
         let chunks = self.events.len().div_ceil(EVENT_ROWS_PER_INSERT);
         // On SQLite the last insert carries the COMMIT: one round trip to its worker thread
@@ -388,9 +393,9 @@ impl WriteTx {
 /// A submitted write as the writer sees it, whatever its input and result types.
 trait QueuedWrite: Send {
     fn actor(&self) -> Id;
-    fn run<'a>(&'a mut self, w: &'a mut WriteTx) -> BoxFuture<'a, ApiResult<()>>;
+    fn run<'a>(&'a mut self, w: &'a mut WriteTx) -> BoxFuture<'a, OpResult<()>>;
     /// Sends the submitter its result: the write's own when `outcome` is Ok.
-    fn answer(self: Box<Self>, outcome: ApiResult<()>);
+    fn answer(self: Box<Self>, outcome: OpResult<()>);
 }
 
 struct Submitted<I, T> {
@@ -398,7 +403,7 @@ struct Submitted<I, T> {
     input: I,
     body: WriteBody<I, T>,
     output: Option<T>,
-    reply: oneshot::Sender<ApiResult<T>>,
+    reply: oneshot::Sender<OpResult<T>>,
 }
 
 impl<I: Send + Sync + 'static, T: Send + 'static> QueuedWrite for Submitted<I, T> {
@@ -406,7 +411,7 @@ impl<I: Send + Sync + 'static, T: Send + 'static> QueuedWrite for Submitted<I, T
         self.actor
     }
 
-    fn run<'a>(&'a mut self, w: &'a mut WriteTx) -> BoxFuture<'a, ApiResult<()>> {
+    fn run<'a>(&'a mut self, w: &'a mut WriteTx) -> BoxFuture<'a, OpResult<()>> {
         let Submitted {
             input,
             body,
@@ -419,10 +424,10 @@ impl<I: Send + Sync + 'static, T: Send + 'static> QueuedWrite for Submitted<I, T
         })
     }
 
-    fn answer(self: Box<Self>, outcome: ApiResult<()>) {
+    fn answer(self: Box<Self>, outcome: OpResult<()>) {
         let Submitted { output, reply, .. } = *self;
         let result = outcome.and_then(|()| {
-            output.ok_or_else(|| ApiError::Internal("a write finished without its result".into()))
+            output.ok_or_else(|| OpError::Internal("a write finished without its result".into()))
         });
         // The submitter may have gone (client disconnected); the write stands all the same.
         let _ = reply.send(result);
@@ -463,7 +468,7 @@ impl Writer {
         actor: Id,
         input: I,
         body: WriteBody<I, T>,
-    ) -> ApiResult<T>
+    ) -> OpResult<T>
     where
         I: Send + Sync + 'static,
         T: Send + 'static,
@@ -479,10 +484,10 @@ impl Writer {
         self.queue
             .send(write)
             .await
-            .map_err(|_| ApiError::Internal("the company's writer has stopped".into()))?;
+            .map_err(|_| OpError::Internal("the company's writer has stopped".into()))?;
         answer
             .await
-            .map_err(|_| ApiError::Internal("the write was lost before it could commit".into()))?
+            .map_err(|_| OpError::Internal("the write was lost before it could commit".into()))?
     }
 }
 
@@ -583,7 +588,7 @@ async fn commit_batch(
             .await
             .unwrap_or_else(|_| {
                 tracing::error!(company = company_id, "a write panicked");
-                Err(ApiError::Internal("the write failed unexpectedly".into()))
+                Err(OpError::Internal("the write failed unexpectedly".into()))
             });
         match outcome {
             Ok(()) => ran.push(write),
@@ -630,18 +635,68 @@ async fn commit_batch(
 }
 
 /// An error that ended a whole batch, for each of its writes.
-fn shared(e: &ApiError) -> ApiError {
+fn shared(e: &OpError) -> OpError {
     match e {
-        ApiError::Internal(reason) => ApiError::Internal(reason.clone()),
-        other => ApiError::Internal(other.to_string()),
+        OpError::Internal(reason) => OpError::Internal(reason.clone()),
+        other => OpError::Internal(other.to_string()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EventHub;
+    use crate::outbox::Arrival;
+    use std::sync::Mutex;
     use std::time::{Duration, Instant};
+
+    /// What these tests need of `EventHub` (which starts the writers for real): a writer per
+    /// company, each with an outbox whose emitter end is held open. No emitter runs; the
+    /// committed events stay in the log.
+    struct Hub {
+        db: Db,
+        companies: Mutex<HashMap<Id, CompanyWriter>>,
+        write_stats: Arc<WriteStats>,
+    }
+
+    /// A company's writer, its outbox and the emitter's end of it.
+    type CompanyWriter = (Writer, Outbox, mpsc::UnboundedReceiver<Arrival>);
+
+    impl Hub {
+        fn new(db: Db) -> Hub {
+            Hub {
+                db,
+                companies: Mutex::default(),
+                write_stats: Arc::default(),
+            }
+        }
+
+        fn company(&self, company_id: Id) -> (Writer, Outbox) {
+            let mut companies = self.companies.lock().unwrap();
+            let (writer, outbox, _) = companies.entry(company_id).or_insert_with(|| {
+                let (outbox, emitter_end) = Outbox::new(None);
+                let writer = Writer::spawn(
+                    self.db.clone(),
+                    company_id,
+                    outbox.clone(),
+                    self.write_stats.clone(),
+                );
+                (writer, outbox, emitter_end)
+            });
+            (writer.clone(), outbox.clone())
+        }
+
+        fn writer(&self, company_id: Id) -> Writer {
+            self.company(company_id).0
+        }
+
+        async fn lock(&self, company_id: Id) -> tokio::sync::OwnedMutexGuard<()> {
+            self.company(company_id).1.lock().await
+        }
+
+        fn waiting_writes(&self, company_id: Id) -> usize {
+            self.company(company_id).0.waiting()
+        }
+    }
 
     async fn company_db(dir: &tempfile::TempDir) -> Db {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
@@ -665,7 +720,7 @@ mod tests {
     fn lane_write<'a>(
         w: &'a mut WriteTx,
         input: &'a (String, Ending),
-    ) -> BoxFuture<'a, ApiResult<String>> {
+    ) -> BoxFuture<'a, OpResult<String>> {
         Box::pin(async move {
             let (name, ending) = input;
             sqlx::query(
@@ -681,14 +736,14 @@ mod tests {
             w.record(Resource::Lane, Audience::All, event)?;
             match ending {
                 Ending::Commit => Ok(name.clone()),
-                Ending::Fail => Err(ApiError::validation(format!("{name} refused"))),
+                Ending::Fail => Err(OpError::validation(format!("{name} refused"))),
                 Ending::Panic => panic!("{name} panicked"),
             }
         })
     }
 
     /// One write of a lane named `name` that commits, on its own.
-    async fn write_lane(hub: &EventHub, name: &str) -> ApiResult<String> {
+    async fn write_lane(hub: &Hub, name: &str) -> OpResult<String> {
         hub.writer(1)
             .submit(7, (name.to_string(), Ending::Commit), lane_write)
             .await
@@ -723,9 +778,9 @@ mod tests {
     /// Submits one write per ending while the writer cannot start, so that all of them queue
     /// up, then lets it go; returns the submissions.
     async fn queue_up(
-        hub: &Arc<EventHub>,
+        hub: &Arc<Hub>,
         endings: &[Ending],
-    ) -> Vec<tokio::task::JoinHandle<ApiResult<String>>> {
+    ) -> Vec<tokio::task::JoinHandle<OpResult<String>>> {
         let lock = hub.lock(1).await;
         let mut submitted = Vec::new();
         for (i, ending) in endings.iter().enumerate() {
@@ -748,7 +803,7 @@ mod tests {
     async fn queued_writes_share_one_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = Arc::new(EventHub::new(db.clone()));
+        let hub = Arc::new(Hub::new(db.clone()));
         for write in queue_up(&hub, &[Ending::Commit; 6]).await {
             write.await.unwrap().expect("a committed write");
         }
@@ -761,7 +816,7 @@ mod tests {
     async fn a_failed_write_in_a_batch_takes_nothing_else_down() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = Arc::new(EventHub::new(db.clone()));
+        let hub = Arc::new(Hub::new(db.clone()));
         let endings = [
             Ending::Commit,
             Ending::Commit,
@@ -779,13 +834,13 @@ mod tests {
                 Ending::Commit => committed.push(result.expect("a committed write")),
                 Ending::Fail => {
                     assert!(
-                        matches!(result, Err(ApiError::Validation(_))),
+                        matches!(result, Err(OpError::Validation(_))),
                         "write {i}: {result:?}"
                     )
                 }
                 Ending::Panic => {
                     assert!(
-                        matches!(result, Err(ApiError::Internal(_))),
+                        matches!(result, Err(OpError::Internal(_))),
                         "write {i}: {result:?}"
                     )
                 }
@@ -827,7 +882,7 @@ mod tests {
     async fn the_writer_after_a_checkpoint_starts_the_log_over() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = EventHub::new(db.clone());
+        let hub = Hub::new(db.clone());
         write_lane(&hub, "before").await.unwrap();
         db.checkpoint().await.unwrap();
         assert!(db.log_restart_due());
@@ -851,7 +906,7 @@ mod tests {
     async fn a_batch_whose_events_cannot_be_logged_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = EventHub::new(db.clone());
+        let hub = Hub::new(db.clone());
         write_lane(&hub, "first").await.unwrap();
         // Someone else appends the next event (a second process on the same file): the
         // writer's next event collides with it in the log.
@@ -863,7 +918,7 @@ mod tests {
         .await
         .unwrap();
         let refused = write_lane(&hub, "second").await;
-        assert!(matches!(refused, Err(ApiError::Internal(_))), "{refused:?}");
+        assert!(matches!(refused, Err(OpError::Internal(_))), "{refused:?}");
         // The lane went with its event: a change is never committed without its event.
         write_lane(&hub, "third").await.unwrap();
         assert_eq!(lane_names(&db).await, ["first", "third"]);
@@ -880,12 +935,12 @@ mod tests {
     async fn a_write_to_a_missing_company_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let db = company_db(&dir).await;
-        let hub = EventHub::new(db.clone());
+        let hub = Hub::new(db.clone());
         let missing = hub
             .writer(99)
             .submit(7, ("lane".to_string(), Ending::Commit), lane_write)
             .await;
-        assert!(matches!(missing, Err(ApiError::Internal(_))), "{missing:?}");
+        assert!(matches!(missing, Err(OpError::Internal(_))), "{missing:?}");
         assert_eq!(write_lane(&hub, "lane").await.unwrap(), "lane");
     }
 }

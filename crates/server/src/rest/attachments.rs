@@ -6,24 +6,23 @@
 //! unknown types) is served as `application/octet-stream`. Every download also carries
 //! `Content-Disposition: attachment`, `Content-Security-Policy: sandbox` (should a browser
 //! render it anyway, it runs no script and has an opaque origin) and `nosniff`.
+//!
+//! Dependencies: `ops::attachments`, `ops::tickets`, `extract`, `error`, `auth`, `state`.
 
 use axum::body::Body;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use deskbell_protocol::{Attachment, EventAction, Id, Resource};
-use std::path::PathBuf;
+use deskbell_protocol::{Attachment, Id};
 
-use super::tickets::visible_ticket;
-use super::ApiPath;
+use super::error::ApiResult;
+use super::extract::ApiPath;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
-use crate::events::Audience;
-use crate::files;
+use crate::error::OpError;
+use crate::ops::attachments::{self, essence, FileName, NewAttachment, OCTET_STREAM};
+use crate::ops::tickets;
 use crate::state::AppState;
-use crate::store::{self, attachment_from_row, ATTACHMENT_COLUMNS};
-use crate::writes::WriteTx;
 
 /// Content types a browser shows without running anything in them (kept short on purpose).
 const PASSIVE_TYPES: &[&str] = &[
@@ -45,33 +44,6 @@ const PASSIVE_TYPES: &[&str] = &[
     "video/webm",
 ];
 
-const OCTET_STREAM: &str = "application/octet-stream";
-
-/// The `type/subtype` of a content type, lowercased, without parameters.
-fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// What an upload's content type is recorded as: its essence, or `application/octet-stream`
-/// when it has none or an unreasonable one.
-fn recorded_content_type(sent: Option<&str>) -> String {
-    let e = essence(sent.unwrap_or(""));
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
-    };
-    match e.split_once('/') {
-        Some((t, sub)) if e.len() <= 127 && token(t) && token(sub) => e,
-        _ => OCTET_STREAM.to_string(),
-    }
-}
-
 /// What a download is served as (see the module docs).
 fn served_content_type(recorded: &str) -> &'static str {
     let e = essence(recorded);
@@ -82,38 +54,11 @@ fn served_content_type(recorded: &str) -> &'static str {
         .unwrap_or(OCTET_STREAM)
 }
 
-fn path_of(state: &AppState, key: &str) -> PathBuf {
-    state.attachments_dir().join(key)
-}
-
-/// Best effort: a file left behind is garbage, not a broken reference.
-pub async fn remove_files(state: &AppState, keys: &[String]) {
-    for key in keys {
-        if let Err(e) = tokio::fs::remove_file(path_of(state, key)).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %e, key, "could not remove an attachment file");
-            }
-        }
-    }
-}
-
-fn clean_file_name(raw: &str) -> ApiResult<String> {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"')
-        .collect();
-    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
-        return Err(ApiError::validation("the file needs a name"));
-    }
-    super::bounded("file name", &cleaned, 255, super::Lines::Single)
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> OpError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge("the file is larger than the attachment limit".into())
+        OpError::PayloadTooLarge("the file is larger than the attachment limit".into())
     } else {
-        ApiError::BadRequest(e.body_text())
+        OpError::BadRequest(e.body_text())
     }
 }
 
@@ -122,11 +67,7 @@ pub async fn list(
     auth: AuthUser,
     ApiPath(ticket_id): ApiPath<Id>,
 ) -> ApiResult<Json<Vec<Attachment>>> {
-    let mut conn = state.db.pool.acquire().await?;
-    visible_ticket(&mut conn, &auth, ticket_id).await?;
-    Ok(Json(
-        store::attachments(&mut *conn, auth.company_id(), ticket_id).await?,
-    ))
+    Ok(Json(attachments::list(&state, &auth, ticket_id).await?))
 }
 
 /// `multipart/form-data` with one `file` part.
@@ -136,131 +77,30 @@ pub async fn upload(
     ApiPath(ticket_id): ApiPath<Id>,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<Attachment>)> {
-    {
-        let mut conn = state.db.pool.acquire().await?;
-        visible_ticket(&mut conn, &auth, ticket_id).await?;
-    }
-    let limit = state.config.max_attachment_bytes;
+    // Before the body is read: a ticket the member cannot see costs no upload.
+    tickets::show(&state, &auth, ticket_id).await?;
     let mut file = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             continue;
         }
-        let name = clean_file_name(field.file_name().unwrap_or(""))?;
-        let content_type = recorded_content_type(field.content_type());
+        let name = FileName::parse(field.file_name().unwrap_or(""))?;
+        let content_type = field.content_type().map(str::to_string);
         let bytes = field.bytes().await.map_err(multipart_error)?;
         file = Some((name, content_type, bytes));
         break;
     }
     let Some((name, content_type, bytes)) = file else {
-        return Err(ApiError::validation(
-            "send the file as a multipart part named `file`",
-        ));
+        return Err(OpError::validation("send the file as a multipart part named `file`").into());
     };
-    if bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the file is larger than the attachment limit of {limit} bytes"
-        )));
-    }
-    state.count_write(auth.company_id(), auth.user.id).await?;
-    let key = format!("{}/{}", auth.company_id(), uuid::Uuid::new_v4());
-    let path = path_of(&state, &key);
-    // Owner-only, like everything in the data dir (see `files`).
-    let write = async {
-        if let Some(dir) = path.parent() {
-            let mut builder = tokio::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            builder.mode(files::DIR_MODE);
-            builder.create(dir).await?;
-        }
-        let mut options = files::private_file_options();
-        options.write(true).create_new(true);
-        let mut file = tokio::fs::OpenOptions::from(options).open(&path).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
-        tokio::io::AsyncWriteExt::flush(&mut file).await
-    };
-    write
-        .await
-        .map_err(|e| ApiError::Internal(format!("cannot store the file: {e}")))?;
-    let upload = Upload {
-        auth: auth.clone(),
+    let new = NewAttachment {
         ticket_id,
         name,
         content_type,
-        size: bytes.len() as i64,
-        key: key.clone(),
+        bytes: bytes.into(),
     };
-    let result = state
-        .write(&auth, upload, |w, upload| {
-            Box::pin(record_upload(w, upload))
-        })
-        .await;
-    if result.is_err() {
-        remove_files(&state, &[key]).await;
-    }
-    Ok((StatusCode::CREATED, Json(result?)))
-}
-
-/// A stored file, to be recorded as an attachment of a ticket.
-struct Upload {
-    auth: AuthUser,
-    ticket_id: Id,
-    name: String,
-    content_type: String,
-    size: i64,
-    key: String,
-}
-
-async fn record_upload(w: &mut WriteTx, upload: &Upload) -> ApiResult<Attachment> {
-    let Upload {
-        auth,
-        ticket_id,
-        name,
-        content_type,
-        size,
-        key,
-    } = upload;
-    let ticket = visible_ticket(w.conn(), auth, *ticket_id).await?;
-    let row = sqlx::query(&format!(
-        "INSERT INTO attachments (company_id, ticket_id, name, size, content_type, storage_key, uploaded_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ATTACHMENT_COLUMNS}"
-    ))
-    .bind(auth.company_id())
-    .bind(*ticket_id)
-    .bind(name)
-    .bind(*size)
-    .bind(content_type)
-    .bind(key)
-    .bind(auth.user.id)
-    .bind(store::ts(w.now))
-    .fetch_one(w.conn())
-    .await?;
-    let (attachment, _) = attachment_from_row(&row)?;
-    let mut event = w.envelope(EventAction::Create);
-    event.attachment = Some(attachment.clone());
-    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)?;
-    Ok(attachment)
-}
-
-async fn visible_attachment(
-    conn: &mut sqlx::AnyConnection,
-    auth: &AuthUser,
-    id: Id,
-) -> ApiResult<(Attachment, String, deskbell_protocol::Ticket)> {
-    let row = sqlx::query(&format!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1 AND company_id = $2"
-    ))
-    .bind(id)
-    .bind(auth.company_id())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(ApiError::NotFound("attachment"))?;
-    let (attachment, key) = attachment_from_row(&row)?;
-    let ticket = visible_ticket(conn, auth, attachment.ticket_id)
-        .await
-        .map_err(|_| ApiError::NotFound("attachment"))?;
-    Ok((attachment, key, ticket))
+    let attachment = attachments::upload(&state, &auth, new).await?;
+    Ok((StatusCode::CREATED, Json(attachment)))
 }
 
 pub async fn download(
@@ -268,14 +108,7 @@ pub async fn download(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<Response> {
-    let (attachment, key) = {
-        let mut conn = state.db.pool.acquire().await?;
-        let (a, k, _) = visible_attachment(&mut conn, &auth, id).await?;
-        (a, k)
-    };
-    let bytes = tokio::fs::read(path_of(&state, &key))
-        .await
-        .map_err(|e| ApiError::Internal(format!("the attachment's file is unreadable: {e}")))?;
+    let (attachment, bytes) = attachments::download(&state, &auth, id).await?;
     let mut response = Response::new(Body::from(bytes));
     let headers = response.headers_mut();
     headers.insert(
@@ -312,33 +145,8 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
-    state.count_write(auth.company_id(), auth.user.id).await?;
-    let key = state
-        .write(&auth, (auth.clone(), id), |w, (auth, id)| {
-            Box::pin(delete_attachment(w, auth, *id))
-        })
-        .await?;
-    remove_files(&state, &[key]).await;
+    attachments::delete(&state, &auth, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Deletes an attachment's record; returns its storage key (the file goes once committed).
-async fn delete_attachment(w: &mut WriteTx, auth: &AuthUser, id: Id) -> ApiResult<String> {
-    let (attachment, key, ticket) = visible_attachment(w.conn(), auth, id).await?;
-    if attachment.uploaded_by != auth.user.id && !auth.is_admin() {
-        return Err(ApiError::forbidden(
-            "only the uploader or an admin can delete an attachment",
-        ));
-    }
-    sqlx::query("DELETE FROM attachments WHERE id = $1 AND company_id = $2")
-        .bind(id)
-        .bind(auth.company_id())
-        .execute(w.conn())
-        .await?;
-    let mut event = w.envelope(EventAction::Delete);
-    event.attachment = Some(attachment);
-    w.record(Resource::Attachment, Audience::of_ticket(&ticket), event)?;
-    Ok(key)
 }
 
 #[cfg(test)]
@@ -370,6 +178,7 @@ mod tests {
         ] {
             assert_eq!(served_content_type(active), OCTET_STREAM, "{active}");
         }
+        use crate::ops::attachments::recorded_content_type;
         assert_eq!(
             recorded_content_type(Some("Text/HTML; charset=utf-8")),
             "text/html"
@@ -378,14 +187,5 @@ mod tests {
         assert_eq!(recorded_content_type(Some("x")), OCTET_STREAM);
         let long = format!("a/{}", "b".repeat(200));
         assert_eq!(recorded_content_type(Some(&long)), OCTET_STREAM);
-    }
-
-    #[test]
-    fn file_names_are_cleaned() {
-        assert_eq!(clean_file_name("../../etc/passwd").unwrap(), "passwd");
-        assert_eq!(clean_file_name("C:\\x\\report.pdf").unwrap(), "report.pdf");
-        assert_eq!(clean_file_name("a\"b\n.txt").unwrap(), "ab.txt");
-        assert!(clean_file_name("..").is_err());
-        assert!(clean_file_name("  ").is_err());
     }
 }

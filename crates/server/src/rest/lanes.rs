@@ -1,38 +1,20 @@
-//! Lanes (admin): deleting one moves its tickets to "No lane", each with its own event.
+//! Lane routes.
 //!
-//! Positions are `0..=POSITION_MAX` (see `rest`); a lane created without one goes after the
-//! last lane, and lanes sharing a position sort by id.
+//! Dependencies: `ops::lanes`, `extract`, `error`, `auth`, `state`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use deskbell_protocol::{EventAction, Id, Lane, LanePatch, NewLane, Resource};
-use sqlx::Row;
+use deskbell_protocol::{Id, Lane, LanePatch, NewLane};
 
-use super::{position, required_text, ApiJson, ApiPath, Lines, POSITION_MAX};
+use super::error::ApiResult;
+use super::extract::{ApiJson, ApiPath};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
-use crate::events::Audience;
+use crate::ops::lanes;
 use crate::state::AppState;
-use crate::store::{self, lane_from_row, LANE_COLUMNS};
-use crate::writes::WriteTx;
-
-const NAME_MAX: usize = 60;
-
-fn valid_color(color: &str) -> ApiResult<String> {
-    let c = color.trim();
-    let ok = c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
-    if ok {
-        Ok(c.to_ascii_lowercase())
-    } else {
-        Err(ApiError::validation(format!(
-            "color must look like #1e88e5, not {c:?}"
-        )))
-    }
-}
 
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<Lane>>> {
-    Ok(Json(store::lanes(&state.db.pool, auth.company_id()).await?))
+    Ok(Json(lanes::list(&state, &auth).await?))
 }
 
 pub async fn create(
@@ -40,57 +22,8 @@ pub async fn create(
     auth: AuthUser,
     ApiJson(new): ApiJson<NewLane>,
 ) -> ApiResult<(StatusCode, Json<Lane>)> {
-    auth.require_admin()?;
-    let name = required_text("name", &new.name, NAME_MAX, Lines::Single)?;
-    let color = valid_color(&new.color)?;
-    let at = new.position.map(|p| position("position", p)).transpose()?;
-    state.count_write(auth.company_id(), auth.user.id).await?;
-    let lane = state
-        .write(&auth, (name, color, at), |w, (name, color, position)| {
-            Box::pin(insert_lane(w, name, color, *position))
-        })
-        .await?;
+    let lane = lanes::create(&state, &auth, new).await?;
     Ok((StatusCode::CREATED, Json(lane)))
-}
-
-async fn insert_lane(
-    w: &mut WriteTx,
-    name: &str,
-    color: &str,
-    position: Option<i64>,
-) -> ApiResult<Lane> {
-    let position = match position {
-        Some(p) => p,
-        None => {
-            // Lanes written since positions are checked hold one in range, but a row stored
-            // before may hold anything (up to i64::MAX): "one more than the largest" is
-            // computed here without overflow and kept in range, never in SQL.
-            let last: i64 = sqlx::query(
-                "SELECT COALESCE(MAX(position), -1) AS p FROM lanes WHERE company_id = $1",
-            )
-            .bind(w.company_id)
-            .fetch_one(w.conn())
-            .await?
-            .try_get("p")?;
-            last.saturating_add(1).clamp(0, POSITION_MAX)
-        }
-    };
-    let row = sqlx::query(&format!(
-        "INSERT INTO lanes (company_id, name, color, position, created_at) VALUES ($1, $2, $3, $4, $5)
-         RETURNING {LANE_COLUMNS}"
-    ))
-    .bind(w.company_id)
-    .bind(name)
-    .bind(color)
-    .bind(position)
-    .bind(store::ts(w.now))
-    .fetch_one(w.conn())
-    .await?;
-    let lane = lane_from_row(&row)?;
-    let mut event = w.envelope(EventAction::Create);
-    event.lane = Some(lane.clone());
-    w.record(Resource::Lane, Audience::All, event)?;
-    Ok(lane)
 }
 
 pub async fn update(
@@ -99,61 +32,7 @@ pub async fn update(
     ApiPath(id): ApiPath<Id>,
     ApiJson(patch): ApiJson<LanePatch>,
 ) -> ApiResult<Json<Lane>> {
-    auth.require_admin()?;
-    if patch == LanePatch::default() {
-        return Err(ApiError::validation("nothing to change"));
-    }
-    let name = patch
-        .name
-        .as_deref()
-        .map(|n| required_text("name", n, NAME_MAX, Lines::Single))
-        .transpose()?;
-    let color = patch.color.as_deref().map(valid_color).transpose()?;
-    let at = patch
-        .position
-        .map(|p| position("position", p))
-        .transpose()?;
-    state.count_write(auth.company_id(), auth.user.id).await?;
-    let lane = state
-        .write(
-            &auth,
-            (id, name, color, at),
-            |w, (id, name, color, position)| {
-                Box::pin(update_lane(w, *id, name.clone(), color.clone(), *position))
-            },
-        )
-        .await?;
-    Ok(Json(lane))
-}
-
-async fn update_lane(
-    w: &mut WriteTx,
-    id: Id,
-    name: Option<String>,
-    color: Option<String>,
-    position: Option<i64>,
-) -> ApiResult<Lane> {
-    let company_id = w.company_id;
-    let mut lane = store::lane(w.conn(), company_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("lane"))?;
-    lane.name = name.unwrap_or(lane.name);
-    lane.color = color.unwrap_or(lane.color);
-    lane.position = position.unwrap_or(lane.position);
-    sqlx::query(
-        "UPDATE lanes SET name = $1, color = $2, position = $3 WHERE id = $4 AND company_id = $5",
-    )
-    .bind(&lane.name)
-    .bind(&lane.color)
-    .bind(lane.position)
-    .bind(id)
-    .bind(company_id)
-    .execute(w.conn())
-    .await?;
-    let mut event = w.envelope(EventAction::Update);
-    event.lane = Some(lane.clone());
-    w.record(Resource::Lane, Audience::All, event)?;
-    Ok(lane)
+    Ok(Json(lanes::update(&state, &auth, id, patch).await?))
 }
 
 pub async fn remove(
@@ -161,64 +40,6 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(id): ApiPath<Id>,
 ) -> ApiResult<StatusCode> {
-    auth.require_admin()?;
-    state.count_write(auth.company_id(), auth.user.id).await?;
-    state
-        .write(&auth, id, |w, id| Box::pin(delete_lane(w, *id)))
-        .await?;
+    lanes::delete(&state, &auth, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_lane(w: &mut WriteTx, id: Id) -> ApiResult<()> {
-    let company_id = w.company_id;
-    let lane = store::lane(w.conn(), company_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("lane"))?;
-    let in_lane: Vec<Id> =
-        sqlx::query("SELECT id FROM tickets WHERE lane_id = $1 AND company_id = $2 ORDER BY id")
-            .bind(id)
-            .bind(company_id)
-            .fetch_all(w.conn())
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-    for ticket_id in in_lane {
-        sqlx::query(
-            "UPDATE tickets SET lane_id = NULL, updated_at = $1, version = version + 1 WHERE id = $2 AND company_id = $3",
-        )
-        .bind(store::ts(w.now))
-        .bind(ticket_id)
-        .bind(company_id)
-        .execute(w.conn())
-        .await?;
-        let ticket = w.ticket(ticket_id).await?;
-        let mut event = w.envelope(EventAction::Move);
-        event.from = Some(serde_json::json!(id));
-        event.to = Some(serde_json::Value::Null);
-        let audience = Audience::of_ticket(&ticket);
-        event.ticket = Some(ticket);
-        w.record(Resource::Ticket, audience, event)?;
-    }
-    sqlx::query("DELETE FROM lanes WHERE id = $1 AND company_id = $2")
-        .bind(id)
-        .bind(company_id)
-        .execute(w.conn())
-        .await?;
-    let mut event = w.envelope(EventAction::Delete);
-    event.lane = Some(lane);
-    w.record(Resource::Lane, Audience::All, event)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn colors_are_hex() {
-        assert_eq!(valid_color("#1E88E5").unwrap(), "#1e88e5");
-        for bad in ["1e88e5", "#1e88e", "#zzzzzz", "red", "#1e88e5 x"] {
-            assert!(valid_color(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -1,35 +1,20 @@
-//! Users: everyone in a company can list colleagues (names for assignees); admins manage them.
+//! Member routes.
+//!
+//! Dependencies: `ops::users`, `extract`, `error`, `auth`, `state`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use deskbell_protocol::{Id, NewUser, Role, SessionEndReason, User, UserPatch};
+use deskbell_protocol::{Id, NewUser, User, UserPatch};
 
-use super::{email, required_text, ApiJson, ApiPath, Lines};
-use crate::auth::{hash_password_blocking, AuthUser};
-use crate::error::{ApiError, ApiResult};
-use crate::events::SessionEnd;
+use super::error::ApiResult;
+use super::extract::{ApiJson, ApiPath};
+use crate::auth::AuthUser;
+use crate::ops::users;
 use crate::state::AppState;
-use crate::store::{self, user_from_row, USER_COLUMNS};
-use crate::writes::WriteTx;
-
-const PASSWORD_MIN: usize = 8;
-const NAME_MAX: usize = 120;
-
-fn valid_password(password: &str) -> ApiResult<()> {
-    if password.chars().count() < PASSWORD_MIN {
-        return Err(ApiError::validation(format!(
-            "the password needs at least {PASSWORD_MIN} characters"
-        )));
-    }
-    if password.len() > 1024 {
-        return Err(ApiError::validation("the password is too long"));
-    }
-    Ok(())
-}
 
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(store::users(&state.db.pool, auth.company_id()).await?))
+    Ok(Json(users::list(&state, &auth).await?))
 }
 
 pub async fn create(
@@ -37,32 +22,8 @@ pub async fn create(
     auth: AuthUser,
     ApiJson(new): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    auth.require_admin()?;
-    let name = required_text("name", &new.name, NAME_MAX, Lines::Single)?;
-    let email = email("email", &new.email)?;
-    valid_password(&new.password)?;
-    let hash = hash_password_blocking(&state, new.password).await?;
-    let row = sqlx::query(&format!(
-        "INSERT INTO users (company_id, name, email, password_hash, role, active, created_at, visible_from_seq)
-         VALUES ($1, $2, $3, $4, $5, 1, $6, (SELECT event_seq FROM companies WHERE id = $1))
-         RETURNING {USER_COLUMNS}"
-    ))
-    .bind(auth.company_id())
-    .bind(&name)
-    .bind(&email)
-    .bind(hash)
-    .bind(new.role.as_str())
-    .bind(store::ts(chrono::Utc::now()))
-    .fetch_one(&state.db.pool)
-    .await
-    .map_err(|e| match ApiError::from(e) {
-        // Emails are unique per company only: this says nothing about other companies.
-        ApiError::Conflict { .. } => {
-            ApiError::conflict(format!("{email} already has an account in this company"))
-        }
-        other => other,
-    })?;
-    Ok((StatusCode::CREATED, Json(user_from_row(&row)?)))
+    let user = users::create(&state, &auth, new).await?;
+    Ok((StatusCode::CREATED, Json(user)))
 }
 
 pub async fn update(
@@ -71,141 +32,5 @@ pub async fn update(
     ApiPath(id): ApiPath<Id>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Json<User>> {
-    auth.require_admin()?;
-    if patch == UserPatch::default() {
-        return Err(ApiError::validation("nothing to change"));
-    }
-    // Checked here so that a refusal costs no hashing; the change itself is applied to the
-    // member as the write finds them.
-    store::company_user(&state.db.pool, auth.company_id(), id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    if id == auth.user.id && (patch.active == Some(false) || patch.role == Some(Role::Agent)) {
-        return Err(ApiError::validation(
-            "you cannot disable or demote yourself; ask another admin",
-        ));
-    }
-    let name = match &patch.name {
-        Some(name) => Some(required_text("name", name, NAME_MAX, Lines::Single)?),
-        None => None,
-    };
-    let hash = match patch.password {
-        Some(p) => {
-            valid_password(&p)?;
-            Some(hash_password_blocking(&state, p).await?)
-        }
-        None => None,
-    };
-    let change = UserChange {
-        id,
-        name,
-        role: patch.role,
-        active: patch.active,
-        hash,
-    };
-    let user = state
-        .write(&auth, change, |w, change| {
-            Box::pin(apply_user_change(w, change))
-        })
-        .await?;
-    // A new role, name, password or a disabled account applies to the user's next request.
-    state.sessions.invalidate();
-    Ok(Json(user))
-}
-
-/// An admin's change to a member, checked and ready to write.
-struct UserChange {
-    id: Id,
-    name: Option<String>,
-    role: Option<Role>,
-    active: Option<bool>,
-    /// The new password's hash.
-    hash: Option<String>,
-}
-
-/// Why a change to a member ends their sessions: a disabled account or a new password ends
-/// them for good (their refresh tokens are revoked); a new role ends their sockets, which
-/// reconnect with the new role's rooms and visibility.
-fn ends_sessions(before: &User, after: &User, new_password: bool) -> Option<SessionEndReason> {
-    if before.active && !after.active {
-        Some(SessionEndReason::Deactivated)
-    } else if new_password {
-        Some(SessionEndReason::PasswordChanged)
-    } else if before.role != after.role {
-        Some(SessionEndReason::RoleChanged)
-    } else {
-        None
-    }
-}
-
-async fn apply_user_change(w: &mut WriteTx, change: &UserChange) -> ApiResult<User> {
-    let company_id = w.company_id;
-    let before = store::company_user(w.conn(), company_id, change.id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    let mut user = before.clone();
-    if let Some(name) = &change.name {
-        user.name = name.clone();
-    }
-    if let Some(role) = change.role {
-        user.role = role;
-    }
-    if let Some(active) = change.active {
-        user.active = active;
-    }
-    sqlx::query(
-        "UPDATE users SET name = $1, role = $2, active = $3 WHERE id = $4 AND company_id = $5",
-    )
-    .bind(&user.name)
-    .bind(user.role.as_str())
-    .bind(i64::from(user.active))
-    .bind(user.id)
-    .bind(w.company_id)
-    .execute(w.conn())
-    .await?;
-    if let Some(hash) = &change.hash {
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND company_id = $3")
-            .bind(hash)
-            .bind(user.id)
-            .bind(w.company_id)
-            .execute(w.conn())
-            .await?;
-    }
-    if change.hash.is_some() || !user.active {
-        // A new password or a disabled account ends every session of that user.
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1 AND company_id = $2")
-            .bind(user.id)
-            .bind(w.company_id)
-            .execute(w.conn())
-            .await?;
-    }
-    if let Some(reason) = ends_sessions(&before, &user, change.hash.is_some()) {
-        w.end_sessions(SessionEnd {
-            user_id: user.id,
-            session: None,
-            reason,
-        })?;
-    }
-    if before.role != user.role {
-        // Events logged before now had their audience decided for the old role: replaying
-        // them to the new one could show what it may no longer see (or miss what it now may).
-        sqlx::query("UPDATE users SET visible_from_seq = $1 WHERE id = $2 AND company_id = $3")
-            .bind(w.head())
-            .bind(user.id)
-            .bind(w.company_id)
-            .execute(w.conn())
-            .await?;
-    }
-    Ok(user)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_checked() {
-        assert!(valid_password("short").is_err());
-        assert!(valid_password("long enough").is_ok());
-    }
+    Ok(Json(users::update(&state, &auth, id, patch).await?))
 }

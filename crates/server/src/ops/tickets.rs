@@ -1,0 +1,534 @@
+//! Tickets: board snapshot, list, create, patch with optimistic concurrency, lane moves,
+//! delete.
+//!
+//! A patch that changes a single kind of thing is recorded with its own action (`move`,
+//! `status_change`, `priority_change`, `assign`), any other with `update`; a reassignment
+//! also tells those who lose sight of the ticket that it is gone (see `visibility`).
+//!
+//! Dependencies: `attachments` (a deleted ticket's files), `validate`, `visibility`, `writes`,
+//! `store`, `auth`, `state`, `error`.
+
+use deskbell_protocol::{
+    Board, EventAction, Id, NewTicket, Priority, Resource, Ticket, TicketPatch, TicketStatus,
+};
+use sqlx::Row;
+
+use super::validate::{body_id, optional_text, required_text, Lines};
+use crate::auth::AuthUser;
+use crate::error::{OpError, OpResult};
+use crate::state::AppState;
+use crate::store::{self, TICKET_COLUMNS};
+use crate::visibility::{self, visible_ticket, Audience};
+use crate::writes::WriteTx;
+
+const TITLE_MAX: usize = 200;
+const NAME_MAX: usize = 200;
+const MESSAGE_MAX: usize = 20_000;
+/// `lastMessage` is a preview.
+const PREVIEW_MAX: usize = 280;
+
+pub fn preview(body: &str) -> String {
+    let line = body.trim();
+    if line.chars().count() <= PREVIEW_MAX {
+        line.to_string()
+    } else {
+        let mut cut: String = line.chars().take(PREVIEW_MAX - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The board as `actor` sees it: lanes, visible tickets, and the event head they reflect.
+pub async fn board(state: &AppState, actor: &AuthUser) -> OpResult<Board> {
+    // The head is read first: anything committed after it is replayed, and applying an event
+    // the snapshot already reflects is a no-op (versions).
+    let seq = store::event_head(&state.db.pool, actor.company_id()).await?;
+    let lanes = store::lanes(&state.db.pool, actor.company_id()).await?;
+    let tickets = visibility::visible_tickets(&state.db.pool, &actor.user).await?;
+    Ok(Board {
+        lanes,
+        tickets,
+        seq,
+    })
+}
+
+/// Which of the visible tickets to list; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<AssigneeFilter>,
+    /// Case-insensitive search in title, requester and last message.
+    pub q: Option<String>,
+}
+
+/// Whose tickets to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    /// The acting member's.
+    Me,
+    /// Unassigned ones.
+    Nobody,
+    User(Id),
+}
+
+/// The tickets `actor` sees that match `filter`, by id.
+pub async fn list(
+    state: &AppState,
+    actor: &AuthUser,
+    filter: TicketFilter,
+) -> OpResult<Vec<Ticket>> {
+    let assignee: Option<Option<Id>> = filter.assignee.map(|a| match a {
+        AssigneeFilter::Me => Some(actor.user.id),
+        AssigneeFilter::Nobody => None,
+        AssigneeFilter::User(id) => Some(id),
+    });
+    let needle = filter
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase);
+    let tickets = visibility::visible_tickets(&state.db.pool, &actor.user)
+        .await?
+        .into_iter()
+        .filter(|t| filter.status.is_none_or(|s| t.status == s))
+        .filter(|t| filter.priority.is_none_or(|p| t.priority == p))
+        .filter(|t| assignee.is_none_or(|a| t.assignee_id == a))
+        .filter(|t| {
+            needle.as_deref().is_none_or(|q| {
+                t.title.to_lowercase().contains(q)
+                    || t.requester.name.to_lowercase().contains(q)
+                    || t.last_message
+                        .as_deref()
+                        .is_some_and(|m| m.to_lowercase().contains(q))
+            })
+        })
+        .collect();
+    Ok(tickets)
+}
+
+/// A ticket `actor` sees, or `not_found`.
+pub async fn show(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<Ticket> {
+    let mut conn = state.db.pool.acquire().await?;
+    visible_ticket(&mut conn, &actor.user, id).await
+}
+
+async fn check_assignee(
+    conn: &mut sqlx::AnyConnection,
+    company_id: Id,
+    assignee: Option<Id>,
+) -> OpResult<()> {
+    if let Some(id) = assignee {
+        match store::company_user(&mut *conn, company_id, id).await? {
+            Some(user) if user.active => {}
+            Some(_) => return Err(OpError::validation("the assignee's account is disabled")),
+            None => return Err(OpError::validation(format!("no user {id} in this company"))),
+        }
+    }
+    Ok(())
+}
+
+async fn check_lane(
+    conn: &mut sqlx::AnyConnection,
+    company_id: Id,
+    lane: Option<Id>,
+) -> OpResult<()> {
+    if let Some(id) = lane {
+        if store::lane(conn, company_id, id).await?.is_none() {
+            return Err(OpError::validation(format!("no lane {id} in this company")));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a ticket, with its first message as a comment when it has one.
+pub async fn create(state: &AppState, actor: &AuthUser, new: NewTicket) -> OpResult<Ticket> {
+    let title = required_text("title", &new.title, TITLE_MAX, Lines::Single)?;
+    let requester_name = required_text(
+        "requester.name",
+        &new.requester.name,
+        NAME_MAX,
+        Lines::Single,
+    )?;
+    let contact = optional_text(
+        "requester.contact",
+        new.requester.contact.as_deref(),
+        NAME_MAX,
+        Lines::Single,
+    )?;
+    let message = optional_text("message", new.message.as_deref(), MESSAGE_MAX, Lines::Multi)?;
+    let new = NewTicket {
+        title,
+        requester: deskbell_protocol::Requester {
+            name: requester_name,
+            contact,
+        },
+        message,
+        assignee_id: new
+            .assignee_id
+            .map(|id| body_id("assigneeId", id))
+            .transpose()?,
+        lane_id: new.lane_id.map(|id| body_id("laneId", id)).transpose()?,
+        ..new
+    };
+    state.count_write(actor.company_id(), actor.user.id).await?;
+    super::write(state, actor, new, |w, new| Box::pin(insert_ticket(w, new))).await
+}
+
+/// Inserts a ticket whose fields are checked, and its first message as a comment.
+async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> OpResult<Ticket> {
+    let company_id = w.company_id;
+    check_assignee(w.conn(), company_id, new.assignee_id).await?;
+    check_lane(w.conn(), company_id, new.lane_id).await?;
+    let now = store::ts(w.now);
+    let ticket = sqlx::query(&format!(
+        "INSERT INTO tickets (company_id, title, requester_name, requester_contact, status, priority,
+            assignee_id, creator_id, lane_id, last_message, comment_count, created_at, updated_at, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, 1) RETURNING {TICKET_COLUMNS}"
+    ))
+    .bind(company_id)
+    .bind(&new.title)
+    .bind(&new.requester.name)
+    .bind(new.requester.contact.as_deref())
+    .bind(new.status.unwrap_or(TicketStatus::Open).as_str())
+    .bind(new.priority.unwrap_or(Priority::Normal).as_str())
+    .bind(new.assignee_id)
+    .bind(w.actor)
+    .bind(new.lane_id)
+    .bind(new.message.as_deref().map(preview))
+    .bind(i64::from(new.message.is_some()))
+    .bind(&now)
+    .fetch_one(w.conn())
+    .await
+    .map(|row| store::ticket_from_row(&row))??;
+    if let Some(body) = &new.message {
+        sqlx::query(
+            "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(company_id)
+        .bind(ticket.id)
+        .bind(w.actor)
+        .bind(body)
+        .bind(&now)
+        .execute(w.conn())
+        .await?;
+    }
+    let mut event = w.envelope(EventAction::Create);
+    event.ticket = Some(ticket.clone());
+    w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)?;
+    Ok(ticket)
+}
+
+/// The action that names a change: a single kind of change gets its own action.
+fn action_for(
+    before: &Ticket,
+    after: &Ticket,
+) -> (
+    EventAction,
+    Option<serde_json::Value>,
+    Option<serde_json::Value>,
+) {
+    use serde_json::json;
+    let lane = before.lane_id != after.lane_id;
+    let assignee = before.assignee_id != after.assignee_id;
+    let status = before.status != after.status;
+    let priority = before.priority != after.priority;
+    let other = before.title != after.title || before.requester != after.requester;
+    match (lane, assignee, status, priority, other) {
+        (true, false, false, false, false) => (
+            EventAction::Move,
+            Some(json!(before.lane_id)),
+            Some(json!(after.lane_id)),
+        ),
+        (false, false, true, false, false) => (
+            EventAction::StatusChange,
+            Some(json!(before.status)),
+            Some(json!(after.status)),
+        ),
+        (false, false, false, true, false) => (
+            EventAction::PriorityChange,
+            Some(json!(before.priority)),
+            Some(json!(after.priority)),
+        ),
+        (_, true, _, _, _) => (
+            EventAction::Assign,
+            Some(json!(before.assignee_id)),
+            Some(json!(after.assignee_id)),
+        ),
+        _ => (EventAction::Update, None, None),
+    }
+}
+
+/// Applies a patch in one transaction: version check (`expected_version`, when given, else
+/// `conflict` with the ticket as it is), validation, update, events. Returns the ticket as it
+/// is after the call.
+pub async fn patch(
+    state: &AppState,
+    actor: &AuthUser,
+    id: Id,
+    expected_version: Option<i64>,
+    patch: TicketPatch,
+) -> OpResult<Ticket> {
+    if patch.is_empty() {
+        return Err(OpError::validation("nothing to change"));
+    }
+    let title = patch
+        .title
+        .as_deref()
+        .map(|t| required_text("title", t, TITLE_MAX, Lines::Single))
+        .transpose()?;
+    let requester = match &patch.requester {
+        Some(r) => Some(deskbell_protocol::Requester {
+            name: required_text("requester.name", &r.name, NAME_MAX, Lines::Single)?,
+            contact: optional_text(
+                "requester.contact",
+                r.contact.as_deref(),
+                NAME_MAX,
+                Lines::Single,
+            )?,
+        }),
+        None => None,
+    };
+    // `Some(None)` clears the field; only ids that are sent are checked.
+    let assignee_id = match patch.assignee_id {
+        Some(Some(id)) => Some(Some(body_id("assigneeId", id)?)),
+        other => other,
+    };
+    let lane_id = match patch.lane_id {
+        Some(Some(id)) => Some(Some(body_id("laneId", id)?)),
+        other => other,
+    };
+    let patch = TicketPatch {
+        title,
+        requester,
+        assignee_id,
+        lane_id,
+        ..patch
+    };
+    state.count_write(actor.company_id(), actor.user.id).await?;
+    super::write(
+        state,
+        actor,
+        (actor.clone(), id, expected_version, patch),
+        |w, (actor, id, expected, patch)| Box::pin(update_ticket(w, actor, *id, *expected, patch)),
+    )
+    .await
+}
+
+/// Moves a ticket to a lane (`None`: no lane): the same one-transaction patch.
+pub async fn move_to_lane(
+    state: &AppState,
+    actor: &AuthUser,
+    id: Id,
+    expected_version: Option<i64>,
+    lane_id: Option<Id>,
+) -> OpResult<Ticket> {
+    let change = TicketPatch {
+        lane_id: Some(lane_id),
+        ..TicketPatch::default()
+    };
+    patch(state, actor, id, expected_version, change).await
+}
+
+async fn update_ticket(
+    w: &mut WriteTx,
+    actor: &AuthUser,
+    id: Id,
+    expected_version: Option<i64>,
+    patch: &TicketPatch,
+) -> OpResult<Ticket> {
+    let before = visible_ticket(w.conn(), &actor.user, id).await?;
+    if let Some(expected) = expected_version {
+        if expected != before.version {
+            return Err(OpError::Conflict {
+                message: format!(
+                    "the ticket changed meanwhile (you had version {expected}, it is at {})",
+                    before.version
+                ),
+                current: Some(Box::new(before)),
+            });
+        }
+    }
+    let mut after = before.clone();
+    if let Some(t) = &patch.title {
+        after.title = t.clone();
+    }
+    if let Some(r) = &patch.requester {
+        after.requester = r.clone();
+    }
+    if let Some(s) = patch.status {
+        after.status = s;
+    }
+    if let Some(p) = patch.priority {
+        after.priority = p;
+    }
+    if let Some(a) = patch.assignee_id {
+        after.assignee_id = a;
+    }
+    if let Some(l) = patch.lane_id {
+        after.lane_id = l;
+    }
+    if after == before {
+        return Ok(before);
+    }
+    if after.assignee_id != before.assignee_id {
+        check_assignee(w.conn(), actor.company_id(), after.assignee_id).await?;
+    }
+    if after.lane_id != before.lane_id {
+        check_lane(w.conn(), actor.company_id(), after.lane_id).await?;
+    }
+    sqlx::query(
+        "UPDATE tickets SET title = $1, requester_name = $2, requester_contact = $3, status = $4, priority = $5,
+            assignee_id = $6, lane_id = $7, updated_at = $8, version = version + 1
+         WHERE id = $9 AND company_id = $10",
+    )
+    .bind(&after.title)
+    .bind(&after.requester.name)
+    .bind(after.requester.contact.as_deref())
+    .bind(after.status.as_str())
+    .bind(after.priority.as_str())
+    .bind(after.assignee_id)
+    .bind(after.lane_id)
+    .bind(store::ts(w.now))
+    .bind(id)
+    .bind(actor.company_id())
+    .execute(w.conn())
+    .await?;
+    let after = w.ticket(id).await?;
+    let (action, from, to) = action_for(&before, &after);
+    let mut event = w.envelope(action);
+    event.ticket = Some(after.clone());
+    event.from = from;
+    event.to = to;
+    w.record(Resource::Ticket, Audience::of_ticket(&after), event)?;
+    if let Some(lost_sight) = lost_sight(w.conn(), actor.company_id(), &before, &after).await? {
+        let mut gone = w.envelope(EventAction::Delete);
+        gone.ticket_id = Some(id);
+        w.record(Resource::Ticket, lost_sight, gone)?;
+    }
+    Ok(after)
+}
+
+/// Who saw the ticket before a reassignment and no longer does: they get `delete`.
+async fn lost_sight(
+    conn: &mut sqlx::AnyConnection,
+    company_id: Id,
+    before: &Ticket,
+    after: &Ticket,
+) -> OpResult<Option<Audience>> {
+    let before_role = match (before.assignee_id, after.assignee_id) {
+        (Some(old), Some(new)) if old != new => store::company_user(&mut *conn, company_id, old)
+            .await?
+            .map(|u| u.role),
+        _ => None,
+    };
+    Ok(Audience::lost_sight(
+        before.assignee_id,
+        after.assignee_id,
+        before_role,
+    ))
+}
+
+/// Deletes a ticket with its comments and attachments (admins only); the attachments' files
+/// go once the deletion is committed.
+pub async fn delete(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<()> {
+    actor.require_admin()?;
+    state.count_write(actor.company_id(), actor.user.id).await?;
+    let keys = super::write(state, actor, (actor.clone(), id), |w, (actor, id)| {
+        Box::pin(delete_ticket(w, actor, *id))
+    })
+    .await?;
+    super::attachments::remove_files(state, &keys).await;
+    Ok(())
+}
+
+/// Deletes a ticket with its comments and attachments; returns the attachments' storage keys
+/// (their files go once the deletion is committed).
+async fn delete_ticket(w: &mut WriteTx, actor: &AuthUser, id: Id) -> OpResult<Vec<String>> {
+    let ticket = visible_ticket(w.conn(), &actor.user, id).await?;
+    let keys: Vec<String> =
+        sqlx::query("SELECT storage_key FROM attachments WHERE ticket_id = $1 AND company_id = $2")
+            .bind(id)
+            .bind(actor.company_id())
+            .fetch_all(w.conn())
+            .await?
+            .iter()
+            .map(|r| r.try_get("storage_key"))
+            .collect::<Result<_, _>>()?;
+    for table in ["attachments", "comments"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE ticket_id = $1 AND company_id = $2"
+        ))
+        .bind(id)
+        .bind(actor.company_id())
+        .execute(w.conn())
+        .await?;
+    }
+    sqlx::query("DELETE FROM tickets WHERE id = $1 AND company_id = $2")
+        .bind(id)
+        .bind(actor.company_id())
+        .execute(w.conn())
+        .await?;
+    let mut event = w.envelope(EventAction::Delete);
+    event.ticket_id = Some(id);
+    w.record(Resource::Ticket, Audience::of_ticket(&ticket), event)?;
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket() -> Ticket {
+        Ticket {
+            id: 1,
+            company_id: 1,
+            title: "t".into(),
+            requester: deskbell_protocol::Requester {
+                name: "r".into(),
+                contact: None,
+            },
+            status: TicketStatus::Open,
+            priority: Priority::Normal,
+            assignee_id: None,
+            creator_id: 1,
+            lane_id: None,
+            last_message: None,
+            comment_count: 0,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn single_changes_get_their_own_action() {
+        let before = ticket();
+        let mut moved = before.clone();
+        moved.lane_id = Some(4);
+        assert_eq!(action_for(&before, &moved).0, EventAction::Move);
+        let mut urgent = before.clone();
+        urgent.priority = Priority::Urgent;
+        let (action, from, to) = action_for(&before, &urgent);
+        assert_eq!(action, EventAction::PriorityChange);
+        assert_eq!(from.unwrap(), "normal");
+        assert_eq!(to.unwrap(), "urgent");
+        let mut closed = before.clone();
+        closed.status = TicketStatus::Closed;
+        assert_eq!(action_for(&before, &closed).0, EventAction::StatusChange);
+        let mut assigned = urgent.clone();
+        assigned.assignee_id = Some(2);
+        assert_eq!(action_for(&before, &assigned).0, EventAction::Assign);
+        let mut both = moved.clone();
+        both.title = "new".into();
+        assert_eq!(action_for(&before, &both).0, EventAction::Update);
+    }
+
+    #[test]
+    fn previews_are_bounded() {
+        assert_eq!(preview("  hi "), "hi");
+        let long = "x".repeat(1000);
+        assert_eq!(preview(&long).chars().count(), PREVIEW_MAX);
+    }
+}
