@@ -617,24 +617,7 @@ pub fn quit(app: &AppHandle) {
 /// SIGTERM / SIGINT quit cleanly too.
 pub fn quit_on_signals(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
-        }
+        deskbell_shutdown::requested().await;
         quit(&app);
     });
 }
