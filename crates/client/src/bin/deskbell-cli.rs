@@ -269,7 +269,9 @@ fn print_event_text(event: &DeskEvent) {
             "state: {}",
             serde_json::to_string(state).unwrap_or_default()
         ),
-        DeskEvent::Event { resource, event } => {
+        DeskEvent::Event {
+            resource, event, ..
+        } => {
             let what = event
                 .ticket
                 .as_ref()
@@ -277,8 +279,9 @@ fn print_event_text(event: &DeskEvent) {
                 .or(event.ticket_ref().map(|id| format!("#{id}")))
                 .unwrap_or_default();
             println!(
-                "seq {:>6}  {resource} {}  {what}",
+                "seq {:>6}  {} {}  {what}",
                 event.seq,
+                resource.as_str(),
                 event.action.as_str()
             );
         }
