@@ -178,6 +178,16 @@ impl<S: BoardSink> Connection<S> {
         let _ = self.commands.send(Command::Resume(session));
     }
 
+    /// A cloneable handle for everything but the shutdown, which needs the connection itself:
+    /// whoever holds one can keep asking while the connection is being stopped (then the
+    /// requests are ignored).
+    pub fn control(&self) -> ConnectionControl {
+        ConnectionControl {
+            commands: self.commands.clone(),
+            state: self.state.clone(),
+        }
+    }
+
     /// Closes the socket, stops, and gives the sink back.
     pub async fn shutdown(self) -> S {
         let _ = self.commands.send(Command::Shutdown);
@@ -194,6 +204,29 @@ pub struct ReconnectHandle {
 impl ReconnectHandle {
     pub fn reconnect_now(&self) {
         let _ = self.commands.send(Command::ReconnectNow);
+    }
+}
+
+/// See [`Connection::control`].
+#[derive(Clone)]
+pub struct ConnectionControl {
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<ConnectionState>,
+}
+
+impl ConnectionControl {
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
+        self.state.clone()
+    }
+
+    /// See [`Connection::reconnect_now`].
+    pub fn reconnect_now(&self) {
+        let _ = self.commands.send(Command::ReconnectNow);
+    }
+
+    /// See [`Connection::resume`].
+    pub fn resume(&self, session: Arc<Session>) {
+        let _ = self.commands.send(Command::Resume(session));
     }
 }
 

@@ -9,7 +9,7 @@
 //! activations) and passes everything on in order. Nothing is converted or parsed again on the
 //! way.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use deskbell_protocol::{
@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::alerts::{Alert, AlertPolicy, AlertPreferences, Notifier, NotifierEvent};
 use crate::board::{BoardDelta, BoardError, TicketChange};
-use crate::connection::{Connection, ConnectionConfig, ConnectionState};
+use crate::connection::{Connection, ConnectionConfig, ConnectionControl, ConnectionState};
 use crate::error::ApiError;
 use crate::live_board::{BoardReporter, LiveBoard, SharedBoard};
 use crate::session::{Session, SessionError};
@@ -177,15 +177,26 @@ enum PumpCommand {
 }
 
 /// The running core. Dropping it without [`Desk::shutdown`] stops its tasks too.
+///
+/// It is shared (`Arc<Desk>`) by whoever makes calls on it, and any holder can stop it:
+/// [`Desk::shutdown`] takes what it stops out of the desk, so it never waits for the other
+/// holders (a command still running finishes against a stopped core and fails or is ignored).
 pub struct Desk {
     session: RwLock<Arc<Session>>,
-    connection: Option<Connection<LiveBoard>>,
+    control: ConnectionControl,
+    /// The tasks, until the first shutdown takes them.
+    tasks: Mutex<Option<DeskTasks>>,
     board: SharedBoard,
     reporter: BoardReporter,
     pump: mpsc::UnboundedSender<PumpCommand>,
-    pump_task: JoinHandle<()>,
     preferences: watch::Receiver<AlertPreferences>,
     urgent: watch::Receiver<usize>,
+}
+
+/// What [`Desk::shutdown`] stops, in this order.
+struct DeskTasks {
+    connection: Connection<LiveBoard>,
+    pump: JoinHandle<()>,
 }
 
 impl Desk {
@@ -218,21 +229,18 @@ impl Desk {
         );
         let desk = Desk {
             session: RwLock::new(session),
-            connection: Some(connection),
+            control: connection.control(),
+            tasks: Mutex::new(Some(DeskTasks {
+                connection,
+                pump: pump_task,
+            })),
             board,
             reporter,
             pump,
-            pump_task,
             preferences,
             urgent,
         };
         (desk, events)
-    }
-
-    fn connection(&self) -> &Connection<LiveBoard> {
-        self.connection
-            .as_ref()
-            .expect("connection present until shutdown")
     }
 
     pub fn session(&self) -> Arc<Session> {
@@ -247,7 +255,7 @@ impl Desk {
     }
 
     pub fn state(&self) -> watch::Receiver<ConnectionState> {
-        self.connection().state()
+        self.control.state()
     }
 
     /// The board as the UI should show it (pending moves applied).
@@ -269,7 +277,7 @@ impl Desk {
 
     /// Drops the current socket and connects at once ("Reconnect now", wake, network up).
     pub fn reconnect_now(&self) {
-        self.connection().reconnect_now();
+        self.control.reconnect_now();
     }
 
     /// After `needs-login`: a fresh sign-in (same account) resumes the connection.
@@ -277,7 +285,7 @@ impl Desk {
         let session = Arc::new(session);
         let _ = self.pump.send(PumpCommand::SetUser(session.user()));
         *self.session.write().unwrap_or_else(|e| e.into_inner()) = session.clone();
-        self.connection().resume(session);
+        self.control.resume(session);
     }
 
     pub fn set_preferences(&self, preferences: AlertPreferences) {
@@ -441,18 +449,21 @@ impl Desk {
         }
     }
 
-    /// Stops the connection and the event stream (the session stays saved).
-    pub async fn shutdown(mut self) {
-        if let Some(connection) = self.connection.take() {
-            connection.shutdown().await;
-        }
+    /// Stops the connection and the event stream (the session stays saved). The first call
+    /// does it and returns when the stream has ended; later calls return at once.
+    pub async fn shutdown(&self) {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(DeskTasks { connection, pump }) = tasks else {
+            return;
+        };
+        connection.shutdown().await;
         // Everything the connection reported is queued by now: the pump drains it and ends.
         let _ = self.pump.send(PumpCommand::Stop);
-        let _ = (&mut self.pump_task).await;
+        let _ = pump.await;
     }
 
     /// Signs out on the server, forgets the saved session, and stops.
-    pub async fn logout(self) -> Result<(), DeskError> {
+    pub async fn logout(&self) -> Result<(), DeskError> {
         let session = self.session();
         self.shutdown().await;
         session.logout().await?;
@@ -462,7 +473,14 @@ impl Desk {
 
 impl Drop for Desk {
     fn drop(&mut self) {
-        self.pump_task.abort();
+        if let Some(tasks) = self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            tasks.pump.abort();
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //!   delivers and reports it as [`desk::DeskEvent`]s.
 //! - [`app`]: what the desktop shell exchanges with its UI (session info, errors, settings).
 //! - [`desk`]: all of the above behind one handle and one event stream (used by the CLI and the app).
+//! - [`lifecycle`]: when a sign-in resumes the running core, when a session counts as ended.
 
 pub mod alerts;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod board;
 pub mod connection;
 pub mod desk;
 pub mod error;
+pub mod lifecycle;
 pub mod live_board;
 pub mod session;
 pub mod token_store;
