@@ -88,7 +88,7 @@ fn not_signed_in() -> CommandError {
 
 impl AppState {
     pub fn new(dirs: Dirs) -> AppState {
-        let settings = Settings::load(&dirs.config);
+        let settings = crate::settings_file::load(&dirs.config);
         AppState {
             dirs,
             settings: std::sync::Mutex::new(settings),
@@ -113,8 +113,7 @@ impl AppState {
     #[allow(clippy::result_large_err)]
     pub fn save_settings(&self, settings: Settings) -> Result<Settings, CommandError> {
         let mut current = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-        settings
-            .save(&self.dirs.config)
+        crate::settings_file::save(&settings, &self.dirs.config)
             .map_err(|e| CommandError::new("settings_not_saved", e.to_string()))?;
         *current = settings.clone();
         Ok(settings)
