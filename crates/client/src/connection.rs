@@ -72,8 +72,8 @@ pub trait BoardSink: Send + 'static {
     fn apply(&mut self, resource: Resource, event: EventEnvelope);
     /// The sync message, once the replay or the snapshot is in.
     fn synced(&mut self, _sync: SyncMessage) {}
-    /// An event this client does not understand: logged and skipped, never fatal. Its payload
-    /// is not kept: it was consumed by the attempt to decode it.
+    /// An event this client does not understand: logged and skipped, never fatal. Only its
+    /// name is passed on: nothing reads a payload this client cannot decode.
     fn unknown(&mut self, _name: &str) {}
     /// The signed-in user changed on the server (their role), before the snapshot that
     /// follows from it.
