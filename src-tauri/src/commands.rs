@@ -140,7 +140,7 @@ pub async fn save_attachment(
         let dir = dir.clone();
         let name = file_name.clone();
         tauri::async_runtime::spawn_blocking(move || {
-            deskbell_client::app::save_download(&dir, &name, &bytes)
+            crate::downloads::save_download(&dir, &name, &bytes)
         })
         .await
     };

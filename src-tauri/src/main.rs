@@ -1,5 +1,6 @@
 //! `deskbell`: the Deskbell desktop app, a thin Tauri shell over the client core
-//! (`deskbell-client`): windows, tray, single instance, launch at login, the embedded demo.
+//! (`deskbell-client`): windows, tray, single instance, launch at login, the embedded demo, and
+//! what only a desktop has (the settings file, saving downloads).
 //! The UI contract (commands and events) is `deskbell_client::app`.
 
 // No console window on Windows release builds.
@@ -7,6 +8,8 @@
 
 mod commands;
 mod demo;
+mod downloads;
+mod settings_file;
 mod shell;
 mod tray;
 

@@ -1,6 +1,8 @@
 //! The shell's state and its flows: signing in and out, the embedded demo, the silent resume at
 //! start, forwarding the core's events to the UI and the tray, and quitting cleanly. No
-//! business logic: everything is a call into the client core.
+//! business logic: the session lifecycle's decisions (whether a sign-in resumes, when a session
+//! ended, how a core stops) are `deskbell_client::lifecycle` and the `Desk`'s; this module maps
+//! them to windows, the tray and UI events.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,8 +11,10 @@ use std::time::Duration;
 
 use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::backoff::BackoffPolicy;
-use deskbell_client::connection::ConnectionState;
 use deskbell_client::desk::{Desk, DeskEvent, DeskOptions};
+use deskbell_client::lifecycle::{
+    self, DeskLease, Origin, SharedDesk, SignIn, SignedOutTracker, Stop,
+};
 use deskbell_client::session::Session;
 use deskbell_client::token_store::{default_store, MemoryStore, StoreChoice, TokenStore};
 use deskbell_client::{Api, ApiError};
@@ -58,8 +62,9 @@ impl Dirs {
 
 /// A signed-in session and what runs for it.
 struct Running {
-    desk: Arc<Desk>,
+    desk: SharedDesk,
     info: SessionInfo,
+    origin: Origin,
     forwarder: JoinHandle<()>,
     demo: Option<deskbell_server::Server>,
 }
@@ -83,7 +88,7 @@ fn not_signed_in() -> CommandError {
 
 impl AppState {
     pub fn new(dirs: Dirs) -> AppState {
-        let settings = Settings::load(&dirs.config);
+        let settings = crate::settings_file::load(&dirs.config);
         AppState {
             dirs,
             settings: std::sync::Mutex::new(settings),
@@ -108,8 +113,7 @@ impl AppState {
     #[allow(clippy::result_large_err)]
     pub fn save_settings(&self, settings: Settings) -> Result<Settings, CommandError> {
         let mut current = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-        settings
-            .save(&self.dirs.config)
+        crate::settings_file::save(&settings, &self.dirs.config)
             .map_err(|e| CommandError::new("settings_not_saved", e.to_string()))?;
         *current = settings.clone();
         Ok(settings)
@@ -141,17 +145,20 @@ impl AppState {
         self.quitting.load(Ordering::SeqCst)
     }
 
-    /// The running core, for a command (the lock is not held during the call).
-    pub async fn desk(&self) -> Result<Arc<Desk>, CommandError> {
-        self.running
+    /// The running core, for a command (the lock is not held during the call; a sign-out or
+    /// quit waits for the lease, see `deskbell_client::lifecycle`).
+    pub async fn desk(&self) -> Result<DeskLease, CommandError> {
+        let desk = self
+            .running
             .lock()
             .await
             .as_ref()
             .map(|r| r.desk.clone())
-            .ok_or_else(not_signed_in)
+            .ok_or_else(not_signed_in)?;
+        Ok(desk.lease().await)
     }
 
-    pub async fn try_desk(&self) -> Option<Arc<Desk>> {
+    pub async fn try_desk(&self) -> Option<DeskLease> {
         self.desk().await.ok()
     }
 
@@ -160,11 +167,8 @@ impl AppState {
     pub async fn session_info(&self) -> Option<SessionInfo> {
         let running = self.running.lock().await;
         let running = running.as_ref()?;
-        let needs_login = matches!(
-            *running.desk.state().borrow(),
-            ConnectionState::NeedsLogin { .. }
-        );
-        (!needs_login).then(|| SessionInfo {
+        let signed_out = lifecycle::is_signed_out(&running.desk.state().borrow());
+        (!signed_out).then(|| SessionInfo {
             user: running.desk.user(),
             ..running.info.clone()
         })
@@ -231,16 +235,14 @@ async fn install(
     demo: Option<deskbell_server::Server>,
 ) {
     let state = app.state::<AppState>();
+    let origin = if demo.is_some() {
+        Origin::Demo
+    } else {
+        Origin::Server
+    };
     let mut slot = state.running.lock().await;
     if let Some(running) = slot.as_mut() {
-        let current = running.desk.session();
-        let same_account = current.account().server == session.account().server
-            && current.account().email == session.account().email;
-        let needs_login = matches!(
-            *running.desk.state().borrow(),
-            ConnectionState::NeedsLogin { .. }
-        );
-        if same_account && needs_login && demo.is_none() && running.demo.is_none() {
+        if lifecycle::sign_in(&running.desk, running.origin, &session, origin) == SignIn::Resume {
             tracing::info!("signed in again: resuming the connection");
             running.desk.resume(session);
             running.info = info.clone();
@@ -263,9 +265,8 @@ async fn install(
     let mut options = DeskOptions::desktop();
     options.preferences = state.settings().alerts;
     let (desk, events) = Desk::start(session, options);
-    let desk = Arc::new(desk);
-    let forwarder =
-        tauri::async_runtime::spawn(forward(app.clone(), Arc::downgrade(&desk), events));
+    let desk = SharedDesk::new(desk);
+    let forwarder = tauri::async_runtime::spawn(forward(app.clone(), desk.downgrade(), events));
     if let Some(tray) = state.tray() {
         tray.set_session(Some(desk.state().borrow().clone()), demo.is_some(), 0);
     }
@@ -279,12 +280,17 @@ async fn install(
     *slot = Some(Running {
         desk,
         info: info.clone(),
+        origin,
         forwarder,
         demo,
     });
     drop(slot);
     emit(app, SESSION_EVENT, Some(info));
 }
+
+/// How long a sign-out or quit waits for the commands still running on the core (each is
+/// bounded by the core's own timeouts) before stopping it under them.
+const COMMANDS_PATIENCE: Duration = Duration::from_secs(15);
 
 /// Stops a session: the core (signing out on the server when `logout`), then its event
 /// forwarding (everything it reported is still delivered), then the demo server.
@@ -295,12 +301,11 @@ async fn stop(running: Running, logout: bool) -> Result<(), CommandError> {
         demo,
         ..
     } = running;
-    let mut result = Ok(());
-    match own(desk).await {
-        Some(desk) if logout => result = desk.logout().await.map_err(CommandError::from),
-        Some(desk) => desk.shutdown().await,
-        None => tracing::warn!("commands still running: the core is dropped, not shut down"),
-    }
+    let how = if logout { Stop::Logout } else { Stop::Shutdown };
+    let result = desk
+        .stop(how, COMMANDS_PATIENCE)
+        .await
+        .map_err(CommandError::from);
     match tokio::time::timeout(Duration::from_secs(5), forwarder).await {
         Ok(_) => {}
         Err(_) => tracing::warn!("event forwarding did not end in 5 s"),
@@ -311,22 +316,10 @@ async fn stop(running: Running, logout: bool) -> Result<(), CommandError> {
     result
 }
 
-/// The core, once the commands still using it are done (they are bounded by the core's timeouts).
-async fn own(mut desk: Arc<Desk>) -> Option<Desk> {
-    for _ in 0..300 {
-        match Arc::try_unwrap(desk) {
-            Ok(desk) => return Some(desk),
-            Err(shared) => desk = shared,
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
 /// Forwards every core event to the UI (in batches of what is already waiting), keeps the tray
 /// current, and opens tickets from notifications.
 async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<DeskEvent>) {
-    let mut signed_out = false;
+    let mut session_end = SignedOutTracker::new();
     let mut batch: Vec<DeskEvent> = Vec::new();
     while let Some(first) = events.recv().await {
         let mut next = Some(first);
@@ -335,14 +328,12 @@ async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<De
             match &event {
                 DeskEvent::State { state: connection } => {
                     tracing::info!(state = ?connection, "connection");
-                    let needs_login = matches!(connection, ConnectionState::NeedsLogin { .. });
-                    if needs_login && !signed_out {
+                    if session_end.ends_session(connection) {
                         tracing::info!("the session ended: sign in again");
                         // Before the state event, so that the UI keeps the reason it carries.
                         send_batch(&app, &mut batch);
                         emit(&app, SESSION_EVENT, None::<SessionInfo>);
                     }
-                    signed_out = needs_login;
                     if let Some(tray) = state.tray() {
                         tray.set_state(connection.clone());
                     }
@@ -617,24 +608,7 @@ pub fn quit(app: &AppHandle) {
 /// SIGTERM / SIGINT quit cleanly too.
 pub fn quit_on_signals(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
-        }
+        deskbell_shutdown::requested().await;
         quit(&app);
     });
 }

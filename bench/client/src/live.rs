@@ -65,7 +65,7 @@ pub struct LatencyPhase {
     /// Successful writes whose event never reached the measured board within the drain.
     pub lost: u64,
     pub drain_secs: f64,
-    /// REST request start → `CoreEvent::Event` off the CoreSink channel, ms.
+    /// REST request start → `DeskEvent::Event` off the LiveBoard channel, ms.
     pub e2e_ms: Summary,
     pub by_kind: BTreeMap<String, Summary>,
     /// How the e2e samples spread: (upper bound in ms, samples below it and above the

@@ -1,15 +1,16 @@
 //! The measured client — the real core: `Session::login`, `Connection::spawn` with the
-//! `WsTransport` and a `CoreSink`, default `ConnectionConfig` — on its own runtime (thread
-//! `bc-client`), and the probe reading its `CoreEvent` channel.
+//! `WsTransport` and a `LiveBoard`, default `ConnectionConfig` — on its own runtime (thread
+//! `bc-client`), and the probe reading its `DeskEvent` channel.
 //!
 //! The probe's task does nothing but wait on the channel: it takes the time as soon as an
-//! event comes out, then matches `CoreEvent::Event`s to the writes that caused them (ticket
+//! event comes out, then matches `DeskEvent::Event`s to the writes that caused them (ticket
 //! creates by their unique title, every other write by (ticket id, version it produces)) and
 //! forwards state changes, timestamped, to the orchestrator.
 
 use anyhow::{bail, Context, Result};
 use deskbell_client::connection::{Connection, ConnectionConfig, ConnectionState};
-use deskbell_client::core::{CoreEvent, CoreSink, SharedBoard};
+use deskbell_client::desk::DeskEvent;
+use deskbell_client::live_board::{LiveBoard, SharedBoard};
 use deskbell_client::session::Session;
 use deskbell_client::token_store::MemoryStore;
 use deskbell_client::transport::ws::WsTransport;
@@ -40,7 +41,7 @@ pub struct Slots {
     /// Just before the request is handed to the HTTP client, µs since `Probe::t0` (+1; 0 = unsent).
     pub sent_us: Vec<AtomicU64>,
     pub sent_wall_us: Vec<AtomicI64>,
-    /// When the probe took the `CoreEvent::Event` of this write off the channel (0 = not yet).
+    /// When the probe took the `DeskEvent::Event` of this write off the channel (0 = not yet).
     pub applied_us: Vec<AtomicU64>,
     /// The envelope's `timestamp` (server, when the write transaction began), wall µs.
     pub server_ts_wall_us: Vec<AtomicI64>,
@@ -74,7 +75,7 @@ pub struct Probe {
     pub t0: Instant,
     pub phases: Vec<Slots>,
     map: Mutex<HashMap<Key, (usize, usize)>>,
-    /// `CoreEvent::Event`s seen, matched to a write or not.
+    /// `DeskEvent::Event`s seen, matched to a write or not.
     pub events: AtomicU64,
     pub unmatched: AtomicU64,
     /// Signalled whenever a write's event was applied.
@@ -114,13 +115,13 @@ impl Probe {
         self.map().remove(key);
     }
 
-    fn on_event(&self, at: Instant, resource: &str, event: &deskbell_protocol::EventEnvelope) {
+    fn on_event(&self, at: Instant, resource: Resource, event: &deskbell_protocol::EventEnvelope) {
         self.events.fetch_add(1, Ordering::Relaxed);
         let Some(ticket) = &event.ticket else {
             self.unmatched.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let key = if resource == Resource::Ticket.as_str() && event.action == EventAction::Create {
+        let key = if resource == Resource::Ticket && event.action == EventAction::Create {
             Key::Title(ticket.title.clone())
         } else {
             Key::Version(ticket.id, ticket.version)
@@ -144,7 +145,7 @@ pub type StateAt = (Instant, ConnectionState);
 
 /// The measured client, driven from the orchestrator.
 pub struct Measured {
-    pub connection: Option<Connection<CoreSink>>,
+    pub connection: Option<Connection<LiveBoard>>,
     rt: Handle,
     url: String,
     email: String,
@@ -177,7 +178,7 @@ impl Measured {
                     .await
                     .context("signing the measured client in")?;
                 let board = SharedBoard::new();
-                let (sink, events) = CoreSink::new(board.clone());
+                let (sink, events) = LiveBoard::new(board.clone());
                 let connection = Connection::spawn(
                     Arc::new(session),
                     Arc::new(WsTransport::new()),
@@ -204,7 +205,7 @@ impl Measured {
         })
     }
 
-    pub fn connection(&self) -> Result<&Connection<CoreSink>> {
+    pub fn connection(&self) -> Result<&Connection<LiveBoard>> {
         self.connection
             .as_ref()
             .context("the measured client was shut down")
@@ -276,17 +277,17 @@ impl Measured {
 }
 
 async fn observe(
-    mut events: mpsc::UnboundedReceiver<CoreEvent>,
+    mut events: mpsc::UnboundedReceiver<DeskEvent>,
     probe: Arc<Probe>,
     states: mpsc::UnboundedSender<StateAt>,
 ) {
     while let Some(event) = events.recv().await {
         let at = Instant::now();
         match event {
-            CoreEvent::Event {
+            DeskEvent::Event {
                 resource, event, ..
-            } => probe.on_event(at, &resource, &event),
-            CoreEvent::State { state } => {
+            } => probe.on_event(at, resource, &event),
+            DeskEvent::State { state } => {
                 let _ = states.send((at, state));
             }
             _ => {}

@@ -7,11 +7,12 @@
 //!
 //! Measured, each `runs` times on a fresh copy of the board (median reported):
 //! - `Board::apply` alone;
-//! - the `CoreSink` path: `BoardSink::apply` (board lock, apply, `CoreEvent` sent on the
+//! - the `LiveBoard` path: `BoardSink::apply` (board lock, apply, `DeskEvent`s sent on the
 //!   channel) with the receiving side draining the channel, as the UI would;
-//! - frame → board: the websocket text frame decoded as the client does it (`codec::decode`,
-//!   `event_parts`, `parse_event_name`, `from_value(data.clone())`, the `last_seq` check) and
-//!   then the `CoreSink` path: all the client's CPU per live event except the task hops;
+//! - frame → board: the websocket text frame decoded as the client does it
+//!   (`codec::decode_event`, `parse_event_name`, `EventData::decode` straight from the frame's
+//!   text, the `last_seq` check) and then the `LiveBoard` path: all the client's CPU per live
+//!   event except the task hops;
 //! - lane events (a rename), which touch every card of the board, at two board sizes;
 //! - loading the snapshot itself.
 
@@ -19,8 +20,9 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use deskbell_client::board::Board;
 use deskbell_client::connection::BoardSink;
-use deskbell_client::core::{CoreSink, SharedBoard};
+use deskbell_client::live_board::{LiveBoard, SharedBoard};
 use deskbell_client::transport::codec::{self, EioPacket, SioPacket};
+use deskbell_client::transport::EventData;
 use deskbell_protocol::{
     event_name, parse_event_name, Comment, EventAction, EventEnvelope, Id, Lane, Priority,
     Requester, Resource, Ticket, TicketStatus,
@@ -98,13 +100,17 @@ pub struct ReducerResult {
     /// Mean size of the event frames of the frame → board path, bytes.
     pub frame_bytes: f64,
     pub board_apply: Throughput,
+    /// The `LiveBoard` path (named for the `CoreSink` it replaced; kept for comparing runs).
     pub core_sink: Throughput,
     pub frame_to_board: Throughput,
-    /// The frame path's steps: `codec::decode` alone; decode → typed `EventEnvelope` as the
-    /// client does it (two `Value` clones); the same without the clones (what-if).
+    /// The frame path's steps: `codec::decode_event` alone (frame → name + JSON text); frame →
+    /// typed `EventEnvelope` as the client does it (no `serde_json::Value` on the way); the way
+    /// the client did it before, through a `Value` cloned twice (for comparison with earlier
+    /// runs).
     pub frame_decode_only: Throughput,
     pub frame_to_envelope: Throughput,
-    pub frame_to_envelope_no_clone: Throughput,
+    #[serde(default)]
+    pub frame_to_envelope_with_clones: Throughput,
     /// Lane renames on a board of `tickets` tickets, and on one of `tickets / 10`.
     pub lane_events: Throughput,
     pub lane_events_small_board: Throughput,
@@ -342,15 +348,13 @@ fn frames(events: &[(Resource, EventEnvelope)]) -> Result<Vec<String>> {
 
 /// What the client does with one websocket text frame of a live event (transport task +
 /// supervisor `on_event`), minus the channel hop between them.
-fn frame_into_sink(sink: &mut CoreSink, frame: &str) -> Result<()> {
-    let packet = codec::decode(frame).map_err(anyhow::Error::msg)?;
-    let EioPacket::Message(p) = packet else {
-        bail!("not a message frame");
-    };
-    let (name, data) = p.event_parts().context("not an event")?;
-    let (_, resource) = parse_event_name(&name).context("not a company event")?;
-    // As `connection.rs` does it: the event is decoded from a clone of the value.
-    let event: EventEnvelope = serde_json::from_value(data.clone())?;
+fn frame_into_sink(sink: &mut LiveBoard, frame: &str) -> Result<()> {
+    let frame = codec::decode_event(frame)
+        .context("not an event frame")?
+        .map_err(anyhow::Error::msg)?;
+    let (_, resource) = parse_event_name(&frame.name).context("not a company event")?;
+    // As `connection.rs` does it: from the frame's text straight into the typed event.
+    let event: EventEnvelope = EventData::from(frame.data).decode()?;
     if sink.last_seq().is_some_and(|last| event.seq <= last) {
         return Ok(());
     }
@@ -358,32 +362,25 @@ fn frame_into_sink(sink: &mut CoreSink, frame: &str) -> Result<()> {
     Ok(())
 }
 
-/// Decode → `EventEnvelope` as `connection.rs` does it: `event_parts` clones the value out of
-/// the packet, and `from_value(data.clone())` clones it again.
+/// Decode → `EventEnvelope` as the transport and `connection.rs` do it.
 fn frame_to_envelope(frame: &str) -> Result<EventEnvelope> {
+    let frame = codec::decode_event(frame)
+        .context("not an event frame")?
+        .map_err(anyhow::Error::msg)?;
+    parse_event_name(&frame.name).context("not a company event")?;
+    Ok(EventData::from(frame.data).decode()?)
+}
+
+/// For comparison with earlier runs: the way the client did it before, through a
+/// `serde_json::Value` of the whole frame (`codec::decode`), cloned out of the packet
+/// (`event_parts`) and again into `from_value(data.clone())`.
+fn frame_to_envelope_with_clones(frame: &str) -> Result<EventEnvelope> {
     let EioPacket::Message(p) = codec::decode(frame).map_err(anyhow::Error::msg)? else {
         bail!("not a message frame");
     };
     let (name, data) = p.event_parts().context("not an event")?;
     parse_event_name(&name).context("not a company event")?;
     Ok(serde_json::from_value(data.clone())?)
-}
-
-/// What-if: the same, moving the value out of the packet instead of cloning it twice.
-fn frame_to_envelope_no_clone(frame: &str) -> Result<EventEnvelope> {
-    let EioPacket::Message(p) = codec::decode(frame).map_err(anyhow::Error::msg)? else {
-        bail!("not a message frame");
-    };
-    let Some(serde_json::Value::Array(mut args)) = p.data else {
-        bail!("not an event");
-    };
-    if args.len() < 2 {
-        bail!("an event without data");
-    }
-    let data = args.swap_remove(1);
-    let name = args[0].as_str().context("no event name")?;
-    parse_event_name(name).context("not a company event")?;
-    Ok(serde_json::from_value(data)?)
 }
 
 /// Times `f` over every frame, `runs` times.
@@ -447,11 +444,11 @@ pub fn run(cfg: &ReducerConfig) -> Result<ReducerResult> {
         result.board_apply.median_per_sec
     );
 
-    // CoreSink: owned events (the copies are made outside the timed loop).
+    // LiveBoard: owned events (the copies are made outside the timed loop).
     let mut secs = Vec::new();
     for _ in 0..runs {
         let owned = w.events.clone();
-        let (mut sink, mut rx) = CoreSink::new(SharedBoard::new());
+        let (mut sink, mut rx) = LiveBoard::new(SharedBoard::new());
         sink.load_snapshot(w.snapshot.clone());
         while rx.try_recv().is_ok() {}
         let start = Instant::now();
@@ -466,7 +463,7 @@ pub fn run(cfg: &ReducerConfig) -> Result<ReducerResult> {
     }
     result.core_sink = Throughput::from_runs(w.events.len(), &secs);
     eprintln!(
-        "[reducer] CoreSink::apply (+ channel, drained): {:.0} events/s",
+        "[reducer] LiveBoard::apply (+ channel, drained): {:.0} events/s",
         result.core_sink.median_per_sec
     );
 
@@ -476,7 +473,7 @@ pub fn run(cfg: &ReducerConfig) -> Result<ReducerResult> {
         texts.iter().map(|t| t.len()).sum::<usize>() as f64 / texts.len().max(1) as f64;
     let mut secs = Vec::new();
     for _ in 0..runs {
-        let (mut sink, mut rx) = CoreSink::new(SharedBoard::new());
+        let (mut sink, mut rx) = LiveBoard::new(SharedBoard::new());
         sink.load_snapshot(w.snapshot.clone());
         while rx.try_recv().is_ok() {}
         let start = Instant::now();
@@ -498,19 +495,23 @@ pub fn run(cfg: &ReducerConfig) -> Result<ReducerResult> {
     result.frame_decode_only = Throughput::from_runs(
         n,
         &time_frames(&texts, runs, |t| {
-            codec::decode(t).map_err(anyhow::Error::msg)
+            codec::decode_event(t)
+                .context("not an event frame")?
+                .map_err(anyhow::Error::msg)
         })?,
     );
     result.frame_to_envelope =
         Throughput::from_runs(n, &time_frames(&texts, runs, frame_to_envelope)?);
-    result.frame_to_envelope_no_clone =
-        Throughput::from_runs(n, &time_frames(&texts, runs, frame_to_envelope_no_clone)?);
+    result.frame_to_envelope_with_clones = Throughput::from_runs(
+        n,
+        &time_frames(&texts, runs, frame_to_envelope_with_clones)?,
+    );
     drop(texts);
     eprintln!(
-        "[reducer] frame steps: decode {:.2} µs, → EventEnvelope {:.2} µs (without the Value clones {:.2} µs)",
+        "[reducer] frame steps: decode_event {:.2} µs, → EventEnvelope {:.2} µs (the former way, through cloned Values: {:.2} µs)",
         result.frame_decode_only.median_ns_per_event / 1e3,
         result.frame_to_envelope.median_ns_per_event / 1e3,
-        result.frame_to_envelope_no_clone.median_ns_per_event / 1e3
+        result.frame_to_envelope_with_clones.median_ns_per_event / 1e3
     );
 
     // Lane events on the full board and on a board a tenth of its size.
@@ -583,14 +584,14 @@ mod tests {
     fn frames_decode_back_into_the_sink() {
         let w = workload(50, 100, 9);
         let texts = frames(&w.events).unwrap();
-        let (mut sink, mut rx) = CoreSink::new(SharedBoard::new());
+        let (mut sink, mut rx) = LiveBoard::new(SharedBoard::new());
         sink.load_snapshot(w.snapshot.clone());
         for t in &texts {
             frame_into_sink(&mut sink, t).unwrap();
         }
         let mut events = 0;
         while let Ok(e) = rx.try_recv() {
-            if matches!(e, deskbell_client::core::CoreEvent::Event { .. }) {
+            if matches!(e, deskbell_client::desk::DeskEvent::Event { .. }) {
                 events += 1;
             }
         }

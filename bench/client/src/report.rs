@@ -217,31 +217,31 @@ fn reducer_section(md: &mut String, red: &ReducerResult) -> Result<()> {
     line(md, "`Board::apply`", &red.board_apply)?;
     line(
         md,
-        "`CoreSink` (board lock + apply + `CoreEvent` sent, receiver draining)",
+        "`LiveBoard` (board lock + apply + `DeskEvent`s sent, receiver draining)",
         &red.core_sink,
     )?;
     line(
         md,
         &format!(
-            "websocket frame → board ({:.0} B frames: decode as the client does, then `CoreSink`)",
+            "websocket frame → board ({:.0} B frames: decode as the client does, then `LiveBoard`)",
             red.frame_bytes
         ),
         &red.frame_to_board,
     )?;
     line(
         md,
-        "… of which: frame → `EioPacket` (`codec::decode`: JSON text → `serde_json::Value`)",
+        "… of which: frame → name + JSON text (`codec::decode_event`)",
         &red.frame_decode_only,
     )?;
     line(
         md,
-        "… of which: frame → `EventEnvelope` as the client does it (decode, `event_parts` clones the value, `from_value(data.clone())` clones it again)",
+        "… of which: frame → `EventEnvelope` as the client does it (`decode_event`, then `EventData::decode` straight from the text)",
         &red.frame_to_envelope,
     )?;
     line(
         md,
-        "what-if: frame → `EventEnvelope` moving the value instead of cloning it twice",
-        &red.frame_to_envelope_no_clone,
+        "for comparison: frame → `EventEnvelope` the former way (`codec::decode` into a `serde_json::Value`, cloned twice, then `from_value`)",
+        &red.frame_to_envelope_with_clones,
     )?;
     line(
         md,
@@ -276,10 +276,10 @@ fn live_sections(md: &mut String, args: &Args, live: &LiveResult) -> Result<()> 
         writeln!(
             md,
             "The measured client is the real core (`Session::login`, `Connection::spawn` with `WsTransport` and a \
-             `CoreSink`, default `ConnectionConfig`), signed in as the demo admin; its board holds {} tickets \
+             `LiveBoard`, default `ConnectionConfig`), signed in as the demo admin; its board holds {} tickets \
              (cold start, sign-in → Live including the REST snapshot: {} ms). Another user (an agent) writes over \
              REST at {} writes/s, open loop. **Latency** runs from just before the request is handed to the HTTP \
-             client to the moment the `CoreEvent::Event` for that write comes off the `CoreSink` channel \
+             client to the moment the `DeskEvent::Event` for that write comes off the `LiveBoard` channel \
              (the board is updated by then). All values in ms.\n",
             big(c.board_tickets as f64),
             num(c.login_to_live_ms),
@@ -674,11 +674,11 @@ fn method(md: &mut String, r: &Results) -> Result<()> {
          (1 worker, like an app's core) and the REST writer (1 worker). Everything is on loopback. CPU per \
          group comes from `/proc/self/task/*/stat` (the server's SQLite worker threads count as server).\n\
          - **Reducer**: `Board::from_snapshot`, then `Board::apply(resource, &event)` over the whole stream; the \
-         `CoreSink` path calls `BoardSink::apply(resource, event)` with owned events (copied before the clock \
-         starts) and drains the `CoreEvent` receiver every 64 events inside the timed loop; the frame path \
+         `LiveBoard` path calls `BoardSink::apply(resource, event)` with owned events (copied before the clock \
+         starts) and drains the `DeskEvent` receiver every 64 events inside the timed loop; the frame path \
          encodes each event as the server's text frame (`42/workspace-1,[\"company-1-ticket\",{{…}}]`) beforehand \
-         and times `codec::decode` → `event_parts` → `parse_event_name` → `serde_json::from_value(data.clone())` \
-         → the `last_seq` check → `CoreSink::apply`, which is what the transport task and the supervisor do per \
+         and times `codec::decode_event` → `parse_event_name` → `EventData::decode` (the frame's JSON text straight \
+         into `EventEnvelope`) → the `last_seq` check → `LiveBoard::apply`, which is what the transport task and the supervisor do per \
          event (minus the channel hop and the task wake-ups between them).\n\
          - **Latency**: {} tickets are created first (`POST /api/tickets`, 8 at a time) so that the board is \
          not toy-sized. The measured client signs in as `admin@acme.test`; the writer as `agent1@acme.test` \
@@ -686,7 +686,7 @@ fn method(md: &mut String, r: &Results) -> Result<()> {
          two writes in flight on one ticket, each with `If-Match`. The write mix repeats every 10 writes: 4 \
          `PATCH` (priority, status, title in turn), 3 moves, 2 comments, 1 create. Pace: {} writes/s, open loop \
          (a slot is skipped if {} requests are outstanding). The probe task does nothing but `recv()` on the \
-         `CoreSink` channel and takes the time first; it matches a create by its unique title and any other \
+         `LiveBoard` channel and takes the time first; it matches a create by its unique title and any other \
          write by (ticket id, the version it produces). After the writes, up to {} s of drain. Baseline: {} \
          writes with no other client; loaded: {} writes with the other clients connected.\n\
          - **Other clients**: {} raw Engine.IO v4 / Socket.IO v5 websocket clients (the `bench/fanout` client, \
@@ -695,7 +695,7 @@ fn method(md: &mut String, r: &Results) -> Result<()> {
          socket) and counted. At most {} handshakes at once. They count as connected once the server's own count \
          of `/workspace-1` sockets agrees.\n\
          - **Forced wake**: {} × `reconnect_now()` on a Live connection, {} ms apart; the time of each state is \
-         taken by the probe as the `CoreEvent::State` comes off the channel.\n\
+         taken by the probe as the `DeskEvent::State` comes off the channel.\n\
          - **Restart**: {} × (`Server::shutdown`, then `prepare` + `serve` on the same address and data dir, \
          no seeding); the client is not touched.\n\
          - Before each measured phase the run waits (up to {} s) for other CPU use on the machine to fall below \

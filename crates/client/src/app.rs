@@ -1,6 +1,7 @@
 //! What the desktop shell exchanges with its UI, beyond the core's [`crate::desk::DeskEvent`]s:
 //! the signed-in session as the UI sees it, command errors with stable codes, and the user's
-//! settings (kept in a JSON file in the config dir: no secrets in it, ever).
+//! settings. Only the types: where the settings are kept and where downloads go are the
+//! desktop shell's (`src-tauri`).
 //!
 //! # The shell's commands (Tauri `invoke` names; arguments in camelCase)
 //! - `session_status() -> SessionInfo | null` — the current session, if any (also after a
@@ -31,8 +32,6 @@
 //! - `deskbell://open-ticket` — `number`: show the window on that ticket (notification action).
 //! - `deskbell://settings` — `Settings`, when they changed outside the UI (the tray's Do not
 //!   disturb).
-
-use std::path::{Path, PathBuf};
 
 use deskbell_protocol::{Company, Ticket, User};
 use serde::{Deserialize, Serialize};
@@ -137,182 +136,9 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("cannot write the settings to {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-impl Settings {
-    pub const FILE_NAME: &'static str = "settings.json";
-
-    /// Reads the settings; a missing file is the defaults, and so is a broken one (it is set
-    /// aside as `settings.json.broken` and the reason logged, so nothing is silently lost).
-    pub fn load(dir: &Path) -> Settings {
-        let path = dir.join(Self::FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Settings::default(),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot read the settings; using defaults");
-                return Settings::default();
-            }
-        };
-        match serde_json::from_str(&text) {
-            Ok(settings) => settings,
-            Err(e) => {
-                let aside = dir.join(format!("{}.broken", Self::FILE_NAME));
-                let _ = std::fs::rename(&path, &aside);
-                tracing::warn!(path = %path.display(), error = %e, aside = %aside.display(), "unreadable settings set aside; using defaults");
-                Settings::default()
-            }
-        }
-    }
-
-    /// Writes atomically (temp file + rename), creating the directory.
-    pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
-        let path = dir.join(Self::FILE_NAME);
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(dir)?;
-            let tmp = dir.join(format!(".{}.tmp", Self::FILE_NAME));
-            let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|source| SettingsError::Write { path, source })
-    }
-}
-
-/// A file name from the server (an attachment's name), made safe to create in a folder: no
-/// directories, no control characters, not hidden, not empty, not endless.
-pub fn safe_file_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let visible: String = base.chars().filter(|c| !c.is_control()).collect();
-    let trimmed = visible.trim().trim_start_matches('.').trim();
-    let limited: String = trimmed.chars().take(200).collect();
-    if limited.is_empty() {
-        "attachment".to_string()
-    } else {
-        limited
-    }
-}
-
-/// Saves downloaded bytes in `dir` under [`safe_file_name`]`(name)`, never over an existing
-/// file ("report.pdf", then "report (1).pdf", …); a file that could not be written whole is
-/// removed. Answers the path written.
-pub fn save_download(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    use std::io::Write;
-    std::fs::create_dir_all(dir)?;
-    let name = safe_file_name(name);
-    let (stem, ext) = match name.rfind('.') {
-        Some(dot) if dot > 0 => name.split_at(dot),
-        _ => (name.as_str(), ""),
-    };
-    for n in 0..1000 {
-        let candidate = if n == 0 {
-            name.clone()
-        } else {
-            format!("{stem} ({n}){ext}")
-        };
-        let path = dir.join(candidate);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut file) => {
-                if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(e);
-                }
-                return Ok(path);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AlreadyExists,
-        format!("{name} and 999 numbered copies of it already exist"),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::AlertLevel;
-
-    #[test]
-    fn file_names_from_the_server_stay_in_their_folder() {
-        assert_eq!(safe_file_name("report.pdf"), "report.pdf");
-        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(safe_file_name("C:\\Users\\x\\evil.exe"), "evil.exe");
-        assert_eq!(safe_file_name(".bashrc"), "bashrc");
-        assert_eq!(safe_file_name("a\nb\u{7}.txt"), "ab.txt");
-        assert_eq!(safe_file_name("  ..  "), "attachment");
-        assert_eq!(safe_file_name("dir/"), "attachment");
-        assert_eq!(safe_file_name(&"x".repeat(500)).chars().count(), 200);
-    }
-
-    #[test]
-    fn downloads_never_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let downloads = dir.path().join("Downloads");
-        let first = save_download(&downloads, "report.pdf", b"one").unwrap();
-        let second = save_download(&downloads, "report.pdf", b"two").unwrap();
-        let third = save_download(&downloads, "../report.pdf", b"three").unwrap();
-        let bare = save_download(&downloads, "README", b"four").unwrap();
-        let bare2 = save_download(&downloads, "README", b"five").unwrap();
-        assert_eq!(first, downloads.join("report.pdf"));
-        assert_eq!(second, downloads.join("report (1).pdf"));
-        assert_eq!(third, downloads.join("report (2).pdf"));
-        assert_eq!(bare2, downloads.join("README (1)"));
-        assert_eq!(std::fs::read(&first).unwrap(), b"one");
-        assert_eq!(std::fs::read(&second).unwrap(), b"two");
-        assert_eq!(std::fs::read(&third).unwrap(), b"three");
-        assert_eq!(std::fs::read(&bare).unwrap(), b"four");
-        assert!(
-            !dir.path().join("report.pdf").exists(),
-            "nothing outside the folder"
-        );
-    }
-
-    #[test]
-    fn settings_round_trip_and_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Settings::load(dir.path()), Settings::default());
-        let settings = Settings {
-            alerts: AlertPreferences {
-                level: AlertLevel::AlsoAssignedToMe,
-                do_not_disturb: true,
-            },
-            launch_at_login: true,
-            close_to_tray: false,
-            theme: Theme::Dark,
-            last_server: Some("http://127.0.0.1:7878".into()),
-            last_email: Some("agent1@acme.test".into()),
-        };
-        settings.save(&dir.path().join("nested")).unwrap();
-        assert_eq!(Settings::load(&dir.path().join("nested")), settings);
-    }
-
-    #[test]
-    fn partial_and_broken_files_fall_back_without_losing_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(Settings::FILE_NAME);
-        std::fs::write(&path, r#"{"theme":"light","someFutureField":1}"#).unwrap();
-        let loaded = Settings::load(dir.path());
-        assert_eq!(loaded.theme, Theme::Light);
-        assert!(loaded.close_to_tray, "missing fields take their defaults");
-
-        std::fs::write(&path, "{not json").unwrap();
-        assert_eq!(Settings::load(dir.path()), Settings::default());
-        let aside = dir.path().join("settings.json.broken");
-        assert_eq!(std::fs::read_to_string(aside).unwrap(), "{not json");
-    }
 
     #[test]
     fn errors_keep_their_codes_and_conflicts_their_ticket() {

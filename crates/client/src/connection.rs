@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, Utc};
 use deskbell_protocol::{
-    namespace, parse_event_name, Board, ConnectErrorCode, EventEnvelope, Id, Resource,
+    namespace, parse_event_name, Board, ConnectAuth, ConnectErrorCode, EventEnvelope, Id, Resource,
     SessionEndReason, SessionEnded, SyncMessage, SyncMode, User,
 };
 use serde::Serialize;
@@ -32,8 +32,8 @@ use crate::backoff::BackoffPolicy;
 use crate::board::gaps::{Gap, GapDetector, Verdict};
 use crate::session::{Session, SessionEnd, SessionError};
 use crate::transport::{
-    CloseReason, ConnectError, ConnectRequest, SocketConnection, SocketTransport, Timeouts,
-    TransportEvent,
+    CloseReason, ConnectError, ConnectRequest, EventData, SocketConnection, SocketTransport,
+    Timeouts, TransportEvent,
 };
 
 /// The states of the spec, as the UI and the CLI see them.
@@ -60,7 +60,8 @@ pub enum ConnectionState {
     },
 }
 
-/// Where the supervisor delivers what arrives, in order. Implemented by the board owner.
+/// Where the supervisor delivers what arrives, in order. Implemented by the board owner
+/// ([`crate::live_board::LiveBoard`]); tests put recorders here.
 pub trait BoardSink: Send + 'static {
     /// The highest seq applied so far; `None` before the first snapshot.
     fn last_seq(&self) -> Option<i64>;
@@ -71,8 +72,9 @@ pub trait BoardSink: Send + 'static {
     fn apply(&mut self, resource: Resource, event: EventEnvelope);
     /// The sync message, once the replay or the snapshot is in.
     fn synced(&mut self, _sync: SyncMessage) {}
-    /// An event this client does not understand: logged and skipped, never fatal.
-    fn unknown(&mut self, _name: &str, _data: &Value) {}
+    /// An event this client does not understand: logged and skipped, never fatal. Only its
+    /// name is passed on: nothing reads a payload this client cannot decode.
+    fn unknown(&mut self, _name: &str) {}
     /// The signed-in user changed on the server (their role), before the snapshot that
     /// follows from it.
     fn user_changed(&mut self, _user: &User) {}
@@ -176,6 +178,16 @@ impl<S: BoardSink> Connection<S> {
         let _ = self.commands.send(Command::Resume(session));
     }
 
+    /// A cloneable handle for everything but the shutdown, which needs the connection itself:
+    /// whoever holds one can keep asking while the connection is being stopped (then the
+    /// requests are ignored).
+    pub fn control(&self) -> ConnectionControl {
+        ConnectionControl {
+            commands: self.commands.clone(),
+            state: self.state.clone(),
+        }
+    }
+
     /// Closes the socket, stops, and gives the sink back.
     pub async fn shutdown(self) -> S {
         let _ = self.commands.send(Command::Shutdown);
@@ -192,6 +204,29 @@ pub struct ReconnectHandle {
 impl ReconnectHandle {
     pub fn reconnect_now(&self) {
         let _ = self.commands.send(Command::ReconnectNow);
+    }
+}
+
+/// See [`Connection::control`].
+#[derive(Clone)]
+pub struct ConnectionControl {
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<ConnectionState>,
+}
+
+impl ConnectionControl {
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
+        self.state.clone()
+    }
+
+    /// See [`Connection::reconnect_now`].
+    pub fn reconnect_now(&self) {
+        let _ = self.commands.send(Command::ReconnectNow);
+    }
+
+    /// See [`Connection::resume`].
+    pub fn resume(&self, session: Arc<Session>) {
+        let _ = self.commands.send(Command::Resume(session));
     }
 }
 
@@ -300,14 +335,14 @@ impl<S: BoardSink> Supervisor<S> {
                 retry_at: None,
             });
             let token = session.access_token();
-            let mut auth = serde_json::json!({ "token": token });
-            if let Some(seq) = self.resume_from() {
-                auth["lastSeq"] = seq.into();
-            }
+            let auth = ConnectAuth {
+                token: token.clone(),
+                last_seq: self.resume_from(),
+            };
             let request = ConnectRequest {
                 server: session.api().base_url().clone(),
                 namespace: namespace(session.company().id),
-                auth,
+                auth: serde_json::to_value(auth).expect("ConnectAuth serializes"),
                 timeouts: self.config.timeouts,
             };
             let transport = self.transport.clone();
@@ -567,27 +602,27 @@ impl<S: BoardSink> Supervisor<S> {
         session: &Arc<Session>,
         company: Id,
         name: &str,
-        data: Value,
+        data: EventData,
     ) -> Result<(), LiveEnd> {
         let Some((event_company, resource)) = parse_event_name(name) else {
             tracing::debug!(name, "ignoring an event this client does not know");
-            self.sink.unknown(name, &data);
+            self.sink.unknown(name);
             return Ok(());
         };
         if event_company != company {
             tracing::warn!(name, "ignoring an event of another company");
-            self.sink.unknown(name, &data);
+            self.sink.unknown(name);
             return Ok(());
         }
         if resource == Resource::Session {
             return Err(on_session_message(&data));
         }
         if resource == Resource::Sync {
-            let sync: SyncMessage = match serde_json::from_value(data.clone()) {
+            let sync: SyncMessage = match data.decode() {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "malformed sync message");
-                    self.sink.unknown(name, &data);
+                    self.sink.unknown(name);
                     return Err(LiveEnd::Closed("malformed sync message".into()));
                 }
             };
@@ -644,11 +679,13 @@ impl<S: BoardSink> Supervisor<S> {
             self.set(ConnectionState::Live);
             return Ok(());
         }
-        let event: EventEnvelope = match serde_json::from_value(data.clone()) {
+        // Decoded once, from the frame's text straight into the typed event: this is every live
+        // event's path.
+        let event: EventEnvelope = match data.decode() {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(name, error = %e, "malformed event skipped");
-                self.sink.unknown(name, &data);
+                self.sink.unknown(name);
                 return Ok(());
             }
         };
@@ -672,7 +709,7 @@ impl<S: BoardSink> Supervisor<S> {
 
 /// What the server's `company-{id}-session` message means for this connection. The server
 /// disconnects right after it, so it always ends the connection.
-fn on_session_message(data: &Value) -> LiveEnd {
+fn on_session_message(data: &EventData) -> LiveEnd {
     match session_end_reason(data) {
         Ok(reason) if reason.needs_login() => {
             tracing::info!(%reason, "the server ended this session");
@@ -693,10 +730,11 @@ fn on_session_message(data: &Value) -> LiveEnd {
 
 /// The reason of a session message. The reason alone is enough (`message` only helps clients
 /// that do not know the code); an unknown reason is an error.
-fn session_end_reason(data: &Value) -> Result<SessionEndReason, String> {
-    match serde_json::from_value::<SessionEnded>(data.clone()) {
+fn session_end_reason(data: &EventData) -> Result<SessionEndReason, String> {
+    match data.decode::<SessionEnded>() {
         Ok(message) => Ok(message.reason),
         Err(e) => data
+            .to_value()
             .get("reason")
             .and_then(Value::as_str)
             .and_then(SessionEndReason::parse)
@@ -742,7 +780,7 @@ mod tests {
         fn send(&self, name: &str, data: Value) {
             let _ = self.events.send(TransportEvent::Event {
                 name: name.into(),
-                data,
+                data: data.into(),
             });
         }
 

@@ -2,8 +2,14 @@
 //! supervisor, the board, the alert policy with its notifier, and the wake sources — reporting
 //! everything as one ordered stream of [`DeskEvent`]s. The CLI and the desktop shell are thin
 //! layers over it: they call its methods and forward its events.
+//!
+//! One event type all the way: the [`LiveBoard`] reports [`DeskEvent`]s as it applies what the
+//! connection delivers; the desk's pump watches them go by (the alert policy judges data events,
+//! a user change resets it), adds its own (alerts, the urgent count, wakes, notification
+//! activations) and passes everything on in order. Nothing is converted or parsed again on the
+//! way.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use deskbell_protocol::{
@@ -16,10 +22,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::alerts::{Alert, AlertPolicy, AlertPreferences, Notifier, NotifierEvent};
-use crate::board::{BoardDelta, BoardError};
-use crate::connection::{Connection, ConnectionConfig, ConnectionState};
-use crate::core::{CoreEvent, CoreSink, SharedBoard};
+use crate::board::{BoardDelta, BoardError, TicketChange};
+use crate::connection::{Connection, ConnectionConfig, ConnectionControl, ConnectionState};
 use crate::error::ApiError;
+use crate::live_board::{BoardReporter, LiveBoard, SharedBoard};
 use crate::session::{Session, SessionError};
 use crate::transport::SocketTransport;
 use crate::wake::{WakeReason, WakeSource};
@@ -30,10 +36,20 @@ use crate::wake::{WakeReason, WakeSource};
 pub enum DeskEvent {
     /// A connection state change.
     State { state: ConnectionState },
-    /// A data event was applied (live or replayed), once per seq.
+    /// A data event was applied (live or replayed), once per seq. Its board deltas, if any,
+    /// follow as [`DeskEvent::Board`].
     Event {
-        resource: String,
+        // What the event is about: `ticket`, `comment`, `attachment` or `lane` (control
+        // messages never come here). Not a doc comment: ts-rs would copy it into the UI's types.
+        #[serde(serialize_with = "resource_name")]
+        #[ts(type = "\"ticket\" | \"comment\" | \"attachment\" | \"lane\"")]
+        resource: Resource,
         event: Box<EventEnvelope>,
+        // How the event changed a ticket on the board, for the alert policy (which judges a
+        // change by the ticket before it). Not for the UI: it has the deltas.
+        #[serde(skip)]
+        #[ts(skip)]
+        change: Option<Box<TicketChange>>,
     },
     /// What the UI must change (events, snapshot reloads, optimistic moves). Never empty.
     Board { deltas: Vec<BoardDelta> },
@@ -68,6 +84,11 @@ pub enum DeskEvent {
     /// The signed-in user changed on the server (an admin changed their role): what the app
     /// offers follows it. The board is reloaded for the new role right after.
     User { user: User },
+}
+
+/// A resource as the protocol names it (`company-{id}-{name}`).
+fn resource_name<S: serde::Serializer>(resource: &Resource, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(resource.as_str())
 }
 
 /// Why a [`Desk`] call failed; `code()` is stable for the UI to switch on.
@@ -156,15 +177,26 @@ enum PumpCommand {
 }
 
 /// The running core. Dropping it without [`Desk::shutdown`] stops its tasks too.
+///
+/// It is shared (`Arc<Desk>`) by whoever makes calls on it, and any holder can stop it:
+/// [`Desk::shutdown`] takes what it stops out of the desk, so it never waits for the other
+/// holders (a command still running finishes against a stopped core and fails or is ignored).
 pub struct Desk {
     session: RwLock<Arc<Session>>,
-    connection: Option<Connection<CoreSink>>,
+    control: ConnectionControl,
+    /// The tasks, until the first shutdown takes them.
+    tasks: Mutex<Option<DeskTasks>>,
     board: SharedBoard,
-    reporter: mpsc::UnboundedSender<CoreEvent>,
+    reporter: BoardReporter,
     pump: mpsc::UnboundedSender<PumpCommand>,
-    pump_task: JoinHandle<()>,
     preferences: watch::Receiver<AlertPreferences>,
     urgent: watch::Receiver<usize>,
+}
+
+/// What [`Desk::shutdown`] stops, in this order.
+struct DeskTasks {
+    connection: Connection<LiveBoard>,
+    pump: JoinHandle<()>,
 }
 
 impl Desk {
@@ -172,7 +204,7 @@ impl Desk {
     pub fn start(session: Session, options: DeskOptions) -> (Desk, mpsc::Receiver<DeskEvent>) {
         let session = Arc::new(session);
         let board = SharedBoard::new();
-        let (sink, core_events) = CoreSink::new(board.clone());
+        let (sink, board_events) = LiveBoard::new(board.clone());
         let reporter = sink.reporter();
         let connection =
             Connection::spawn(session.clone(), options.transport, sink, options.connection);
@@ -193,25 +225,22 @@ impl Desk {
                 started: Instant::now(),
                 reconnect: connection.reconnect_handle(),
             }
-            .run(core_events, commands, options.notifier_events, wakes),
+            .run(board_events, commands, options.notifier_events, wakes),
         );
         let desk = Desk {
             session: RwLock::new(session),
-            connection: Some(connection),
+            control: connection.control(),
+            tasks: Mutex::new(Some(DeskTasks {
+                connection,
+                pump: pump_task,
+            })),
             board,
             reporter,
             pump,
-            pump_task,
             preferences,
             urgent,
         };
         (desk, events)
-    }
-
-    fn connection(&self) -> &Connection<CoreSink> {
-        self.connection
-            .as_ref()
-            .expect("connection present until shutdown")
     }
 
     pub fn session(&self) -> Arc<Session> {
@@ -226,7 +255,7 @@ impl Desk {
     }
 
     pub fn state(&self) -> watch::Receiver<ConnectionState> {
-        self.connection().state()
+        self.control.state()
     }
 
     /// The board as the UI should show it (pending moves applied).
@@ -248,7 +277,7 @@ impl Desk {
 
     /// Drops the current socket and connects at once ("Reconnect now", wake, network up).
     pub fn reconnect_now(&self) {
-        self.connection().reconnect_now();
+        self.control.reconnect_now();
     }
 
     /// After `needs-login`: a fresh sign-in (same account) resumes the connection.
@@ -256,7 +285,7 @@ impl Desk {
         let session = Arc::new(session);
         let _ = self.pump.send(PumpCommand::SetUser(session.user()));
         *self.session.write().unwrap_or_else(|e| e.into_inner()) = session.clone();
-        self.connection().resume(session);
+        self.control.resume(session);
     }
 
     pub fn set_preferences(&self, preferences: AlertPreferences) {
@@ -269,9 +298,7 @@ impl Desk {
     }
 
     fn report_deltas(&self, deltas: Vec<BoardDelta>) {
-        if !deltas.is_empty() {
-            let _ = self.reporter.send(CoreEvent::Local { deltas });
-        }
+        self.reporter.deltas(deltas);
     }
 
     /// Moves a card at once (optimistic), then on the server; on error or conflict the card
@@ -422,18 +449,21 @@ impl Desk {
         }
     }
 
-    /// Stops the connection and the event stream (the session stays saved).
-    pub async fn shutdown(mut self) {
-        if let Some(connection) = self.connection.take() {
-            connection.shutdown().await;
-        }
+    /// Stops the connection and the event stream (the session stays saved). The first call
+    /// does it and returns when the stream has ended; later calls return at once.
+    pub async fn shutdown(&self) {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(DeskTasks { connection, pump }) = tasks else {
+            return;
+        };
+        connection.shutdown().await;
         // Everything the connection reported is queued by now: the pump drains it and ends.
         let _ = self.pump.send(PumpCommand::Stop);
-        let _ = (&mut self.pump_task).await;
+        let _ = pump.await;
     }
 
     /// Signs out on the server, forgets the saved session, and stops.
-    pub async fn logout(self) -> Result<(), DeskError> {
+    pub async fn logout(&self) -> Result<(), DeskError> {
         let session = self.session();
         self.shutdown().await;
         session.logout().await?;
@@ -443,12 +473,19 @@ impl Desk {
 
 impl Drop for Desk {
     fn drop(&mut self) {
-        self.pump_task.abort();
+        if let Some(tasks) = self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            tasks.pump.abort();
+        }
     }
 }
 
-/// Turns the core's events into [`DeskEvent`]s, runs the alert policy on them, and feeds wakes
-/// to the connection.
+/// Passes the live board's events on, runs the alert policy on them, and feeds wakes to the
+/// connection.
 struct Pump {
     policy: AlertPolicy,
     notifier: Option<Arc<dyn Notifier>>,
@@ -466,7 +503,7 @@ impl Pump {
 
     async fn run(
         mut self,
-        mut core: mpsc::UnboundedReceiver<CoreEvent>,
+        mut board: mpsc::UnboundedReceiver<DeskEvent>,
         mut commands: mpsc::UnboundedReceiver<PumpCommand>,
         mut notifier_events: Option<mpsc::Receiver<NotifierEvent>>,
         mut wakes: mpsc::Receiver<WakeReason>,
@@ -484,14 +521,14 @@ impl Pump {
                 }
             };
             tokio::select! {
-                event = core.recv() => match event {
-                    Some(event) => self.on_core(event).await,
+                event = board.recv() => match event {
+                    Some(event) => self.on_board(event).await,
                     None => break,
                 },
                 Some(command) = commands.recv() => {
                     if matches!(command, PumpCommand::Stop) {
-                        while let Ok(event) = core.try_recv() {
-                            self.on_core(event).await;
+                        while let Ok(event) = board.try_recv() {
+                            self.on_board(event).await;
                         }
                         break;
                     }
@@ -534,37 +571,25 @@ impl Pump {
         }
     }
 
-    async fn on_core(&mut self, event: CoreEvent) {
-        match event {
-            CoreEvent::State { state } => self.send(DeskEvent::State { state }).await,
-            CoreEvent::Event {
+    /// What the live board reported: watched, then passed on as is.
+    async fn on_board(&mut self, event: DeskEvent) {
+        match &event {
+            DeskEvent::Event {
                 resource,
-                event,
-                deltas,
-                change,
+                event: data,
+                change: Some(change),
             } => {
-                if let (Some(change), Some(res)) = (&change, Resource::parse(&resource)) {
-                    let now = self.now();
-                    self.policy
-                        .observe(res, &event, change.before.as_ref(), now);
-                }
-                self.send(DeskEvent::Event { resource, event }).await;
-                if !deltas.is_empty() {
-                    self.send(DeskEvent::Board { deltas }).await;
-                }
-                self.after_policy_change().await;
+                let now = self.now();
+                self.policy
+                    .observe(*resource, data, change.before.as_ref(), now);
             }
-            CoreEvent::Snapshot { deltas } | CoreEvent::Local { deltas } => {
-                if !deltas.is_empty() {
-                    self.send(DeskEvent::Board { deltas }).await;
-                }
-            }
-            CoreEvent::Synced { sync } => self.send(DeskEvent::Synced { sync }).await,
-            CoreEvent::Unknown { name } => self.send(DeskEvent::Unknown { name }).await,
-            CoreEvent::User { user } => {
-                self.set_user(user.clone());
-                self.send(DeskEvent::User { user }).await;
-            }
+            DeskEvent::User { user } => self.set_user(user.clone()),
+            _ => {}
+        }
+        let judged = matches!(event, DeskEvent::Event { .. });
+        self.send(event).await;
+        if judged {
+            self.after_policy_change().await;
         }
     }
 

@@ -7,9 +7,11 @@
 //! - [`token_store`]: where the refresh token lives (OS keychain, or memory).
 //! - [`wake`]: sleep/wake, clock gaps and network-up, as reconnect triggers.
 //! - [`session`]: a signed-in session (access token in memory, refresh token in the store).
-//! - [`connection`]: the supervisor owning the one live socket; [`core`] applies what it delivers.
+//! - [`connection`]: the supervisor owning the one live socket; [`live_board`] applies what it
+//!   delivers and reports it as [`desk::DeskEvent`]s.
 //! - [`app`]: what the desktop shell exchanges with its UI (session info, errors, settings).
 //! - [`desk`]: all of the above behind one handle and one event stream (used by the CLI and the app).
+//! - [`lifecycle`]: when a sign-in resumes the running core, when a session counts as ended.
 
 pub mod alerts;
 pub mod api;
@@ -17,9 +19,10 @@ pub mod app;
 pub mod backoff;
 pub mod board;
 pub mod connection;
-pub mod core;
 pub mod desk;
 pub mod error;
+pub mod lifecycle;
+pub mod live_board;
 pub mod session;
 pub mod token_store;
 pub mod transport;

@@ -16,7 +16,8 @@
 //! `DESKBELL_CHAOS_SERVER_LOG=1` shows the server processes' logs on stderr.
 
 use deskbell_client::connection::{BoardSink, Connection, ConnectionConfig, ConnectionState};
-use deskbell_client::core::{CoreEvent, CoreSink, SharedBoard};
+use deskbell_client::desk::DeskEvent;
+use deskbell_client::live_board::{LiveBoard, SharedBoard};
 use deskbell_client::session::Session;
 use deskbell_client::token_store::{MemoryStore, TokenStore};
 use deskbell_client::transport::ws::WsTransport;
@@ -34,7 +35,6 @@ use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
 use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -561,7 +561,7 @@ struct Record {
 
 /// The real board sink, recording what it is given.
 struct RecordingSink {
-    inner: CoreSink,
+    inner: LiveBoard,
     record: Arc<Mutex<Record>>,
 }
 
@@ -584,8 +584,8 @@ impl BoardSink for RecordingSink {
         self.inner.synced(sync);
     }
 
-    fn unknown(&mut self, name: &str, data: &Value) {
-        self.inner.unknown(name, data);
+    fn unknown(&mut self, name: &str) {
+        self.inner.unknown(name);
     }
 
     fn state_changed(&mut self, state: &ConnectionState) {
@@ -649,13 +649,13 @@ struct Client {
     user: User,
     connection: Connection<RecordingSink>,
     board: SharedBoard,
-    events: mpsc::UnboundedReceiver<CoreEvent>,
+    events: mpsc::UnboundedReceiver<DeskEvent>,
     record: Arc<Mutex<Record>>,
     attempts: Arc<AtomicUsize>,
     /// The latest state reported (through the ordered event stream, so none is skipped).
     state: ConnectionState,
     states: Vec<(Instant, ConnectionState)>,
-    /// Seqs of the `CoreEvent::Event`s reported.
+    /// Seqs of the `DeskEvent::Event`s reported.
     reported: Vec<i64>,
 }
 
@@ -680,7 +680,7 @@ impl Client {
             attempts: attempts.clone(),
         };
         let board = SharedBoard::new();
-        let (inner, events) = CoreSink::new(board.clone());
+        let (inner, events) = LiveBoard::new(board.clone());
         let record = Arc::new(Mutex::new(Record::default()));
         let sink = RecordingSink {
             inner,
@@ -708,14 +708,14 @@ impl Client {
     }
 
     /// Takes one reported event into account; the new state if it was a state change.
-    fn pump(&mut self, event: CoreEvent) -> Option<ConnectionState> {
+    fn pump(&mut self, event: DeskEvent) -> Option<ConnectionState> {
         match event {
-            CoreEvent::State { state } => {
+            DeskEvent::State { state } => {
                 self.states.push((Instant::now(), state.clone()));
                 self.state = state.clone();
                 Some(state)
             }
-            CoreEvent::Event { event, .. } => {
+            DeskEvent::Event { event, .. } => {
                 self.reported.push(event.seq);
                 None
             }
@@ -812,7 +812,7 @@ impl Client {
     }
 
     /// Every seq this user may see after the first snapshot was applied exactly once, in order,
-    /// none missing up to the head, and reported once as a `CoreEvent::Event`.
+    /// none missing up to the head, and reported once as a `DeskEvent::Event`.
     async fn assert_each_visible_seq_once(&mut self, server: &mut ChaosServer) {
         let snapshots = lock(&self.record).snapshots.clone();
         assert_eq!(
@@ -881,7 +881,7 @@ impl Client {
             .await
             .expect("the supervisor stops in time");
         while let Ok(event) = events.try_recv() {
-            if let CoreEvent::State { state } = event {
+            if let DeskEvent::State { state } = event {
                 states.push((Instant::now(), state));
             }
         }

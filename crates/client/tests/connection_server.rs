@@ -2,7 +2,8 @@
 //! replay after a kick, server restart, token refresh, needs-login, reconnect bursts.
 
 use deskbell_client::connection::{Connection, ConnectionConfig, ConnectionState};
-use deskbell_client::core::{CoreEvent, CoreSink, SharedBoard};
+use deskbell_client::desk::DeskEvent;
+use deskbell_client::live_board::{LiveBoard, SharedBoard};
 use deskbell_client::session::Session;
 use deskbell_client::token_store::{MemoryStore, TokenStore};
 use deskbell_client::transport::ws::WsTransport;
@@ -158,9 +159,9 @@ impl SocketTransport for CountingTransport {
 }
 
 struct Client {
-    connection: Connection<CoreSink>,
+    connection: Connection<LiveBoard>,
     board: SharedBoard,
-    events: mpsc::UnboundedReceiver<CoreEvent>,
+    events: mpsc::UnboundedReceiver<DeskEvent>,
     state: watch::Receiver<ConnectionState>,
     attempts: Arc<AtomicUsize>,
     applied: Vec<i64>,
@@ -199,7 +200,7 @@ impl Client {
             unavailable_first,
         };
         let board = SharedBoard::new();
-        let (sink, events) = CoreSink::new(board.clone());
+        let (sink, events) = LiveBoard::new(board.clone());
         let connection =
             Connection::spawn(Arc::new(session), Arc::new(transport), sink, fast_config());
         let state = connection.state();
@@ -238,8 +239,8 @@ impl Client {
             .await;
     }
 
-    fn record(&mut self, event: CoreEvent) {
-        if let CoreEvent::Event { event, .. } = event {
+    fn record(&mut self, event: DeskEvent) {
+        if let DeskEvent::Event { event, .. } = event {
             self.applied.push(event.seq);
         }
     }

@@ -6,7 +6,8 @@
 //! Needs `npm ci --ignore-scripts` in tests/node-server (scripts/setup.sh does it).
 
 use deskbell_client::connection::{Connection, ConnectionConfig, ConnectionState};
-use deskbell_client::core::{CoreEvent, CoreSink, SharedBoard};
+use deskbell_client::desk::DeskEvent;
+use deskbell_client::live_board::{LiveBoard, SharedBoard};
 use deskbell_client::session::Session;
 use deskbell_client::token_store::MemoryStore;
 use deskbell_client::transport::ws::WsTransport;
@@ -57,10 +58,10 @@ fn ticket(id: Id, version: i64, assignee_id: Option<Id>) -> Ticket {
 
 /// The next core event matching `pred`, within `WAIT`; every event read is kept in `seen`.
 async fn next_core_event(
-    events: &mut mpsc::UnboundedReceiver<CoreEvent>,
-    seen: &mut Vec<CoreEvent>,
+    events: &mut mpsc::UnboundedReceiver<DeskEvent>,
+    seen: &mut Vec<DeskEvent>,
     what: &str,
-    pred: impl Fn(&CoreEvent) -> bool,
+    pred: impl Fn(&DeskEvent) -> bool,
 ) {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -77,14 +78,14 @@ async fn next_core_event(
     }
 }
 
-fn applied(seq: i64) -> impl Fn(&CoreEvent) -> bool {
-    move |e| matches!(e, CoreEvent::Event { event, .. } if event.seq == seq)
+fn applied(seq: i64) -> impl Fn(&DeskEvent) -> bool {
+    move |e| matches!(e, DeskEvent::Event { event, .. } if event.seq == seq)
 }
 
-fn live(e: &CoreEvent) -> bool {
+fn live(e: &DeskEvent) -> bool {
     matches!(
         e,
-        CoreEvent::State {
+        DeskEvent::State {
             state: ConnectionState::Live
         }
     )
@@ -117,7 +118,7 @@ async fn a_lost_live_event_is_replayed_and_the_board_ends_as_the_server_has_it()
         .await
         .expect("the node server signs in user 2");
     let board = SharedBoard::new();
-    let (sink, mut events) = CoreSink::new(board.clone());
+    let (sink, mut events) = LiveBoard::new(board.clone());
     let connection = Connection::spawn(
         Arc::new(session),
         Arc::new(WsTransport::new()),
@@ -166,7 +167,7 @@ async fn a_lost_live_event_is_replayed_and_the_board_ends_as_the_server_has_it()
     let reported: Vec<i64> = seen
         .iter()
         .filter_map(|e| match e {
-            CoreEvent::Event { event, .. } => Some(event.seq),
+            DeskEvent::Event { event, .. } => Some(event.seq),
             _ => None,
         })
         .collect();

@@ -130,7 +130,7 @@ async fn next(conn: &mut Box<dyn SocketConnection>) -> TransportEvent {
 fn event(name: &str, data: Value) -> TransportEvent {
     TransportEvent::Event {
         name: name.into(),
-        data,
+        data: data.into(),
     }
 }
 

@@ -147,7 +147,7 @@ async fn next(conn: &mut Box<dyn SocketConnection>) -> TransportEvent {
 async fn wait_for(conn: &mut Box<dyn SocketConnection>, name: &str) -> Value {
     loop {
         match next(conn).await {
-            TransportEvent::Event { name: n, data } if n == name => return data,
+            TransportEvent::Event { name: n, data } if n == name => return data.to_value(),
             TransportEvent::Event { .. } => continue,
             TransportEvent::Closed(reason) => panic!("closed while waiting for {name}: {reason:?}"),
         }
@@ -179,6 +179,7 @@ async fn connects_receives_sync_then_live_events_and_closes_cleanly() {
         .expect("connected");
     match next(&mut conn).await {
         TransportEvent::Event { name, data } => {
+            let data = data.to_value();
             assert_eq!(name, "company-1-sync");
             assert_eq!(data["mode"], "reset", "{data}");
         }

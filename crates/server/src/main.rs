@@ -110,27 +110,6 @@ impl Common {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -171,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             demo::DEMO_PASSWORD
         );
     }
-    shutdown_signal().await;
+    deskbell_shutdown::requested().await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

@@ -31,7 +31,7 @@ title: string, body: string,
  */
 summary: boolean, };
 
-export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: string, event: EventEnvelope, } | { "kind": "board", deltas: Array<BoardDelta>, } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, } | { "kind": "user", user: User, };
+export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: "ticket" | "comment" | "attachment" | "lane", event: EventEnvelope, } | { "kind": "board", deltas: Array<BoardDelta>, } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, } | { "kind": "user", user: User, };
 
 export type SessionInfo = { server: string, user: User, company: Company, 
 /**

@@ -163,27 +163,6 @@ fn print_board_text(board: &deskbell_protocol::Board) {
     println!("(seq {})", board.seq);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-}
-
 fn start(session: Session, notify: bool) -> (Desk, tokio::sync::mpsc::Receiver<DeskEvent>) {
     let mut options = DeskOptions::desktop();
     if !notify {
@@ -240,7 +219,7 @@ struct SessionEndedError(String);
 async fn watch(cli: &Cli, json: bool, notify: bool, email: Option<&str>) -> anyhow::Result<()> {
     let session = session_for_run(cli, email).await?;
     let (desk, mut events) = start(session, notify);
-    let stop = shutdown_signal();
+    let stop = deskbell_shutdown::requested();
     tokio::pin!(stop);
     let mut ended = None;
     loop {
@@ -290,7 +269,9 @@ fn print_event_text(event: &DeskEvent) {
             "state: {}",
             serde_json::to_string(state).unwrap_or_default()
         ),
-        DeskEvent::Event { resource, event } => {
+        DeskEvent::Event {
+            resource, event, ..
+        } => {
             let what = event
                 .ticket
                 .as_ref()
@@ -298,8 +279,9 @@ fn print_event_text(event: &DeskEvent) {
                 .or(event.ticket_ref().map(|id| format!("#{id}")))
                 .unwrap_or_default();
             println!(
-                "seq {:>6}  {resource} {}  {what}",
+                "seq {:>6}  {} {}  {what}",
                 event.seq,
+                resource.as_str(),
                 event.action.as_str()
             );
         }

@@ -4,6 +4,8 @@
 //! tokio-tungstenite); tests may use fakes behind `SocketTransport`.
 
 use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
 use url::Url;
@@ -48,9 +50,54 @@ impl Default for Timeouts {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransportEvent {
     /// A server EVENT: its name and first argument.
-    Event { name: String, data: Value },
+    Event { name: String, data: EventData },
     /// The connection is over; nothing follows.
     Closed(CloseReason),
+}
+
+/// A server EVENT's argument, as the JSON text it arrived in: decoded once, straight into the
+/// type its event name calls for ([`EventData::decode`]), never through a `serde_json::Value`.
+#[derive(Clone)]
+pub struct EventData(Box<RawValue>);
+
+impl EventData {
+    pub fn decode<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// As a `Value` (tests, the rare message read field by field).
+    pub fn to_value(&self) -> Value {
+        self.decode().unwrap_or(Value::Null)
+    }
+
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl From<Box<RawValue>> for EventData {
+    fn from(raw: Box<RawValue>) -> Self {
+        EventData(raw)
+    }
+}
+
+impl From<Value> for EventData {
+    fn from(value: Value) -> Self {
+        EventData(serde_json::value::to_raw_value(&value).expect("a Value is valid JSON"))
+    }
+}
+
+/// The same JSON, however it is spelled (spacing, key order).
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json() || self.to_value() == other.to_value()
+    }
+}
+
+impl std::fmt::Debug for EventData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.json())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -314,6 +314,21 @@ async fn run(
                     Some(Err(e)) => break End::Gone(CloseReason::TransportClosed(e.to_string())),
                     None => break End::Gone(CloseReason::TransportClosed("the connection ended".into())),
                 };
+                // Live events first: their argument stays JSON text for the typed decode.
+                if let Some(event) = codec::decode_event(&text) {
+                    match event {
+                        Ok(event) if event.namespace == namespace => {
+                            // Nobody listening only means the connection is being dropped.
+                            let _ = events.send(TransportEvent::Event {
+                                name: event.name,
+                                data: event.data.into(),
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(e) => break End::Clean(CloseReason::Protocol(e)),
+                    }
+                    continue;
+                }
                 let packet = match codec::decode(&text) {
                     Ok(packet) => packet,
                     Err(e) => break End::Clean(CloseReason::Protocol(e)),
@@ -332,12 +347,8 @@ async fn run(
                     EioPacket::Close => break End::Clean(CloseReason::ServerDisconnect),
                     EioPacket::Message(p) if p.namespace != namespace => {}
                     EioPacket::Message(p) => match p.kind {
-                        SioType::Event => {
-                            if let Some((name, data)) = p.event_parts() {
-                                // Nobody listening only means the connection is being dropped.
-                                let _ = events.send(TransportEvent::Event { name, data });
-                            }
-                        }
+                        // Taken by `decode_event` above.
+                        SioType::Event => {}
                         SioType::Disconnect => break End::Clean(CloseReason::ServerDisconnect),
                         SioType::ConnectError => break End::Clean(CloseReason::Protocol(format!(
                             "CONNECT_ERROR on a connected namespace: {}",
