@@ -1,185 +1,166 @@
-//! The UI's commands, exactly as `deskbell_client::app` lists them. Each one is a call into
-//! the core; every failure is a `CommandError` with a stable code.
+//! The UI's commands: each is declared once here — name, arguments, answer, body — and the
+//! declaration both registers it with Tauri and generates its typed wrapper in
+//! `ui/src/generated/contract.ts` (see `contract.rs`). Each one is a call into the core or the
+//! shell's flows; every failure is a `CommandError` with a stable code.
+//!
+//! Adding a command: an entry here (and the core method it calls), then use it from the UI
+//! through `ipc`; `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract` regenerates the
+//! wrapper.
 
 use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::connection::ConnectionState;
+use deskbell_client::error::ClientErrorCode;
 use deskbell_protocol::{Attachment, Board, Comment, Id, NewTicket, Ticket, TicketPatch, User};
-use tauri::{AppHandle, Manager, State};
+use tauri::Manager;
 
+use crate::contract::app_commands;
 use crate::shell::{self, AppState};
 
-type Result<T> = std::result::Result<T, CommandError>;
-
-#[tauri::command]
-pub async fn session_status(state: State<'_, AppState>) -> Result<Option<SessionInfo>> {
-    Ok(state.session_info().await)
-}
-
-#[tauri::command]
-pub async fn login(
-    app: AppHandle,
-    server: String,
-    email: String,
-    password: String,
-) -> Result<SessionInfo> {
-    shell::login(&app, server, email, password).await
-}
-
-#[tauri::command]
-pub async fn start_demo(app: AppHandle) -> Result<SessionInfo> {
-    shell::start_demo(&app).await
-}
-
-#[tauri::command]
-pub async fn logout(app: AppHandle) -> Result<()> {
-    shell::logout(&app).await
-}
-
-#[tauri::command]
-pub async fn board(state: State<'_, AppState>) -> Result<Board> {
-    Ok(state.desk().await?.board())
-}
-
-#[tauri::command]
-pub async fn connection_state(state: State<'_, AppState>) -> Result<ConnectionState> {
-    Ok(match state.try_desk().await {
-        Some(desk) => desk.state().borrow().clone(),
-        None => ConnectionState::NeedsLogin {
-            reason: "not signed in".into(),
-        },
-    })
-}
-
-#[tauri::command]
-pub async fn reconnect_now(state: State<'_, AppState>) -> Result<()> {
-    state.desk().await?.reconnect_now();
-    Ok(())
-}
-
-#[tauri::command]
-pub async fn move_ticket(
-    state: State<'_, AppState>,
-    ticket_id: Id,
-    lane_id: Option<Id>,
-) -> Result<Ticket> {
-    Ok(state.desk().await?.move_ticket(ticket_id, lane_id).await?)
-}
-
-#[tauri::command]
-pub async fn patch_ticket(
-    state: State<'_, AppState>,
-    ticket_id: Id,
-    expected_version: Option<i64>,
-    patch: TicketPatch,
-) -> Result<Ticket> {
-    Ok(state
-        .desk()
-        .await?
-        .patch_ticket(ticket_id, expected_version, patch)
-        .await?)
-}
-
-#[tauri::command]
-pub async fn create_ticket(state: State<'_, AppState>, ticket: NewTicket) -> Result<Ticket> {
-    Ok(state.desk().await?.create_ticket(ticket).await?)
-}
-
-#[tauri::command]
-pub async fn comments(state: State<'_, AppState>, ticket_id: Id) -> Result<Vec<Comment>> {
-    Ok(state.desk().await?.comments(ticket_id).await?)
-}
-
-#[tauri::command]
-pub async fn add_comment(
-    state: State<'_, AppState>,
-    ticket_id: Id,
-    body: String,
-) -> Result<Comment> {
-    Ok(state.desk().await?.add_comment(ticket_id, body).await?)
-}
-
-#[tauri::command]
-pub async fn attachments(state: State<'_, AppState>, ticket_id: Id) -> Result<Vec<Attachment>> {
-    Ok(state.desk().await?.attachments(ticket_id).await?)
-}
-
-#[tauri::command]
-pub async fn upload_attachment(
-    state: State<'_, AppState>,
-    ticket_id: Id,
-    file_name: String,
-    content_type: String,
-    bytes: Vec<u8>,
-) -> Result<Attachment> {
-    Ok(state
-        .desk()
-        .await?
-        .upload_attachment(ticket_id, file_name, content_type, bytes)
-        .await?)
-}
-
-#[tauri::command]
-pub async fn save_attachment(
-    app: AppHandle,
-    state: State<'_, AppState>,
-    attachment_id: Id,
-    file_name: String,
-) -> Result<String> {
-    let bytes = state
-        .desk()
-        .await?
-        .download_attachment(attachment_id)
-        .await?;
-    // The XDG Downloads folder, or ~/Downloads where none is configured.
-    let dir = app
-        .path()
-        .download_dir()
-        .or_else(|_| app.path().home_dir().map(|home| home.join("Downloads")))
-        .map_err(|e| CommandError::new("save_failed", format!("no Downloads folder: {e}")))?;
-    let saved = {
-        let dir = dir.clone();
-        let name = file_name.clone();
-        tauri::async_runtime::spawn_blocking(move || {
-            crate::downloads::save_download(&dir, &name, &bytes)
-        })
-        .await
-    };
-    match saved {
-        Ok(Ok(path)) => Ok(path.display().to_string()),
-        Ok(Err(e)) => Err(CommandError::new(
-            "save_failed",
-            format!("cannot save {file_name} in {}: {e}", dir.display()),
-        )),
-        Err(e) => Err(CommandError::new("save_failed", e.to_string())),
+app_commands! {
+    /// The current session, if any (also after a silent resume from the keychain at start).
+    fn session_status(app) -> Option<SessionInfo> {
+        Ok(app.state::<AppState>().session_info().await)
     }
-}
 
-#[tauri::command]
-pub async fn users(state: State<'_, AppState>) -> Result<Vec<User>> {
-    Ok(state.desk().await?.users().await?)
-}
+    /// Signs in with a password.
+    fn login(app, server: String, email: String, password: String) -> SessionInfo {
+        shell::login(&app, server, email, password).await
+    }
 
-#[tauri::command]
-pub async fn settings(state: State<'_, AppState>) -> Result<Settings> {
-    Ok(state.settings())
-}
+    /// Starts the embedded demo server and signs in to it as `agent1@acme.test`.
+    fn start_demo(app) -> SessionInfo {
+        shell::start_demo(&app).await
+    }
 
-#[tauri::command]
-pub async fn set_settings(app: AppHandle, settings: Settings) -> Result<Settings> {
-    shell::set_settings(&app, settings).await
-}
+    /// Signs out (the server ends the session; the keychain forgets it).
+    fn logout(app) -> () {
+        shell::logout(&app).await
+    }
 
-#[tauri::command]
-pub async fn mark_read(state: State<'_, AppState>, ticket_id: Id) -> Result<()> {
-    state.desk().await?.mark_read(ticket_id);
-    Ok(())
-}
+    /// The board as the core has it now (then deltas arrive as events).
+    fn board(app) -> Board {
+        Ok(app.state::<AppState>().desk().await?.board())
+    }
 
-#[tauri::command]
-pub async fn urgent_count(state: State<'_, AppState>) -> Result<usize> {
-    Ok(state
-        .try_desk()
-        .await
-        .map(|desk| desk.urgent_count())
-        .unwrap_or(0))
+    fn connection_state(app) -> ConnectionState {
+        Ok(match app.state::<AppState>().try_desk().await {
+            Some(desk) => desk.state().borrow().clone(),
+            None => ConnectionState::NeedsLogin {
+                reason: "not signed in".into(),
+            },
+        })
+    }
+
+    fn reconnect_now(app) -> () {
+        app.state::<AppState>().desk().await?.reconnect_now();
+        Ok(())
+    }
+
+    /// Moves a card (optimistic: deltas come as events at once, then the server's answer).
+    fn move_ticket(app, ticket_id: Id, lane_id: Option<Id>) -> Ticket {
+        let desk = app.state::<AppState>().desk().await?;
+        Ok(desk.move_ticket(ticket_id, lane_id).await?)
+    }
+
+    fn patch_ticket(
+        app,
+        ticket_id: Id,
+        expected_version: Option<i64>,
+        patch: TicketPatch,
+    ) -> Ticket {
+        let desk = app.state::<AppState>().desk().await?;
+        Ok(desk.patch_ticket(ticket_id, expected_version, patch).await?)
+    }
+
+    fn create_ticket(app, ticket: NewTicket) -> Ticket {
+        Ok(app.state::<AppState>().desk().await?.create_ticket(ticket).await?)
+    }
+
+    fn comments(app, ticket_id: Id) -> Vec<Comment> {
+        Ok(app.state::<AppState>().desk().await?.comments(ticket_id).await?)
+    }
+
+    fn add_comment(app, ticket_id: Id, body: String) -> Comment {
+        let desk = app.state::<AppState>().desk().await?;
+        Ok(desk.add_comment(ticket_id, body).await?)
+    }
+
+    fn attachments(app, ticket_id: Id) -> Vec<Attachment> {
+        Ok(app.state::<AppState>().desk().await?.attachments(ticket_id).await?)
+    }
+
+    fn upload_attachment(
+        app,
+        ticket_id: Id,
+        file_name: String,
+        content_type: String,
+        bytes: Vec<u8>,
+    ) -> Attachment {
+        let desk = app.state::<AppState>().desk().await?;
+        Ok(desk
+            .upload_attachment(ticket_id, file_name, content_type, bytes)
+            .await?)
+    }
+
+    /// Downloads into the Downloads folder (never over an existing file); answers the path
+    /// saved to.
+    fn save_attachment(app, attachment_id: Id, file_name: String) -> String {
+        let state = app.state::<AppState>();
+        let bytes = state
+            .desk()
+            .await?
+            .download_attachment(attachment_id)
+            .await?;
+        // The XDG Downloads folder, or ~/Downloads where none is configured.
+        let dir = app
+            .path()
+            .download_dir()
+            .or_else(|_| app.path().home_dir().map(|home| home.join("Downloads")))
+            .map_err(|e| CommandError::new(ClientErrorCode::SaveFailed, format!("no Downloads folder: {e}")))?;
+        let saved = {
+            let dir = dir.clone();
+            let name = file_name.clone();
+            tauri::async_runtime::spawn_blocking(move || {
+                crate::downloads::save_download(&dir, &name, &bytes)
+            })
+            .await
+        };
+        match saved {
+            Ok(Ok(path)) => Ok(path.display().to_string()),
+            Ok(Err(e)) => Err(CommandError::new(
+                ClientErrorCode::SaveFailed,
+                format!("cannot save {file_name} in {}: {e}", dir.display()),
+            )),
+            Err(e) => Err(CommandError::new(ClientErrorCode::SaveFailed, e.to_string())),
+        }
+    }
+
+    /// The company's users (the UI asks only as an admin, for assignees).
+    fn users(app) -> Vec<User> {
+        Ok(app.state::<AppState>().desk().await?.users().await?)
+    }
+
+    fn settings(app) -> Settings {
+        Ok(app.state::<AppState>().settings())
+    }
+
+    fn set_settings(app, settings: Settings) -> Settings {
+        shell::set_settings(&app, settings).await
+    }
+
+    /// The user has seen this ticket: it leaves the urgent count.
+    fn mark_read(app, ticket_id: Id) -> () {
+        app.state::<AppState>().desk().await?.mark_read(ticket_id);
+        Ok(())
+    }
+
+    /// Urgent tickets alerted and not yet opened (the tray's count).
+    fn urgent_count(app) -> usize {
+        Ok(app
+            .state::<AppState>()
+            .try_desk()
+            .await
+            .map(|desk| desk.urgent_count())
+            .unwrap_or(0))
+    }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use deskbell_client::app::CommandError;
+use deskbell_client::error::ClientErrorCode;
 use deskbell_server::{demo, Config, Server};
 
 /// Who "Try the demo" signs in as.
@@ -16,7 +17,7 @@ pub const DEMO_PASSWORD: &str = demo::DEMO_PASSWORD;
 const SIMULATION_PACE: Duration = Duration::from_secs(6);
 
 fn failed(what: &str, error: impl std::fmt::Display) -> CommandError {
-    CommandError::new("demo_failed", format!("{what}: {error}"))
+    CommandError::new(ClientErrorCode::DemoFailed, format!("{what}: {error}"))
 }
 
 /// Starts the demo server with its data in `data_dir`.

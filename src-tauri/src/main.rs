@@ -1,12 +1,14 @@
 //! `deskbell`: the Deskbell desktop app, a thin Tauri shell over the client core
 //! (`deskbell-client`): windows, tray, single instance, launch at login, the embedded demo, and
 //! what only a desktop has (the settings file, saving downloads).
-//! The UI contract (commands and events) is `deskbell_client::app`.
+//! The UI contract (commands, event channels, error codes) is declared in `commands.rs` and
+//! `contract.rs` and generated for the UI (`ui/src/generated/contract.ts`).
 
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod contract;
 mod demo;
 mod downloads;
 mod settings_file;
@@ -174,28 +176,7 @@ fn main() {
                 }
             }
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::session_status,
-            commands::login,
-            commands::start_demo,
-            commands::logout,
-            commands::board,
-            commands::connection_state,
-            commands::reconnect_now,
-            commands::move_ticket,
-            commands::patch_ticket,
-            commands::create_ticket,
-            commands::comments,
-            commands::add_comment,
-            commands::attachments,
-            commands::upload_attachment,
-            commands::save_attachment,
-            commands::users,
-            commands::settings,
-            commands::set_settings,
-            commands::mark_read,
-            commands::urgent_count,
-        ])
+        .invoke_handler(commands::handler())
         .build(tauri::generate_context!());
 
     let app = match built {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::backoff::BackoffPolicy;
 use deskbell_client::desk::{Desk, DeskEvent, DeskOptions};
+use deskbell_client::error::ClientErrorCode;
 use deskbell_client::lifecycle::{
     self, DeskLease, Origin, SharedDesk, SignIn, SignedOutTracker, Stop,
 };
@@ -19,20 +20,16 @@ use deskbell_client::session::Session;
 use deskbell_client::token_store::{default_store, MemoryStore, StoreChoice, TokenStore};
 use deskbell_client::{Api, ApiError};
 use tauri::async_runtime::JoinHandle;
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 use tokio::sync::{mpsc, Mutex, OnceCell};
 
+use crate::contract;
 use crate::tray::Tray;
 
-pub const EVENTS: &str = "deskbell://events";
 /// At most this many core events go to the UI in one `deskbell://events` message. Each message
 /// is a script run in the webview, so a burst (a replay after a reconnect) goes as a few
 /// messages instead of one per event.
 const MAX_BATCH: usize = 256;
-pub const SESSION_EVENT: &str = "deskbell://session";
-pub const OPEN_TICKET_EVENT: &str = "deskbell://open-ticket";
-/// Not in the UI contract (yet): the settings changed outside the UI (the tray's Do not disturb).
-pub const SETTINGS_EVENT: &str = "deskbell://settings";
 
 /// Where the shell keeps its files.
 #[derive(Debug, Clone)]
@@ -114,7 +111,7 @@ impl AppState {
     pub fn save_settings(&self, settings: Settings) -> Result<Settings, CommandError> {
         let mut current = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         crate::settings_file::save(&settings, &self.dirs.config)
-            .map_err(|e| CommandError::new("settings_not_saved", e.to_string()))?;
+            .map_err(|e| CommandError::new(ClientErrorCode::SettingsNotSaved, e.to_string()))?;
         *current = settings.clone();
         Ok(settings)
     }
@@ -200,12 +197,6 @@ impl AppState {
     }
 }
 
-fn emit<S: serde::Serialize + Clone>(app: &AppHandle, event: &str, payload: S) {
-    if let Err(e) = app.emit(event, payload) {
-        tracing::warn!(event, error = %e, "cannot emit to the UI");
-    }
-}
-
 pub fn show_main_window(app: &AppHandle) {
     if let Some(window) = app.get_webview_window("main") {
         let _ = window.unminimize();
@@ -255,7 +246,7 @@ async fn install(
                 );
             }
             drop(slot);
-            emit(app, SESSION_EVENT, Some(info));
+            contract::SESSION.emit(app, &Some(info));
             return;
         }
     }
@@ -285,7 +276,7 @@ async fn install(
         demo,
     });
     drop(slot);
-    emit(app, SESSION_EVENT, Some(info));
+    contract::SESSION.emit(app, &Some(info));
 }
 
 /// How long a sign-out or quit waits for the commands still running on the core (each is
@@ -332,7 +323,7 @@ async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<De
                         tracing::info!("the session ended: sign in again");
                         // Before the state event, so that the UI keeps the reason it carries.
                         send_batch(&app, &mut batch);
-                        emit(&app, SESSION_EVENT, None::<SessionInfo>);
+                        contract::SESSION.emit(&app, &None);
                     }
                     if let Some(tray) = state.tray() {
                         tray.set_state(connection.clone());
@@ -353,7 +344,7 @@ async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<De
             if let Some(ticket_id) = open {
                 send_batch(&app, &mut batch);
                 show_main_window(&app);
-                emit(&app, OPEN_TICKET_EVENT, ticket_id);
+                contract::OPEN_TICKET.emit(&app, &ticket_id);
                 if let Some(desk) = desk.upgrade() {
                     desk.mark_read(ticket_id);
                 }
@@ -368,7 +359,7 @@ async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<De
 
 fn send_batch(app: &AppHandle, batch: &mut Vec<DeskEvent>) {
     if !batch.is_empty() {
-        emit(app, EVENTS, &batch[..]);
+        contract::DESK_EVENTS.emit(app, batch);
         batch.clear();
     }
 }
@@ -451,7 +442,7 @@ pub async fn logout(app: &AppHandle) -> Result<(), CommandError> {
     if let Some(tray) = state.tray() {
         tray.set_session(None, false, 0);
     }
-    emit(app, SESSION_EVENT, None::<SessionInfo>);
+    contract::SESSION.emit(app, &None);
     if let Err(e) = &result {
         tracing::warn!(code = %e.code, error = %e.message, "signing out on the server failed");
     }
@@ -493,12 +484,12 @@ pub async fn resume_at_start(app: AppHandle) {
                 return;
             }
             Err(e) if e.needs_login() => {
-                tracing::info!(code = e.code(), "no usable saved session; sign in");
+                tracing::info!(code = %e.code(), "no usable saved session; sign in");
                 return;
             }
             Err(e) => {
                 let wait = backoff.delay_random(attempt);
-                tracing::warn!(code = e.code(), error = %e, ?wait, "cannot resume the saved session yet; retrying");
+                tracing::warn!(code = %e.code(), error = %e, ?wait, "cannot resume the saved session yet; retrying");
                 tokio::time::sleep(wait).await;
             }
         }
@@ -513,7 +504,7 @@ pub async fn set_do_not_disturb(app: &AppHandle, on: bool) {
             if let Some(desk) = state.try_desk().await {
                 desk.set_preferences(settings.alerts.clone());
             }
-            emit(app, SETTINGS_EVENT, settings);
+            contract::SETTINGS.emit(app, &settings);
         }
         Err(e) => tracing::warn!(error = %e.message, "cannot save Do not disturb"),
     }
@@ -556,7 +547,7 @@ pub fn apply_launch_at_login(app: &AppHandle, on: bool) -> Result<(), CommandErr
     };
     result.map_err(|e| {
         CommandError::new(
-            "autostart_failed",
+            ClientErrorCode::AutostartFailed,
             format!("cannot change launch at login: {e}"),
         )
     })

@@ -24,6 +24,9 @@ import { chromium } from 'playwright-core';
  * @typedef {import('../src/generated/client').CommandError} CommandError
  * @typedef {import('../src/generated/client').DeskEvent} DeskEvent
  * @typedef {import('../src/generated/client').BoardDelta} BoardDelta
+ * @typedef {import('../src/generated/contract').Commands} Commands
+ * @typedef {import('../src/generated/contract').CommandName} CommandName
+ * @typedef {import('../src/generated/contract').EventPayloads} EventPayloads
  * @typedef {import('playwright-core').Page} Page
  * @typedef {import('playwright-core').Browser} Browser
  * @typedef {import('playwright-core').Locator} Locator
@@ -224,7 +227,7 @@ export function defaultSettings() {
 
 /**
  * A CommandError as the shell rejects with.
- * @param {string} code @param {string} [message] @param {Ticket | null} [current]
+ * @param {import("../src/generated/client").ErrorCode} code @param {string} [message] @param {Ticket | null} [current]
  * @returns {CommandError}
  */
 export function commandError(code, message = code, current = null) {
@@ -234,9 +237,92 @@ export function commandError(code, message = code, current = null) {
 // --- the fake shell ------------------------------------------------------------------------
 
 /**
+ * How the fake shell answers command `C`: like the shell's declaration in
+ * src-tauri/src/commands.rs, typed by the same generated contract.
+ * @template {CommandName} C
+ * @typedef {(args: Commands[C]['args'], shell: FakeShell) => Commands[C]['answer'] | Promise<Commands[C]['answer']>} Handler
+ */
+
+/** @typedef {{ [C in CommandName]?: Handler<C> }} Handlers */
+
+/**
+ * What the fake shell answers when a test did not say otherwise.
+ * @type {Handlers}
+ */
+const DEFAULTS = {
+  session_status: (_a, shell) => shell.session,
+  settings: (_a, shell) => shell.settings,
+  set_settings: (args, shell) => {
+    shell.settings = args.settings;
+    return shell.settings;
+  },
+  // Like the shell: the session event goes out before the command answers.
+  login: async (args, shell) => {
+    const s = session(AGENT, { server: args.server });
+    shell.session = s;
+    await shell.emit('deskbell://session', s);
+    return s;
+  },
+  start_demo: async (_a, shell) => {
+    const s = session(AGENT, { server: 'http://127.0.0.1:47000', demo: true });
+    shell.session = s;
+    await shell.emit('deskbell://session', s);
+    return s;
+  },
+  logout: async (_a, shell) => {
+    shell.session = null;
+    await shell.emit('deskbell://session', null);
+    return null;
+  },
+  board: (_a, shell) => shell.board,
+  connection_state: (_a, shell) => shell.connection,
+  reconnect_now: () => null,
+  urgent_count: (_a, shell) => shell.urgent,
+  mark_read: () => null,
+  users: (_a, shell) => {
+    if (shell.session?.user.role !== 'admin') throw commandError('forbidden', 'only admins may list users');
+    return shell.users;
+  },
+  // Like the core: move the card at once (a delta), then answer with the new version.
+  move_ticket: async (args, shell) => {
+    const t = shell.findTicket(args.ticketId);
+    await shell.deltas({ kind: 'ticketUpserted', ...t, laneId: args.laneId });
+    const moved = { ...t, laneId: args.laneId, version: t.version + 1 };
+    Object.assign(t, moved);
+    await shell.deltas({ kind: 'ticketUpserted', ...moved });
+    return moved;
+  },
+  patch_ticket: async (args, shell) => {
+    const t = shell.findTicket(args.ticketId);
+    if (args.expectedVersion !== null && args.expectedVersion !== t.version) {
+      throw commandError('conflict', 'the ticket changed', { ...t });
+    }
+    Object.assign(t, args.patch, { version: t.version + 1 });
+    await shell.deltas({ kind: 'ticketUpserted', ...t });
+    return { ...t };
+  },
+  comments: (args, shell) => shell.commentsByTicket.get(args.ticketId) ?? [],
+  add_comment: (args, shell) => {
+    /** @type {Comment} */
+    const c = { id: shell.nextId++, ticketId: args.ticketId, authorId: shell.session?.user.id ?? 0, body: args.body, createdAt: new Date().toISOString() };
+    shell.commentsByTicket.set(args.ticketId, [...(shell.commentsByTicket.get(args.ticketId) ?? []), c]);
+    return c;
+  },
+  attachments: (args, shell) => shell.attachmentsByTicket.get(args.ticketId) ?? [],
+  upload_attachment: (args, shell) => {
+    /** @type {Attachment} */
+    const a = { id: shell.nextId++, ticketId: args.ticketId, name: args.fileName, size: args.bytes.length, contentType: args.contentType, uploadedBy: shell.session?.user.id ?? 0, createdAt: new Date().toISOString() };
+    shell.attachmentsByTicket.set(args.ticketId, [...(shell.attachmentsByTicket.get(args.ticketId) ?? []), a]);
+    return a;
+  },
+  save_attachment: (args) => `/home/agent/Downloads/${args.fileName}`,
+};
+
+/**
  * Answers the app's commands like the Tauri shell would, records every call, and emits events
- * into the page. Override a command with `shell.handle(name, async (args, shell) => value)`;
- * throw `{ code, message, current }` (see `commandError`) to reject.
+ * into the page. Override a command with `shell.handle(name, async (args, shell) => answer)`;
+ * throw `{ code, message, current }` (see `commandError`) to reject. Handlers and events are
+ * typed by the generated contract (src/generated/contract.ts).
  */
 export class FakeShell {
   /**
@@ -260,24 +346,32 @@ export class FakeShell {
     this.attachmentsByTicket = new Map();
     /** @type {{cmd: string, args: any}[]} */
     this.calls = [];
-    /** @type {Map<string, (args: any, shell: FakeShell) => any>} */
-    this.handlers = new Map();
+    /** @type {Handlers} */
+    this.handlers = {};
     /** @type {import('playwright-core').Page | null} */
     this.page = null;
     this.nextId = 1000;
   }
 
-  /** @param {string} cmd @param {(args: any, shell: FakeShell) => any} fn */
+  /**
+   * @template {CommandName} C
+   * @param {C} cmd @param {Handler<C>} fn
+   */
   handle(cmd, fn) {
-    this.handlers.set(cmd, fn);
+    /** @type {Handlers} */ (this.handlers)[cmd] = /** @type {any} */ (fn);
     return this;
   }
 
+  /** @param {CommandName} cmd */
   callsOf(cmd) {
     return this.calls.filter((c) => c.cmd === cmd);
   }
 
-  /** Emits a Tauri event into the page. @param {string} event @param {unknown} payload */
+  /**
+   * Emits a Tauri event into the page.
+   * @template {keyof EventPayloads} E
+   * @param {E} event @param {EventPayloads[E]} payload
+   */
   async emit(event, payload) {
     if (!this.page) throw new Error('no page');
     /** @type {[string, unknown]} */
@@ -307,89 +401,19 @@ export class FakeShell {
     return t;
   }
 
+  /** @param {string} cmd @param {any} args */
   async invoke(cmd, args) {
     this.calls.push({ cmd, args });
     try {
-      const fn = this.handlers.get(cmd) ?? ((a) => this.default(cmd, a));
+      const name = /** @type {CommandName} */ (cmd);
+      /** @type {((args: any, shell: FakeShell) => unknown) | undefined} */
+      const fn = this.handlers[name] ?? DEFAULTS[name];
+      if (!fn) throw commandError('internal', `the fake shell has no command ${cmd}`);
       const ok = await fn(args, this);
       return { ok: ok === undefined ? null : ok };
     } catch (err) {
       if (err && typeof err === 'object' && 'code' in err) return { err };
       return { err: commandError('internal', err instanceof Error ? err.message : String(err)) };
-    }
-  }
-
-  async default(cmd, args) {
-    switch (cmd) {
-      case 'session_status':
-        return this.session;
-      case 'settings':
-        return this.settings;
-      case 'set_settings':
-        this.settings = args.settings;
-        return this.settings;
-      // Like the shell: the session event goes out before the command answers.
-      case 'login':
-        this.session = session(AGENT, { server: args.server });
-        await this.emit('deskbell://session', this.session);
-        return this.session;
-      case 'start_demo':
-        this.session = session(AGENT, { server: 'http://127.0.0.1:47000', demo: true });
-        await this.emit('deskbell://session', this.session);
-        return this.session;
-      case 'logout':
-        this.session = null;
-        await this.emit('deskbell://session', null);
-        return null;
-      case 'board':
-        return this.board;
-      case 'connection_state':
-        return this.connection;
-      case 'reconnect_now':
-        return null;
-      case 'urgent_count':
-        return this.urgent;
-      case 'mark_read':
-        return null;
-      case 'users':
-        if (this.session?.user.role !== 'admin') throw commandError('forbidden', 'only admins may list users');
-        return this.users;
-      case 'move_ticket': {
-        // Like the core: move the card at once (a delta), then answer with the new version.
-        const t = this.findTicket(args.ticketId);
-        await this.deltas({ kind: 'ticketUpserted', ...t, laneId: args.laneId });
-        const moved = { ...t, laneId: args.laneId, version: t.version + 1 };
-        Object.assign(t, moved);
-        await this.deltas({ kind: 'ticketUpserted', ...moved });
-        return moved;
-      }
-      case 'patch_ticket': {
-        const t = this.findTicket(args.ticketId);
-        if (args.expectedVersion !== null && args.expectedVersion !== t.version) {
-          throw commandError('conflict', 'the ticket changed', { ...t });
-        }
-        Object.assign(t, args.patch, { version: t.version + 1 });
-        await this.deltas({ kind: 'ticketUpserted', ...t });
-        return { ...t };
-      }
-      case 'comments':
-        return this.commentsByTicket.get(args.ticketId) ?? [];
-      case 'add_comment': {
-        const c = { id: this.nextId++, ticketId: args.ticketId, authorId: this.session?.user.id ?? 0, body: args.body, createdAt: new Date().toISOString() };
-        this.commentsByTicket.set(args.ticketId, [...(this.commentsByTicket.get(args.ticketId) ?? []), c]);
-        return c;
-      }
-      case 'attachments':
-        return this.attachmentsByTicket.get(args.ticketId) ?? [];
-      case 'upload_attachment': {
-        const a = { id: this.nextId++, ticketId: args.ticketId, name: args.fileName, size: args.bytes.length, contentType: args.contentType, uploadedBy: this.session?.user.id ?? 0, createdAt: new Date().toISOString() };
-        this.attachmentsByTicket.set(args.ticketId, [...(this.attachmentsByTicket.get(args.ticketId) ?? []), a]);
-        return a;
-      }
-      case 'save_attachment':
-        return `/home/agent/Downloads/${args.fileName}`;
-      default:
-        throw commandError('internal', `the fake shell has no command ${cmd}`);
     }
   }
 }

@@ -25,6 +25,7 @@ use deskbell_protocol::{EventAction, EventEnvelope, Id, Priority, Resource, Tick
 use serde::{Deserialize, Serialize};
 
 use crate::board::Applied;
+use crate::error::{ClientErrorCode, ErrorCode};
 
 /// How much besides urgent tickets raises a notification. Each level includes the ones before.
 #[derive(
@@ -382,10 +383,10 @@ pub enum NotifyError {
 
 impl NotifyError {
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            NotifyError::Unavailable(_) => "notifications_unavailable",
-            NotifyError::Failed(_) => "notification_failed",
+            NotifyError::Unavailable(_) => ClientErrorCode::NotificationsUnavailable.into(),
+            NotifyError::Failed(_) => ClientErrorCode::NotificationFailed.into(),
         }
     }
 }

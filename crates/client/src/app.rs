@@ -3,42 +3,15 @@
 //! settings. Only the types: where the settings are kept and where downloads go are the
 //! desktop shell's (`src-tauri`).
 //!
-//! # The shell's commands (Tauri `invoke` names; arguments in camelCase)
-//! - `session_status() -> SessionInfo | null` — the current session, if any (also after a
-//!   silent resume from the keychain at start).
-//! - `login({server, email, password}) -> SessionInfo`
-//! - `start_demo() -> SessionInfo` — embedded demo server, signed in as `agent1@acme.test`.
-//! - `logout()`
-//! - `board() -> Board` — the board as the core has it now (then deltas arrive as events).
-//! - `connection_state() -> ConnectionState`, `reconnect_now()`
-//! - `move_ticket({ticketId, laneId}) -> Ticket` (optimistic; deltas come as events)
-//! - `patch_ticket({ticketId, expectedVersion, patch}) -> Ticket`
-//! - `create_ticket({ticket: NewTicket}) -> Ticket`
-//! - `comments({ticketId}) -> Comment[]`, `add_comment({ticketId, body}) -> Comment`
-//! - `attachments({ticketId}) -> Attachment[]`,
-//!   `upload_attachment({ticketId, fileName, contentType, bytes: number[]}) -> Attachment`
-//! - `save_attachment({attachmentId, fileName}) -> string` — downloads it into the user's
-//!   Downloads folder (never over an existing file) and answers the path it was saved to.
-//! - `users() -> User[]` — the company's users (the UI asks only as an admin, for assignees)
-//! - `settings() -> Settings`, `set_settings({settings}) -> Settings`
-//! - `mark_read({ticketId})`, `urgent_count() -> number`
-//!
-//! Every failing command rejects with a [`CommandError`].
-//!
-//! # Events (Tauri `listen` names)
-//! - `deskbell://events` — `DeskEvent[]`: [`crate::desk::DeskEvent`]s, in order, batched (a
-//!   message carries what was waiting, up to a few hundred; a burst is not one message each).
-//! - `deskbell://session` — `SessionInfo | null` whenever the session changes.
-//! - `deskbell://open-ticket` — `number`: show the window on that ticket (notification action).
-//! - `deskbell://settings` — `Settings`, when they changed outside the UI (the tray's Do not
-//!   disturb).
+//! The commands and event channels that carry these are declared once, in the desktop shell
+//! (`src-tauri/src/commands.rs`, `src-tauri/src/contract.rs`), and generated for the UI.
 
 use deskbell_protocol::{Company, Ticket, User};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertPreferences;
 use crate::desk::DeskError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The signed-in session as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -60,14 +33,14 @@ pub struct SessionInfo {
 #[serde(rename_all = "camelCase")]
 #[error("{message} ({code})")]
 pub struct CommandError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// On `conflict`: the ticket as the server has it now.
     pub current: Option<Ticket>,
 }
 
 impl CommandError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
         CommandError {
             code: code.into(),
             message: message.into(),
@@ -79,7 +52,7 @@ impl CommandError {
 impl From<DeskError> for CommandError {
     fn from(e: DeskError) -> Self {
         CommandError {
-            code: e.code().to_string(),
+            code: e.code(),
             message: e.to_string(),
             current: e.current_ticket().cloned(),
         }

@@ -36,6 +36,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::error::{ClientErrorCode, ErrorCode};
 use deskbell_protocol::{EventAction, EventEnvelope, Id, Lane, Resource, Ticket};
 use serde::{Deserialize, Serialize};
 
@@ -87,12 +88,12 @@ pub enum BoardError {
 
 impl BoardError {
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            BoardError::UnknownTicket { .. } => "unknown_ticket",
-            BoardError::UnknownLane { .. } => "unknown_lane",
-            BoardError::UnknownMove { .. } => "unknown_move",
-            BoardError::MoveTicketMismatch { .. } => "move_ticket_mismatch",
+            BoardError::UnknownTicket { .. } => ClientErrorCode::UnknownTicket.into(),
+            BoardError::UnknownLane { .. } => ClientErrorCode::UnknownLane.into(),
+            BoardError::UnknownMove { .. } => ClientErrorCode::UnknownMove.into(),
+            BoardError::MoveTicketMismatch { .. } => ClientErrorCode::MoveTicketMismatch.into(),
         }
     }
 }

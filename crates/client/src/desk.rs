@@ -25,6 +25,7 @@ use crate::alerts::{Alert, AlertPolicy, AlertPreferences, Notifier, NotifierEven
 use crate::board::{BoardDelta, BoardError, TicketChange};
 use crate::connection::{Connection, ConnectionConfig, ConnectionControl, ConnectionState};
 use crate::error::ApiError;
+use crate::error::{ClientErrorCode, ErrorCode};
 use crate::live_board::{BoardReporter, LiveBoard, SharedBoard};
 use crate::session::{Session, SessionError};
 use crate::transport::SocketTransport;
@@ -103,11 +104,11 @@ pub enum DeskError {
 }
 
 impl DeskError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             DeskError::Session(e) => e.code(),
             DeskError::Board(e) => e.code(),
-            DeskError::Stopped => "stopped",
+            DeskError::Stopped => ClientErrorCode::Stopped.into(),
         }
     }
 
@@ -651,7 +652,7 @@ impl Pump {
                 None => false,
                 Some(Ok(())) => true,
                 Some(Err(e)) => {
-                    tracing::warn!(code = e.code(), error = %e, "notification not shown");
+                    tracing::warn!(code = %e.code(), error = %e, "notification not shown");
                     self.send(DeskEvent::NotificationFailed {
                         ticket_ids: alert.ticket_ids.clone(),
                         error: e.to_string(),

@@ -1,6 +1,127 @@
 //! Client errors with stable codes the UI can switch on.
+//!
+//! Every failure the core or the shell reports carries an [`ErrorCode`]: the server's own
+//! ([`ApiErrorCode`], taken from its error body) or one of the client's ([`ClientErrorCode`]).
+//! Both are generated for the UI as one TypeScript union, so the UI's comparisons are checked.
+
+use std::fmt;
 
 use deskbell_protocol::{ApiErrorCode, Ticket};
+use serde::{Deserialize, Serialize};
+
+/// A stable, machine-readable error code; on the wire, a snake_case string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[serde(untagged)]
+pub enum ErrorCode {
+    /// The server refused (its error body's `code`).
+    Server(ApiErrorCode),
+    /// The client failed, or refused before asking the server.
+    Client(ClientErrorCode),
+}
+
+/// The client's own error codes (the server's are [`ApiErrorCode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientErrorCode {
+    /// The server could not be reached or the connection broke.
+    Network,
+    /// The server did not answer in time.
+    Timeout,
+    /// The server answered with something that is not the protocol.
+    Protocol,
+    NotSignedIn,
+    InvalidUrl,
+    NoSavedSession,
+    SessionEnded,
+    /// The core has stopped (signing out or quitting).
+    Stopped,
+    StoreUnavailable,
+    StoreAccessDenied,
+    StoreCorrupt,
+    StoreAmbiguous,
+    InvalidAccount,
+    InvalidToken,
+    UnknownTicket,
+    UnknownLane,
+    UnknownMove,
+    MoveTicketMismatch,
+    NotificationsUnavailable,
+    NotificationFailed,
+    /// The desktop app could not save a download.
+    SaveFailed,
+    /// The desktop app's embedded demo server could not start.
+    DemoFailed,
+    /// The desktop app could not write its settings.
+    SettingsNotSaved,
+    /// The desktop app could not change launch at login.
+    AutostartFailed,
+}
+
+impl ClientErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientErrorCode::Network => "network",
+            ClientErrorCode::Timeout => "timeout",
+            ClientErrorCode::Protocol => "protocol",
+            ClientErrorCode::NotSignedIn => "not_signed_in",
+            ClientErrorCode::InvalidUrl => "invalid_url",
+            ClientErrorCode::NoSavedSession => "no_saved_session",
+            ClientErrorCode::SessionEnded => "session_ended",
+            ClientErrorCode::Stopped => "stopped",
+            ClientErrorCode::StoreUnavailable => "store_unavailable",
+            ClientErrorCode::StoreAccessDenied => "store_access_denied",
+            ClientErrorCode::StoreCorrupt => "store_corrupt",
+            ClientErrorCode::StoreAmbiguous => "store_ambiguous",
+            ClientErrorCode::InvalidAccount => "invalid_account",
+            ClientErrorCode::InvalidToken => "invalid_token",
+            ClientErrorCode::UnknownTicket => "unknown_ticket",
+            ClientErrorCode::UnknownLane => "unknown_lane",
+            ClientErrorCode::UnknownMove => "unknown_move",
+            ClientErrorCode::MoveTicketMismatch => "move_ticket_mismatch",
+            ClientErrorCode::NotificationsUnavailable => "notifications_unavailable",
+            ClientErrorCode::NotificationFailed => "notification_failed",
+            ClientErrorCode::SaveFailed => "save_failed",
+            ClientErrorCode::DemoFailed => "demo_failed",
+            ClientErrorCode::SettingsNotSaved => "settings_not_saved",
+            ClientErrorCode::AutostartFailed => "autostart_failed",
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The code as it is on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Server(code) => code.as_str(),
+            ErrorCode::Client(code) => code.as_str(),
+        }
+    }
+}
+
+impl From<ClientErrorCode> for ErrorCode {
+    fn from(code: ClientErrorCode) -> ErrorCode {
+        ErrorCode::Client(code)
+    }
+}
+
+impl From<ApiErrorCode> for ErrorCode {
+    fn from(code: ApiErrorCode) -> ErrorCode {
+        ErrorCode::Server(code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Codes read like the strings they are on the wire (`assert_eq!(e.code(), "timeout")`).
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Why a REST call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -35,28 +156,14 @@ pub enum ApiError {
 
 impl ApiError {
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Server { code, .. } => match code {
-                ApiErrorCode::BadRequest => "bad_request",
-                ApiErrorCode::InvalidCredentials => "invalid_credentials",
-                ApiErrorCode::Unauthorized => "unauthorized",
-                ApiErrorCode::TokenExpired => "token_expired",
-                ApiErrorCode::RefreshReused => "refresh_reused",
-                ApiErrorCode::Forbidden => "forbidden",
-                ApiErrorCode::NotFound => "not_found",
-                ApiErrorCode::Conflict => "conflict",
-                ApiErrorCode::WorkspaceRequired => "workspace_required",
-                ApiErrorCode::PayloadTooLarge => "payload_too_large",
-                ApiErrorCode::Validation => "validation",
-                ApiErrorCode::RateLimited => "rate_limited",
-                ApiErrorCode::Internal => "internal",
-            },
-            ApiError::Network(_) => "network",
-            ApiError::Timeout => "timeout",
-            ApiError::Protocol(_) => "protocol",
-            ApiError::NotSignedIn => "not_signed_in",
-            ApiError::InvalidUrl(_) => "invalid_url",
+            ApiError::Server { code, .. } => ErrorCode::Server(*code),
+            ApiError::Network(_) => ClientErrorCode::Network.into(),
+            ApiError::Timeout => ClientErrorCode::Timeout.into(),
+            ApiError::Protocol(_) => ClientErrorCode::Protocol.into(),
+            ApiError::NotSignedIn => ClientErrorCode::NotSignedIn.into(),
+            ApiError::InvalidUrl(_) => ClientErrorCode::InvalidUrl.into(),
         }
     }
 
@@ -96,5 +203,48 @@ impl ApiError {
                 self.server_code(),
                 Some(ApiErrorCode::Internal | ApiErrorCode::RateLimited)
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ts_rs::TS;
+
+    /// Every variant of a unit-variant enum, in its serde spelling, read from the TypeScript
+    /// union ts-rs generates (`"network" | "timeout" | …`): the list cannot miss a variant.
+    fn wire_names<T: TS>() -> Vec<String> {
+        T::inline()
+            .split('|')
+            .map(|name| name.trim().trim_matches('"').to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_code_reads_as_it_is_on_the_wire() {
+        let client = wire_names::<ClientErrorCode>();
+        let server = wire_names::<ApiErrorCode>();
+        assert!(
+            client.len() > 10 && server.len() > 10,
+            "{client:?} {server:?}"
+        );
+        for name in client.iter().chain(&server) {
+            let code: ErrorCode = serde_json::from_value(serde_json::json!(name))
+                .unwrap_or_else(|e| panic!("{name} does not read as an ErrorCode: {e}"));
+            assert_eq!(code.as_str(), name);
+            assert_eq!(code.to_string(), *name);
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(name));
+        }
+    }
+
+    #[test]
+    fn no_client_code_is_also_a_server_code() {
+        let server = wire_names::<ApiErrorCode>();
+        for name in wire_names::<ClientErrorCode>() {
+            assert!(
+                !server.contains(&name),
+                "{name} is both a client and a server code"
+            );
+        }
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::api::Api;
 use crate::error::ApiError;
+use crate::error::{ClientErrorCode, ErrorCode};
 use crate::token_store::{Account, TokenStore, TokenStoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +33,12 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             SessionError::Api(e) => e.code(),
             SessionError::Store(e) => e.code(),
-            SessionError::NoSavedSession(_) => "no_saved_session",
-            SessionError::Ended(_) => "session_ended",
+            SessionError::NoSavedSession(_) => ClientErrorCode::NoSavedSession.into(),
+            SessionError::Ended(_) => ClientErrorCode::SessionEnded.into(),
         }
     }
 
@@ -76,7 +77,7 @@ impl SessionEnd {
         match self {
             SessionEnd::Server(reason) => reason.as_str(),
             SessionEnd::Unreadable => "session_message_unreadable",
-            SessionEnd::Refused(e) => e.code(),
+            SessionEnd::Refused(e) => e.code().as_str(),
             SessionEnd::Rejected(code) => code.as_str(),
             SessionEnd::NoToken(_) => "no_saved_session",
         }
@@ -287,7 +288,7 @@ impl Session {
             "the session ended: it needs a new sign-in"
         );
         if let Err(e) = removed {
-            tracing::warn!(code = e.code(), error = %e, "could not remove the saved session from the store");
+            tracing::warn!(code = %e.code(), error = %e, "could not remove the saved session from the store");
         }
         self.ended.send_replace(Some(end.clone()));
         end

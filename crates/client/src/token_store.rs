@@ -21,6 +21,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::error::{ClientErrorCode, ErrorCode};
 use serde::Serialize;
 
 /// The keychain entry's service name for every Deskbell secret.
@@ -145,14 +146,14 @@ pub enum TokenStoreError {
 
 impl TokenStoreError {
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            TokenStoreError::Unavailable { .. } => "store_unavailable",
-            TokenStoreError::AccessDenied { .. } => "store_access_denied",
-            TokenStoreError::Corrupt { .. } => "store_corrupt",
-            TokenStoreError::Ambiguous { .. } => "store_ambiguous",
-            TokenStoreError::InvalidAccount { .. } => "invalid_account",
-            TokenStoreError::InvalidToken { .. } => "invalid_token",
+            TokenStoreError::Unavailable { .. } => ClientErrorCode::StoreUnavailable.into(),
+            TokenStoreError::AccessDenied { .. } => ClientErrorCode::StoreAccessDenied.into(),
+            TokenStoreError::Corrupt { .. } => ClientErrorCode::StoreCorrupt.into(),
+            TokenStoreError::Ambiguous { .. } => ClientErrorCode::StoreAmbiguous.into(),
+            TokenStoreError::InvalidAccount { .. } => ClientErrorCode::InvalidAccount.into(),
+            TokenStoreError::InvalidToken { .. } => ClientErrorCode::InvalidToken.into(),
         }
     }
 }
@@ -488,7 +489,7 @@ pub fn choose_store(candidates: Vec<Candidate>) -> StoreChoice {
                 return StoreChoice { store, warning };
             }
             Err(e) => {
-                tracing::info!(store = %kind, code = e.code(), error = %e, "token store not usable");
+                tracing::info!(store = %kind, code = %e.code(), error = %e, "token store not usable");
             }
         }
     }

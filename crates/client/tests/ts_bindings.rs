@@ -7,6 +7,7 @@ use deskbell_client::app::{CommandError, SessionInfo, Settings, Theme};
 use deskbell_client::board::BoardDelta;
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::desk::DeskEvent;
+use deskbell_client::error::{ClientErrorCode, ErrorCode};
 use ts_rs::TS;
 
 macro_rules! declarations {
@@ -25,12 +26,14 @@ fn generated() -> String {
         Alert,
         DeskEvent,
         SessionInfo,
+        ClientErrorCode,
+        ErrorCode,
         CommandError,
         Theme,
         Settings,
     ];
     let mut out = String::from(
-        "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from \"./protocol\";\n\n",
+        "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { ApiErrorCode, Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from \"./protocol\";\n\n",
     );
     for d in decls {
         out.push_str(&d);

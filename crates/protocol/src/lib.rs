@@ -762,6 +762,25 @@ pub enum ApiErrorCode {
 }
 
 impl ApiErrorCode {
+    /// The code as it is on the wire (`bad_request`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiErrorCode::BadRequest => "bad_request",
+            ApiErrorCode::InvalidCredentials => "invalid_credentials",
+            ApiErrorCode::Unauthorized => "unauthorized",
+            ApiErrorCode::TokenExpired => "token_expired",
+            ApiErrorCode::RefreshReused => "refresh_reused",
+            ApiErrorCode::Forbidden => "forbidden",
+            ApiErrorCode::NotFound => "not_found",
+            ApiErrorCode::Conflict => "conflict",
+            ApiErrorCode::WorkspaceRequired => "workspace_required",
+            ApiErrorCode::PayloadTooLarge => "payload_too_large",
+            ApiErrorCode::Validation => "validation",
+            ApiErrorCode::RateLimited => "rate_limited",
+            ApiErrorCode::Internal => "internal",
+        }
+    }
+
     pub fn http_status(self) -> u16 {
         match self {
             ApiErrorCode::BadRequest => 400,

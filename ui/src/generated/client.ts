@@ -1,7 +1,7 @@
 // Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.
 // Do not edit by hand.
 
-import type { Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from "./protocol";
+import type { ApiErrorCode, Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from "./protocol";
 
 export type ConnectionState = { "state": "needs-login", reason: string, } | { "state": "connecting", attempt: number, retryAt: string | null, } | { "state": "syncing" } | { "state": "live" } | { "state": "offline", reason: string, };
 
@@ -47,7 +47,11 @@ storeWarning: string | null,
  */
 demo: boolean, };
 
-export type CommandError = { code: string, message: string, 
+export type ClientErrorCode = "network" | "timeout" | "protocol" | "not_signed_in" | "invalid_url" | "no_saved_session" | "session_ended" | "stopped" | "store_unavailable" | "store_access_denied" | "store_corrupt" | "store_ambiguous" | "invalid_account" | "invalid_token" | "unknown_ticket" | "unknown_lane" | "unknown_move" | "move_ticket_mismatch" | "notifications_unavailable" | "notification_failed" | "save_failed" | "demo_failed" | "settings_not_saved" | "autostart_failed";
+
+export type ErrorCode = ApiErrorCode | ClientErrorCode;
+
+export type CommandError = { code: ErrorCode, message: string, 
 /**
  * On `conflict`: the ticket as the server has it now.
  */

@@ -1,0 +1,98 @@
+// Generated from src-tauri/src/commands.rs and src-tauri/src/contract.rs by
+// `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract`. Do not edit by hand.
+
+import type { Attachment, Board, Comment, NewTicket, Ticket, TicketPatch, User } from './protocol';
+import type { ConnectionState, DeskEvent, SessionInfo, Settings } from './client';
+
+/** Every command: its arguments (as `invoke` takes them) and its answer. */
+export interface Commands {
+  session_status: { args: {}; answer: SessionInfo | null };
+  login: { args: { server: string; email: string; password: string }; answer: SessionInfo };
+  start_demo: { args: {}; answer: SessionInfo };
+  logout: { args: {}; answer: null };
+  board: { args: {}; answer: Board };
+  connection_state: { args: {}; answer: ConnectionState };
+  reconnect_now: { args: {}; answer: null };
+  move_ticket: { args: { ticketId: number; laneId: number | null }; answer: Ticket };
+  patch_ticket: { args: { ticketId: number; expectedVersion: number | null; patch: TicketPatch }; answer: Ticket };
+  create_ticket: { args: { ticket: NewTicket }; answer: Ticket };
+  comments: { args: { ticketId: number }; answer: Array<Comment> };
+  add_comment: { args: { ticketId: number; body: string }; answer: Comment };
+  attachments: { args: { ticketId: number }; answer: Array<Attachment> };
+  upload_attachment: { args: { ticketId: number; fileName: string; contentType: string; bytes: Array<number> }; answer: Attachment };
+  save_attachment: { args: { attachmentId: number; fileName: string }; answer: string };
+  users: { args: {}; answer: Array<User> };
+  settings: { args: {}; answer: Settings };
+  set_settings: { args: { settings: Settings }; answer: Settings };
+  mark_read: { args: { ticketId: number }; answer: null };
+  urgent_count: { args: {}; answer: number };
+}
+
+export type CommandName = keyof Commands;
+export type CommandArgs<C extends CommandName> = Commands[C]['args'];
+export type CommandAnswer<C extends CommandName> = Commands[C]['answer'];
+
+/** How the wrappers reach the shell: `invoke`, mapping a rejection to a CommandError. */
+export type Call = <C extends CommandName>(command: C, args: CommandArgs<C>) => Promise<CommandAnswer<C>>;
+
+/** A typed wrapper per command, named in camelCase, arguments in declaration order. */
+export function commands(call: Call) {
+  return {
+    /** The current session, if any (also after a silent resume from the keychain at start). */
+    sessionStatus: () => call('session_status', {}),
+    /** Signs in with a password. */
+    login: (server: string, email: string, password: string) => call('login', { server, email, password }),
+    /** Starts the embedded demo server and signs in to it as `agent1@acme.test`. */
+    startDemo: () => call('start_demo', {}),
+    /** Signs out (the server ends the session; the keychain forgets it). */
+    logout: () => call('logout', {}),
+    /** The board as the core has it now (then deltas arrive as events). */
+    board: () => call('board', {}),
+    connectionState: () => call('connection_state', {}),
+    reconnectNow: () => call('reconnect_now', {}),
+    /** Moves a card (optimistic: deltas come as events at once, then the server's answer). */
+    moveTicket: (ticketId: number, laneId: number | null) => call('move_ticket', { ticketId, laneId }),
+    patchTicket: (ticketId: number, expectedVersion: number | null, patch: TicketPatch) => call('patch_ticket', { ticketId, expectedVersion, patch }),
+    createTicket: (ticket: NewTicket) => call('create_ticket', { ticket }),
+    comments: (ticketId: number) => call('comments', { ticketId }),
+    addComment: (ticketId: number, body: string) => call('add_comment', { ticketId, body }),
+    attachments: (ticketId: number) => call('attachments', { ticketId }),
+    uploadAttachment: (ticketId: number, fileName: string, contentType: string, bytes: Array<number>) => call('upload_attachment', { ticketId, fileName, contentType, bytes }),
+    /**
+     * Downloads into the Downloads folder (never over an existing file); answers the path
+     * saved to.
+     */
+    saveAttachment: (attachmentId: number, fileName: string) => call('save_attachment', { attachmentId, fileName }),
+    /** The company's users (the UI asks only as an admin, for assignees). */
+    users: () => call('users', {}),
+    settings: () => call('settings', {}),
+    setSettings: (settings: Settings) => call('set_settings', { settings }),
+    /** The user has seen this ticket: it leaves the urgent count. */
+    markRead: (ticketId: number) => call('mark_read', { ticketId }),
+    /** Urgent tickets alerted and not yet opened (the tray's count). */
+    urgentCount: () => call('urgent_count', {}),
+  };
+}
+
+/** Event channels, by the key the UI names them. */
+export const EVENTS = {
+  /**
+   * The core's events, in order, batched: a message carries what was waiting (up to a few
+   * hundred), so a burst is not one message per event.
+   */
+  desk: 'deskbell://events',
+  /** The session whenever it changes (`null`: signed out). */
+  session: 'deskbell://session',
+  /** Show the window on this ticket (a notification's action, the tray). */
+  openTicket: 'deskbell://open-ticket',
+  /** The settings changed outside the UI (the tray's Do not disturb). */
+  settings: 'deskbell://settings',
+} as const;
+
+/** What each channel carries. */
+export interface EventPayloads {
+  'deskbell://events': Array<DeskEvent>;
+  'deskbell://session': SessionInfo | null;
+  'deskbell://open-ticket': number;
+  'deskbell://settings': Settings;
+}
