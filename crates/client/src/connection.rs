@@ -285,8 +285,9 @@ impl<S: BoardSink> Supervisor<S> {
     fn set(&mut self, state: ConnectionState) {
         if *self.state.borrow() != state {
             tracing::debug!(?state, "connection state");
+            // The watch first: whoever sees the event and then reads the state sees this one.
+            self.state.send_replace(state.clone());
             self.sink.state_changed(&state);
-            self.state.send_replace(state);
         }
     }
 
