@@ -295,7 +295,7 @@ async fn client_event(
         .count_write(session.user.company_id, session.user.id)
         .await
     {
-        Err(e @ OpError::RateLimited { .. }) => ("rate_limited", e.to_string()),
+        Err(e @ OpError::RateLimited { .. }) => (e.code().as_str(), e.to_string()),
         _ => (
             "unsupported_event",
             format!("the server accepts no {name:?} event from clients; write over the REST API"),
