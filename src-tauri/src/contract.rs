@@ -400,16 +400,10 @@ pub mod generate {
         #[test]
         fn contract_bindings_are_up_to_date() {
             let path = generated_dir().join("contract.ts");
-            let fresh = fresh();
-            if std::env::var_os("UPDATE_TS_BINDINGS").is_some() {
-                std::fs::write(&path, &fresh).expect("write contract.ts");
-                return;
-            }
-            let current = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                current == fresh,
-                "{} is stale: run `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract`",
-                path.display()
+            deskbell_protocol::bindings::check_generated(
+                &path,
+                &fresh(),
+                "cargo test -p deskbell contract",
             );
         }
 

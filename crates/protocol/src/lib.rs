@@ -6,6 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use ts_rs::TS;
 
+pub mod bindings;
 mod names;
 pub use names::*;
 

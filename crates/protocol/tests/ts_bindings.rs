@@ -65,15 +65,9 @@ fn generated() -> String {
 fn typescript_bindings_are_up_to_date() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/protocol.ts");
-    let fresh = generated();
-    if std::env::var_os("UPDATE_TS_BINDINGS").is_some() {
-        std::fs::write(&path, &fresh).expect("write bindings");
-        return;
-    }
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        current == fresh,
-        "{} is stale: run `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-protocol --test ts_bindings`",
-        path.display()
+    deskbell_protocol::bindings::check_generated(
+        &path,
+        &generated(),
+        "cargo test -p deskbell-protocol --test ts_bindings",
     );
 }
