@@ -380,13 +380,17 @@ impl Board {
 
     fn upsert_ticket(&mut self, ticket: &Ticket, seq: i64) -> Applied {
         let id = ticket.id;
-        match self.tickets.get(&id) {
-            Some(entry) => {
+        // One lookup in the map, whether the ticket is on the board or not.
+        let before = match self.tickets.entry(id) {
+            btree_map::Entry::Occupied(mut entry) => {
+                let entry = entry.get_mut();
                 if ticket.version <= entry.ticket.version {
                     return Applied::unchanged();
                 }
+                entry.seq = seq;
+                Some(std::mem::replace(&mut entry.ticket, ticket.clone()))
             }
-            None => {
+            btree_map::Entry::Vacant(entry) => {
                 if seq <= self.floor_seq {
                     return Applied::unchanged();
                 }
@@ -395,19 +399,15 @@ impl Board {
                         return Applied::unchanged();
                     }
                 }
-            }
-        }
-        self.ticket_tombstones.remove(&id);
-        let before = self
-            .tickets
-            .insert(
-                id,
-                TicketEntry {
+                // Only a ticket not on the board can have a tombstone.
+                self.ticket_tombstones.remove(&id);
+                entry.insert(TicketEntry {
                     ticket: ticket.clone(),
                     seq,
-                },
-            )
-            .map(|entry| entry.ticket);
+                });
+                None
+            }
+        };
         // The card as shown always changes: it is new, or its version is newer.
         let mut shown = ticket.clone();
         shown.lane_id = self.shown_lane(id, ticket.lane_id);
