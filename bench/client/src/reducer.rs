@@ -10,8 +10,8 @@
 //! - the `LiveBoard` path: `BoardSink::apply` (board lock, apply, `DeskEvent`s sent on the
 //!   channel) with the receiving side draining the channel, as the UI would;
 //! - frame → board: the websocket text frame decoded as the client does it
-//!   (`codec::decode_event`, `parse_event_name`, `EventData::decode` straight from the frame's
-//!   text, the `last_seq` check) and then the `LiveBoard` path: all the client's CPU per live
+//!   (`codec::decode_event`, one pass that decodes the argument straight into the typed
+//!   envelope, `parse_event_name`, `EventData::into_event`, the `last_seq` check) and then the `LiveBoard` path: all the client's CPU per live
 //!   event except the task hops;
 //! - lane events (a rename), which touch every card of the board, at two board sizes;
 //! - loading the snapshot itself.
@@ -22,7 +22,6 @@ use deskbell_client::board::Board;
 use deskbell_client::connection::BoardSink;
 use deskbell_client::live_board::{LiveBoard, SharedBoard};
 use deskbell_client::transport::codec::{self, EioPacket, SioPacket};
-use deskbell_client::transport::EventData;
 use deskbell_protocol::{
     event_name, parse_event_name, Comment, EventAction, EventEnvelope, Id, Lane, Priority,
     Requester, Resource, Ticket, TicketStatus,
@@ -103,8 +102,9 @@ pub struct ReducerResult {
     /// The `LiveBoard` path (named for the `CoreSink` it replaced; kept for comparing runs).
     pub core_sink: Throughput,
     pub frame_to_board: Throughput,
-    /// The frame path's steps: `codec::decode_event` alone (frame → name + JSON text); frame →
-    /// typed `EventEnvelope` as the client does it (no `serde_json::Value` on the way); the way
+    /// The frame path's steps: `codec::decode_event` alone (one pass: frame → name + typed
+    /// envelope); frame → `EventEnvelope` as the client does it (no `serde_json::Value` on the
+    /// way); the way
     /// the client did it before, through a `Value` cloned twice (for comparison with earlier
     /// runs).
     pub frame_decode_only: Throughput,
@@ -353,8 +353,8 @@ fn frame_into_sink(sink: &mut LiveBoard, frame: &str) -> Result<()> {
         .context("not an event frame")?
         .map_err(anyhow::Error::msg)?;
     let (_, resource) = parse_event_name(&frame.name).context("not a company event")?;
-    // As `connection.rs` does it: from the frame's text straight into the typed event.
-    let event: EventEnvelope = EventData::from(frame.data).decode()?;
+    // As `connection.rs` does it: the envelope `decode_event` decoded with the frame.
+    let event: EventEnvelope = frame.data.into_event()?;
     if sink.last_seq().is_some_and(|last| event.seq <= last) {
         return Ok(());
     }
@@ -368,7 +368,7 @@ fn frame_to_envelope(frame: &str) -> Result<EventEnvelope> {
         .context("not an event frame")?
         .map_err(anyhow::Error::msg)?;
     parse_event_name(&frame.name).context("not a company event")?;
-    Ok(EventData::from(frame.data).decode()?)
+    Ok(frame.data.into_event()?)
 }
 
 /// For comparison with earlier runs: the way the client did it before, through a
@@ -495,8 +495,10 @@ pub fn run(cfg: &ReducerConfig) -> Result<ReducerResult> {
     result.frame_decode_only = Throughput::from_runs(
         n,
         &time_frames(&texts, runs, |t| {
+            // The namespace is borrowed from the frame: what outlives it is the name and data.
             codec::decode_event(t)
                 .context("not an event frame")?
+                .map(|frame| (frame.name, frame.data))
                 .map_err(anyhow::Error::msg)
         })?,
     );

@@ -230,12 +230,12 @@ fn reducer_section(md: &mut String, red: &ReducerResult) -> Result<()> {
     )?;
     line(
         md,
-        "… of which: frame → name + JSON text (`codec::decode_event`)",
+        "… of which: `codec::decode_event` (one pass: frame → name + the typed `EventEnvelope`)",
         &red.frame_decode_only,
     )?;
     line(
         md,
-        "… of which: frame → `EventEnvelope` as the client does it (`decode_event`, then `EventData::decode` straight from the text)",
+        "… of which: frame → `EventEnvelope` as the client does it (`decode_event`, `parse_event_name`, `EventData::into_event`)",
         &red.frame_to_envelope,
     )?;
     line(
@@ -677,8 +677,8 @@ fn method(md: &mut String, r: &Results) -> Result<()> {
          `LiveBoard` path calls `BoardSink::apply(resource, event)` with owned events (copied before the clock \
          starts) and drains the `DeskEvent` receiver every 64 events inside the timed loop; the frame path \
          encodes each event as the server's text frame (`42/workspace-1,[\"company-1-ticket\",{{…}}]`) beforehand \
-         and times `codec::decode_event` → `parse_event_name` → `EventData::decode` (the frame's JSON text straight \
-         into `EventEnvelope`) → the `last_seq` check → `LiveBoard::apply`, which is what the transport task and the supervisor do per \
+         and times `codec::decode_event` (one pass over the frame, its argument decoded straight into \
+         `EventEnvelope`) → `parse_event_name` → `EventData::into_event` → the `last_seq` check → `LiveBoard::apply`, which is what the transport task and the supervisor do per \
          event (minus the channel hop and the task wake-ups between them).\n\
          - **Latency**: {} tickets are created first (`POST /api/tickets`, 8 at a time) so that the board is \
          not toy-sized. The measured client signs in as `admin@acme.test`; the writer as `agent1@acme.test` \

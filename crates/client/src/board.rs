@@ -34,7 +34,7 @@
 //! that event; it reconnects replaying from just before the missed one (or reloads the snapshot),
 //! so nothing missed is ever skipped. Holes in `seq` alone are normal (other users' events).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap};
 
 use crate::error::{ClientErrorCode, ErrorCode};
 use deskbell_protocol::{EventAction, EventEnvelope, Id, Lane, Resource, Ticket};
@@ -238,13 +238,19 @@ impl Board {
     pub fn ticket(&self, id: Id) -> Option<Ticket> {
         let entry = self.tickets.get(&id)?;
         let mut ticket = entry.ticket.clone();
-        if let Some(m) = self.pending.values().rev().find(|m| m.ticket_id == id) {
-            ticket.lane_id = m.lane_id;
-        }
-        if ticket.lane_id.is_some_and(|l| !self.lanes.contains_key(&l)) {
-            ticket.lane_id = None;
-        }
+        ticket.lane_id = self.shown_lane(id, ticket.lane_id);
         Some(ticket)
+    }
+
+    /// The lane ticket `id` is shown in, given its server lane: its latest pending move's
+    /// target if any, and "No lane" for a lane the board lacks.
+    fn shown_lane(&self, id: Id, server_lane: Option<Id>) -> Option<Id> {
+        self.pending
+            .values()
+            .rev()
+            .find(|m| m.ticket_id == id)
+            .map_or(server_lane, |m| m.lane_id)
+            .filter(|l| self.lanes.contains_key(l))
     }
 
     /// A ticket as the server last told us (no pending move applied).
@@ -368,16 +374,24 @@ impl Board {
 
     // ------------------------------------------------------------------ internals
 
+    // `upsert_ticket` and `remove_ticket` change one ticket and no lane: what `diff` would
+    // report is worked out from the ticket itself, without the views' copies. They are every
+    // ticket event's path, so each copy counts: one for the stored state, one for the delta the
+    // UI gets, one for the alert policy's `after`; the state before is moved out, not copied.
+
     fn upsert_ticket(&mut self, ticket: &Ticket, seq: i64) -> Applied {
         let id = ticket.id;
-        let before = match self.tickets.get(&id) {
-            Some(entry) => {
+        // One lookup in the map, whether the ticket is on the board or not.
+        let before = match self.tickets.entry(id) {
+            btree_map::Entry::Occupied(mut entry) => {
+                let entry = entry.get_mut();
                 if ticket.version <= entry.ticket.version {
                     return Applied::unchanged();
                 }
-                Some(entry.ticket.clone())
+                entry.seq = seq;
+                Some(std::mem::replace(&mut entry.ticket, ticket.clone()))
             }
-            None => {
+            btree_map::Entry::Vacant(entry) => {
                 if seq <= self.floor_seq {
                     return Applied::unchanged();
                 }
@@ -386,19 +400,19 @@ impl Board {
                         return Applied::unchanged();
                     }
                 }
+                // Only a ticket not on the board can have a tombstone.
+                self.ticket_tombstones.remove(&id);
+                entry.insert(TicketEntry {
+                    ticket: ticket.clone(),
+                    seq,
+                });
                 None
             }
         };
-        let deltas = self.diff(&[id], &[], |board| {
-            board.ticket_tombstones.remove(&id);
-            board.tickets.insert(
-                id,
-                TicketEntry {
-                    ticket: ticket.clone(),
-                    seq,
-                },
-            );
-        });
+        // The card as shown always changes: it is new, or its version is newer.
+        let mut shown = ticket.clone();
+        shown.lane_id = self.shown_lane(id, ticket.lane_id);
+        let deltas = vec![BoardDelta::TicketUpserted(shown)];
         Applied {
             changed: true,
             deltas,
@@ -410,35 +424,36 @@ impl Board {
     }
 
     fn remove_ticket(&mut self, id: Id, seq: i64) -> Applied {
-        let Some(entry) = self.tickets.get(&id) else {
-            // Unknown: nothing to remove, but remember it so an older event replayed later
-            // cannot add it.
-            if seq > self.floor_seq {
-                let t = self
-                    .ticket_tombstones
-                    .entry(id)
-                    .or_insert(Tombstone { seq, version: None });
-                t.seq = t.seq.max(seq);
+        let before = match self.tickets.entry(id) {
+            btree_map::Entry::Vacant(_) => {
+                // Unknown: nothing to remove, but remember it so an older event replayed later
+                // cannot add it.
+                if seq > self.floor_seq {
+                    let t = self
+                        .ticket_tombstones
+                        .entry(id)
+                        .or_insert(Tombstone { seq, version: None });
+                    t.seq = t.seq.max(seq);
+                }
+                return Applied::unchanged();
             }
-            return Applied::unchanged();
+            // Older than the state we have.
+            btree_map::Entry::Occupied(entry) if seq <= entry.get().seq => {
+                return Applied::unchanged()
+            }
+            btree_map::Entry::Occupied(entry) => entry.remove().ticket,
         };
-        if seq <= entry.seq {
-            return Applied::unchanged(); // older than the state we have
-        }
-        let before = entry.ticket.clone();
-        let deltas = self.diff(&[id], &[], |board| {
-            board.tickets.remove(&id);
-            board.ticket_tombstones.insert(
-                id,
-                Tombstone {
-                    seq,
-                    version: Some(before.version),
-                },
-            );
-        });
+        self.ticket_tombstones.insert(
+            id,
+            Tombstone {
+                seq,
+                version: Some(before.version),
+            },
+        );
         Applied {
             changed: true,
-            deltas,
+            // It was shown (every ticket on the board is) and is no longer.
+            deltas: vec![BoardDelta::TicketRemoved { id }],
             ticket: Some(TicketChange {
                 before: Some(before),
                 after: None,

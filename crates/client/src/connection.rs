@@ -680,9 +680,9 @@ impl<S: BoardSink> Supervisor<S> {
             self.set(ConnectionState::Live);
             return Ok(());
         }
-        // Decoded once, from the frame's text straight into the typed event: this is every live
+        // Decoded once, with the frame, straight into the typed event: this is every live
         // event's path.
-        let event: EventEnvelope = match data.decode() {
+        let event: EventEnvelope = match data.into_event() {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(name, error = %e, "malformed event skipped");

@@ -5,14 +5,20 @@
 //! `<type digit>[/<namespace>,][<ack id>][<json payload>]`; the root namespace `/` is implicit.
 //! Binary Socket.IO packets (`5`, `6`) are refused: the protocol is JSON only.
 //!
-//! Every live event takes [`decode_event`]: its argument stays JSON text, to be decoded once,
-//! straight into the type its name calls for, by whoever knows that type (the connection
-//! supervisor). [`decode`] builds a `serde_json::Value` of the whole payload, which for an event
-//! would be decoded a second time. Both follow the same packet rules.
+//! Every live event takes [`decode_event`], which reads the frame once: a data event's argument
+//! (`company-{id}-{ticket|comment|attachment|lane}`) is decoded in that same pass straight into
+//! an [`EventEnvelope`]; any other argument stays JSON text, decoded later into the type its
+//! name calls for by whoever knows that type (the connection supervisor). A data event whose
+//! argument is not an `EventEnvelope` comes out as JSON text too, so the supervisor treats it
+//! as before (a malformed event, skipped). [`decode`] builds a `serde_json::Value` of the whole
+//! payload, which for an event would be decoded a second time. Both follow the same packet rules.
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use deskbell_protocol::{parse_event_name, EventEnvelope, Resource};
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
+
+use super::EventData;
 
 /// An Engine.IO packet received from the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,7 +184,7 @@ fn decode_open(json: &str) -> Result<OpenInfo, String> {
 /// A Socket.IO packet's parts before its payload.
 struct SioHeader<'a> {
     kind: SioType,
-    namespace: String,
+    namespace: &'a str,
     ack_id: Option<u64>,
     /// The JSON payload's text; empty when there is none.
     payload: &'a str,
@@ -207,9 +213,9 @@ fn split_sio(s: &str) -> Result<SioHeader<'_>, String> {
             None => (rest, ""),
         };
         rest = after;
-        ns.to_string()
+        ns
     } else {
-        "/".to_string()
+        "/"
     };
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let ack_id = if digits > 0 {
@@ -252,7 +258,7 @@ fn decode_sio(s: &str) -> Result<SioPacket, String> {
     }
     Ok(SioPacket {
         kind,
-        namespace,
+        namespace: namespace.to_string(),
         ack_id,
         data,
     })
@@ -260,17 +266,20 @@ fn decode_sio(s: &str) -> Result<SioPacket, String> {
 
 /// A server EVENT as [`decode_event`] gives it.
 #[derive(Debug)]
-pub struct EventFrame {
-    /// Always starts with `/`; `/` for the root namespace.
-    pub namespace: String,
+pub struct EventFrame<'a> {
+    /// Always starts with `/`; `/` for the root namespace. Borrowed from the frame: it is only
+    /// compared with the connection's.
+    pub namespace: &'a str,
     pub name: String,
-    /// The first argument, as JSON text (`null` when there is none).
-    pub data: Box<RawValue>,
+    /// The first argument (`null` when there is none): a data event's already decoded, any
+    /// other's as JSON text.
+    pub data: EventData,
 }
 
-/// For an EVENT frame (`42…`): the event, its argument left as JSON text, under the rules of
+/// For an EVENT frame (`42…`): the event, in one pass over its JSON (a data event's argument
+/// decoded into an [`EventEnvelope`], any other left as JSON text), under the rules of
 /// [`decode`] (a JSON array whose first element is the name). `None` for any other frame.
-pub fn decode_event(frame: &str) -> Option<Result<EventFrame, String>> {
+pub fn decode_event(frame: &str) -> Option<Result<EventFrame<'_>, String>> {
     let sio = frame.strip_prefix('4').filter(|s| s.starts_with('2'))?;
     let bad = |why: &str| bad_sio(sio, why);
     let header = match split_sio(sio) {
@@ -280,53 +289,75 @@ pub fn decode_event(frame: &str) -> Option<Result<EventFrame, String>> {
     if header.payload.is_empty() {
         return Some(Err(bad("unexpected payload")));
     }
+    // The one pass fails for a bad frame and for a data event whose argument is not an
+    // `EventEnvelope`; the second pass, which keeps every argument as text, tells them apart
+    // (and gives a bad frame its error). Neither happens with a working server.
+    let args = event_args(header.payload, true).or_else(|_| event_args(header.payload, false));
     Some(
-        serde_json::from_str::<EventArgs>(header.payload)
-            .map_err(|e| {
-                if e.is_data() {
-                    bad("unexpected payload")
-                } else {
-                    bad("bad JSON payload")
-                }
-            })
-            .map(|args| EventFrame {
-                namespace: header.namespace,
-                name: args.name,
-                data: args.data,
-            }),
+        args.map_err(|e| {
+            if e.is_data() {
+                bad("unexpected payload")
+            } else {
+                bad("bad JSON payload")
+            }
+        })
+        .map(|(name, data)| EventFrame {
+            namespace: header.namespace,
+            name,
+            data,
+        }),
     )
 }
 
 /// `[name, data, …]`: the name and the first argument (further arguments are ignored, as
-/// `SioPacket::event_parts` ignores them).
-struct EventArgs {
-    name: String,
-    data: Box<RawValue>,
+/// `SioPacket::event_parts` ignores them). With `typed`, a data event's argument is decoded
+/// into an `EventEnvelope`; otherwise every argument is kept as JSON text.
+fn event_args(payload: &str, typed: bool) -> serde_json::Result<(String, EventData)> {
+    let mut de = serde_json::Deserializer::from_str(payload);
+    let args = (&mut de).deserialize_seq(EventArgs { typed })?;
+    // As `serde_json::from_str`: nothing but whitespace may follow.
+    de.end()?;
+    Ok(args)
 }
 
-impl<'de> Deserialize<'de> for EventArgs {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Args;
-        impl<'de> Visitor<'de> for Args {
-            type Value = EventArgs;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an array starting with the event name")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventArgs, A::Error> {
-                let name: String = seq
-                    .next_element()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
-                let data = match seq.next_element::<Box<RawValue>>()? {
-                    Some(data) => data,
-                    None => {
-                        RawValue::from_string("null".into()).map_err(serde::de::Error::custom)?
-                    }
-                };
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(EventArgs { name, data })
-            }
-        }
-        deserializer.deserialize_seq(Args)
+/// Whether `name`'s argument is an [`EventEnvelope`] (the names the supervisor decodes into one).
+fn carries_envelope(name: &str) -> bool {
+    matches!(
+        parse_event_name(name),
+        Some((
+            _,
+            Resource::Ticket | Resource::Comment | Resource::Attachment | Resource::Lane
+        ))
+    )
+}
+
+struct EventArgs {
+    typed: bool,
+}
+
+impl<'de> Visitor<'de> for EventArgs {
+    type Value = (String, EventData);
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array starting with the event name")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let name: String = seq
+            .next_element()?
+            .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
+        let data = if self.typed && carries_envelope(&name) {
+            seq.next_element::<Box<EventEnvelope>>()?
+                .map(EventData::from)
+        } else {
+            seq.next_element::<Box<RawValue>>()?.map(EventData::from)
+        };
+        let data = match data {
+            Some(data) => data,
+            None => EventData::from(
+                RawValue::from_string("null".into()).map_err(serde::de::Error::custom)?,
+            ),
+        };
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok((name, data))
     }
 }
 
@@ -367,7 +398,7 @@ mod tests {
                     assert_eq!(packet.namespace, event.namespace, "{frame}");
                     let (name, data) = packet.event_parts().expect("an event");
                     assert_eq!(name, event.name, "{frame}");
-                    let raw: Value = serde_json::from_str(event.data.get()).unwrap();
+                    let raw: Value = event.data.decode().unwrap();
                     assert_eq!(raw, data, "{frame}");
                 }
                 (Err(_), Err(_)) => {}
@@ -387,6 +418,53 @@ mod tests {
 
     use super::*;
     use serde_json::json;
+
+    /// A data event's frame: the one pass gives the envelope the two steps (text, then typed)
+    /// give; a data event whose argument is no envelope, and any other event, keep their text.
+    #[test]
+    fn decode_event_types_a_data_events_argument_in_one_pass() {
+        let envelope = json!({
+            "action": "update", "seq": 12, "companyId": 1, "userId": 2,
+            "timestamp": "2026-11-02T08:00:00.123Z",
+            "ticket": {
+                "id": 7, "companyId": 1, "title": "Printer \"on\" fire",
+                "requester": {"name": "Ann", "contact": null}, "status": "open",
+                "priority": "high", "assigneeId": null, "creatorId": 1, "laneId": 2,
+                "lastMessage": null, "commentCount": 0,
+                "createdAt": "2026-11-01T08:00:00Z", "updatedAt": "2026-11-02T08:00:00.123Z",
+                "version": 3
+            },
+            "from": "normal", "to": "high", "stream": "all", "prevSeq": 9
+        });
+        let frame = encode(&SioPacket::event(
+            "/workspace-1",
+            "company-1-ticket",
+            envelope.clone(),
+        ));
+        let event = decode_event(&frame).expect("an EVENT frame").unwrap();
+        assert_eq!(event.name, "company-1-ticket");
+        assert!(
+            matches!(event.data, EventData(super::super::Arg::Event(_))),
+            "{event:?}"
+        );
+        let expected: EventEnvelope = serde_json::from_value(envelope).unwrap();
+        assert_eq!(event.data.into_event().unwrap(), expected);
+
+        // Not an envelope (no seq): the frame is fine, the event is the supervisor's to skip.
+        let frame = r#"42/workspace-1,["company-1-ticket",{"ticket":{"id":7}}]"#;
+        let event = decode_event(frame).expect("an EVENT frame").unwrap();
+        assert!(
+            matches!(event.data, EventData(super::super::Arg::Json(_))),
+            "{event:?}"
+        );
+        assert_eq!(event.data.to_value(), json!({"ticket": {"id": 7}}));
+        assert!(event.data.into_event().is_err());
+
+        // Any other event keeps its text, even when it would read as an envelope.
+        let frame = r#"42/workspace-1,["company-1-sync",{"mode":"replay"}]"#;
+        let event = decode_event(frame).expect("an EVENT frame").unwrap();
+        assert_eq!(event.data.json(), r#"{"mode":"replay"}"#);
+    }
 
     fn sio(frame: &str) -> SioPacket {
         match decode(frame) {

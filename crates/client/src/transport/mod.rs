@@ -3,10 +3,12 @@
 //! `ws` holds the real implementation (Socket.IO v5 / Engine.IO v4 over a websocket on
 //! tokio-tungstenite); tests may use fakes behind `SocketTransport`.
 
+use deskbell_protocol::EventEnvelope;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::time::Duration;
 use url::Url;
 
@@ -55,14 +57,36 @@ pub enum TransportEvent {
     Closed(CloseReason),
 }
 
-/// A server EVENT's argument, as the JSON text it arrived in: decoded once, straight into the
-/// type its event name calls for ([`EventData::decode`]), never through a `serde_json::Value`.
+/// A server EVENT's argument, decoded once: a data event's straight into its
+/// [`EventEnvelope`] while the frame is read ([`codec::decode_event`]), any other kept as the
+/// JSON text it arrived in, for the type its name calls for ([`EventData::decode`]). Never
+/// through a `serde_json::Value`.
 #[derive(Clone)]
-pub struct EventData(Box<RawValue>);
+pub struct EventData(Arg);
+
+#[derive(Clone)]
+enum Arg {
+    Json(Box<RawValue>),
+    Event(Box<EventEnvelope>),
+}
 
 impl EventData {
+    /// The argument as `T`. A data event's is read with [`EventData::into_event`]; this works
+    /// for it too, by way of its JSON.
     pub fn decode<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
-        serde_json::from_str(self.0.get())
+        match &self.0 {
+            Arg::Json(raw) => serde_json::from_str(raw.get()),
+            Arg::Event(event) => serde_json::from_value(serde_json::to_value(event)?),
+        }
+    }
+
+    /// A data event's argument: the envelope decoded with the frame, or decoded now from the
+    /// text (a test's, or one the frame's pass could not read as an envelope).
+    pub fn into_event(self) -> serde_json::Result<EventEnvelope> {
+        match self.0 {
+            Arg::Event(event) => Ok(*event),
+            Arg::Json(raw) => serde_json::from_str(raw.get()),
+        }
     }
 
     /// As a `Value` (tests, the rare message read field by field).
@@ -70,24 +94,38 @@ impl EventData {
         self.decode().unwrap_or(Value::Null)
     }
 
-    pub fn json(&self) -> &str {
-        self.0.get()
+    /// As JSON text (a decoded envelope is encoded again).
+    pub fn json(&self) -> Cow<'_, str> {
+        match &self.0 {
+            Arg::Json(raw) => Cow::Borrowed(raw.get()),
+            Arg::Event(event) => {
+                Cow::Owned(serde_json::to_string(event).unwrap_or_else(|_| "null".into()))
+            }
+        }
     }
 }
 
 impl From<Box<RawValue>> for EventData {
     fn from(raw: Box<RawValue>) -> Self {
-        EventData(raw)
+        EventData(Arg::Json(raw))
+    }
+}
+
+impl From<Box<EventEnvelope>> for EventData {
+    fn from(event: Box<EventEnvelope>) -> Self {
+        EventData(Arg::Event(event))
     }
 }
 
 impl From<Value> for EventData {
     fn from(value: Value) -> Self {
-        EventData(serde_json::value::to_raw_value(&value).expect("a Value is valid JSON"))
+        EventData(Arg::Json(
+            serde_json::value::to_raw_value(&value).expect("a Value is valid JSON"),
+        ))
     }
 }
 
-/// The same JSON, however it is spelled (spacing, key order).
+/// The same JSON, however it is spelled (spacing, key order) or held.
 impl PartialEq for EventData {
     fn eq(&self, other: &Self) -> bool {
         self.json() == other.json() || self.to_value() == other.to_value()
@@ -96,7 +134,7 @@ impl PartialEq for EventData {
 
 impl std::fmt::Debug for EventData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.json())
+        f.write_str(&self.json())
     }
 }
 

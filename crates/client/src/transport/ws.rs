@@ -314,14 +314,14 @@ async fn run(
                     Some(Err(e)) => break End::Gone(CloseReason::TransportClosed(e.to_string())),
                     None => break End::Gone(CloseReason::TransportClosed("the connection ended".into())),
                 };
-                // Live events first: their argument stays JSON text for the typed decode.
+                // Live events first, in one pass: a data event's argument comes out typed.
                 if let Some(event) = codec::decode_event(&text) {
                     match event {
                         Ok(event) if event.namespace == namespace => {
                             // Nobody listening only means the connection is being dropped.
                             let _ = events.send(TransportEvent::Event {
                                 name: event.name,
-                                data: event.data.into(),
+                                data: event.data,
                             });
                         }
                         Ok(_) => {}
