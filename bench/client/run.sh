@@ -29,4 +29,4 @@ ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "open files limit: $(ulimit -n)" >&2
 
 exec timeout --kill-after=10 "${BENCH_TIMEOUT:-420}" \
-  target/release/deskbell-bench-client "$@"
+  "${CARGO_TARGET_DIR:-target}/release/deskbell-bench-client" "$@"
