@@ -71,7 +71,7 @@ describe('sign-in', () => {
   test('"Try the demo" calls start_demo; the store warning is shown', async (t) => {
     const shell = new FakeShell({ session: null });
     shell.handle('start_demo', (_a, s) => {
-      s.session = { server: 'http://127.0.0.1:47000', user: { id: 2, companyId: 1, name: 'Alex Agent', email: 'agent1@acme.test', role: 'agent', active: true }, company: { id: 1, name: 'Acme Support' }, store: 'memory only', storeWarning: 'No keychain found: you will have to sign in again after a restart.', demo: true };
+      s.session = { server: 'http://127.0.0.1:47000', user: { id: 2, companyId: 1, name: 'Alex Agent', email: 'agent1@acme.test', role: 'agent', active: true }, company: { id: 1, name: 'Acme Support', escalateAfterMinutes: 5 }, store: 'memory only', storeWarning: 'No keychain found: you will have to sign in again after a restart.', demo: true };
       return s.session;
     });
     await withApp(t, shell, async (page) => {

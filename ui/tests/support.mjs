@@ -136,7 +136,7 @@ export function untilText(locator, re, message, timeout = 5000) {
 
 // --- fixtures ------------------------------------------------------------------------------
 
-export const COMPANY = { id: 1, name: 'Acme Support' };
+export const COMPANY = { id: 1, name: 'Acme Support', escalateAfterMinutes: 5 };
 /** @type {User} */
 export const AGENT = { id: 2, companyId: 1, name: 'Alex Agent', email: 'alex@acme.test', role: 'agent', active: true };
 /** @type {User} */

@@ -190,6 +190,10 @@ fn new_ticket(rng: &mut Rng, id: Id, at: DateTime<Utc>) -> Ticket {
         created_at: at,
         updated_at: at,
         version: 1,
+        urgent_since: None,
+        urgent_by: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
     }
 }
 

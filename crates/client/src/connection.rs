@@ -977,6 +977,7 @@ mod tests {
                 company: Company {
                     id: 1,
                     name: "Acme".into(),
+                    escalate_after_minutes: deskbell_protocol::DEFAULT_ESCALATE_AFTER_MINUTES,
                 },
             };
             let session = Arc::new(Session::from_response(

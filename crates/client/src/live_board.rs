@@ -229,6 +229,10 @@ mod tests {
             created_at: at,
             updated_at: at,
             version: 1,
+            urgent_since: None,
+            urgent_by: None,
+            acknowledged_by: None,
+            acknowledged_at: None,
         }
     }
 }

@@ -126,6 +126,10 @@ impl Server {
                     created_at: ts(),
                     updated_at: ts(),
                     version: 1,
+                    urgent_since: None,
+                    urgent_by: None,
+                    acknowledged_by: None,
+                    acknowledged_at: None,
                 };
                 self.tickets.insert(id, ModelTicket { ticket, visible });
                 self.emit_ticket(Resource::Ticket, EventAction::Create, id, false);

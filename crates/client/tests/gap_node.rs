@@ -53,6 +53,10 @@ fn ticket(id: Id, version: i64, assignee_id: Option<Id>) -> Ticket {
         created_at: "2026-11-22T10:00:00Z".parse().unwrap(),
         updated_at: "2026-11-22T10:00:00Z".parse().unwrap(),
         version,
+        urgent_since: None,
+        urgent_by: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
     }
 }
 

@@ -158,6 +158,10 @@ fn urgent_ticket(id: i64) -> Ticket {
         created_at: ts,
         updated_at: ts,
         version: 1,
+        urgent_since: None,
+        urgent_by: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
     }
 }
 

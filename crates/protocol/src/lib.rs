@@ -13,6 +13,21 @@ pub use names::*;
 /// Database id of any entity. Ids fit in a JS number.
 pub type Id = i64;
 
+/// The wire protocol's version, reported by `GET /health` (`protocol`).
+///
+/// - 1: the first (a server that reports no `protocol` speaks it);
+/// - 2: urgent tickets are acknowledged (`POST /api/tickets/{id}/acknowledge`, the ticket's
+///   `urgentSince`/`urgentBy`/`acknowledgedBy`/`acknowledgedAt`, the `acknowledge` and
+///   `escalate` actions, the `admins` stream, `GET /api/members`, `GET|PATCH /api/company`).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The `userId` of events the server makes on its own (an escalation): no member's id.
+pub const SERVER_ACTOR: Id = 0;
+
+/// Minutes an urgent ticket may wait unacknowledged before the admins are told, unless the
+/// company says otherwise.
+pub const DEFAULT_ESCALATE_AFTER_MINUTES: i64 = 5;
+
 /// Timestamps travel as RFC 3339 strings. Fields of this type are read with [`timestamp`].
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
@@ -28,6 +43,30 @@ pub mod timestamp {
         deserializer: D,
     ) -> Result<super::Timestamp, D::Error> {
         deserializer.deserialize_str(Rfc3339)
+    }
+
+    /// As [`deserialize`], for an optional timestamp (`null` or absent: `None`; absent needs
+    /// `#[serde(default)]` as well).
+    pub fn deserialize_option<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<super::Timestamp>, D::Error> {
+        struct Maybe;
+        impl<'de> Visitor<'de> for Maybe {
+            type Value = Option<super::Timestamp>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("null or an RFC 3339 formatted date and time string")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                deserialize(d).map(Some)
+            }
+        }
+        deserializer.deserialize_option(Maybe)
     }
 
     struct Rfc3339;
@@ -133,6 +172,36 @@ pub struct Company {
     #[ts(type = "number")]
     pub id: Id,
     pub name: String,
+    /// Minutes an urgent ticket may stay unacknowledged before the admins are told (an
+    /// `escalate` event). Absent from servers before protocol 2.
+    #[serde(default = "default_escalate_after_minutes")]
+    #[ts(type = "number")]
+    pub escalate_after_minutes: i64,
+}
+
+fn default_escalate_after_minutes() -> i64 {
+    DEFAULT_ESCALATE_AFTER_MINUTES
+}
+
+/// `PATCH /api/company` (admins): absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompanyPatch {
+    /// 1 to 1440.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub escalate_after_minutes: Option<i64>,
+}
+
+/// A colleague as every member may see them (`GET /api/members`): no e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    #[ts(type = "number")]
+    pub id: Id,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -201,6 +270,39 @@ pub struct Ticket {
     /// Increments on every change; events are applied only when newer.
     #[ts(type = "number")]
     pub version: i64,
+    /// While the ticket is urgent: when it became so (the start of this urgent episode).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "timestamp::deserialize_option"
+    )]
+    #[ts(optional, type = "string")]
+    pub urgent_since: Option<Timestamp>,
+    /// While the ticket is urgent: who made it so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub urgent_by: Option<Id>,
+    /// While the ticket is urgent: the member who acknowledged this urgent episode (cleared
+    /// when the ticket becomes urgent again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub acknowledged_by: Option<Id>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "timestamp::deserialize_option"
+    )]
+    #[ts(optional, type = "string")]
+    pub acknowledged_at: Option<Timestamp>,
+}
+
+impl Ticket {
+    /// Urgent, not closed and acknowledged by nobody: someone must take it.
+    pub fn awaits_acknowledgement(&self) -> bool {
+        self.priority == Priority::Urgent
+            && self.status != TicketStatus::Closed
+            && self.acknowledged_at.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -246,6 +348,11 @@ pub enum EventAction {
     Assign,
     StatusChange,
     PriorityChange,
+    /// A member acknowledged an urgent ticket (the ticket carries who and when).
+    Acknowledge,
+    /// To admins: an urgent ticket stayed unacknowledged too long (the ticket as it is; the
+    /// actor is [`SERVER_ACTOR`]). Changes nothing: the ticket's version stays.
+    Escalate,
     Delete,
 }
 
@@ -258,6 +365,8 @@ impl EventAction {
             EventAction::Assign => "assign",
             EventAction::StatusChange => "status-change",
             EventAction::PriorityChange => "priority-change",
+            EventAction::Acknowledge => "acknowledge",
+            EventAction::Escalate => "escalate",
             EventAction::Delete => "delete",
         }
     }
@@ -317,7 +426,7 @@ pub struct EventEnvelope {
     pub prev_seq: Option<i64>,
 }
 
-/// Who may see an event, as a name: `all`, `assignee-{userId}` (admins and that user),
+/// Who may see an event, as a name: `all`, `admins`, `assignee-{userId}` (admins and that user),
 /// `agents-except-{userId}` (agents but that one) or `only-{userId}`. Each user sees a fixed
 /// set of streams for as long as their role stays, and every event of those streams: the
 /// events of one stream, chained by `prevSeq`, let a client tell a gap from an event it was
@@ -325,6 +434,8 @@ pub struct EventEnvelope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventStream {
     All,
+    /// Admins only (escalations).
+    Admins,
     Assignee(Id),
     AgentsExcept(Id),
     Only(Id),
@@ -332,8 +443,10 @@ pub enum EventStream {
 
 impl EventStream {
     pub fn parse(name: &str) -> Option<EventStream> {
-        if name == "all" {
-            return Some(EventStream::All);
+        match name {
+            "all" => return Some(EventStream::All),
+            "admins" => return Some(EventStream::Admins),
+            _ => {}
         }
         let user = |prefix: &str| -> Option<Id> {
             let digits = name.strip_prefix(prefix)?;
@@ -360,6 +473,7 @@ impl std::fmt::Display for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EventStream::All => f.write_str("all"),
+            EventStream::Admins => f.write_str("admins"),
             EventStream::Assignee(id) => write!(f, "assignee-{id}"),
             EventStream::AgentsExcept(id) => write!(f, "agents-except-{id}"),
             EventStream::Only(id) => write!(f, "only-{id}"),
@@ -647,10 +761,17 @@ pub struct Health {
     /// Which server process answered (several may serve behind a load balancer).
     #[serde(default)]
     pub node: String,
+    /// The wire protocol's version ([`PROTOCOL_VERSION`]); 1 when absent.
+    #[serde(default = "first_protocol")]
+    pub protocol: u32,
     /// The link to the other nodes: `up` or `down`; absent when this node serves alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub redis: Option<String>,
+}
+
+fn first_protocol() -> u32 {
+    1
 }
 
 /// `GET /api/board`: the snapshot a client loads, consistent with `seq`.
@@ -930,6 +1051,7 @@ mod tests {
     fn event_streams_have_one_name_each() {
         for stream in [
             EventStream::All,
+            EventStream::Admins,
             EventStream::Assignee(7),
             EventStream::AgentsExcept(12),
             EventStream::Only(9_007_199_254_740_991),

@@ -16,6 +16,8 @@ fn generated() -> String {
         Priority,
         TicketStatus,
         Company,
+        CompanyPatch,
+        Member,
         User,
         Lane,
         Requester,

@@ -21,6 +21,12 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, sqlx::Error> {
         .map_err(|e| sqlx::Error::Decode(format!("bad timestamp {s:?}: {e}").into()))
 }
 
+fn optional_ts(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|s| parse_ts(&s))
+        .transpose()
+}
+
 fn decode_err(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("bad {what} {value:?}").into())
 }
@@ -40,7 +46,8 @@ pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
 }
 
 pub const TICKET_COLUMNS: &str = "id, company_id, title, requester_name, requester_contact, status, priority, \
-     assignee_id, creator_id, lane_id, last_message, comment_count, created_at, updated_at, version";
+     assignee_id, creator_id, lane_id, last_message, comment_count, created_at, updated_at, version, \
+     urgent_since, urgent_by, acknowledged_by, acknowledged_at";
 
 pub fn ticket_from_row(row: &AnyRow) -> Result<Ticket, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -63,6 +70,10 @@ pub fn ticket_from_row(row: &AnyRow) -> Result<Ticket, sqlx::Error> {
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
         version: row.try_get("version")?,
+        urgent_since: optional_ts(row, "urgent_since")?,
+        urgent_by: row.try_get("urgent_by")?,
+        acknowledged_by: row.try_get("acknowledged_by")?,
+        acknowledged_at: optional_ts(row, "acknowledged_at")?,
     })
 }
 
@@ -112,7 +123,7 @@ pub async fn company<'e, E: Executor<'e, Database = sqlx::Any>>(
     db: E,
     id: Id,
 ) -> Result<Option<Company>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, name FROM companies WHERE id = $1")
+    let row = sqlx::query("SELECT id, name, escalate_after_minutes FROM companies WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await?;
@@ -120,6 +131,7 @@ pub async fn company<'e, E: Executor<'e, Database = sqlx::Any>>(
         Ok(Company {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
+            escalate_after_minutes: r.try_get("escalate_after_minutes")?,
         })
     })
     .transpose()

@@ -64,6 +64,8 @@ pub async fn visible_ticket(conn: &mut AnyConnection, viewer: &User, id: Id) -> 
 pub enum Audience {
     /// Everyone in the company.
     All,
+    /// Admins only (escalations).
+    Admins,
     /// Admins and this user (a ticket assigned to them).
     Assignee(Id),
     /// Agents other than this user (an unassigned ticket was just taken by them).
@@ -102,6 +104,7 @@ impl Audience {
     pub(crate) fn to_db(self) -> (&'static str, Option<Id>) {
         match self {
             Audience::All => ("all", None),
+            Audience::Admins => ("admins", None),
             Audience::Assignee(u) => ("assignee", Some(u)),
             Audience::AgentsExcept(u) => ("agents_except", Some(u)),
             Audience::Only(u) => ("only", Some(u)),
@@ -111,6 +114,7 @@ impl Audience {
     pub(crate) fn from_db(kind: &str, user: Option<Id>) -> Option<Audience> {
         match (kind, user) {
             ("all", _) => Some(Audience::All),
+            ("admins", _) => Some(Audience::Admins),
             ("assignee", Some(u)) => Some(Audience::Assignee(u)),
             ("agents_except", Some(u)) => Some(Audience::AgentsExcept(u)),
             ("only", Some(u)) => Some(Audience::Only(u)),
@@ -122,6 +126,7 @@ impl Audience {
     pub fn stream(self) -> EventStream {
         match self {
             Audience::All => EventStream::All,
+            Audience::Admins => EventStream::Admins,
             Audience::Assignee(u) => EventStream::Assignee(u),
             Audience::AgentsExcept(u) => EventStream::AgentsExcept(u),
             Audience::Only(u) => EventStream::Only(u),
@@ -131,6 +136,7 @@ impl Audience {
     pub fn of_stream(stream: EventStream) -> Audience {
         match stream {
             EventStream::All => Audience::All,
+            EventStream::Admins => Audience::Admins,
             EventStream::Assignee(u) => Audience::Assignee(u),
             EventStream::AgentsExcept(u) => Audience::AgentsExcept(u),
             EventStream::Only(u) => Audience::Only(u),
@@ -140,6 +146,7 @@ impl Audience {
     pub fn includes(self, user: &User) -> bool {
         match self {
             Audience::All => true,
+            Audience::Admins => user.role == Role::Admin,
             Audience::Assignee(u) => user.role == Role::Admin || user.id == u,
             Audience::AgentsExcept(u) => user.role == Role::Agent && user.id != u,
             Audience::Only(u) => user.id == u,
@@ -151,6 +158,7 @@ impl Audience {
     pub fn rooms(self) -> Rooms {
         let (to, except) = match self {
             Audience::All => (vec![Cow::Borrowed(ROOM_MEMBERS)], None),
+            Audience::Admins => (vec![Cow::Borrowed(ROOM_ADMINS)], None),
             Audience::Assignee(u) => (vec![Cow::Borrowed(ROOM_ADMINS), user_room(u).into()], None),
             Audience::AgentsExcept(u) => (
                 vec![Cow::Borrowed(ROOM_AGENTS)],
@@ -191,6 +199,7 @@ pub fn rooms_of(user: &User) -> [String; 3] {
 
 /// SQL condition matching `Audience::includes` (binds: `$3` user id, `$4` role).
 pub(crate) const AUDIENCE_SQL: &str = "(audience = 'all' \
+    OR (audience = 'admins' AND $4 = 'admin') \
     OR (audience = 'assignee' AND ($4 = 'admin' OR audience_user = $3)) \
     OR (audience = 'agents_except' AND $4 = 'agent' AND audience_user <> $3) \
     OR (audience = 'only' AND audience_user = $3))";
@@ -229,6 +238,10 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             version: 1,
+            urgent_since: None,
+            urgent_by: None,
+            acknowledged_by: None,
+            acknowledged_at: None,
         }
     }
 
@@ -241,7 +254,7 @@ mod tests {
     }
 
     fn audiences() -> Vec<Audience> {
-        let mut all = vec![Audience::All];
+        let mut all = vec![Audience::All, Audience::Admins];
         for u in 1..=3 {
             all.extend([
                 Audience::Assignee(u),

@@ -7,7 +7,20 @@ export type Priority = "low" | "normal" | "high" | "urgent";
 
 export type TicketStatus = "open" | "pending" | "closed";
 
-export type Company = { id: number, name: string, };
+export type Company = { id: number, name: string, 
+/**
+ * Minutes an urgent ticket may stay unacknowledged before the admins are told (an
+ * `escalate` event). Absent from servers before protocol 2.
+ */
+escalateAfterMinutes: number, };
+
+export type CompanyPatch = { 
+/**
+ * 1 to 1440.
+ */
+escalateAfterMinutes?: number, };
+
+export type Member = { id: number, name: string, role: Role, active: boolean, };
 
 export type User = { id: number, companyId: number, name: string, email: string, role: Role, active: boolean, };
 
@@ -27,13 +40,26 @@ export type Ticket = { id: number, companyId: number, title: string, requester: 
 /**
  * Increments on every change; events are applied only when newer.
  */
-version: number, };
+version: number, 
+/**
+ * While the ticket is urgent: when it became so (the start of this urgent episode).
+ */
+urgentSince?: string, 
+/**
+ * While the ticket is urgent: who made it so.
+ */
+urgentBy?: number, 
+/**
+ * While the ticket is urgent: the member who acknowledged this urgent episode (cleared
+ * when the ticket becomes urgent again).
+ */
+acknowledgedBy?: number, acknowledgedAt?: string, };
 
 export type Comment = { id: number, ticketId: number, authorId: number, body: string, createdAt: string, };
 
 export type Attachment = { id: number, ticketId: number, name: string, size: number, contentType: string, uploadedBy: number, createdAt: string, };
 
-export type EventAction = "create" | "update" | "move" | "assign" | "status-change" | "priority-change" | "delete";
+export type EventAction = "create" | "update" | "move" | "assign" | "status-change" | "priority-change" | "acknowledge" | "escalate" | "delete";
 
 export type EventEnvelope = { action: EventAction, 
 /**
@@ -118,6 +144,10 @@ status: string, db: string, version: string,
  * Which server process answered (several may serve behind a load balancer).
  */
 node: string, 
+/**
+ * The wire protocol's version ([`PROTOCOL_VERSION`]); 1 when absent.
+ */
+protocol: number, 
 /**
  * The link to the other nodes: `up` or `down`; absent when this node serves alone.
  */

@@ -49,6 +49,10 @@ fn ticket(id: Id, version: i64, priority: Priority, assignee: Option<Id>) -> Tic
         created_at: ts,
         updated_at: ts,
         version,
+        urgent_since: None,
+        urgent_by: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
     }
 }
 

@@ -34,6 +34,10 @@ fn ticket(id: Id, version: i64, lane_id: Option<Id>) -> Ticket {
         created_at: ts(),
         updated_at: ts(),
         version,
+        urgent_since: None,
+        urgent_by: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
     }
 }
 

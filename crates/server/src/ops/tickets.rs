@@ -499,6 +499,10 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             version: 1,
+            urgent_since: None,
+            urgent_by: None,
+            acknowledged_by: None,
+            acknowledged_at: None,
         }
     }
 

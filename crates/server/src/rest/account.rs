@@ -33,6 +33,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             format!("{} unreachable", state.db.backend.as_str())
         },
         version: env!("CARGO_PKG_VERSION").into(),
+        protocol: deskbell_protocol::PROTOCOL_VERSION,
         node: state.config.node_name.clone(),
         redis: redis_up.map(|up| if up { "up" } else { "down" }.into()),
     };
