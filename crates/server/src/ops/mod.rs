@@ -5,7 +5,7 @@
 //! whose stable code is the protocol's `ApiErrorCode` (see `error`). The REST handlers
 //! (`rest`), the demo simulator (`demo`) and the socket handlers (`realtime`) call them; none of
 //! them writes on its own. One module per feature: `tickets`, `comments`, `attachments`,
-//! `lanes`, `users`, `account` (sessions), with `validate` holding the input rules.
+//! `lanes`, `users`, `company` (settings), `account` (sessions), with `validate` holding the input rules.
 //!
 //! Rules every operation keeps:
 //!
@@ -26,6 +26,7 @@
 pub mod account;
 pub mod attachments;
 pub mod comments;
+pub mod company;
 pub mod lanes;
 pub mod tickets;
 pub mod users;
