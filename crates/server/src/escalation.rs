@@ -68,13 +68,18 @@ pub async fn escalate_due(state: &AppState, now: DateTime<Utc>) -> OpResult<usiz
     .iter()
     .map(|r| Ok((r.try_get("id")?, r.try_get("company_id")?)))
     .collect::<Result<_, sqlx::Error>>()?;
+    let now = store::ts(now);
     let mut escalated = 0;
     for (id, company_id) in due {
         // One write per ticket: a failure (a deleted company, a database hiccup) costs that
         // ticket this check only; its timer stays armed for the next.
-        match crate::ops::submit(state, company_id, SERVER_ACTOR, id, |w, id| {
-            Box::pin(escalate_ticket(w, *id))
-        })
+        match crate::ops::submit(
+            state,
+            company_id,
+            SERVER_ACTOR,
+            (id, now.clone()),
+            |w, (id, now)| Box::pin(escalate_ticket(w, *id, now)),
+        )
         .await
         {
             Ok(true) => escalated += 1,
@@ -87,11 +92,10 @@ pub async fn escalate_due(state: &AppState, now: DateTime<Utc>) -> OpResult<usiz
     Ok(escalated)
 }
 
-/// Clears the ticket's timer if it is still due and records the escalation; `false` when it
-/// was not due any more (acknowledged, re-armed, or escalated by someone else).
-async fn escalate_ticket(w: &mut WriteTx, id: Id) -> OpResult<bool> {
-    // The write's own time, not the check's: a timer moved later meanwhile is not due.
-    let now = store::ts(w.now);
+/// Clears the ticket's timer if it is still due at `now` (the check's time: a timer moved
+/// later meanwhile is not) and records the escalation; `false` when it was not due any more
+/// (acknowledged, re-armed, or escalated by someone else).
+async fn escalate_ticket(w: &mut WriteTx, id: Id, now: &str) -> OpResult<bool> {
     let company_id = w.company_id;
     let cleared = sqlx::query(
         "UPDATE tickets SET escalate_due_at = NULL
@@ -99,7 +103,7 @@ async fn escalate_ticket(w: &mut WriteTx, id: Id) -> OpResult<bool> {
     )
     .bind(id)
     .bind(company_id)
-    .bind(&now)
+    .bind(now)
     .execute(w.conn())
     .await?
     .rows_affected();
