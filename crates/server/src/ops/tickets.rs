@@ -707,6 +707,96 @@ mod tests {
     }
 
     #[test]
+    fn urgent_episodes_begin_end_and_are_taken() {
+        let now = chrono::Utc::now();
+        let due = now + chrono::Duration::minutes(5);
+        // Created urgent: begins, armed; created urgent and closed: never armed.
+        let mut created = ticket();
+        created.priority = Priority::Urgent;
+        assert_eq!(
+            urgent_episode(None, &mut created, 7, now, 5),
+            Timer::Arm(due)
+        );
+        assert_eq!(
+            (created.urgent_since, created.urgent_by),
+            (Some(now), Some(7))
+        );
+        assert_eq!(created.acknowledged_at, None);
+        let mut closed = ticket();
+        closed.priority = Priority::Urgent;
+        closed.status = TicketStatus::Closed;
+        assert_eq!(urgent_episode(None, &mut closed, 7, now, 5), Timer::Disarm);
+        // Created urgent and assigned to oneself: taken at once.
+        let mut mine = created.clone();
+        mine.assignee_id = Some(7);
+        assert_eq!(urgent_episode(None, &mut mine, 7, now, 5), Timer::Disarm);
+        assert_eq!(mine.acknowledged_by, Some(7));
+
+        // Still urgent, another change: the timer and the episode stay.
+        let later = now + chrono::Duration::minutes(1);
+        let mut moved = created.clone();
+        moved.lane_id = Some(3);
+        assert_eq!(
+            urgent_episode(Some(&created), &mut moved, 8, later, 5),
+            Timer::Keep
+        );
+        assert_eq!(moved.urgent_since, Some(now));
+        // Given to someone else: not taken.
+        let mut handed = created.clone();
+        handed.assignee_id = Some(9);
+        assert_eq!(
+            urgent_episode(Some(&created), &mut handed, 8, later, 5),
+            Timer::Keep
+        );
+        assert_eq!(handed.acknowledged_by, None);
+        // Taken, or closed: acknowledged by the actor, disarmed; the first one stays.
+        let mut taken = created.clone();
+        taken.assignee_id = Some(8);
+        assert_eq!(
+            urgent_episode(Some(&created), &mut taken, 8, later, 5),
+            Timer::Disarm
+        );
+        assert_eq!(
+            (taken.acknowledged_by, taken.acknowledged_at),
+            (Some(8), Some(later))
+        );
+        let mut then_closed = taken.clone();
+        then_closed.status = TicketStatus::Closed;
+        assert_eq!(
+            urgent_episode(Some(&taken), &mut then_closed, 9, later, 5),
+            Timer::Keep
+        );
+        assert_eq!(then_closed.acknowledged_by, Some(8));
+        // Lowered: all cleared.
+        let mut lowered = taken.clone();
+        lowered.priority = Priority::High;
+        assert_eq!(
+            urgent_episode(Some(&taken), &mut lowered, 9, later, 5),
+            Timer::Disarm
+        );
+        assert_eq!(
+            (
+                lowered.urgent_since,
+                lowered.urgent_by,
+                lowered.acknowledged_by,
+                lowered.acknowledged_at
+            ),
+            (None, None, None, None)
+        );
+        // Raised again: a new episode, unacknowledged, armed from now.
+        let mut raised = lowered.clone();
+        raised.priority = Priority::Urgent;
+        assert_eq!(
+            urgent_episode(Some(&lowered), &mut raised, 9, later, 2),
+            Timer::Arm(later + chrono::Duration::minutes(2))
+        );
+        assert_eq!(
+            (raised.urgent_since, raised.urgent_by),
+            (Some(later), Some(9))
+        );
+    }
+
+    #[test]
     fn previews_are_bounded() {
         assert_eq!(preview("  hi "), "hi");
         let long = "x".repeat(1000);
