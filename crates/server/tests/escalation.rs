@@ -400,3 +400,83 @@ async fn the_company_settings_and_the_members_over_rest() {
         .iter()
         .any(|m| m["id"] == ana.user.id && m["role"] == "agent"));
 }
+
+/// Two running nodes on one PostgreSQL database, both checking every `CHECK_EVERY`: each due
+/// ticket escalates once, and the admins' sockets on both nodes receive it once; an agent's
+/// on either never.
+async fn running_nodes_escalate_once(redis: Option<String>) {
+    let Some(database) = support::database_url().await else {
+        eprintln!("needs PostgreSQL (DESKBELL_TEST_POSTGRES_URL); runs in that pass");
+        return;
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let mut config = config(dir.path(), Some(database.clone()));
+        config.redis_url = redis.clone();
+        config.node_name = format!("node-{i}");
+        nodes.push(TestServer::start_config(config, tempfile::tempdir().unwrap()).await);
+    }
+    let admin = nodes[0].login("admin@acme.test").await;
+    let ana = nodes[1].login("agent1@acme.test").await;
+    let mut admins = Vec::new();
+    let mut agents = Vec::new();
+    for node in &nodes {
+        admins.push(socket(node, &admin.access_token, None).await.0);
+        agents.push(socket(node, &ana.access_token, None).await.0);
+    }
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let ticket = nodes[i % 2]
+            .create_ticket(
+                &ana.access_token,
+                &format!("fire {i}"),
+                json!({"priority": "urgent"}),
+            )
+            .await;
+        ids.push(ticket.id);
+    }
+    let db = pool(&nodes[0]);
+    for id in &ids {
+        make_due(&db, *id).await;
+    }
+    until("every escalation", async || {
+        escalations(&db).await.len() >= ids.len()
+    })
+    .await;
+    nodes[1]
+        .create_ticket(&admin.access_token, "Marker", json!({}))
+        .await;
+    for socket in &mut admins {
+        let mut escalated: Vec<i64> = ticket_events_until(socket, "Marker")
+            .await
+            .into_iter()
+            .filter(|(action, _)| action == "escalate")
+            .map(|(_, id)| id)
+            .collect();
+        escalated.sort();
+        assert_eq!(escalated, ids, "each once, on every node");
+    }
+    for socket in &mut agents {
+        let seen = ticket_events_until(socket, "Marker").await;
+        assert!(
+            seen.iter().all(|(action, _)| action != "escalate"),
+            "{seen:?}"
+        );
+    }
+    assert_eq!(escalations(&db).await, ids);
+}
+
+#[tokio::test]
+async fn running_nodes_escalate_once_through_the_log() {
+    running_nodes_escalate_once(None).await;
+}
+
+#[tokio::test]
+async fn running_nodes_escalate_once_through_redis() {
+    let Some(redis) = std::env::var("DESKBELL_TEST_REDIS_URL").ok() else {
+        eprintln!("needs Redis (DESKBELL_TEST_REDIS_URL); the test command sets it");
+        return;
+    };
+    running_nodes_escalate_once(Some(redis)).await;
+}
