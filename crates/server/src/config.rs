@@ -46,6 +46,8 @@ pub struct Config {
     pub node_name: String,
     /// Load balancers whose `X-Forwarded-For` names the client (see `rest::client_ip`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How often this node looks for urgent tickets due for escalation (see `escalation`).
+    pub escalation_check_interval: Duration,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             redis_url: None,
             node_name: default_node_name(),
             trusted_proxies: Vec::new(),
+            escalation_check_interval: Duration::from_secs(5),
         }
     }
 

@@ -3,6 +3,15 @@
 //! The simulation acts through the operations (`ops`), as members do over REST: the same
 //! checks, limits and events. Seeding writes its rows directly, before anyone is connected.
 //!
+//! The urgent cycle is shown whole, at a believable rate: the simulation makes at most one
+//! ticket urgent per `URGENT_COOLDOWN` (`Pacer`, a cap rather than a lower probability, so a
+//! fast pace does not flood the desk with urgent tickets); simulated members acknowledge some
+//! urgent tickets once they have waited `ACKNOWLEDGE_AFTER` (those with an even id, so the
+//! others stay for the escalation), and take (assign to themselves) and close others. Demo
+//! companies escalate after `DEMO_ESCALATE_AFTER_MINUTES`, so an admin sees an escalation
+//! within a demo session. Seeded urgent tickets have their episode but no armed timer (as the
+//! migration does for tickets urgent before the upgrade): no burst of escalations at start.
+//!
 //! Dependencies: `ops`, `auth` (the demo password's hash), `store`, `state`, `error`.
 
 use deskbell_protocol::{
@@ -11,7 +20,7 @@ use deskbell_protocol::{
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sqlx::Row;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::{hash_password_blocking, AuthUser};
 use crate::error::{OpError, OpResult};
@@ -20,6 +29,13 @@ use crate::state::AppState;
 use crate::store::{self, USER_COLUMNS};
 
 pub const DEMO_PASSWORD: &str = "deskbell-demo";
+
+/// Demo companies escalate sooner than the default, so a demo session shows one.
+pub const DEMO_ESCALATE_AFTER_MINUTES: i64 = 3;
+/// The simulation makes at most one ticket urgent per this long.
+pub const URGENT_COOLDOWN: Duration = Duration::from_secs(3 * 60);
+/// How long an urgent ticket waits before a simulated member acknowledges it (when they do).
+pub const ACKNOWLEDGE_AFTER: Duration = Duration::from_secs(60);
 
 struct DemoUser {
     name: &'static str,
@@ -141,10 +157,12 @@ pub async fn seed(state: &AppState) -> OpResult<()> {
         ("Globex", &GLOBEX_USERS[..], 8),
     ] {
         let company_id: i64 = sqlx::query(
-            "INSERT INTO companies (name, event_seq, created_at) VALUES ($1, 0, $2) RETURNING id",
+            "INSERT INTO companies (name, event_seq, created_at, escalate_after_minutes)
+             VALUES ($1, 0, $2, $3) RETURNING id",
         )
         .bind(company)
         .bind(store::ts(now))
+        .bind(DEMO_ESCALATE_AFTER_MINUTES)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -216,8 +234,9 @@ pub async fn seed(state: &AppState) -> OpResult<()> {
             let created = now - chrono::Duration::minutes(rng.gen_range(5..60 * 24 * 5));
             let ticket_id: i64 = sqlx::query(
                 "INSERT INTO tickets (company_id, title, requester_name, requester_contact, status, priority, assignee_id,
-                    creator_id, lane_id, last_message, comment_count, created_at, updated_at, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, 1) RETURNING id",
+                    creator_id, lane_id, last_message, comment_count, created_at, updated_at, version,
+                    urgent_since, urgent_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, 1, $12, $13) RETURNING id",
             )
             .bind(company_id)
             .bind(subject)
@@ -230,6 +249,8 @@ pub async fn seed(state: &AppState) -> OpResult<()> {
             .bind(lane)
             .bind(message)
             .bind(store::ts(created))
+            .bind((priority == Priority::Urgent).then(|| store::ts(created)))
+            .bind((priority == Priority::Urgent).then_some(creator))
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
@@ -249,7 +270,8 @@ pub async fn seed(state: &AppState) -> OpResult<()> {
     Ok(())
 }
 
-/// Keeps Acme busy at a human pace: new tickets, comments, escalations to urgent, moves.
+/// Keeps Acme busy at a human pace: new tickets, comments, raising to urgent (capped, see
+/// `Pacer`), acknowledgements, takes, moves, closes.
 pub async fn simulate(state: AppState, pace: Duration) {
     let actors = match simulation_actors(&state).await {
         Ok(a) if !a.is_empty() => a,
@@ -263,19 +285,104 @@ pub async fn simulate(state: AppState, pace: Duration) {
         }
     };
     tracing::info!(?pace, "simulating traffic for Acme Support");
+    let mut pacer = Pacer::default();
     loop {
         let wait = {
             let mut rng = rand::thread_rng();
             pace.mul_f64(rng.gen_range(0.5..1.5))
         };
         tokio::time::sleep(wait).await;
-        if let Err(e) = simulate_step(&state, &actors).await {
+        let roll = rand::thread_rng().gen_range(0..100);
+        let step = pacer.step(roll, Instant::now());
+        if let Err(e) = simulate_step(&state, &actors, step).await {
             match e {
                 OpError::RateLimited { .. } | OpError::Conflict { .. } | OpError::NotFound(_) => {}
                 other => tracing::warn!(error = %other, "simulation step failed"),
             }
         }
     }
+}
+
+/// What the simulation does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Create {
+        urgent: bool,
+    },
+    Comment,
+    /// Raises an open ticket's priority to urgent.
+    Raise,
+    /// Acknowledges an urgent ticket that has waited (`acknowledge_waiting`).
+    Acknowledge,
+    /// Assigns an open unassigned ticket to the actor.
+    Take,
+    Move,
+    Close,
+}
+
+impl Step {
+    /// Whether the step makes a ticket urgent.
+    pub fn is_urgent(self) -> bool {
+        matches!(self, Step::Create { urgent: true } | Step::Raise)
+    }
+}
+
+/// Picks steps from rolls (0..100) and caps the urgent ones: at most one per
+/// `URGENT_COOLDOWN`, whatever the pace; a capped roll does its non-urgent counterpart.
+/// Deterministic: the same rolls at the same instants give the same steps.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    last_urgent: Option<Instant>,
+}
+
+impl Pacer {
+    pub fn step(&mut self, roll: u32, now: Instant) -> Step {
+        let step = match roll {
+            0..=21 => Step::Create { urgent: roll < 6 },
+            22..=49 => Step::Comment,
+            50..=57 => Step::Raise,
+            58..=67 => Step::Acknowledge,
+            68..=73 => Step::Take,
+            74..=91 => Step::Move,
+            _ => Step::Close,
+        };
+        if !step.is_urgent() {
+            return step;
+        }
+        let cooling = self
+            .last_urgent
+            .is_some_and(|at| now.saturating_duration_since(at) < URGENT_COOLDOWN);
+        if cooling {
+            return match step {
+                Step::Raise => Step::Comment,
+                _ => Step::Create { urgent: false },
+            };
+        }
+        self.last_urgent = Some(now);
+        step
+    }
+}
+
+/// `actor` acknowledges one urgent ticket they see that has waited `ACKNOWLEDGE_AFTER` by
+/// `now`, if any; only tickets with an even id, so that the others escalate and the demo shows
+/// both ends of the cycle. Returns the acknowledged ticket.
+pub async fn acknowledge_waiting(
+    state: &AppState,
+    actor: &AuthUser,
+    now: chrono::DateTime<chrono::Utc>,
+) -> OpResult<Option<deskbell_protocol::Ticket>> {
+    let waited = chrono::Duration::from_std(ACKNOWLEDGE_AFTER).unwrap_or_default();
+    let visible = ops::tickets::list(state, actor, ops::tickets::TicketFilter::default()).await?;
+    let Some(ticket) = visible.iter().find(|t| {
+        t.awaits_acknowledgement()
+            && t.id % 2 == 0
+            && t.urgent_since.is_some_and(|since| now - since >= waited)
+    }) else {
+        return Ok(None);
+    };
+    ops::tickets::acknowledge(state, actor, ticket.id)
+        .await
+        .map(Some)
 }
 
 /// The simulation acts as the admin and the second agent, so agent 1 sees other people's work.
@@ -299,28 +406,11 @@ async fn simulation_actors(state: &AppState) -> OpResult<Vec<AuthUser>> {
     Ok(actors)
 }
 
-async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> OpResult<()> {
-    enum Step {
-        Create { urgent: bool },
-        Comment,
-        Escalate,
-        Move,
-        Close,
-    }
-    let (actor, step, subject, requester, message, pick, lane_pick) = {
+async fn simulate_step(state: &AppState, actors: &[AuthUser], step: Step) -> OpResult<()> {
+    let (actor, subject, requester, message, pick, lane_pick) = {
         let mut rng = rand::thread_rng();
-        let actor = actors.choose(&mut rng).expect("non-empty").clone();
-        let roll = rng.gen_range(0..100);
-        let step = match roll {
-            0..=24 => Step::Create { urgent: roll < 6 },
-            25..=54 => Step::Comment,
-            55..=66 => Step::Escalate,
-            67..=89 => Step::Move,
-            _ => Step::Close,
-        };
         (
-            actor,
-            step,
+            actors.choose(&mut rng).expect("non-empty").clone(),
             *SUBJECTS.choose(&mut rng).expect("non-empty"),
             *REQUESTERS.choose(&mut rng).expect("non-empty"),
             *MESSAGES.choose(&mut rng).expect("non-empty"),
@@ -328,6 +418,28 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> OpResult<()> {
             rng.gen::<u32>(),
         )
     };
+    match step {
+        Step::Acknowledge => {
+            acknowledge_waiting(state, &actor, chrono::Utc::now()).await?;
+            return Ok(());
+        }
+        Step::Take => {
+            let open = ops::tickets::list(state, &actor, ops::tickets::TicketFilter::default())
+                .await?
+                .into_iter()
+                .filter(|t| t.status != TicketStatus::Closed && t.assignee_id.is_none())
+                .collect::<Vec<_>>();
+            if let Some(t) = (!open.is_empty()).then(|| &open[pick as usize % open.len()]) {
+                let patch = TicketPatch {
+                    assignee_id: Some(Some(actor.user.id)),
+                    ..TicketPatch::default()
+                };
+                ops::tickets::patch(state, &actor, t.id, Some(t.version), patch).await?;
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     // The operations skip the HTTP session check, not the business rules.
     let visible = ops::tickets::list(state, &actor, ops::tickets::TicketFilter::default()).await?;
     let open: Vec<_> = visible
@@ -337,6 +449,8 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> OpResult<()> {
     let target = (!open.is_empty()).then(|| open[pick as usize % open.len()].clone());
     let urgent = matches!(step, Step::Create { urgent: true });
     match (step, target) {
+        // Handled above.
+        (Step::Acknowledge | Step::Take, _) => {}
         (Step::Create { .. }, _) | (_, None) => {
             let new = NewTicket {
                 title: subject.to_string(),
@@ -362,7 +476,7 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> OpResult<()> {
             };
             ops::comments::create(state, &actor, t.id, new).await?;
         }
-        (Step::Escalate, Some(t)) => {
+        (Step::Raise, Some(t)) => {
             let patch = TicketPatch {
                 priority: Some(Priority::Urgent),
                 ..TicketPatch::default()
@@ -386,4 +500,55 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser]) -> OpResult<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A day of steps at a fast pace (one a second, every roll in turn): urgent steps come
+    /// at most once per cooldown, yet they do come, and every kind of step is taken.
+    #[test]
+    fn urgent_steps_are_capped_whatever_the_pace() {
+        let mut pacer = Pacer::default();
+        let start = Instant::now();
+        let mut urgent_at: Vec<Duration> = Vec::new();
+        let mut acknowledges = 0;
+        for i in 0..24 * 3600u64 {
+            let now = start + Duration::from_secs(i);
+            let step = pacer.step((i % 100) as u32, now);
+            if step.is_urgent() {
+                urgent_at.push(now - start);
+            }
+            if step == Step::Acknowledge {
+                acknowledges += 1;
+            }
+        }
+        for pair in urgent_at.windows(2) {
+            assert!(pair[1] - pair[0] >= URGENT_COOLDOWN, "{pair:?}");
+        }
+        let most = (24 * 3600 / URGENT_COOLDOWN.as_secs()) as usize;
+        assert!(urgent_at.len() <= most, "{} urgent steps", urgent_at.len());
+        // Rolls for urgent come every 100 s here: nearly every cooldown has one.
+        assert!(
+            urgent_at.len() >= most / 2,
+            "{} urgent steps",
+            urgent_at.len()
+        );
+        assert!(acknowledges > 0);
+    }
+
+    #[test]
+    fn a_capped_roll_does_its_non_urgent_counterpart() {
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        assert_eq!(pacer.step(0, t0), Step::Create { urgent: true });
+        assert_eq!(
+            pacer.step(0, t0 + Duration::from_secs(1)),
+            Step::Create { urgent: false }
+        );
+        assert_eq!(pacer.step(50, t0 + Duration::from_secs(2)), Step::Comment);
+        assert_eq!(pacer.step(50, t0 + URGENT_COOLDOWN), Step::Raise);
+        assert_eq!(pacer.step(60, t0 + URGENT_COOLDOWN), Step::Acknowledge);
+    }
 }

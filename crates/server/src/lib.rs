@@ -4,7 +4,7 @@
 //! other:
 //!
 //! 1. the edges: `rest` (HTTP), `realtime` (Socket.IO; it uses `rest`'s client address),
-//!    `demo` (simulated members);
+//!    `demo` (simulated members), `escalation` (the server's own timer writes);
 //! 2. `ops`: every operation as a plain function, with the input rules in `ops::validate`;
 //! 3. `state`, which holds `cluster`'s link, which delivers into `events`' hub;
 //! 4. `events` (emission, replay), which starts `writes` (group commit), which hands committed
@@ -19,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod escalation;
 pub mod events;
 pub mod files;
 pub mod logs;
@@ -260,6 +261,8 @@ pub async fn serve(state: AppState) -> Result<Server, ServerError> {
         pruner,
         checkpointer,
         tokio::spawn(cluster::poll_log_heads(state.db.clone(), state.hub.clone())),
+        // Every node checks: the database decides which one escalates (see `escalation`).
+        tokio::spawn(escalation::run(state.clone())),
     ];
     if let Some(link) = &state.redis {
         background.extend(link.start(state.hub.clone()));

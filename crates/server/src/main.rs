@@ -79,6 +79,9 @@ struct Common {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// How often to look for urgent tickets due for escalation, in milliseconds (for tests).
+    #[arg(long, hide = true, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(10..))]
+    escalation_check_interval_ms: u64,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -106,6 +109,7 @@ impl Common {
             config.node_name = name.clone();
         }
         config.trusted_proxies = self.trusted_proxies.clone();
+        config.escalation_check_interval = Duration::from_millis(self.escalation_check_interval_ms);
         config
     }
 }

@@ -6,8 +6,9 @@
 mod support;
 
 use deskbell_protocol::{
-    EventAction, EventEnvelope, Id, LanePatch, LoginRequest, NewComment, NewLane, NewTicket,
-    NewUser, Priority, Requester, Resource, Role, SessionEndReason, TicketPatch, UserPatch,
+    CompanyPatch, EventAction, EventEnvelope, Id, LanePatch, LoginRequest, NewComment, NewLane,
+    NewTicket, NewUser, Priority, Requester, Resource, Role, SessionEndReason, TicketPatch,
+    TicketStatus, UserPatch,
 };
 use sqlx::Row;
 
@@ -15,9 +16,9 @@ use deskbell_server::auth::{AuthFailure, AuthUser};
 use deskbell_server::demo::{self, DEMO_PASSWORD};
 use deskbell_server::error::{Limit, OpError};
 use deskbell_server::ops::attachments::{FileName, NewAttachment};
-use deskbell_server::ops::{account, attachments, comments, lanes, tickets, users};
+use deskbell_server::ops::{account, attachments, comments, company, lanes, tickets, users};
 use deskbell_server::outbox::SessionEnd;
-use deskbell_server::{store, AppState, Config};
+use deskbell_server::{escalation, store, AppState, Config};
 
 /// The demo's Acme Support: company 1, its admin and two agents.
 const ACME: Id = 1;
@@ -776,4 +777,481 @@ async fn the_write_limit_is_counted_before_the_write() {
     );
     assert_eq!(f.fingerprint().await, before);
     assert_eq!(f.stored_files(), 0);
+}
+
+// --- Urgent episodes, acknowledgement, escalation (protocol 2) ---
+
+fn urgent_ticket(title: &str, assignee_id: Option<Id>) -> NewTicket {
+    NewTicket {
+        priority: Some(Priority::Urgent),
+        ..new_ticket(title, assignee_id)
+    }
+}
+
+fn priority(p: Priority) -> TicketPatch {
+    TicketPatch {
+        priority: Some(p),
+        ..TicketPatch::default()
+    }
+}
+
+impl Fixture {
+    /// The ticket's escalation timer as stored.
+    async fn due(&self, id: Id) -> Option<String> {
+        sqlx::query("SELECT escalate_due_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Moves the ticket's armed timer into the past, as if its minutes had gone by.
+    async fn make_due(&self, id: Id) {
+        let past = store::ts(chrono::Utc::now() - chrono::Duration::seconds(1));
+        let changed = sqlx::query(
+            "UPDATE tickets SET escalate_due_at = $1 WHERE id = $2 AND escalate_due_at IS NOT NULL",
+        )
+        .bind(past)
+        .bind(id)
+        .execute(&self.state.db.pool)
+        .await
+        .unwrap()
+        .rows_affected();
+        assert_eq!(changed, 1, "ticket {id} has no armed timer");
+    }
+
+    async fn escalate_now(&self) -> usize {
+        escalation::escalate_due(&self.state, chrono::Utc::now())
+            .await
+            .expect("escalation check")
+    }
+}
+
+#[tokio::test]
+async fn an_urgent_ticket_starts_an_episode_and_arms_the_timer() {
+    let f = Fixture::new().await;
+    let admin = f.member(ADMIN).await;
+    let before = chrono::Utc::now();
+    let ticket = tickets::create(&f.state, &admin, urgent_ticket("Site down", None))
+        .await
+        .unwrap();
+    let since = ticket.urgent_since.expect("urgent_since");
+    assert!(since >= before - chrono::Duration::seconds(1));
+    assert_eq!(ticket.urgent_by, Some(admin.user.id));
+    assert!(ticket.awaits_acknowledgement());
+    let minutes = company::get(&f.state, &admin)
+        .await
+        .unwrap()
+        .escalate_after_minutes;
+    assert_eq!(
+        f.due(ticket.id).await,
+        Some(store::ts(since + chrono::Duration::minutes(minutes)))
+    );
+    // A normal ticket has none of it.
+    let normal = tickets::create(&f.state, &admin, new_ticket("calm", None))
+        .await
+        .unwrap();
+    assert_eq!(normal.urgent_since, None);
+    assert_eq!(f.due(normal.id).await, None);
+}
+
+#[tokio::test]
+async fn acknowledging_records_who_once_and_tells_the_tickets_audience() {
+    let f = Fixture::new().await;
+    let (admin, ana, ben) = (
+        f.member(ADMIN).await,
+        f.member(ANA).await,
+        f.member(BEN).await,
+    );
+    let ticket = tickets::create(&f.state, &admin, urgent_ticket("Site down", None))
+        .await
+        .unwrap();
+    let head = f.head().await;
+    let acked = tickets::acknowledge(&f.state, &ana, ticket.id)
+        .await
+        .unwrap();
+    assert_eq!(acked.acknowledged_by, Some(ana.user.id));
+    assert!(acked.acknowledged_at.is_some());
+    assert_eq!(acked.version, ticket.version + 1);
+    assert_eq!(acked.urgent_since, ticket.urgent_since);
+    assert!(!acked.awaits_acknowledgement());
+    assert_eq!(f.due(ticket.id).await, None, "acknowledging disarms");
+    let events = f.events_after(head).await;
+    assert_eq!(
+        actions(&events),
+        [(Resource::Ticket, Some(EventAction::Acknowledge))]
+    );
+    let event = events[0].1.as_ref().unwrap();
+    assert_eq!(event.ticket.as_ref(), Some(&acked));
+    assert_eq!(event.user_id, ana.user.id);
+    assert_eq!(event.stream, Some(deskbell_protocol::EventStream::All));
+
+    // Idempotent: the first acknowledger stays, nothing is recorded.
+    let fingerprint = f.fingerprint().await;
+    let again = tickets::acknowledge(&f.state, &ben, ticket.id)
+        .await
+        .unwrap();
+    assert_eq!(again, acked);
+    assert_eq!(f.fingerprint().await, fingerprint);
+}
+
+#[tokio::test]
+async fn only_who_sees_an_open_urgent_ticket_may_acknowledge_it() {
+    let f = Fixture::new().await;
+    let (admin, ana, ben) = (
+        f.member(ADMIN).await,
+        f.member(ANA).await,
+        f.member(BEN).await,
+    );
+    let globex = f.member("admin@globex.test").await;
+    let bens = tickets::create(&f.state, &admin, urgent_ticket("Ben's", Some(ben.user.id)))
+        .await
+        .unwrap();
+    let normal = tickets::create(&f.state, &admin, new_ticket("calm", None))
+        .await
+        .unwrap();
+    let closed = tickets::create(
+        &f.state,
+        &admin,
+        NewTicket {
+            status: Some(TicketStatus::Closed),
+            ..urgent_ticket("done", None)
+        },
+    )
+    .await
+    .unwrap();
+    let before = f.fingerprint().await;
+    for (who, id) in [(&ana, bens.id), (&globex, bens.id), (&ana, 999_999)] {
+        let refused = tickets::acknowledge(&f.state, who, id).await;
+        assert!(
+            matches!(refused, Err(OpError::NotFound("ticket"))),
+            "{refused:?}"
+        );
+    }
+    for ticket in [&normal, &closed] {
+        match tickets::acknowledge(&f.state, &ana, ticket.id).await {
+            Err(OpError::Conflict {
+                current: Some(current),
+                ..
+            }) => assert_eq!(*current, *ticket),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(f.fingerprint().await, before);
+    // The assignee and any admin may.
+    let acked = tickets::acknowledge(&f.state, &ben, bens.id).await.unwrap();
+    assert_eq!(acked.acknowledged_by, Some(ben.user.id));
+    let other = tickets::create(&f.state, &ana, urgent_ticket("other", None))
+        .await
+        .unwrap();
+    let acked = tickets::acknowledge(&f.state, &admin, other.id)
+        .await
+        .unwrap();
+    assert_eq!(acked.acknowledged_by, Some(admin.user.id));
+}
+
+#[tokio::test]
+async fn a_new_urgent_episode_needs_a_new_acknowledgement() {
+    let f = Fixture::new().await;
+    let (admin, ana) = (f.member(ADMIN).await, f.member(ANA).await);
+    let ticket = tickets::create(&f.state, &admin, urgent_ticket("flaky", None))
+        .await
+        .unwrap();
+    tickets::acknowledge(&f.state, &ana, ticket.id)
+        .await
+        .unwrap();
+    // Lowering the priority ends the episode: everything cleared, no timer.
+    let high = tickets::patch(&f.state, &admin, ticket.id, None, priority(Priority::High))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            high.urgent_since,
+            high.urgent_by,
+            high.acknowledged_by,
+            high.acknowledged_at
+        ),
+        (None, None, None, None)
+    );
+    assert_eq!(f.due(ticket.id).await, None);
+    // Urgent again: a new episode, by whoever raised it, unacknowledged and armed.
+    let head = f.head().await;
+    let again = tickets::patch(&f.state, &ana, ticket.id, None, priority(Priority::Urgent))
+        .await
+        .unwrap();
+    assert!(again.urgent_since.unwrap() > ticket.urgent_since.unwrap());
+    assert_eq!(again.urgent_by, Some(ana.user.id));
+    assert!(again.awaits_acknowledgement());
+    assert!(f.due(ticket.id).await.is_some());
+    assert_eq!(
+        actions(&f.events_after(head).await),
+        [(Resource::Ticket, Some(EventAction::PriorityChange))]
+    );
+    let acked = tickets::acknowledge(&f.state, &admin, ticket.id)
+        .await
+        .unwrap();
+    assert_eq!(acked.acknowledged_by, Some(admin.user.id));
+}
+
+#[tokio::test]
+async fn taking_or_closing_an_urgent_ticket_acknowledges_it() {
+    let f = Fixture::new().await;
+    let (admin, ana) = (f.member(ADMIN).await, f.member(ANA).await);
+    let taken = tickets::create(&f.state, &admin, urgent_ticket("take me", None))
+        .await
+        .unwrap();
+    let head = f.head().await;
+    let take = TicketPatch {
+        assignee_id: Some(Some(ana.user.id)),
+        ..TicketPatch::default()
+    };
+    let after = tickets::patch(&f.state, &ana, taken.id, None, take)
+        .await
+        .unwrap();
+    assert_eq!(after.acknowledged_by, Some(ana.user.id));
+    assert_eq!(f.due(taken.id).await, None);
+    assert_eq!(
+        actions(&f.events_after(head).await)[0],
+        (Resource::Ticket, Some(EventAction::Assign))
+    );
+
+    let closed = tickets::create(&f.state, &admin, urgent_ticket("close me", None))
+        .await
+        .unwrap();
+    let head = f.head().await;
+    let close = TicketPatch {
+        status: Some(TicketStatus::Closed),
+        ..TicketPatch::default()
+    };
+    let after = tickets::patch(&f.state, &ana, closed.id, None, close)
+        .await
+        .unwrap();
+    assert_eq!(after.acknowledged_by, Some(ana.user.id));
+    assert_eq!(f.due(closed.id).await, None);
+    assert_eq!(
+        actions(&f.events_after(head).await),
+        [(Resource::Ticket, Some(EventAction::StatusChange))]
+    );
+
+    // Assigning it to someone else is not taking it: the timer stays.
+    let handed = tickets::create(&f.state, &admin, urgent_ticket("hand over", None))
+        .await
+        .unwrap();
+    let due = f.due(handed.id).await;
+    let hand = TicketPatch {
+        assignee_id: Some(Some(ana.user.id)),
+        ..TicketPatch::default()
+    };
+    let after = tickets::patch(&f.state, &admin, handed.id, None, hand)
+        .await
+        .unwrap();
+    assert!(after.awaits_acknowledgement());
+    assert!(due.is_some());
+    assert_eq!(f.due(handed.id).await, due);
+}
+
+#[tokio::test]
+async fn an_unacknowledged_episode_escalates_once_to_the_admins() {
+    let f = Fixture::new().await;
+    let (admin, ana) = (f.member(ADMIN).await, f.member(ANA).await);
+    let ticket = tickets::create(&f.state, &ana, urgent_ticket("Site down", None))
+        .await
+        .unwrap();
+    let acked = tickets::create(&f.state, &ana, urgent_ticket("handled", None))
+        .await
+        .unwrap();
+    tickets::acknowledge(&f.state, &ana, acked.id)
+        .await
+        .unwrap();
+    // Not due yet: nothing.
+    assert_eq!(f.escalate_now().await, 0);
+    f.make_due(ticket.id).await;
+    let head = f.head().await;
+    assert_eq!(f.escalate_now().await, 1);
+    let events = f.events_after(head).await;
+    assert_eq!(
+        actions(&events),
+        [(Resource::Ticket, Some(EventAction::Escalate))]
+    );
+    let event = events[0].1.as_ref().unwrap();
+    assert_eq!(event.user_id, deskbell_protocol::SERVER_ACTOR);
+    assert_eq!(event.stream, Some(deskbell_protocol::EventStream::Admins));
+    // The ticket as it is, unchanged: same version.
+    let now = tickets::show(&f.state, &admin, ticket.id).await.unwrap();
+    assert_eq!(now, ticket);
+    assert_eq!(event.ticket.as_ref(), Some(&ticket));
+    assert_eq!(f.due(ticket.id).await, None);
+    // Once: a later check, however late, finds nothing; nor does the acknowledged one escalate.
+    let far = chrono::Utc::now() + chrono::Duration::days(2);
+    assert_eq!(escalation::escalate_due(&f.state, far).await.unwrap(), 0);
+    assert_eq!(f.events_after(head).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_escalation_comes_after_the_companys_minutes() {
+    let f = Fixture::new().await;
+    let (admin, ana) = (f.member(ADMIN).await, f.member(ANA).await);
+    let ticket = tickets::create(&f.state, &ana, urgent_ticket("Site down", None))
+        .await
+        .unwrap();
+    let since = ticket.urgent_since.unwrap();
+    let minutes = company::get(&f.state, &ana)
+        .await
+        .unwrap()
+        .escalate_after_minutes;
+    let just_before = since + chrono::Duration::minutes(minutes) - chrono::Duration::seconds(1);
+    assert_eq!(
+        escalation::escalate_due(&f.state, just_before)
+            .await
+            .unwrap(),
+        0
+    );
+    // A longer setting re-arms the waiting episode from its start.
+    let patched = company::patch(
+        &f.state,
+        &admin,
+        CompanyPatch {
+            escalate_after_minutes: Some(60),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(patched.escalate_after_minutes, 60);
+    assert_eq!(
+        f.due(ticket.id).await,
+        Some(store::ts(since + chrono::Duration::minutes(60)))
+    );
+    let at_59 = since + chrono::Duration::minutes(59);
+    assert_eq!(escalation::escalate_due(&f.state, at_59).await.unwrap(), 0);
+    let at_60 = since + chrono::Duration::minutes(60);
+    assert_eq!(escalation::escalate_due(&f.state, at_60).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn only_admins_change_the_company_and_within_bounds() {
+    let f = Fixture::new().await;
+    let (admin, ana) = (f.member(ADMIN).await, f.member(ANA).await);
+    let company_before = company::get(&f.state, &ana).await.unwrap();
+    assert_eq!(company_before.id, ACME);
+    assert_eq!(
+        company_before.escalate_after_minutes,
+        demo::DEMO_ESCALATE_AFTER_MINUTES
+    );
+    let ten = CompanyPatch {
+        escalate_after_minutes: Some(10),
+    };
+    let refused = company::patch(&f.state, &ana, ten.clone()).await;
+    assert!(matches!(refused, Err(OpError::Forbidden(_))), "{refused:?}");
+    for minutes in [0, -1, 1441] {
+        let refused = company::patch(
+            &f.state,
+            &admin,
+            CompanyPatch {
+                escalate_after_minutes: Some(minutes),
+            },
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(OpError::Validation(_))),
+            "{minutes}: {refused:?}"
+        );
+    }
+    assert_eq!(company::get(&f.state, &ana).await.unwrap(), company_before);
+    for minutes in [1, 1440, 10] {
+        let changed = company::patch(
+            &f.state,
+            &admin,
+            CompanyPatch {
+                escalate_after_minutes: Some(minutes),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(changed.escalate_after_minutes, minutes);
+    }
+    assert_eq!(
+        company::get(&f.state, &ana)
+            .await
+            .unwrap()
+            .escalate_after_minutes,
+        10
+    );
+    // Another company's setting is its own.
+    let globex = f.member("admin@globex.test").await;
+    assert_eq!(
+        company::get(&f.state, &globex)
+            .await
+            .unwrap()
+            .escalate_after_minutes,
+        demo::DEMO_ESCALATE_AFTER_MINUTES
+    );
+}
+
+#[tokio::test]
+async fn members_are_listed_for_everyone_without_emails() {
+    let f = Fixture::new().await;
+    let (admin, ana) = (f.member(ADMIN).await, f.member(ANA).await);
+    let ben = f.member(BEN).await;
+    users::update(
+        &f.state,
+        &admin,
+        ben.user.id,
+        UserPatch {
+            active: Some(false),
+            ..UserPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let members = users::members(&f.state, &ana).await.unwrap();
+    let names: Vec<(&str, Role, bool)> = members
+        .iter()
+        .map(|m| (m.name.as_str(), m.role, m.active))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Alex Admin", Role::Admin, true),
+            ("Ana Agent", Role::Agent, true),
+            ("Ben Agent", Role::Agent, false),
+        ]
+    );
+    let json = serde_json::to_string(&members).unwrap();
+    assert!(!json.contains('@'), "{json}");
+}
+
+#[tokio::test]
+async fn the_demo_acknowledges_some_urgent_tickets_after_a_while() {
+    let f = Fixture::new().await;
+    let ben = f.member(BEN).await;
+    let mut urgent = Vec::new();
+    while urgent.len() < 4 {
+        urgent.push(
+            tickets::create(&f.state, &ben, urgent_ticket("demo", None))
+                .await
+                .unwrap(),
+        );
+    }
+    // Not before they have waited (the seeded ones have: days).
+    let now = chrono::Utc::now();
+    let ours: Vec<Id> = urgent.iter().map(|t| t.id).collect();
+    while let Some(t) = demo::acknowledge_waiting(&f.state, &ben, now)
+        .await
+        .unwrap()
+    {
+        assert!(!ours.contains(&t.id), "{} acknowledged at once", t.id);
+    }
+    let later = now + chrono::Duration::from_std(demo::ACKNOWLEDGE_AFTER).unwrap();
+    let mut acknowledged = Vec::new();
+    while let Some(t) = demo::acknowledge_waiting(&f.state, &ben, later)
+        .await
+        .unwrap()
+    {
+        assert_eq!(t.acknowledged_by, Some(ben.user.id));
+        acknowledged.push(t.id);
+    }
+    // Some, not all: the others are left to escalate.
+    let ours_acked = acknowledged.iter().filter(|id| ours.contains(id)).count();
+    assert_eq!(ours_acked, 2, "acknowledged {acknowledged:?} of {ours:?}");
 }

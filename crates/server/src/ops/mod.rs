@@ -4,8 +4,9 @@
 //! (`AuthUser`, see `auth`) and a typed input, and returns a typed result or an `OpError`
 //! whose stable code is the protocol's `ApiErrorCode` (see `error`). The REST handlers
 //! (`rest`), the demo simulator (`demo`) and the socket handlers (`realtime`) call them; none of
-//! them writes on its own. One module per feature: `tickets`, `comments`, `attachments`,
-//! `lanes`, `users`, `account` (sessions), with `validate` holding the input rules.
+//! them writes on its own. The escalation timer (`escalation`) writes as the server
+//! (`SERVER_ACTOR`) through `submit`, the same writer. One module per feature: `tickets`, `comments`, `attachments`,
+//! `lanes`, `users`, `company` (settings), `account` (sessions), with `validate` holding the input rules.
 //!
 //! Rules every operation keeps:
 //!
@@ -19,13 +20,14 @@
 //! - A change and its events commit together through the company's writer (`submit`, see
 //!   `writes`); effects outside the database (files) happen only once it has committed.
 //!
-//! Dependency direction: `rest`, `realtime`, `demo` → `ops` → `visibility`, `writes`,
+//! Dependency direction: `rest`, `realtime`, `demo`, `escalation` → `ops` → `visibility`, `writes`,
 //! `outbox`, `store`, `auth`, `state`, `error`. Nothing below depends on `ops`, and no
 //! operation knows HTTP: status codes are the REST edge's.
 
 pub mod account;
 pub mod attachments;
 pub mod comments;
+pub mod company;
 pub mod lanes;
 pub mod tickets;
 pub mod users;

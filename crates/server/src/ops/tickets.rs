@@ -5,9 +5,19 @@
 //! `status_change`, `priority_change`, `assign`), any other with `update`; a reassignment
 //! also tells those who lose sight of the ticket that it is gone (see `visibility`).
 //!
+//! Urgent episodes (`urgent_episode`): a ticket that becomes urgent (created urgent, or raised
+//! from any other priority) starts an episode: `urgent_since` = now, `urgent_by` = the actor,
+//! no acknowledgement, and the escalation timer (`escalate_due_at`, see `escalation`) armed
+//! for now + the company's `escalate_after_minutes`. Lowering the priority ends the episode:
+//! all of it cleared, timer disarmed. While it is urgent and unacknowledged, `acknowledge`,
+//! taking it (assigning it to oneself) or closing it acknowledges it (the latter two keep
+//! their own action) and disarms the timer; the first acknowledgement stays. An episode on a
+//! closed ticket is never armed: nobody needs to take it.
+//!
 //! Dependencies: `attachments` (a deleted ticket's files), `validate`, `visibility`, `writes`,
 //! `store`, `auth`, `state`, `error`.
 
+use chrono::{DateTime, Utc};
 use deskbell_protocol::{
     Board, EventAction, Id, NewTicket, Priority, Resource, Ticket, TicketPatch, TicketStatus,
 };
@@ -176,29 +186,134 @@ pub async fn create(state: &AppState, actor: &AuthUser, new: NewTicket) -> OpRes
     super::write(state, actor, new, |w, new| Box::pin(insert_ticket(w, new))).await
 }
 
+/// What a write does to a ticket's escalation timer (`escalate_due_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Keep,
+    Arm(DateTime<Utc>),
+    Disarm,
+}
+
+impl Timer {
+    /// The column's new value; `None` for `Keep` too (a new row has no timer to keep).
+    fn due(self) -> Option<String> {
+        match self {
+            Timer::Arm(at) => Some(store::ts(at)),
+            Timer::Keep | Timer::Disarm => None,
+        }
+    }
+}
+
+/// Applies the urgent-episode rules (module docs) to `after`, the ticket as `actor`'s write
+/// leaves it (`before`: as it was, `None` for a new ticket), and says what becomes of the
+/// escalation timer.
+fn urgent_episode(
+    before: Option<&Ticket>,
+    after: &mut Ticket,
+    actor: Id,
+    now: DateTime<Utc>,
+    escalate_after_minutes: i64,
+) -> Timer {
+    if after.priority != Priority::Urgent {
+        after.urgent_since = None;
+        after.urgent_by = None;
+        after.acknowledged_by = None;
+        after.acknowledged_at = None;
+        return Timer::Disarm;
+    }
+    let begins = before.is_none_or(|b| b.priority != Priority::Urgent);
+    if begins {
+        after.urgent_since = Some(now);
+        after.urgent_by = Some(actor);
+        after.acknowledged_by = None;
+        after.acknowledged_at = None;
+    }
+    let took =
+        after.assignee_id == Some(actor) && before.is_none_or(|b| b.assignee_id != Some(actor));
+    let closed = after.status == TicketStatus::Closed
+        && before.is_none_or(|b| b.status != TicketStatus::Closed);
+    if after.acknowledged_at.is_none() && (took || closed) {
+        after.acknowledged_by = Some(actor);
+        after.acknowledged_at = Some(now);
+        return Timer::Disarm;
+    }
+    if begins {
+        if after.status == TicketStatus::Closed {
+            return Timer::Disarm;
+        }
+        return Timer::Arm(now + chrono::Duration::minutes(escalate_after_minutes));
+    }
+    Timer::Keep
+}
+
+/// The company's minutes before an unacknowledged urgent ticket escalates.
+async fn escalate_after_minutes(w: &mut WriteTx) -> OpResult<i64> {
+    let company_id = w.company_id;
+    Ok(store::company(w.conn(), company_id)
+        .await?
+        .ok_or_else(|| OpError::Internal(format!("company {company_id} does not exist")))?
+        .escalate_after_minutes)
+}
+
 /// Inserts a ticket whose fields are checked, and its first message as a comment.
 async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> OpResult<Ticket> {
     let company_id = w.company_id;
     check_assignee(w.conn(), company_id, new.assignee_id).await?;
     check_lane(w.conn(), company_id, new.lane_id).await?;
     let now = store::ts(w.now);
+    let status = new.status.unwrap_or(TicketStatus::Open);
+    let priority = new.priority.unwrap_or(Priority::Normal);
+    // The episode's fields, decided on the ticket as it will be (only what they read is set).
+    let mut episode = Ticket {
+        id: 0,
+        company_id,
+        title: String::new(),
+        requester: new.requester.clone(),
+        status,
+        priority,
+        assignee_id: new.assignee_id,
+        creator_id: w.actor,
+        lane_id: new.lane_id,
+        last_message: None,
+        comment_count: 0,
+        created_at: w.now,
+        updated_at: w.now,
+        version: 1,
+        urgent_since: None,
+        urgent_by: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
+    };
+    let minutes = if priority == Priority::Urgent {
+        escalate_after_minutes(w).await?
+    } else {
+        0
+    };
+    let timer = urgent_episode(None, &mut episode, w.actor, w.now, minutes);
     let ticket = sqlx::query(&format!(
         "INSERT INTO tickets (company_id, title, requester_name, requester_contact, status, priority,
-            assignee_id, creator_id, lane_id, last_message, comment_count, created_at, updated_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, 1) RETURNING {TICKET_COLUMNS}"
+            assignee_id, creator_id, lane_id, last_message, comment_count, created_at, updated_at, version,
+            urgent_since, urgent_by, acknowledged_by, acknowledged_at, escalate_due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, 1, $13, $14, $15, $16, $17)
+         RETURNING {TICKET_COLUMNS}"
     ))
     .bind(company_id)
     .bind(&new.title)
     .bind(&new.requester.name)
     .bind(new.requester.contact.as_deref())
-    .bind(new.status.unwrap_or(TicketStatus::Open).as_str())
-    .bind(new.priority.unwrap_or(Priority::Normal).as_str())
+    .bind(status.as_str())
+    .bind(priority.as_str())
     .bind(new.assignee_id)
     .bind(w.actor)
     .bind(new.lane_id)
     .bind(new.message.as_deref().map(preview))
     .bind(i64::from(new.message.is_some()))
     .bind(&now)
+    .bind(episode.urgent_since.map(store::ts))
+    .bind(episode.urgent_by)
+    .bind(episode.acknowledged_by)
+    .bind(episode.acknowledged_at.map(store::ts))
+    .bind(timer.due())
     .fetch_one(w.conn())
     .await
     .map(|row| store::ticket_from_row(&row))??;
@@ -378,23 +493,43 @@ async fn update_ticket(
     if after.lane_id != before.lane_id {
         check_lane(w.conn(), actor.company_id(), after.lane_id).await?;
     }
-    sqlx::query(
+    let minutes = if after.priority == Priority::Urgent && before.priority != Priority::Urgent {
+        escalate_after_minutes(w).await?
+    } else {
+        0
+    };
+    let timer = urgent_episode(Some(&before), &mut after, w.actor, w.now, minutes);
+    // A kept timer is left as the database has it (the ticket does not carry it).
+    let timer_sql = if timer == Timer::Keep {
+        ""
+    } else {
+        ", escalate_due_at = $15"
+    };
+    let sql = format!(
         "UPDATE tickets SET title = $1, requester_name = $2, requester_contact = $3, status = $4, priority = $5,
-            assignee_id = $6, lane_id = $7, updated_at = $8, version = version + 1
+            assignee_id = $6, lane_id = $7, updated_at = $8, version = version + 1,
+            urgent_since = $11, urgent_by = $12, acknowledged_by = $13, acknowledged_at = $14{timer_sql}
          WHERE id = $9 AND company_id = $10",
-    )
-    .bind(&after.title)
-    .bind(&after.requester.name)
-    .bind(after.requester.contact.as_deref())
-    .bind(after.status.as_str())
-    .bind(after.priority.as_str())
-    .bind(after.assignee_id)
-    .bind(after.lane_id)
-    .bind(store::ts(w.now))
-    .bind(id)
-    .bind(actor.company_id())
-    .execute(w.conn())
-    .await?;
+    );
+    let mut update = sqlx::query(&sql)
+        .bind(&after.title)
+        .bind(&after.requester.name)
+        .bind(after.requester.contact.as_deref())
+        .bind(after.status.as_str())
+        .bind(after.priority.as_str())
+        .bind(after.assignee_id)
+        .bind(after.lane_id)
+        .bind(store::ts(w.now))
+        .bind(id)
+        .bind(actor.company_id())
+        .bind(after.urgent_since.map(store::ts))
+        .bind(after.urgent_by)
+        .bind(after.acknowledged_by)
+        .bind(after.acknowledged_at.map(store::ts));
+    if timer != Timer::Keep {
+        update = update.bind(timer.due());
+    }
+    update.execute(w.conn()).await?;
     let after = w.ticket(id).await?;
     let (action, from, to) = action_for(&before, &after);
     let mut event = w.envelope(action);
@@ -407,6 +542,48 @@ async fn update_ticket(
         gone.ticket_id = Some(id);
         w.record(Resource::Ticket, lost_sight, gone)?;
     }
+    Ok(after)
+}
+
+/// Acknowledges an urgent ticket: `actor` takes responsibility, and the admins will not be
+/// told (the timer is disarmed). Anyone who sees the ticket may; a ticket that is not urgent,
+/// or closed, is a `conflict` carrying it; one already acknowledged is answered as it is,
+/// with no event (the first acknowledgement stays).
+pub async fn acknowledge(state: &AppState, actor: &AuthUser, id: Id) -> OpResult<Ticket> {
+    state.count_write(actor.company_id(), actor.user.id).await?;
+    super::write(state, actor, (actor.clone(), id), |w, (actor, id)| {
+        Box::pin(acknowledge_ticket(w, actor, *id))
+    })
+    .await
+}
+
+async fn acknowledge_ticket(w: &mut WriteTx, actor: &AuthUser, id: Id) -> OpResult<Ticket> {
+    let before = visible_ticket(w.conn(), &actor.user, id).await?;
+    if before.priority != Priority::Urgent || before.status == TicketStatus::Closed {
+        return Err(OpError::Conflict {
+            message: "only an urgent ticket that is not closed can be acknowledged".into(),
+            current: Some(Box::new(before)),
+        });
+    }
+    if before.acknowledged_at.is_some() {
+        return Ok(before);
+    }
+    let now = store::ts(w.now);
+    sqlx::query(
+        "UPDATE tickets SET acknowledged_by = $1, acknowledged_at = $2, escalate_due_at = NULL,
+            updated_at = $2, version = version + 1
+         WHERE id = $3 AND company_id = $4",
+    )
+    .bind(actor.user.id)
+    .bind(&now)
+    .bind(id)
+    .bind(actor.company_id())
+    .execute(w.conn())
+    .await?;
+    let after = w.ticket(id).await?;
+    let mut event = w.envelope(EventAction::Acknowledge);
+    event.ticket = Some(after.clone());
+    w.record(Resource::Ticket, Audience::of_ticket(&after), event)?;
     Ok(after)
 }
 
@@ -527,6 +704,96 @@ mod tests {
         let mut both = moved.clone();
         both.title = "new".into();
         assert_eq!(action_for(&before, &both).0, EventAction::Update);
+    }
+
+    #[test]
+    fn urgent_episodes_begin_end_and_are_taken() {
+        let now = chrono::Utc::now();
+        let due = now + chrono::Duration::minutes(5);
+        // Created urgent: begins, armed; created urgent and closed: never armed.
+        let mut created = ticket();
+        created.priority = Priority::Urgent;
+        assert_eq!(
+            urgent_episode(None, &mut created, 7, now, 5),
+            Timer::Arm(due)
+        );
+        assert_eq!(
+            (created.urgent_since, created.urgent_by),
+            (Some(now), Some(7))
+        );
+        assert_eq!(created.acknowledged_at, None);
+        let mut closed = ticket();
+        closed.priority = Priority::Urgent;
+        closed.status = TicketStatus::Closed;
+        assert_eq!(urgent_episode(None, &mut closed, 7, now, 5), Timer::Disarm);
+        // Created urgent and assigned to oneself: taken at once.
+        let mut mine = created.clone();
+        mine.assignee_id = Some(7);
+        assert_eq!(urgent_episode(None, &mut mine, 7, now, 5), Timer::Disarm);
+        assert_eq!(mine.acknowledged_by, Some(7));
+
+        // Still urgent, another change: the timer and the episode stay.
+        let later = now + chrono::Duration::minutes(1);
+        let mut moved = created.clone();
+        moved.lane_id = Some(3);
+        assert_eq!(
+            urgent_episode(Some(&created), &mut moved, 8, later, 5),
+            Timer::Keep
+        );
+        assert_eq!(moved.urgent_since, Some(now));
+        // Given to someone else: not taken.
+        let mut handed = created.clone();
+        handed.assignee_id = Some(9);
+        assert_eq!(
+            urgent_episode(Some(&created), &mut handed, 8, later, 5),
+            Timer::Keep
+        );
+        assert_eq!(handed.acknowledged_by, None);
+        // Taken, or closed: acknowledged by the actor, disarmed; the first one stays.
+        let mut taken = created.clone();
+        taken.assignee_id = Some(8);
+        assert_eq!(
+            urgent_episode(Some(&created), &mut taken, 8, later, 5),
+            Timer::Disarm
+        );
+        assert_eq!(
+            (taken.acknowledged_by, taken.acknowledged_at),
+            (Some(8), Some(later))
+        );
+        let mut then_closed = taken.clone();
+        then_closed.status = TicketStatus::Closed;
+        assert_eq!(
+            urgent_episode(Some(&taken), &mut then_closed, 9, later, 5),
+            Timer::Keep
+        );
+        assert_eq!(then_closed.acknowledged_by, Some(8));
+        // Lowered: all cleared.
+        let mut lowered = taken.clone();
+        lowered.priority = Priority::High;
+        assert_eq!(
+            urgent_episode(Some(&taken), &mut lowered, 9, later, 5),
+            Timer::Disarm
+        );
+        assert_eq!(
+            (
+                lowered.urgent_since,
+                lowered.urgent_by,
+                lowered.acknowledged_by,
+                lowered.acknowledged_at
+            ),
+            (None, None, None, None)
+        );
+        // Raised again: a new episode, unacknowledged, armed from now.
+        let mut raised = lowered.clone();
+        raised.priority = Priority::Urgent;
+        assert_eq!(
+            urgent_episode(Some(&lowered), &mut raised, 9, later, 2),
+            Timer::Arm(later + chrono::Duration::minutes(2))
+        );
+        assert_eq!(
+            (raised.urgent_since, raised.urgent_by),
+            (Some(later), Some(9))
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Dependencies: `validate`, `outbox` (session ends), `writes`, `store`, `auth`, `state`,
 //! `error`.
 
-use deskbell_protocol::{Id, NewUser, Role, SessionEndReason, User, UserPatch};
+use deskbell_protocol::{Id, Member, NewUser, Role, SessionEndReason, User, UserPatch};
 
 use super::validate::{email, required_text, Lines};
 use crate::auth::{hash_password_blocking, AuthUser};
@@ -32,6 +32,21 @@ fn valid_password(password: &str) -> OpResult<()> {
 /// The company's members, by id (everyone may list colleagues: names for assignees).
 pub async fn list(state: &AppState, actor: &AuthUser) -> OpResult<Vec<User>> {
     Ok(store::users(&state.db.pool, actor.company_id()).await?)
+}
+
+/// The company's members as every member may see them (`GET /api/members`): active and
+/// disabled, by id, without e-mail addresses.
+pub async fn members(state: &AppState, actor: &AuthUser) -> OpResult<Vec<Member>> {
+    Ok(store::users(&state.db.pool, actor.company_id())
+        .await?
+        .into_iter()
+        .map(|u| Member {
+            id: u.id,
+            name: u.name,
+            role: u.role,
+            active: u.active,
+        })
+        .collect())
 }
 
 /// Adds a member to the company (admins only).

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(tickets::remove),
         )
         .route("/api/tickets/{id}/move", post(tickets::move_ticket))
+        .route("/api/tickets/{id}/acknowledge", post(tickets::acknowledge))
         .route(
             "/api/ticket-tags/{ticket_id}/{lane_id}",
             put(tickets::tag_ticket),
@@ -83,6 +84,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/users", get(users::list).post(users::create))
         .route("/api/users/{id}", axum::routing::patch(users::update))
+        .route("/api/members", get(users::members))
+        .route(
+            "/api/company",
+            get(users::company).patch(users::patch_company),
+        )
         .fallback(|| async { ApiError(OpError::NotFound("route")) })
         .layer(DefaultBodyLimit::max(state.config.max_payload_bytes))
         .with_state(state)

@@ -1,4 +1,5 @@
-//! Ticket routes: the board, list with filters, CRUD with `If-Match`, lane moves.
+//! Ticket routes: the board, list with filters, CRUD with `If-Match`, lane moves,
+//! acknowledgement.
 //!
 //! Dependencies: `ops::tickets`, `extract`, `error`, `auth`, `state`.
 
@@ -109,6 +110,15 @@ pub async fn tag_ticket(
     Ok(Json(
         tickets::move_to_lane(&state, &auth, id, expected, Some(lane)).await?,
     ))
+}
+
+/// `POST /api/tickets/{id}/acknowledge` (no body).
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Id>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(tickets::acknowledge(&state, &auth, id).await?))
 }
 
 pub async fn remove(
