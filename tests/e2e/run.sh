@@ -24,8 +24,8 @@
 # E2E_SERVER_ARGS adds flags to its command line; E2E_ARTIFACTS moves the screenshots and logs;
 # E2E_SCRIPT runs that Node script instead of the tests (bench/app uses this session);
 # E2E_TEST_NAME_PATTERN is passed to node --test-name-pattern; E2E_TESTS lists the test files
-# (default "app.test.mjs cluster.test.mjs"; the cluster is started only when cluster.test.mjs is
-# in it).
+# (default "app.test.mjs alerts.test.mjs cluster.test.mjs"; the cluster is started only when
+# cluster.test.mjs is in it, a second tauri-driver only when alerts.test.mjs is).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -150,6 +150,33 @@ if [ "${1:-}" = "--in-session" ]; then
     curl -sf "http://127.0.0.1:$driver_port/status"
   log "tauri-driver on port $driver_port (WebKitWebDriver on $native_port)"
 
+  # --- a second tauri-driver for a second app (alerts.test.mjs: two members at once) ---------
+  # Its app gets a profile of its own (DESKBELL_CONFIG_DIR: settings, window state, its own
+  # single-instance name) and its own HOME/XDG dirs (WebKit's data); the bus, the keyring, the
+  # notification capture and the display are shared, as two users' apps share a desktop in
+  # nothing but a test.
+  if [[ " $E2E_TESTS " == *" alerts.test.mjs "* ]]; then
+    driver2_port=$(free_port)
+    native2_port=$(free_port)
+    while [ "$driver2_port" = "$driver_port" ] || [ "$native2_port" = "$native_port" ] ||
+      [ "$native2_port" = "$driver2_port" ]; do
+      driver2_port=$(free_port)
+      native2_port=$(free_port)
+    done
+    second="$E2E_TMP/second"
+    mkdir -p "$second/home/.local/share" "$second/home/.config" "$second/home/.cache" "$second/profile"
+    export E2E_DRIVER2_PORT=$driver2_port
+    HOME="$second/home" XDG_DATA_HOME="$second/home/.local/share" \
+      XDG_CONFIG_HOME="$second/home/.config" XDG_CACHE_HOME="$second/home/.cache" \
+      DESKBELL_CONFIG_DIR="$second/profile" NO_AT_BRIDGE=1 \
+      setsid "$TAURI_DRIVER" --port "$driver2_port" --native-port "$native2_port" \
+      --native-driver "$(command -v WebKitWebDriver)" >"$logs/tauri-driver-2.log" 2>&1 &
+    groups+=($!)
+    wait_for "the second tauri-driver on port $driver2_port" 30 \
+      curl -sf "http://127.0.0.1:$driver2_port/status"
+    log "second tauri-driver on port $driver2_port (WebKitWebDriver on $native2_port)"
+  fi
+
   # --- the tests ------------------------------------------------------------------------------
   export E2E_SHOTS="$ARTIFACTS"
   # No accessibility bus on the private session: keep GTK from asking for one.
@@ -171,7 +198,7 @@ fi
 # Part 1: prerequisites and builds, then the session.
 # ==============================================================================================
 started=$SECONDS
-export E2E_TESTS="${E2E_TESTS:-app.test.mjs cluster.test.mjs}"
+export E2E_TESTS="${E2E_TESTS:-app.test.mjs alerts.test.mjs cluster.test.mjs}"
 # cluster.test.mjs needs a cluster (started below); E2E_SCRIPT (bench/app) runs no test file.
 with_cluster=0
 if [ -z "${E2E_SCRIPT:-}" ] && [[ " $E2E_TESTS " == *" cluster.test.mjs "* ]]; then

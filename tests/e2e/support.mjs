@@ -44,12 +44,12 @@ export async function until(probe, { timeout = 15_000, interval = 200, message =
 // --- the app -----------------------------------------------------------------------------------
 
 /** A WebDriver session on the app (tauri-driver launches it; closing the session ends it). */
-export async function openApp(application = env('E2E_APP')) {
+export async function openApp(application = env('E2E_APP'), { driverPort = env('E2E_DRIVER_PORT') } = {}) {
   // Imported here so that scripts outside tests/e2e (bench/app) find tests/e2e's webdriverio.
   const { remote } = await import('webdriverio');
   return remote({
     hostname: '127.0.0.1',
-    port: Number(env('E2E_DRIVER_PORT')),
+    port: Number(driverPort),
     logLevel: 'warn',
     connectionRetryTimeout: 120_000,
     connectionRetryCount: 0,
@@ -214,13 +214,23 @@ export class Notifications {
     this.record = env('E2E_NOTIFY_RECORD');
   }
 
-  /** Every Notify call so far, from the record file (one JSON object per line). */
-  calls() {
+  /** Every line of the record file so far (one JSON object per line). */
+  entries() {
     if (!existsSync(this.record)) return [];
     return readFileSync(this.record, 'utf8')
       .split('\n')
       .filter((line) => line.trim())
       .map((line) => JSON.parse(line));
+  }
+
+  /** Every Notify call so far: { id, sender, appName, summary, body, actions, urgency, hints, … }. */
+  calls() {
+    return this.entries().filter((e) => e.closed === undefined);
+  }
+
+  /** Every CloseNotification call so far: { closed: id, sender, receivedAtMs }. */
+  closes() {
+    return this.entries().filter((e) => e.closed !== undefined);
   }
 
   /** Emits ActionInvoked(id, action), as a desktop does when the user clicks the action. */

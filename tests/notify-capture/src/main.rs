@@ -6,11 +6,18 @@
 //!   `/org/freedesktop/Notifications` (Notify, CloseNotification, GetCapabilities,
 //!   GetServerInformation);
 //! - appends every `Notify` call as one JSON line to `--record FILE`:
-//!   `{"id", "appName", "summary", "body", "actions", "urgency", "replacesId", "appIcon",
-//!   "expireTimeout", "hints", "receivedAtMs"}` (`urgency` is the `urgency` hint as a number:
+//!   `{"id", "sender", "appName", "summary", "body", "actions", "urgency", "replacesId",
+//!   "appIcon", "expireTimeout", "hints", "receivedAtMs"}` (`sender` is the caller's unique bus
+//!   name, which tells two apps on one bus apart; `urgency` is the `urgency` hint as a number:
 //!   0 low, 1 normal, 2 critical; `null` when absent);
+//! - records every `CloseNotification` call (`GET /closed`, and as `{"closed": id, "sender",
+//!   "receivedAtMs"}` lines in `--record FILE`) and, as a desktop does, emits
+//!   `NotificationClosed(id, 3)` for a notification it showed;
+//! - advertises the capabilities `actions`, `body`, `persistence`, plus `sound` with
+//!   `--sound-capability` (a server that plays the `sound-file`/`sound-name` hints itself);
 //! - offers a control over HTTP on `--control ADDR` (loopback only):
 //!   - `GET /calls` → every recorded call, as a JSON array in arrival order;
+//!   - `GET /closed` → every `CloseNotification` call, in arrival order;
 //!   - `POST /invoke/{id}/{action}` → emits `ActionInvoked(id, action)`, as a desktop does when
 //!     the user clicks the action (404 when no notification `id` was shown);
 //!   - `POST /close/{id}` → emits `NotificationClosed(id, 2)` (dismissed by the user);
@@ -66,6 +73,9 @@ struct Cli {
     /// Also be the desktop's tray host (org.kde.StatusNotifierWatcher).
     #[arg(long)]
     tray_host: bool,
+    /// Advertise the `sound` capability (the server plays notification sounds itself).
+    #[arg(long)]
+    sound_capability: bool,
 }
 
 /// One `Notify` call, as recorded.
@@ -73,6 +83,8 @@ struct Cli {
 #[serde(rename_all = "camelCase")]
 struct Recorded {
     id: u32,
+    /// The caller's unique bus name (`:1.42`).
+    sender: String,
     app_name: String,
     summary: String,
     body: String,
@@ -86,8 +98,19 @@ struct Recorded {
     received_at_ms: u128,
 }
 
+/// One `CloseNotification` call, as recorded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Closed {
+    closed: u32,
+    sender: String,
+    received_at_ms: u128,
+}
+
 struct Shared {
     calls: Mutex<Vec<Recorded>>,
+    closed: Mutex<Vec<Closed>>,
+    sound_capability: bool,
     record: Mutex<std::fs::File>,
     next_id: Mutex<u32>,
 }
@@ -95,18 +118,26 @@ struct Shared {
 impl Shared {
     fn record(&self, call: Recorded) -> u32 {
         let id = call.id;
-        let mut line = serde_json::to_string(&call).expect("a record serializes");
-        line.push('\n');
-        {
-            // One write per line, so a reader never sees half of one.
-            let mut file = self.record.lock().expect("record lock");
-            if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.flush()) {
-                eprintln!("notify-capture: cannot append to the record file: {e}");
-            }
-        }
+        self.append(&call);
         self.calls.lock().expect("calls lock").push(call);
-        eprintln!("notify-capture: recorded {}", line.trim_end());
         id
+    }
+
+    fn record_close(&self, closed: Closed) {
+        self.append(&closed);
+        self.closed.lock().expect("closed lock").push(closed);
+    }
+
+    /// Appends one JSON line to the record file (one write per line, so a reader never sees
+    /// half of one).
+    fn append(&self, entry: &impl Serialize) {
+        let mut line = serde_json::to_string(entry).expect("a record serializes");
+        line.push('\n');
+        let mut file = self.record.lock().expect("record lock");
+        if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.flush()) {
+            eprintln!("notify-capture: cannot append to the record file: {e}");
+        }
+        eprintln!("notify-capture: recorded {}", line.trim_end());
     }
 
     fn knows(&self, id: u32) -> bool {
@@ -154,6 +185,7 @@ impl Capture {
     #[allow(clippy::too_many_arguments)]
     fn notify(
         &self,
+        #[zbus(header)] header: zbus::message::Header<'_>,
         app_name: String,
         replaces_id: u32,
         app_icon: String,
@@ -178,12 +210,10 @@ impl Capture {
             .iter()
             .map(|(k, v)| (k.clone(), hint_text(v)))
             .collect();
-        let received_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let received_at_ms = now_ms();
         self.shared.record(Recorded {
             id,
+            sender: sender_of(&header),
             app_name,
             summary,
             body,
@@ -197,12 +227,34 @@ impl Capture {
         })
     }
 
-    fn close_notification(&self, id: u32) {
-        eprintln!("notify-capture: CloseNotification({id})");
+    async fn close_notification(
+        &self,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+    ) {
+        self.shared.record_close(Closed {
+            closed: id,
+            sender: sender_of(&header),
+            received_at_ms: now_ms(),
+        });
+        if self.shared.knows(id) {
+            // Reason 3: closed by a call to CloseNotification.
+            if let Err(e) = emitter
+                .emit(IFACE, "NotificationClosed", &(id, 3u32))
+                .await
+            {
+                eprintln!("notify-capture: cannot emit NotificationClosed({id}, 3): {e}");
+            }
+        }
     }
 
     fn get_capabilities(&self) -> Vec<String> {
-        vec!["actions".into(), "body".into(), "persistence".into()]
+        let mut caps: Vec<String> = vec!["actions".into(), "body".into(), "persistence".into()];
+        if self.shared.sound_capability {
+            caps.push("sound".into());
+        }
+        caps
     }
 
     fn get_server_information(&self) -> (String, String, String, String) {
@@ -238,6 +290,21 @@ async fn tray_click(State(control): State<Control>, UrlPath(id): UrlPath<i32>) -
 
 async fn calls(State(control): State<Control>) -> Json<Vec<Recorded>> {
     Json(control.shared.calls.lock().expect("calls lock").clone())
+}
+
+async fn closed(State(control): State<Control>) -> Json<Vec<Closed>> {
+    Json(control.shared.closed.lock().expect("closed lock").clone())
+}
+
+fn sender_of(header: &zbus::message::Header<'_>) -> String {
+    header.sender().map(|s| s.to_string()).unwrap_or_default()
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -318,6 +385,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("opening the record file {}", cli.record.display()))?;
     let shared = Arc::new(Shared {
         calls: Mutex::new(Vec::new()),
+        closed: Mutex::new(Vec::new()),
+        sound_capability: cli.sound_capability,
         record: Mutex::new(record),
         next_id: Mutex::new(1),
     });
@@ -357,6 +426,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/calls", get(calls))
+        .route("/closed", get(closed))
         .route("/invoke/{id}/{action}", post(invoke))
         .route("/close/{id}", post(close))
         .route("/tray", get(tray_items))
