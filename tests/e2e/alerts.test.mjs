@@ -1,0 +1,195 @@
+// Urgent tickets get handled, through two real apps at once: agent1's and agent2's, each its own
+// Deskbell process (its own profile, tauri-driver and WebKit) on one private D-Bus session, one
+// notification capture and one demo server. Run by tests/e2e/run.sh (which starts the second
+// driver when this file is among E2E_TESTS); screenshots go to ci-artifacts/e2e/alerts-NN-*.png.
+//
+// What it proves (issue 18): an urgent ticket raises a notification in both apps with the actions
+// Open (also the body click: `default`), Acknowledge and Assign to me, an icon and a sound request;
+// Acknowledge invoked on one app's notification acknowledges the ticket on the server, and the
+// other app withdraws its notification (CloseNotification) and marks the card "Acknowledged by …";
+// the body click opens the ticket; Assign to me assigns it. Every wait is a condition with a
+// deadline.
+
+import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { ADMIN, AGENT, AGENT2, Api, Notifications, env, openApp, until } from './support.mjs';
+import * as ui from './ui.mjs';
+import { SEL, TIMEOUT, setBrowser, tid, waitFor } from './ui.mjs';
+
+const serverUrl = env('E2E_SERVER_URL');
+const shots = env('E2E_SHOTS');
+mkdirSync(join(shots, 'logs'), { recursive: true });
+
+const notifications = new Notifications();
+const admin = new Api(serverUrl);
+const apis = { [AGENT]: new Api(serverUrl), [AGENT2]: new Api(serverUrl) };
+/** email → { browser, sender (its bus name, once known), user } */
+const apps = {};
+const step = ui.steps({ shots, prefix: 'alerts-' });
+const state = {};
+
+/** Makes `email`'s app the one the ui.mjs helpers (and the step's screenshot) act on. */
+function use(email) {
+  setBrowser(apps[email].browser);
+  return apps[email].browser;
+}
+
+/** The notifications captured for `title` since `from`, one per app (by sender). */
+function shownFor(title, from = 0) {
+  return notifications.calls().slice(from).filter((c) => c.summary.includes(title) || c.body.includes(title));
+}
+
+function actionsOf(call) {
+  const pairs = {};
+  for (let i = 0; i + 1 < call.actions.length; i += 2) pairs[call.actions[i]] = call.actions[i + 1];
+  return pairs;
+}
+
+/** Waits until both apps showed a notification for `title`; answers { [email]: call } once the
+ *  senders are known, else [call, call]. */
+async function waitBothNotified(title, from) {
+  const calls = await until(() => {
+    const shown = shownFor(title, from);
+    const senders = new Set(shown.map((c) => c.sender));
+    return senders.size >= 2 ? shown : null;
+  }, { timeout: TIMEOUT.notify, message: `a notification for "${title}" in both apps` }).catch((e) => {
+    throw new Error(`${e.message}; captured: ${JSON.stringify(notifications.calls().slice(from))}`);
+  });
+  const bySender = new Map();
+  for (const c of calls) if (!bySender.has(c.sender)) bySender.set(c.sender, c);
+  return [...bySender.values()];
+}
+
+async function urgentTicket(title) {
+  return admin.createTicket({
+    title,
+    requester: { name: 'Dana Requester', contact: 'dana@example.test' },
+    priority: 'urgent',
+    message: 'The whole floor is offline.',
+  });
+}
+
+describe('urgent tickets handled from notifications, two apps', { concurrency: false }, () => {
+  before(async () => {
+    await admin.login(ADMIN);
+    for (const email of [AGENT, AGENT2]) await apis[email].login(email);
+    const members = await admin.request('GET', '/api/members');
+    state.names = Object.fromEntries(members.map((m) => [m.id, m.name]));
+    apps[AGENT] = { browser: await openApp() };
+    apps[AGENT2] = { browser: await openApp(env('E2E_APP'), { driverPort: env('E2E_DRIVER2_PORT') }) };
+    for (const email of [AGENT, AGENT2]) {
+      apps[email].user = (await apis[email].request('GET', '/api/me')).user;
+    }
+  });
+
+  after(async () => {
+    for (const app of Object.values(apps)) await app.browser?.deleteSession().catch(() => {});
+  });
+
+  step('both-signed-in', 'agent1 and agent2 sign in, each in their own app, both Live', async () => {
+    for (const email of [AGENT, AGENT2]) {
+      use(email);
+      await waitFor(async () => (await apps[email].browser.$(SEL.loginEmail)).isDisplayed(), TIMEOUT.ui,
+        `${email}: the sign-in form never showed`);
+      await ui.signInThroughUi(serverUrl, email);
+    }
+  });
+
+  step('urgent-in-both', 'an urgent ticket notifies both apps, with actions, icon and sound', async () => {
+    const from = notifications.calls().length;
+    const ticket = await urgentTicket(`E2E server room flooded ${Date.now()}`);
+    state.ticket = ticket;
+    const calls = await waitBothNotified(ticket.title, from);
+    assert.equal(calls.length, 2, 'one notification per app');
+    for (const call of calls) {
+      assert.equal(call.appName, 'Deskbell');
+      assert.equal(call.urgency, 2, 'urgency hint: critical');
+      const actions = actionsOf(call);
+      assert.ok('default' in actions, `the body click is advertised (actions ${JSON.stringify(call.actions)})`);
+      assert.ok('acknowledge' in actions, `an Acknowledge action (actions ${JSON.stringify(call.actions)})`);
+      assert.ok('assign' in actions, `an Assign to me action (actions ${JSON.stringify(call.actions)})`);
+      assert.ok('open' in actions, `an Open action (actions ${JSON.stringify(call.actions)})`);
+      assert.ok(call.hints['sound-file'] || call.hints['sound-name'],
+        `a sound is asked for (hints ${JSON.stringify(call.hints)})`);
+      assert.ok(call.appIcon || call.hints['image-path'] || call.hints['image-data'],
+        `an icon (appIcon ${JSON.stringify(call.appIcon)}, hints ${JSON.stringify(Object.keys(call.hints))})`);
+      assert.ok(`${call.summary} ${call.body}`.includes(`#${ticket.id}`), `the ticket number (${call.summary} / ${call.body})`);
+      assert.ok(call.body.includes('Dana Requester'), `the requester (${call.body})`);
+    }
+    state.calls = calls;
+    // Both boards mark the card as waiting for someone.
+    for (const email of [AGENT, AGENT2]) {
+      use(email);
+      await waitFor(async () => (await apps[email].browser.$(`${SEL.cardById(ticket.id)} ${tid('card-unacknowledged')}`)).isExisting(),
+        TIMEOUT.ui, `${email}: the card never showed it is unacknowledged`);
+    }
+  });
+
+  step('acknowledged-from-notification', 'Acknowledge on one app\'s notification acknowledges on the server; the other app withdraws its notification and marks the card', async () => {
+    const [acted, other] = state.calls;
+    const closesBefore = notifications.closes().length;
+    await notifications.invoke(acted.id, 'acknowledge');
+    const ticket = await until(async () => {
+      const t = await admin.ticket(state.ticket.id);
+      return t.acknowledgedBy ? t : null;
+    }, { timeout: TIMEOUT.ui, message: 'the ticket acknowledged on the server' });
+    const actor = [AGENT, AGENT2].find((e) => apps[e].user.id === ticket.acknowledgedBy);
+    assert.ok(actor, `acknowledged by one of the two agents (acknowledgedBy ${ticket.acknowledgedBy})`);
+    const otherEmail = actor === AGENT ? AGENT2 : AGENT;
+    apps[actor].sender = acted.sender;
+    apps[otherEmail].sender = other.sender;
+    // The other app closes its notification for the ticket.
+    await until(() => notifications.closes().slice(closesBefore)
+      .some((c) => c.closed === other.id && c.sender === other.sender), {
+      timeout: TIMEOUT.notify,
+      message: `${otherEmail}'s app closing notification ${other.id}`,
+    }).catch((e) => {
+      throw new Error(`${e.message}; closes: ${JSON.stringify(notifications.closes().slice(closesBefore))}`);
+    });
+    // …and marks the card with who acknowledged it.
+    const name = state.names[ticket.acknowledgedBy];
+    use(otherEmail);
+    const marked = `${SEL.cardById(ticket.id)} ${tid('card-acknowledged')}`;
+    await waitFor(async () => {
+      const el = await apps[otherEmail].browser.$(marked);
+      return (await el.isExisting()) && (await el.getText()).includes(`Acknowledged by ${name}`);
+    }, TIMEOUT.ui, `${otherEmail}: the card never said "Acknowledged by ${name}"`);
+    assert.equal(await apps[otherEmail].browser.$(`${SEL.cardById(ticket.id)} ${tid('card-unacknowledged')}`).isExisting(),
+      false, 'the unacknowledged marker is gone');
+    // No new notification for that ticket after the acknowledgement in either app.
+    const after = shownFor(state.ticket.title).filter((c) => c.id !== acted.id && c.id !== other.id);
+    assert.deepEqual(after, [], 'no further notification once acknowledged');
+  });
+
+  step('body-click-opens', 'a click on the notification body (default) opens that ticket', async () => {
+    const from = notifications.calls().length;
+    const ticket = await urgentTicket(`E2E badge readers down ${Date.now()}`);
+    const calls = await waitBothNotified(ticket.title, from);
+    const call = calls.find((c) => c.sender === apps[AGENT].sender) ?? calls[0];
+    const email = call.sender === apps[AGENT2].sender ? AGENT2 : AGENT;
+    await notifications.invoke(call.id, 'default');
+    const browser = use(email);
+    await waitFor(async () => {
+      const drawer = await browser.$(SEL.drawer);
+      return (await drawer.isExisting()) && (await drawer.getAttribute('data-ticket-id')) === String(ticket.id);
+    }, TIMEOUT.ui, `${email}: the drawer never opened on ticket ${ticket.id}`);
+    state.second = { ticket, calls };
+  });
+
+  step('assign-to-me', 'Assign to me on the notification assigns the ticket to that agent', async () => {
+    const { ticket, calls } = state.second;
+    const call = calls.find((c) => c.sender === apps[AGENT2].sender) ?? calls[1];
+    const email = call.sender === apps[AGENT].sender ? AGENT : AGENT2;
+    await notifications.invoke(call.id, 'assign');
+    const assigned = await until(async () => {
+      const t = await admin.ticket(ticket.id);
+      return t.assigneeId ? t : null;
+    }, { timeout: TIMEOUT.ui, message: 'the ticket assigned on the server' });
+    assert.equal(assigned.assigneeId, apps[email].user.id, `assigned to ${email}`);
+    assert.equal(assigned.acknowledgedBy, apps[email].user.id, 'taking it counts as acknowledging it');
+    use(email);
+  });
+});
