@@ -14,9 +14,13 @@
 //!   two escalations; a replayed event is the same one: versions already seen are ignored);
 //! - level [`AlertLevel::AlsoAssignedToMe`] adds "assigned to you" (by someone else);
 //!   [`AlertLevel::AlsoCommentsOnMine`] adds that and comments by others on tickets assigned to me;
-//! - alerts raised within one window (default 2 s from the first) are delivered together when
-//!   it closes: one alert as is, several as one summary ("3 urgent tickets") that keeps every
-//!   ticket id;
+//! - the first alert after a quiet spell is delivered at once (at the next poll, with whatever
+//!   was raised before that poll: the desk's pump polls after each batch of events it has
+//!   received); alerts raised within the window (default 2 s) after a delivery wait for the
+//!   window's end and are delivered together: one alert as is, several as one summary
+//!   ("3 urgent tickets") that keeps every ticket id. A burst costs one notification at once
+//!   and at most one more per window, and an urgent ticket after a quiet spell is never held
+//!   back;
 //! - an urgent ticket nobody has acknowledged ([`Ticket::awaits_acknowledgement`]) is alerted
 //!   again every [`AlertPreferences::reminder_minutes`] (a *reminder*, with sound if
 //!   [`AlertPreferences::sound_with_reminders`]) until it is acknowledged, de-escalated, closed,
@@ -396,6 +400,8 @@ pub struct AlertPolicy {
     comments_seen: HashSet<Id>,
     pending: Vec<Alert>,
     window_ends: Option<Duration>,
+    /// Alerts raised before this (the last delivery + `window`) wait for it: they coalesce.
+    coalesce_until: Option<Duration>,
     unread_urgent: BTreeSet<Id>,
     /// Local wall-clock time at a moment of `now` (local time advances with `now` from there).
     local: Option<(Duration, NaiveDateTime)>,
@@ -426,6 +432,7 @@ impl AlertPolicy {
             comments_seen: HashSet::new(),
             pending: Vec::new(),
             window_ends: None,
+            coalesce_until: None,
             unread_urgent: BTreeSet::new(),
             local: None,
             unacknowledged: HashSet::new(),
@@ -771,7 +778,8 @@ impl AlertPolicy {
             self.muted.push(alert);
         } else {
             if self.pending.is_empty() {
-                self.window_ends = Some(now + self.window);
+                // Leading edge: out at the next poll, unless a delivery was just made.
+                self.window_ends = Some(self.coalesce_until.map_or(now, |until| until.max(now)));
             }
             self.pending.push(alert);
         }
@@ -822,6 +830,9 @@ impl AlertPolicy {
             }
         }
         alerts.extend(self.due_reminders(now));
+        if !alerts.is_empty() {
+            self.coalesce_until = Some(now + self.window);
+        }
         if alerts.len() <= 1 {
             return alerts;
         }

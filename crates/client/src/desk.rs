@@ -787,6 +787,9 @@ struct Pump {
     window: Duration,
 }
 
+/// Events the pump takes from its queue at most before it delivers the alerts they raised.
+const BURST: usize = 256;
+
 impl Pump {
     /// The policy's time; also tells it the local wall-clock time that goes with it.
     fn now(&mut self) -> Duration {
@@ -817,7 +820,15 @@ impl Pump {
             };
             tokio::select! {
                 event = board.recv() => match event {
-                    Some(event) => self.on_board(event).await,
+                    Some(event) => {
+                        self.on_board(event).await;
+                        // What arrived together (a replay, a burst) is judged together, so
+                        // that its alerts coalesce into one notification delivered at once.
+                        for _ in 0..BURST {
+                            let Ok(event) = board.try_recv() else { break };
+                            self.on_board(event).await;
+                        }
+                    }
                     None => break,
                 },
                 Some(command) = commands.recv() => {

@@ -387,9 +387,8 @@ async fn cli_watch_prints_json_lines_and_the_board_on_sigterm() {
 }
 
 /// A notification's actions are performed by the desk itself: "Assign to me" assigns through
-/// the API, "Acknowledge" calls the acknowledge route (its answer — the acknowledged ticket, or
-/// the failure as `AlertActionFailed` — reaches the stream), "Open" on a summary opens the
-/// board filtered to its tickets.
+/// the API, "Acknowledge" acknowledges on the server (and a colleague's app withdraws its
+/// notification of the ticket), "Open" on a summary opens the board filtered to its tickets.
 #[tokio::test]
 async fn notification_actions_are_performed_by_the_desk() {
     use deskbell_client::alerts::{NotificationAction, NotifierEvent};
@@ -431,6 +430,8 @@ async fn notification_actions_are_performed_by_the_desk() {
             )
         })
         .await;
+    // A colleague whose notification must be withdrawn once agent1 acknowledges.
+    let mut colleague = Harness::start(&server, "agent2@acme.test").await;
 
     let first = api
         .create_ticket(&admin, &new_ticket("Checkout is down", Priority::Urgent))
@@ -484,9 +485,14 @@ async fn notification_actions_are_performed_by_the_desk() {
         Some(me)
     );
 
-    // "Acknowledge": the desk calls the route. Until the server's acknowledge route lands
-    // (branch alerts-server) the server answers 404 and the failure is reported; after, the
-    // acknowledgement comes back as an `acknowledge` event.
+    // "Acknowledge": the desk calls the route; the acknowledgement comes back as an
+    // `acknowledge` event, and the colleague's app withdraws its notification of the ticket.
+    colleague
+        .wait_for("the colleague's alert", |e| {
+            matches!(e, DeskEvent::Alert { alert, .. } if alert.ticket_ids.contains(&second.id))
+        })
+        .await;
+    assert!(!colleague.notifier.withdrawals().contains(&second.id));
     actions
         .send(NotifierEvent::Action {
             ticket_ids: vec![second.id],
@@ -494,21 +500,38 @@ async fn notification_actions_are_performed_by_the_desk() {
         })
         .await
         .unwrap();
-    let outcome = agent
-        .wait_for("the acknowledgement's outcome", |e| match e {
-            DeskEvent::AlertActionFailed {
-                ticket_ids, action, ..
-            } => *ticket_ids == [second.id] && *action == NotificationAction::Acknowledge,
-            DeskEvent::Event { event, .. } => {
-                event.action == deskbell_protocol::EventAction::Acknowledge
-                    && event.ticket.as_ref().is_some_and(|t| t.id == second.id)
-            }
-            _ => false,
-        })
+    let acknowledged = |e: &DeskEvent| match e {
+        DeskEvent::Event { event, .. } => {
+            event.action == deskbell_protocol::EventAction::Acknowledge
+                && event.ticket.as_ref().is_some_and(|t| t.id == second.id)
+        }
+        _ => false,
+    };
+    agent.wait_for("the acknowledgement", acknowledged).await;
+    assert!(
+        !agent
+            .seen
+            .iter()
+            .any(|e| matches!(e, DeskEvent::AlertActionFailed { .. })),
+        "{:?}",
+        agent.seen
+    );
+    let on_server = api.ticket(&admin, second.id).await.unwrap();
+    assert_eq!(on_server.acknowledged_by, Some(me));
+    colleague
+        .wait_for("the acknowledgement, at the colleague", acknowledged)
         .await;
-    if let DeskEvent::AlertActionFailed { code, message, .. } = &outcome {
-        eprintln!("acknowledge not served yet: {code}: {message}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !colleague.notifier.withdrawals().contains(&second.id) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the colleague's notification was never withdrawn: {:?}",
+            colleague.notifier.withdrawals()
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    colleague.desk.shutdown().await;
     agent.desk.shutdown().await;
 }
 

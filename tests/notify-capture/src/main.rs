@@ -240,10 +240,7 @@ impl Capture {
         });
         if self.shared.knows(id) {
             // Reason 3: closed by a call to CloseNotification.
-            if let Err(e) = emitter
-                .emit(IFACE, "NotificationClosed", &(id, 3u32))
-                .await
-            {
+            if let Err(e) = emitter.emit(IFACE, "NotificationClosed", &(id, 3u32)).await {
                 eprintln!("notify-capture: cannot emit NotificationClosed({id}, 3): {e}");
             }
         }

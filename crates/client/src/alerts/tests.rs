@@ -86,13 +86,14 @@ fn feed(
 }
 
 #[test]
-fn urgent_creation_by_someone_else_alerts_after_the_window() {
+fn urgent_creation_by_someone_else_alerts_at_once() {
     let mut p = policy(AlertLevel::UrgentOnly);
     let t = ticket(1, 1, Priority::Urgent, None);
     feed(&mut p, EventAction::Create, OTHER, None, &t, 10.0);
-    assert_eq!(p.next_deadline(), Some(s(12.0)));
-    assert!(p.poll(s(11.9)).is_empty());
-    let alerts = p.poll(s(12.0));
+    // After a quiet spell nothing holds the first alert back: it is due at the next poll.
+    assert_eq!(p.next_deadline(), Some(s(10.0)));
+    assert!(p.poll(s(9.9)).is_empty(), "not before it was raised");
+    let alerts = p.poll(s(10.0));
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
     assert_eq!(a.kind, AlertKind::Urgent);
@@ -230,18 +231,21 @@ fn any_update_that_makes_it_urgent_counts_and_appearing_urgent_too() {
 #[test]
 fn bursts_are_coalesced_into_one_summary() {
     let mut p = policy(AlertLevel::UrgentOnly);
-    for (i, at) in [(1, 0.0), (2, 0.5), (3, 1.9)] {
+    let urgent = |p: &mut AlertPolicy, id: Id, at: f64| {
         feed(
-            &mut p,
+            p,
             EventAction::Create,
             OTHER,
             None,
-            &ticket(i, 1, Priority::Urgent, None),
+            &ticket(id, 1, Priority::Urgent, None),
             at,
-        );
+        )
+    };
+    // Raised together (one batch of events before a poll): one summary, at once.
+    for id in 1..=3 {
+        urgent(&mut p, id, 0.0);
     }
-    assert!(p.poll(s(1.99)).is_empty());
-    let alerts = p.poll(s(2.0));
+    let alerts = p.poll(s(0.0));
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
     assert!(a.summary);
@@ -249,20 +253,22 @@ fn bursts_are_coalesced_into_one_summary() {
     assert_eq!(a.title, "3 urgent tickets");
     assert_eq!(a.ticket_ids, vec![1, 2, 3]);
     assert_eq!(a.body, "• Ticket 1\n• Ticket 2\n• Ticket 3");
-    // A later alert opens a new window of its own.
-    feed(
-        &mut p,
-        EventAction::Create,
-        OTHER,
-        None,
-        &ticket(4, 1, Priority::Urgent, None),
-        2.1,
-    );
-    assert_eq!(p.next_deadline(), Some(s(4.1)));
-    let later = p.poll(s(5.0));
+    // Raised within the window after that delivery: they wait for its end, together.
+    urgent(&mut p, 4, 0.5);
+    assert_eq!(p.next_deadline(), Some(s(2.0)));
+    assert!(p.poll(s(1.0)).is_empty());
+    urgent(&mut p, 5, 1.9);
+    let later = p.poll(s(2.0));
     assert_eq!(later.len(), 1);
-    assert!(!later[0].summary);
-    assert_eq!(p.unread_urgent(), 4);
+    assert!(later[0].summary);
+    assert_eq!(later[0].ticket_ids, vec![4, 5]);
+    // After a quiet spell, the next one goes out alone and at once.
+    urgent(&mut p, 6, 10.0);
+    assert_eq!(p.next_deadline(), Some(s(10.0)));
+    let quiet = p.poll(s(10.0));
+    assert_eq!(quiet.len(), 1);
+    assert!(!quiet[0].summary);
+    assert_eq!(p.unread_urgent(), 6);
 }
 
 #[test]
