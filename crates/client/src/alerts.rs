@@ -985,6 +985,34 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// What an OS notification says: for one ticket, its number before the title, and after the
+/// alert's text a line with the requester, the lane and who made it urgent (an escalation's text
+/// already says how long it has waited); a summary as it is.
+pub fn notification_text(alert: &Alert) -> (String, String) {
+    let Some(number) = alert.ticket_number.filter(|_| !alert.summary) else {
+        return (alert.title.clone(), alert.body.clone());
+    };
+    let summary = format!("#{number} {}", alert.title);
+    let mut facts: Vec<String> = Vec::new();
+    if let Some(requester) = alert.requester.as_deref() {
+        if alert.kind == AlertKind::Escalated || !alert.body.contains(requester) {
+            facts.push(format!("From {requester}"));
+        }
+    }
+    if let Some(lane) = alert.lane.as_deref() {
+        facts.push(lane.to_string());
+    }
+    if let Some(by) = alert.made_urgent_by.as_deref() {
+        facts.push(format!("made urgent by {by}"));
+    }
+    let mut body = alert.body.clone();
+    if !facts.is_empty() {
+        body.push('\n');
+        body.push_str(&facts.join(" · "));
+    }
+    (summary, body)
+}
+
 fn summarize(alerts: &[Alert]) -> Alert {
     let urgent = alerts.iter().filter(|a| a.kind.is_urgent()).count();
     let others = alerts.len() - urgent;
@@ -1300,7 +1328,8 @@ impl DesktopNotifier {
 
     fn notification(alert: &Alert) -> notify_rust::Notification {
         let mut n = notify_rust::Notification::new();
-        n.appname(APP_NAME).summary(&alert.title).body(&alert.body);
+        let (summary, body) = notification_text(alert);
+        n.appname(APP_NAME).summary(&summary).body(&body);
         for (key, label) in actions_for(alert) {
             n.action(key, label);
         }

@@ -239,8 +239,12 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
 
     let shown = wait_for_call(&calls, 1).await;
     assert_eq!(shown.app_name, "Deskbell");
-    assert_eq!(shown.summary, "Checkout is down");
-    assert_eq!(shown.body, "New urgent ticket: Grace — Nobody can pay");
+    // The ticket's number, its requester and its lane (the board's "No lane").
+    assert_eq!(shown.summary, "#42 Checkout is down");
+    assert_eq!(
+        shown.body,
+        "New urgent ticket: Grace — Nobody can pay\nNo lane"
+    );
     assert_eq!(
         shown.actions,
         [

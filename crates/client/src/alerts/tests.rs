@@ -1260,3 +1260,39 @@ fn notification_actions_by_kind() {
     n.withdraw(4);
     assert_eq!(n.withdrawals(), vec![4]);
 }
+
+#[test]
+fn notifications_name_the_ticket_its_requester_lane_and_who_made_it_urgent() {
+    let mut alert = Alert::simple(
+        AlertKind::Urgent,
+        vec![12],
+        "Printer on fire",
+        "New urgent ticket: Grace — it smokes",
+    );
+    alert.ticket_number = Some(12);
+    alert.requester = Some("Grace".into());
+    alert.lane = Some("Hardware".into());
+    alert.made_urgent_by = Some("Ana Admin".into());
+    let (summary, body) = notification_text(&alert);
+    assert_eq!(summary, "#12 Printer on fire");
+    assert_eq!(
+        body,
+        "New urgent ticket: Grace — it smokes\nHardware · made urgent by Ana Admin"
+    );
+    // An escalation says who asked and how long it waited (its text), and where it is.
+    let mut escalated = alert.clone();
+    escalated.kind = AlertKind::Escalated;
+    escalated.body = "Nobody has acknowledged #12 in 5 min".into();
+    let (_, body) = notification_text(&escalated);
+    assert_eq!(
+        body,
+        "Nobody has acknowledged #12 in 5 min\nFrom Grace · Hardware · made urgent by Ana Admin"
+    );
+    // A summary stays as it is.
+    let mut summary = alert.clone();
+    summary.summary = true;
+    assert_eq!(
+        notification_text(&summary),
+        (summary.title.clone(), summary.body.clone())
+    );
+}
