@@ -225,7 +225,7 @@ describe('preferences', () => {
       await page.locator(tid('user-menu')).click();
       await page.locator(tid('open-preferences')).click();
       assert.equal(await page.locator(tid('pref-dnd')).isChecked(), false);
-      await shell.emit('deskbell://settings', { ...defaultSettings(), alerts: { level: 'urgentOnly', doNotDisturb: true } });
+      await shell.emit('deskbell://settings', { ...defaultSettings(), alerts: { ...defaultSettings().alerts, doNotDisturb: true } });
       await until(() => page.locator(tid('pref-dnd')).isChecked(), 'Do not disturb checked');
       assert.equal(shell.callsOf('set_settings').length, 0);
     });

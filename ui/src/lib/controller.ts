@@ -3,7 +3,10 @@
 
 import type { Comment, Attachment, Lane, Ticket } from '../generated/protocol';
 import type { BoardDelta, CommandError, DeskEvent, SessionInfo, Settings } from '../generated/client';
-import { ipc, onDeskEvent, onOpenTicket, onSession, onSettings, toCommandError } from './ipc';
+import {
+  ipc, onAlertInPlace, onDeskEvent, onInbox, onOpenTicket, onOpenTickets, onSession, onSettings, toCommandError,
+} from './ipc';
+import { alerts } from './stores/alerts.svelte';
 import { board } from './stores/board.svelte';
 import { connection } from './stores/connection.svelte';
 import { session, settings, urgent } from './stores/session.svelte';
@@ -129,6 +132,16 @@ export async function start(): Promise<void> {
     }),
     onOpenTicket((id) => openTicket(id)),
     onSettings((s) => (settings.value = s)),
+    onInbox((inbox) => {
+      if (session.info) alerts.set(inbox.entries, inbox.unread);
+    }),
+    onOpenTickets((ids) => showTickets(ids)),
+    onAlertInPlace((id) => {
+      if (ui.openTicketId === id) {
+        alerts.flash(id);
+        ui.announce('This ticket was alerted again');
+      }
+    }),
   ]);
   const [loadedSettings, current] = await Promise.all([
     ipc.settings().catch(() => null),
@@ -154,6 +167,8 @@ export async function enterSession(info: SessionInfo): Promise<void> {
   if (!previous || sessionKey(previous) !== key) {
     session.warningDismissed = false;
     session.users = new Map();
+    session.members = new Map();
+    alerts.clear();
     ui.resetFilters();
     ui.openTicketId = null;
   }
@@ -176,6 +191,13 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     () => {},
   );
   const usersP = loadUsers(info);
+  const membersP = loadMembers(info);
+  const inboxP = ipc.inbox().then(
+    (inbox) => {
+      if (loadedFor === key) alerts.set(inbox.entries, inbox.unread);
+    },
+    () => {},
+  );
   try {
     const snapshot = await ipc.board();
     if (loadedFor === key) board.loadSnapshot(snapshot);
@@ -185,7 +207,19 @@ export async function enterSession(info: SessionInfo): Promise<void> {
       ui.toast(`Could not load the board: ${errorMessage(toCommandError(e))}`);
     }
   }
-  await Promise.all([stateP, urgentP, usersP]);
+  await Promise.all([stateP, urgentP, usersP, membersP, inboxP]);
+}
+
+/** Every member's name (everyone may list them): who acknowledged, who commented. */
+function loadMembers(info: SessionInfo): Promise<void> {
+  return ipc.members().then(
+    (members) => {
+      if (session.info && sessionKey(session.info) === sessionKey(info)) {
+        session.members = new Map(members.map((m) => [m.id, m]));
+      }
+    },
+    () => {},
+  );
 }
 
 /** The team's users, for admins (assignees); nobody else gets them. */
@@ -210,6 +244,8 @@ function leaveSession(): void {
   queued = [];
   session.info = null;
   session.users = new Map();
+  session.members = new Map();
+  alerts.clear();
   board.clear();
   connection.reset();
   urgent.count = 0;
@@ -312,6 +348,27 @@ export function moveToNeighbour(ticket: Ticket, dir: -1 | 1): void {
     return;
   }
   void moveTicket(ticket.id, target?.id ?? null, true);
+}
+
+/**
+ * Shows only these tickets (a notification for several): the "these tickets" filter, until the
+ * user clears it. One ticket opens its drawer as well.
+ */
+export function showTickets(ids: number[]): void {
+  if (ids.length === 0) return;
+  ui.onlyIds = new Set(ids);
+  ui.menuTicketId = null;
+  ui.movingTicketId = null;
+  if (ids.length === 1) openTicket(ids[0]!);
+  else ui.openTicketId = null;
+  ui.announce(ids.length === 1 ? 'Showing the alerted ticket' : `Showing the ${ids.length} alerted tickets`);
+}
+
+/** Opens the inbox: everything in it is read now. */
+export async function readInbox(): Promise<void> {
+  if (alerts.unread === 0 && alerts.entries.every((e) => e.read)) return;
+  alerts.markAllRead();
+  await ipc.markInboxRead().catch(() => {});
 }
 
 /** Opens a ticket's drawer (notification action, card click). */

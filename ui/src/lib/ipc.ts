@@ -71,3 +71,18 @@ export function onSettings(handler: (settings: Settings) => void): Promise<Unlis
 export function onOpenTicket(handler: (ticketId: number) => void): Promise<Unlisten> {
   return on(EVENTS.openTicket, handler);
 }
+
+/** The alert inbox whenever it changes (entries newest first, and how many are unread). */
+export function onInbox(handler: (inbox: EventPayloads[typeof EVENTS.inbox]) => void): Promise<Unlisten> {
+  return on(EVENTS.inbox, handler);
+}
+
+/** A notification's "Open" for several tickets: the board shows only these until cleared. */
+export function onOpenTickets(handler: (ticketIds: number[]) => void): Promise<Unlisten> {
+  return on(EVENTS.openTickets, handler);
+}
+
+/** A ticket whose drawer is open (and focused) was alerted again: flash it, no notification. */
+export function onAlertInPlace(handler: (ticketId: number) => void): Promise<Unlisten> {
+  return on(EVENTS.alertInPlace, handler);
+}
