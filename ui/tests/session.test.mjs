@@ -196,7 +196,7 @@ describe('preferences', () => {
 
       await page.locator(tid('pref-alerts-alsoCommentsOnMine')).check();
       await until(() => shell.callsOf('set_settings').length === 1, 'set_settings called');
-      assert.deepEqual(shell.callsOf('set_settings')[0].args.settings, { ...defaultSettings(), alerts: { level: 'alsoCommentsOnMine', doNotDisturb: false } });
+      assert.deepEqual(shell.callsOf('set_settings')[0].args.settings, { ...defaultSettings(), alerts: { ...defaultSettings().alerts, level: 'alsoCommentsOnMine' } });
 
       await page.locator(tid('pref-dnd')).check();
       await until(() => shell.callsOf('set_settings').length === 2, 'dnd saved');
