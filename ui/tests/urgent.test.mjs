@@ -98,6 +98,12 @@ describe('urgent tickets on the board', () => {
       await untilText(page.locator(`${tid('card-109')} ${tid('card-acknowledged')}`), /Acknowledged by a colleague · 20 min/, 'an unknown member');
       assert.equal(shell.callsOf('members').length, 1, 'members() loaded once');
       assert.equal(shell.callsOf('users').length, 0, 'agents still do not list users');
+
+      // A member who joined since acknowledges: the list is loaded again for their name.
+      shell.members = [...shell.members, { id: 4, name: 'Nina New', role: 'agent', active: true }];
+      await shell.deltas({ kind: 'ticketUpserted', ...shell.findTicket(101), acknowledgedBy: 4, acknowledgedAt: minutesAgo(0), version: 2 });
+      await untilText(page.locator(`${tid('card-101')} ${tid('card-acknowledged')}`), /Acknowledged by Nina New · just now/, 'the new member\'s name');
+      assert.equal(shell.callsOf('members').length, 2);
     });
   });
 

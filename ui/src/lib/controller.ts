@@ -84,7 +84,10 @@ function handleDeskEvent(ev: DeskEvent): void {
       }
       break;
     case 'board':
-      if (session.info) queueDeltas(ev.deltas);
+      if (session.info) {
+        queueDeltas(ev.deltas);
+        noticeMembers(ev.deltas);
+      }
       break;
     case 'event': {
       const e = ev.event;
@@ -168,6 +171,7 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     session.warningDismissed = false;
     session.users = new Map();
     session.members = new Map();
+    membersAskedFor = new Set();
     alerts.clear();
     ui.resetFilters();
     ui.openTicketId = null;
@@ -208,6 +212,24 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     }
   }
   await Promise.all([stateP, urgentP, usersP, membersP, inboxP]);
+}
+
+// A member who joined after the list was loaded acknowledges a ticket: load the list again, once
+// per unknown id (one that is still unknown afterwards stays "a colleague").
+let membersAskedFor = new Set<number>();
+
+function noticeMembers(deltas: BoardDelta[]): void {
+  const info = session.info;
+  if (!info) return;
+  let unknown = false;
+  for (const d of deltas) {
+    const by = d.kind === 'ticketUpserted' ? d.acknowledgedBy : undefined;
+    if (by != null && !session.members.has(by) && !membersAskedFor.has(by)) {
+      membersAskedFor.add(by);
+      unknown = true;
+    }
+  }
+  if (unknown) void loadMembers(info);
 }
 
 /** Every member's name (everyone may list them): who acknowledged, who commented. */
