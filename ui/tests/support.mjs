@@ -379,7 +379,7 @@ const DEFAULTS = {
   set_open_ticket: () => null,
   inbox: (_a, shell) => shell.inbox,
   mark_inbox_read: async (_a, shell) => {
-    shell.inbox = { entries: shell.inbox.entries.map((e) => ({ ...e, read: true })), unread: 0 };
+    shell.inbox = shell.inbox.map((e) => ({ ...e, read: true }));
     return null;
   },
   company: (_a, shell) => shell.company,
@@ -429,8 +429,8 @@ export class FakeShell {
     this.nextId = 1000;
     /** @type {Member[]} */
     this.members = membersOf(users);
-    /** @type {{ entries: InboxEntry[], unread: number }} */
-    this.inbox = { entries: [], unread: 0 };
+    /** @type {InboxEntry[]} */
+    this.inbox = [];
     /** @type {Company} */
     this.company = { ...COMPANY };
   }

@@ -99,11 +99,14 @@ describe('urgent tickets on the board', () => {
       assert.equal(shell.callsOf('members').length, 1, 'members() loaded once');
       assert.equal(shell.callsOf('users').length, 0, 'agents still do not list users');
 
-      // A member who joined since acknowledges: the list is loaded again for their name.
-      shell.members = [...shell.members, { id: 4, name: 'Nina New', role: 'agent', active: true }];
+      // A member who joined since acknowledges: "a colleague" until the core has reloaded the
+      // members (it does when someone it does not know acts), then their name.
       await shell.deltas({ kind: 'ticketUpserted', ...shell.findTicket(101), acknowledgedBy: 4, acknowledgedAt: minutesAgo(0), version: 2 });
-      await untilText(page.locator(`${tid('card-101')} ${tid('card-acknowledged')}`), /Acknowledged by Nina New · just now/, 'the new member\'s name');
-      assert.equal(shell.callsOf('members').length, 2);
+      const line = page.locator(`${tid('card-101')} ${tid('card-acknowledged')}`);
+      await untilText(line, /Acknowledged by a colleague · just now/, 'not known yet');
+      await shell.desk({ kind: 'members', members: [...shell.members, { id: 4, name: 'Nina New', role: 'agent', active: true }] });
+      await untilText(line, /Acknowledged by Nina New · just now/, 'the new member\'s name');
+      assert.equal(shell.callsOf('members').length, 1, 'from the event, not asked again');
     });
   });
 
@@ -234,6 +237,17 @@ describe('handling an urgent ticket in the drawer', () => {
     });
   });
 
+  test('a notification\'s Acknowledge that the server refused says why in the window', async (t) => {
+    const shell = new FakeShell({ board: urgentBoard() });
+    await withApp(t, shell, async (page) => {
+      await shell.desk({ kind: 'alertActionFailed', ticketIds: [101], action: 'acknowledge', code: 'conflict', message: 'not urgent' });
+      await untilText(page.locator(tid('toast')).last(), /Could not acknowledge #101/, 'the refusal');
+      assert.equal(await page.locator(tid('toast')).last().getAttribute('role'), 'alert');
+      await shell.desk({ kind: 'alertActionFailed', ticketIds: [102], action: 'assignToMe', code: 'network', message: 'connection refused' });
+      await untilText(page.locator(tid('toast')).last(), /Could not assign #102 to you: Could not reach the server/, 'unreachable');
+    });
+  });
+
   test('the shell learns which ticket the drawer shows; an alert in place flashes that drawer', async (t) => {
     const shell = new FakeShell({ board: urgentBoard() });
     await withApp(t, shell, async (page) => {
@@ -260,16 +274,13 @@ describe('handling an urgent ticket in the drawer', () => {
 describe('top bar: inbox and muted state', () => {
   test('the bell counts unread alerts; the inbox lists unacknowledged first, opening reads it, a click opens the ticket', async (t) => {
     const shell = new FakeShell({ board: urgentBoard() });
-    shell.inbox = {
-      entries: [
-        inboxEntry(1, 107, { title: 'Urgent: Server room too hot', at: minutesAgo(1), read: true }),
-        inboxEntry(2, 101, { title: 'Urgent: Printer on fire', at: minutesAgo(6), awaitingAck: true }),
-        inboxEntry(3, 104, { kind: 'assignedToMe', title: 'Assigned to you: Password reset', at: minutesAgo(3) }),
-        // Awaiting, says the entry, but the board knows it was acknowledged since.
-        inboxEntry(4, 109, { title: 'Urgent: Door badge broken', at: minutesAgo(30), awaitingAck: true, read: true }),
-      ],
-      unread: 2,
-    };
+    shell.inbox = [
+      inboxEntry(1, 107, { title: 'Urgent: Server room too hot', at: minutesAgo(1), read: true }),
+      inboxEntry(2, 101, { title: 'Urgent: Printer on fire', at: minutesAgo(6), awaitingAck: true }),
+      inboxEntry(3, 104, { kind: 'assignedToMe', title: 'Assigned to you: Password reset', at: minutesAgo(3) }),
+      // Awaiting, says the entry, but the board knows it was acknowledged since.
+      inboxEntry(4, 109, { title: 'Urgent: Door badge broken', at: minutesAgo(30), awaitingAck: true, read: true }),
+    ];
     await withApp(t, shell, async (page) => {
       const bell = page.locator(tid('inbox-button'));
       await untilText(page.locator(tid('inbox-unread')), /^2$/, 'two unread');
@@ -290,10 +301,7 @@ describe('top bar: inbox and muted state', () => {
       await page.locator(tid('drawer-close')).click();
 
       // A new alert arrives (the core sends the whole inbox).
-      await shell.emit('deskbell://inbox', {
-        entries: [inboxEntry(5, 102, { title: 'Urgent: VPN drops every hour', awaitingAck: true }), ...shell.inbox.entries],
-        unread: 1,
-      });
+      await shell.emit('deskbell://inbox', [inboxEntry(5, 102, { title: 'Urgent: VPN drops every hour', awaitingAck: true }), ...shell.inbox]);
       await untilText(page.locator(tid('inbox-unread')), /^1$/, 'one unread again');
       // A second opening with nothing unread does not call the shell again for nothing.
       await bell.click();
@@ -340,7 +348,7 @@ describe('top bar: inbox and muted state', () => {
     const settings = defaultSettings();
     settings.alerts.doNotDisturb = true;
     const shell = new FakeShell({ session: session(ADMIN), board: urgentBoard(), settings });
-    shell.inbox = { entries: [inboxEntry(1, 101, { awaitingAck: true })], unread: 12 };
+    shell.inbox = Array.from({ length: 12 }, (_, i) => inboxEntry(i + 1, 101, { awaitingAck: true }));
     await withApp(t, shell, async (page) => {
       await page.locator(tid('dnd-state')).waitFor();
       await untilText(page.locator(tid('inbox-unread')), /12/, 'the count');

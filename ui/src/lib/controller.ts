@@ -11,7 +11,7 @@ import { board } from './stores/board.svelte';
 import { connection } from './stores/connection.svelte';
 import { session, settings, urgent } from './stores/session.svelte';
 import { ui } from './stores/ui.svelte';
-import { errorMessage, moveErrorMessage } from './errors';
+import { errorMessage, moveErrorMessage, urgentActionErrorMessage } from './errors';
 
 /** Live comment / attachment events, for whoever shows a ticket's thread. */
 export type TicketActivity =
@@ -84,10 +84,7 @@ function handleDeskEvent(ev: DeskEvent): void {
       }
       break;
     case 'board':
-      if (session.info) {
-        queueDeltas(ev.deltas);
-        noticeMembers(ev.deltas);
-      }
+      if (session.info) queueDeltas(ev.deltas);
       break;
     case 'event': {
       const e = ev.event;
@@ -115,6 +112,26 @@ function handleDeskEvent(ev: DeskEvent): void {
     case 'notificationFailed':
       ui.toast(`A notification could not be shown: ${ev.error}`, 'info');
       break;
+    case 'members':
+      // The core reloads them when someone it does not know acts (a new member acknowledges).
+      session.members = new Map(ev.members.map((m) => [m.id, m]));
+      break;
+    case 'company':
+      if (session.info) session.info = { ...session.info, company: ev.company };
+      break;
+    case 'alertActionFailed': {
+      // A notification's Acknowledge / Assign to me was refused: the window says why.
+      const which = ev.ticketIds.map((id) => `#${id}`).join(', ');
+      const what =
+        ev.action === 'acknowledge' ? `acknowledge ${which}` : ev.action === 'assignToMe' ? `assign ${which} to you` : `open ${which}`;
+      ui.toast(`Could not ${what}: ${urgentActionErrorMessage({ code: ev.code, message: ev.message, current: null })}`);
+      break;
+    }
+    case 'inbox':
+    case 'openTickets':
+    case 'alertInPlace':
+      // The shell sends these on their own channels (deskbell://inbox, …).
+      break;
     case 'synced':
     case 'alert':
     case 'wake':
@@ -135,8 +152,8 @@ export async function start(): Promise<void> {
     }),
     onOpenTicket((id) => openTicket(id)),
     onSettings((s) => (settings.value = s)),
-    onInbox((inbox) => {
-      if (session.info) alerts.set(inbox.entries, inbox.unread);
+    onInbox((entries) => {
+      if (session.info) alerts.set(entries);
     }),
     onOpenTickets((ids) => showTickets(ids)),
     onAlertInPlace((id) => {
@@ -171,7 +188,6 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     session.warningDismissed = false;
     session.users = new Map();
     session.members = new Map();
-    membersAskedFor = new Set();
     alerts.clear();
     ui.resetFilters();
     ui.openTicketId = null;
@@ -197,8 +213,8 @@ export async function enterSession(info: SessionInfo): Promise<void> {
   const usersP = loadUsers(info);
   const membersP = loadMembers(info);
   const inboxP = ipc.inbox().then(
-    (inbox) => {
-      if (loadedFor === key) alerts.set(inbox.entries, inbox.unread);
+    (entries) => {
+      if (loadedFor === key) alerts.set(entries);
     },
     () => {},
   );
@@ -212,24 +228,6 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     }
   }
   await Promise.all([stateP, urgentP, usersP, membersP, inboxP]);
-}
-
-// A member who joined after the list was loaded acknowledges a ticket: load the list again, once
-// per unknown id (one that is still unknown afterwards stays "a colleague").
-let membersAskedFor = new Set<number>();
-
-function noticeMembers(deltas: BoardDelta[]): void {
-  const info = session.info;
-  if (!info) return;
-  let unknown = false;
-  for (const d of deltas) {
-    const by = d.kind === 'ticketUpserted' ? d.acknowledgedBy : undefined;
-    if (by != null && !session.members.has(by) && !membersAskedFor.has(by)) {
-      membersAskedFor.add(by);
-      unknown = true;
-    }
-  }
-  if (unknown) void loadMembers(info);
 }
 
 /** Every member's name (everyone may list them): who acknowledged, who commented. */

@@ -7,7 +7,7 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type { Ticket } from '../generated/protocol';
-import type { CommandError, DeskEvent, ErrorCode, SessionInfo, Settings } from '../generated/client';
+import type { CommandError, DeskEvent, ErrorCode, InboxEntry, SessionInfo, Settings } from '../generated/client';
 import { commands, EVENTS, type Call, type EventPayloads } from '../generated/contract';
 
 export { EVENTS };
@@ -72,8 +72,8 @@ export function onOpenTicket(handler: (ticketId: number) => void): Promise<Unlis
   return on(EVENTS.openTicket, handler);
 }
 
-/** The alert inbox whenever it changes (entries newest first, and how many are unread). */
-export function onInbox(handler: (inbox: EventPayloads[typeof EVENTS.inbox]) => void): Promise<Unlisten> {
+/** The alert inbox whenever it changes (unacknowledged urgent first, then newest first). */
+export function onInbox(handler: (entries: InboxEntry[]) => void): Promise<Unlisten> {
   return on(EVENTS.inbox, handler);
 }
 

@@ -15,9 +15,10 @@ export class AlertsStore {
 
   private flashTimer: ReturnType<typeof setTimeout> | null = null;
 
-  set(entries: InboxEntry[], unread: number): void {
+  /** The inbox as the core sends it: the unread entries are those not `read`. */
+  set(entries: InboxEntry[]): void {
     this.entries = entries;
-    this.unread = unread;
+    this.unread = entries.reduce((n, e) => n + (e.read ? 0 : 1), 0);
   }
 
   clear(): void {
