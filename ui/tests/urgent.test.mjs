@@ -292,6 +292,11 @@ describe('top bar: inbox and muted state', () => {
       assert.deepEqual(order, [[101, 'true'], [107, 'false'], [104, 'false'], [109, 'false']], 'unacknowledged first, then newest first');
       assert.match(await page.locator(tid('inbox-entry')).first().textContent() ?? '', /Unacknowledged[\s\S]*Printer on fire/);
       await until(() => shell.callsOf('mark_inbox_read').length === 1, 'opening reads the inbox');
+      // Keyboard: the first alert has the focus, ↓ goes to the next.
+      const focusedTicket = () => page.evaluate(() => document.activeElement?.getAttribute('data-ticket-id'));
+      await until(async () => (await focusedTicket()) === '101', 'the first alert focused');
+      await page.keyboard.press('ArrowDown');
+      await until(async () => (await focusedTicket()) === '107', 'the second alert focused');
       await until(async () => (await page.locator(tid('inbox-unread')).count()) === 0, 'no unread count');
       assert.equal(await bell.getAttribute('aria-label'), 'Alerts');
 
