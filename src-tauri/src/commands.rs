@@ -7,10 +7,14 @@
 //! through `ipc`; `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract` regenerates the
 //! wrapper.
 
+use deskbell_client::alerts::{InboxEntry, Snooze};
 use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::error::ClientErrorCode;
-use deskbell_protocol::{Attachment, Board, Comment, Id, NewTicket, Ticket, TicketPatch, User};
+use deskbell_protocol::{
+    Attachment, Board, Comment, Company, CompanyPatch, Id, Member, NewTicket, Ticket, TicketPatch,
+    User,
+};
 use tauri::Manager;
 
 use crate::contract::app_commands;
@@ -162,5 +166,57 @@ app_commands! {
             .await
             .map(|desk| desk.urgent_count())
             .unwrap_or(0))
+    }
+
+    /// Acknowledges an urgent ticket: reminders stop for every member. Refused with `conflict`
+    /// (and the ticket) when it is no longer urgent or is closed; idempotent otherwise.
+    fn acknowledge(app, ticket_id: Id) -> Ticket {
+        Ok(app.state::<AppState>().desk().await?.acknowledge(ticket_id).await?)
+    }
+
+    /// Assigns the ticket to the signed-in member (an unacknowledged urgent one is
+    /// acknowledged by taking it).
+    fn assign_to_me(app, ticket_id: Id) -> Ticket {
+        Ok(app.state::<AppState>().desk().await?.assign_to_me(ticket_id).await?)
+    }
+
+    /// No reminders for this ticket for a while (this member only).
+    fn snooze(app, ticket_id: Id, snooze: Snooze) -> () {
+        app.state::<AppState>().desk().await?.snooze(ticket_id, snooze);
+        Ok(())
+    }
+
+    /// The ticket the drawer shows (`null`: none). With the window's focus it decides whether an
+    /// alert for that ticket flashes the drawer instead of notifying.
+    fn set_open_ticket(app, ticket_id: Option<Id>) -> () {
+        shell::set_open_ticket(&app, ticket_id).await;
+        Ok(())
+    }
+
+    /// The alert inbox: recent alerts, unacknowledged urgent ones first, then newest first.
+    fn inbox(app) -> Vec<InboxEntry> {
+        Ok(app.state::<AppState>().desk().await?.inbox())
+    }
+
+    /// Everything in the inbox is read (the inbox is sent again on `deskbell://inbox`).
+    fn mark_inbox_read(app) -> () {
+        app.state::<AppState>().desk().await?.mark_inbox_read();
+        Ok(())
+    }
+
+    /// Every member of the company, with names (for "Acknowledged by …"), as the core last
+    /// loaded them (changes come as `members` events).
+    fn members(app) -> Vec<Member> {
+        Ok(app.state::<AppState>().desk().await?.members())
+    }
+
+    /// The company, with its settings, as the core has it.
+    fn company(app) -> Company {
+        Ok(app.state::<AppState>().desk().await?.company())
+    }
+
+    /// Changes the company's settings (admins; `validation` when out of range).
+    fn update_company(app, patch: CompanyPatch) -> Company {
+        Ok(app.state::<AppState>().desk().await?.update_company(patch).await?)
     }
 }

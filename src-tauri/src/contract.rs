@@ -17,6 +17,7 @@
 
 use std::marker::PhantomData;
 
+use deskbell_client::alerts::InboxEntry;
 use deskbell_client::app::{SessionInfo, Settings};
 use deskbell_client::desk::DeskEvent;
 use deskbell_protocol::Id;
@@ -76,6 +77,15 @@ channels! {
     OPEN_TICKET(openTicket) = "deskbell://open-ticket": Id;
     /// The settings changed outside the UI (the tray's Do not disturb).
     SETTINGS(settings) = "deskbell://settings": Settings;
+    /// The alert inbox whenever it changes (not also on `deskbell://events`): unacknowledged
+    /// urgent alerts first, then newest first; the unread ones are those not `read`.
+    INBOX(inbox) = "deskbell://inbox": [InboxEntry];
+    /// Show the window on these tickets (a notification's "Open" for several): the UI shows only
+    /// them until the user clears that filter.
+    OPEN_TICKETS(openTickets) = "deskbell://open-tickets": [Id];
+    /// This ticket, open in the focused window, was alerted again: the UI flashes its drawer (no
+    /// notification was shown).
+    ALERT_IN_PLACE(alertInPlace) = "deskbell://alert-in-place": Id;
 }
 
 /// Declares the UI's commands. Each entry is written like the async function it becomes:

@@ -162,6 +162,13 @@ fn main() {
             Ok(())
         })
         .on_window_event(|window, event| {
+            // Whether the user looks at the window: with the drawer's ticket, it decides whether
+            // an alert for that ticket flashes in place instead of notifying.
+            if let WindowEvent::Focused(focused) = event {
+                if window.label() == "main" {
+                    shell::set_window_focused(window.app_handle(), *focused);
+                }
+            }
             if let WindowEvent::CloseRequested { api, .. } = event {
                 let state = window.state::<AppState>();
                 if window.label() == "main"

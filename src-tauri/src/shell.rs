@@ -1,5 +1,7 @@
 //! The shell's state and its flows: signing in and out, the embedded demo, the silent resume at
-//! start, forwarding the core's events to the UI and the tray, and quitting cleanly. No
+//! start, forwarding the core's events to the UI and the tray (the inbox, "open these tickets"
+//! and alerts in place on their own channels), telling the core which ticket the user looks at
+//! (the drawer's, while the window has the focus), and quitting cleanly. No
 //! business logic: the session lifecycle's decisions (whether a sign-in resumes, when a session
 //! ended, how a core stops) are `deskbell_client::lifecycle` and the `Desk`'s; this module maps
 //! them to windows, the tray and UI events.
@@ -19,6 +21,7 @@ use deskbell_client::lifecycle::{
 use deskbell_client::session::Session;
 use deskbell_client::token_store::{default_store, MemoryStore, StoreChoice, TokenStore};
 use deskbell_client::{Api, ApiError};
+use deskbell_protocol::Id;
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Manager};
 use tokio::sync::{mpsc, Mutex, OnceCell};
@@ -77,6 +80,24 @@ pub struct AppState {
     resume_cancelled: AtomicBool,
     quitting: AtomicBool,
     tray: OnceLock<Option<Tray>>,
+    /// What the UI's drawer shows and whether the main window has the focus: together, the
+    /// ticket the user is looking at (see [`set_open_ticket`]).
+    focus: std::sync::Mutex<Focus>,
+}
+
+/// The ticket in the open drawer and the main window's focus.
+#[derive(Debug, Clone, Copy, Default)]
+struct Focus {
+    open_ticket: Option<Id>,
+    window_focused: bool,
+}
+
+impl Focus {
+    /// The ticket the user is looking at: the drawer's, while the window has the focus (a
+    /// hidden or unfocused window shows nobody anything, so alerts notify as usual).
+    fn focused_ticket(self) -> Option<Id> {
+        self.open_ticket.filter(|_| self.window_focused)
+    }
 }
 
 fn not_signed_in() -> CommandError {
@@ -95,6 +116,7 @@ impl AppState {
             resume_cancelled: AtomicBool::new(false),
             quitting: AtomicBool::new(false),
             tray: OnceLock::new(),
+            focus: std::sync::Mutex::new(Focus::default()),
         }
     }
 
@@ -136,6 +158,21 @@ impl AppState {
 
     pub fn has_tray(&self) -> bool {
         self.tray().is_some()
+    }
+
+    fn focused_ticket(&self) -> Option<Id> {
+        self.focus
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .focused_ticket()
+    }
+
+    /// Changes the focus; answers whether the focused ticket changed.
+    fn change_focus(&self, change: impl FnOnce(&mut Focus)) -> bool {
+        let mut focus = self.focus.lock().unwrap_or_else(|e| e.into_inner());
+        let before = focus.focused_ticket();
+        change(&mut focus);
+        focus.focused_ticket() != before
     }
 
     pub fn is_quitting(&self) -> bool {
@@ -256,6 +293,7 @@ async fn install(
     let mut options = DeskOptions::desktop();
     options.preferences = state.settings().alerts;
     let (desk, events) = Desk::start(session, options);
+    desk.set_focused_ticket(state.focused_ticket());
     let desk = SharedDesk::new(desk);
     let forwarder = tauri::async_runtime::spawn(forward(app.clone(), desk.downgrade(), events));
     if let Some(tray) = state.tray() {
@@ -336,24 +374,51 @@ async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<De
                 }
                 _ => {}
             }
-            let open = match &event {
-                DeskEvent::OpenTicket { ticket_id } => Some(*ticket_id),
-                _ => None,
-            };
-            batch.push(event);
-            if let Some(ticket_id) = open {
-                send_batch(&app, &mut batch);
-                show_main_window(&app);
-                contract::OPEN_TICKET.emit(&app, &ticket_id);
-                if let Some(desk) = desk.upgrade() {
-                    desk.mark_read(ticket_id);
+            // These have their own channels (the UI acts on them, it does not apply them): sent
+            // in order, after what the batch holds so far.
+            match event {
+                DeskEvent::Inbox { entries, .. } => {
+                    send_batch(&app, &mut batch);
+                    contract::INBOX.emit(&app, &entries);
                 }
+                DeskEvent::OpenTickets { ticket_ids } => {
+                    send_batch(&app, &mut batch);
+                    show_main_window(&app);
+                    contract::OPEN_TICKETS.emit(&app, &ticket_ids);
+                }
+                DeskEvent::AlertInPlace { ticket_id } => {
+                    send_batch(&app, &mut batch);
+                    contract::ALERT_IN_PLACE.emit(&app, &ticket_id);
+                }
+                event => forward_in_batch(&app, &desk, &mut batch, event),
             }
             if batch.len() < MAX_BATCH {
                 next = events.try_recv().ok();
             }
         }
         send_batch(&app, &mut batch);
+    }
+}
+
+/// Adds an event to the `deskbell://events` batch; "Open ticket" also shows the window on it.
+fn forward_in_batch(
+    app: &AppHandle,
+    desk: &Weak<Desk>,
+    batch: &mut Vec<DeskEvent>,
+    event: DeskEvent,
+) {
+    let open = match &event {
+        DeskEvent::OpenTicket { ticket_id } => Some(*ticket_id),
+        _ => None,
+    };
+    batch.push(event);
+    if let Some(ticket_id) = open {
+        send_batch(app, batch);
+        show_main_window(app);
+        contract::OPEN_TICKET.emit(app, &ticket_id);
+        if let Some(desk) = desk.upgrade() {
+            desk.mark_read(ticket_id);
+        }
     }
 }
 
@@ -496,6 +561,34 @@ pub async fn resume_at_start(app: AppHandle) {
     }
 }
 
+/// The UI's drawer shows this ticket (or none).
+pub async fn set_open_ticket(app: &AppHandle, ticket_id: Option<Id>) {
+    let state = app.state::<AppState>();
+    if state.change_focus(|f| f.open_ticket = ticket_id) {
+        apply_focus(&state).await;
+    }
+}
+
+/// The main window gained or lost the focus (`WindowEvent::Focused`).
+pub fn set_window_focused(app: &AppHandle, focused: bool) {
+    let state = app.state::<AppState>();
+    if state.change_focus(|f| f.window_focused = focused) {
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            apply_focus(&app.state::<AppState>()).await;
+        });
+    }
+}
+
+/// Tells the core which ticket the user is looking at (its alerts then flash in place).
+async fn apply_focus(state: &AppState) {
+    if let Some(desk) = state.try_desk().await {
+        // The current value, not the one that triggered this call: of two quick changes applied
+        // in either order, the last one applied still sets the latest state.
+        desk.set_focused_ticket(state.focused_ticket());
+    }
+}
+
 /// The tray's Do not disturb: saved in the settings and applied to the alerts.
 pub async fn set_do_not_disturb(app: &AppHandle, on: bool) {
     let state = app.state::<AppState>();
@@ -602,4 +695,28 @@ pub fn quit_on_signals(app: AppHandle) {
         deskbell_shutdown::requested().await;
         quit(&app);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Focus;
+
+    #[test]
+    fn the_focused_ticket_is_the_drawers_only_while_the_window_has_the_focus() {
+        let mut focus = Focus::default();
+        assert_eq!(focus.focused_ticket(), None);
+        focus.open_ticket = Some(7);
+        assert_eq!(
+            focus.focused_ticket(),
+            None,
+            "an unfocused window shows nothing"
+        );
+        focus.window_focused = true;
+        assert_eq!(focus.focused_ticket(), Some(7));
+        focus.open_ticket = None;
+        assert_eq!(focus.focused_ticket(), None, "no drawer open");
+        focus.open_ticket = Some(8);
+        focus.window_focused = false;
+        assert_eq!(focus.focused_ticket(), None, "the window lost the focus");
+    }
 }

@@ -196,7 +196,7 @@ describe('preferences', () => {
 
       await page.locator(tid('pref-alerts-alsoCommentsOnMine')).check();
       await until(() => shell.callsOf('set_settings').length === 1, 'set_settings called');
-      assert.deepEqual(shell.callsOf('set_settings')[0].args.settings, { ...defaultSettings(), alerts: { level: 'alsoCommentsOnMine', doNotDisturb: false } });
+      assert.deepEqual(shell.callsOf('set_settings')[0].args.settings, { ...defaultSettings(), alerts: { ...defaultSettings().alerts, level: 'alsoCommentsOnMine' } });
 
       await page.locator(tid('pref-dnd')).check();
       await until(() => shell.callsOf('set_settings').length === 2, 'dnd saved');
@@ -225,7 +225,7 @@ describe('preferences', () => {
       await page.locator(tid('user-menu')).click();
       await page.locator(tid('open-preferences')).click();
       assert.equal(await page.locator(tid('pref-dnd')).isChecked(), false);
-      await shell.emit('deskbell://settings', { ...defaultSettings(), alerts: { level: 'urgentOnly', doNotDisturb: true } });
+      await shell.emit('deskbell://settings', { ...defaultSettings(), alerts: { ...defaultSettings().alerts, doNotDisturb: true } });
       await until(() => page.locator(tid('pref-dnd')).isChecked(), 'Do not disturb checked');
       assert.equal(shell.callsOf('set_settings').length, 0);
     });

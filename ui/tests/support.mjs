@@ -18,6 +18,9 @@ import { chromium } from 'playwright-core';
  * @typedef {import('../src/generated/protocol').User} User
  * @typedef {import('../src/generated/protocol').Comment} Comment
  * @typedef {import('../src/generated/protocol').Attachment} Attachment
+ * @typedef {import('../src/generated/protocol').Member} Member
+ * @typedef {import('../src/generated/protocol').Company} Company
+ * @typedef {import('../src/generated/client').InboxEntry} InboxEntry
  * @typedef {import('../src/generated/client').SessionInfo} SessionInfo
  * @typedef {import('../src/generated/client').Settings} Settings
  * @typedef {import('../src/generated/client').ConnectionState} ConnectionState
@@ -144,6 +147,35 @@ export const ADMIN = { id: 1, companyId: 1, name: 'Ada Admin', email: 'ada@acme.
 /** @type {User} */
 export const OTHER = { id: 3, companyId: 1, name: 'Sam Support', email: 'sam@acme.test', role: 'agent', active: true };
 
+/** Every member as `members()` lists them (names for everyone, no e-mail). @returns {Member[]} */
+export function membersOf(users = [ADMIN, AGENT, OTHER]) {
+  return users.map(({ id, name, role, active }) => ({ id, name, role, active }));
+}
+
+/** Minutes ago, as the server writes timestamps. */
+export function minutesAgo(m, now = Date.now()) {
+  return new Date(now - m * 60_000).toISOString();
+}
+
+/**
+ * An inbox entry as the core keeps it.
+ * @param {number} id @param {number} ticketId @param {Partial<InboxEntry>} [fields]
+ * @returns {InboxEntry}
+ */
+export function inboxEntry(id, ticketId, fields = {}) {
+  return {
+    id,
+    ticketId,
+    kind: 'urgent',
+    title: `Urgent: Ticket ${ticketId}`,
+    body: `Requester ${ticketId}`,
+    at: minutesAgo(id),
+    read: false,
+    awaitingAck: false,
+    ...fields,
+  };
+}
+
 /** Hours ago, as the server writes timestamps. */
 export function hoursAgo(h, now = Date.now()) {
   return new Date(now - h * 3600_000).toISOString();
@@ -216,7 +248,15 @@ export function session(user = AGENT, extra = {}) {
 /** @returns {Settings} */
 export function defaultSettings() {
   return {
-    alerts: { level: 'urgentOnly', doNotDisturb: false },
+    alerts: {
+      level: 'urgentOnly',
+      doNotDisturb: false,
+      reminderMinutes: 2,
+      sound: true,
+      soundWithReminders: true,
+      quietHours: { enabled: false, startMinute: 22 * 60, endMinute: 7 * 60 },
+      urgentBreaksDnd: false,
+    },
     launchAtLogin: false,
     closeToTray: true,
     theme: 'system',
@@ -316,6 +356,42 @@ const DEFAULTS = {
     return a;
   },
   save_attachment: (args) => `/home/agent/Downloads/${args.fileName}`,
+  members: (_a, shell) => shell.members,
+  // Like the server: an urgent, open ticket gets the acknowledgement (once; idempotent after).
+  acknowledge: async (args, shell) => {
+    const t = shell.findTicket(args.ticketId);
+    if (t.priority !== 'urgent' || t.status === 'closed') throw commandError('conflict', 'not urgent', { ...t });
+    if (t.acknowledgedBy != null) return { ...t };
+    Object.assign(t, { acknowledgedBy: shell.session?.user.id ?? 0, acknowledgedAt: new Date().toISOString(), version: t.version + 1 });
+    await shell.deltas({ kind: 'ticketUpserted', ...t });
+    return { ...t };
+  },
+  assign_to_me: async (args, shell) => {
+    const t = shell.findTicket(args.ticketId);
+    const me = shell.session?.user.id ?? 0;
+    /** @type {Partial<Ticket>} */
+    const ack = t.priority === 'urgent' && t.acknowledgedBy == null ? { acknowledgedBy: me, acknowledgedAt: new Date().toISOString() } : {};
+    Object.assign(t, { assigneeId: me, ...ack, version: t.version + 1 });
+    await shell.deltas({ kind: 'ticketUpserted', ...t });
+    return { ...t };
+  },
+  snooze: () => null,
+  set_open_ticket: () => null,
+  inbox: (_a, shell) => shell.inbox,
+  mark_inbox_read: async (_a, shell) => {
+    shell.inbox = shell.inbox.map((e) => ({ ...e, read: true }));
+    return null;
+  },
+  company: (_a, shell) => shell.company,
+  update_company: (args, shell) => {
+    if (shell.session?.user.role !== 'admin') throw commandError('forbidden', 'only admins may change the company');
+    const m = args.patch.escalateAfterMinutes;
+    if (m !== undefined && (m < 1 || m > 1440)) {
+      throw commandError('validation', 'escalateAfterMinutes must be between 1 and 1440');
+    }
+    shell.company = { ...shell.company, ...args.patch };
+    return shell.company;
+  },
 };
 
 /**
@@ -351,6 +427,12 @@ export class FakeShell {
     /** @type {import('playwright-core').Page | null} */
     this.page = null;
     this.nextId = 1000;
+    /** @type {Member[]} */
+    this.members = membersOf(users);
+    /** @type {InboxEntry[]} */
+    this.inbox = [];
+    /** @type {Company} */
+    this.company = { ...COMPANY };
   }
 
   /**
@@ -421,6 +503,21 @@ export class FakeShell {
 // --- the app in a page ---------------------------------------------------------------------
 
 /**
+ * Every channel of the shell (src/generated/contract.ts `EVENTS`): the app listens to all of
+ * them before it is ready.
+ * @type {(keyof EventPayloads)[]}
+ */
+export const SHELL_EVENTS = [
+  'deskbell://events',
+  'deskbell://session',
+  'deskbell://open-ticket',
+  'deskbell://settings',
+  'deskbell://inbox',
+  'deskbell://open-tickets',
+  'deskbell://alert-in-place',
+];
+
+/**
  * Opens the app (test build) in a fresh browser context wired to `shell`; waits until it has
  * subscribed to the shell's events. Returns the page.
  */
@@ -436,8 +533,11 @@ export async function openApp(browser, baseUrl, shell, { colorScheme = 'light', 
   await page.exposeFunction('__deskbellInvoke', (cmd, args) => shell.invoke(cmd, args));
   await page.goto(baseUrl);
   await until(
-    () => page.evaluate(() => window.__deskbellHarness?.listening().length === 4),
-    'the app to listen to the 4 shell events',
+    () => page.evaluate((names) => {
+      const listening = window.__deskbellHarness?.listening() ?? [];
+      return names.every((n) => listening.includes(n));
+    }, SHELL_EVENTS),
+    `the app to listen to the shell's events (${SHELL_EVENTS.join(', ')})`,
   );
   return page;
 }

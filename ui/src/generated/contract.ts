@@ -1,8 +1,8 @@
 // Generated from src-tauri/src/commands.rs and src-tauri/src/contract.rs by
 // `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract`. Do not edit by hand.
 
-import type { Attachment, Board, Comment, NewTicket, Ticket, TicketPatch, User } from './protocol';
-import type { ConnectionState, DeskEvent, SessionInfo, Settings } from './client';
+import type { Attachment, Board, Comment, Company, CompanyPatch, Member, NewTicket, Ticket, TicketPatch, User } from './protocol';
+import type { ConnectionState, DeskEvent, InboxEntry, SessionInfo, Settings, Snooze } from './client';
 
 /** Every command: its arguments (as `invoke` takes them) and its answer. */
 export interface Commands {
@@ -26,6 +26,15 @@ export interface Commands {
   set_settings: { args: { settings: Settings }; answer: Settings };
   mark_read: { args: { ticketId: number }; answer: null };
   urgent_count: { args: {}; answer: number };
+  acknowledge: { args: { ticketId: number }; answer: Ticket };
+  assign_to_me: { args: { ticketId: number }; answer: Ticket };
+  snooze: { args: { ticketId: number; snooze: Snooze }; answer: null };
+  set_open_ticket: { args: { ticketId: number | null }; answer: null };
+  inbox: { args: {}; answer: Array<InboxEntry> };
+  mark_inbox_read: { args: {}; answer: null };
+  members: { args: {}; answer: Array<Member> };
+  company: { args: {}; answer: Company };
+  update_company: { args: { patch: CompanyPatch }; answer: Company };
 }
 
 export type CommandName = keyof Commands;
@@ -71,6 +80,36 @@ export function commands(call: Call) {
     markRead: (ticketId: number) => call('mark_read', { ticketId }),
     /** Urgent tickets alerted and not yet opened (the tray's count). */
     urgentCount: () => call('urgent_count', {}),
+    /**
+     * Acknowledges an urgent ticket: reminders stop for every member. Refused with `conflict`
+     * (and the ticket) when it is no longer urgent or is closed; idempotent otherwise.
+     */
+    acknowledge: (ticketId: number) => call('acknowledge', { ticketId }),
+    /**
+     * Assigns the ticket to the signed-in member (an unacknowledged urgent one is
+     * acknowledged by taking it).
+     */
+    assignToMe: (ticketId: number) => call('assign_to_me', { ticketId }),
+    /** No reminders for this ticket for a while (this member only). */
+    snooze: (ticketId: number, snooze: Snooze) => call('snooze', { ticketId, snooze }),
+    /**
+     * The ticket the drawer shows (`null`: none). With the window's focus it decides whether an
+     * alert for that ticket flashes the drawer instead of notifying.
+     */
+    setOpenTicket: (ticketId: number | null) => call('set_open_ticket', { ticketId }),
+    /** The alert inbox: recent alerts, unacknowledged urgent ones first, then newest first. */
+    inbox: () => call('inbox', {}),
+    /** Everything in the inbox is read (the inbox is sent again on `deskbell://inbox`). */
+    markInboxRead: () => call('mark_inbox_read', {}),
+    /**
+     * Every member of the company, with names (for "Acknowledged by …"), as the core last
+     * loaded them (changes come as `members` events).
+     */
+    members: () => call('members', {}),
+    /** The company, with its settings, as the core has it. */
+    company: () => call('company', {}),
+    /** Changes the company's settings (admins; `validation` when out of range). */
+    updateCompany: (patch: CompanyPatch) => call('update_company', { patch }),
   };
 }
 
@@ -87,6 +126,21 @@ export const EVENTS = {
   openTicket: 'deskbell://open-ticket',
   /** The settings changed outside the UI (the tray's Do not disturb). */
   settings: 'deskbell://settings',
+  /**
+   * The alert inbox whenever it changes (not also on `deskbell://events`): unacknowledged
+   * urgent alerts first, then newest first; the unread ones are those not `read`.
+   */
+  inbox: 'deskbell://inbox',
+  /**
+   * Show the window on these tickets (a notification's "Open" for several): the UI shows only
+   * them until the user clears that filter.
+   */
+  openTickets: 'deskbell://open-tickets',
+  /**
+   * This ticket, open in the focused window, was alerted again: the UI flashes its drawer (no
+   * notification was shown).
+   */
+  alertInPlace: 'deskbell://alert-in-place',
 } as const;
 
 /** What each channel carries. */
@@ -95,4 +149,7 @@ export interface EventPayloads {
   'deskbell://session': SessionInfo | null;
   'deskbell://open-ticket': number;
   'deskbell://settings': Settings;
+  'deskbell://inbox': Array<InboxEntry>;
+  'deskbell://open-tickets': Array<number>;
+  'deskbell://alert-in-place': number;
 }

@@ -3,12 +3,15 @@
 
 import type { Comment, Attachment, Lane, Ticket } from '../generated/protocol';
 import type { BoardDelta, CommandError, DeskEvent, SessionInfo, Settings } from '../generated/client';
-import { ipc, onDeskEvent, onOpenTicket, onSession, onSettings, toCommandError } from './ipc';
+import {
+  ipc, onAlertInPlace, onDeskEvent, onInbox, onOpenTicket, onOpenTickets, onSession, onSettings, toCommandError,
+} from './ipc';
+import { alerts } from './stores/alerts.svelte';
 import { board } from './stores/board.svelte';
 import { connection } from './stores/connection.svelte';
 import { session, settings, urgent } from './stores/session.svelte';
 import { ui } from './stores/ui.svelte';
-import { errorMessage, moveErrorMessage } from './errors';
+import { errorMessage, moveErrorMessage, urgentActionErrorMessage } from './errors';
 
 /** Live comment / attachment events, for whoever shows a ticket's thread. */
 export type TicketActivity =
@@ -109,6 +112,26 @@ function handleDeskEvent(ev: DeskEvent): void {
     case 'notificationFailed':
       ui.toast(`A notification could not be shown: ${ev.error}`, 'info');
       break;
+    case 'members':
+      // The core reloads them when someone it does not know acts (a new member acknowledges).
+      session.members = new Map(ev.members.map((m) => [m.id, m]));
+      break;
+    case 'company':
+      if (session.info) session.info = { ...session.info, company: ev.company };
+      break;
+    case 'alertActionFailed': {
+      // A notification's Acknowledge / Assign to me was refused: the window says why.
+      const which = ev.ticketIds.map((id) => `#${id}`).join(', ');
+      const what =
+        ev.action === 'acknowledge' ? `acknowledge ${which}` : ev.action === 'assignToMe' ? `assign ${which} to you` : `open ${which}`;
+      ui.toast(`Could not ${what}: ${urgentActionErrorMessage({ code: ev.code, message: ev.message, current: null })}`);
+      break;
+    }
+    case 'inbox':
+    case 'openTickets':
+    case 'alertInPlace':
+      // The shell sends these on their own channels (deskbell://inbox, …).
+      break;
     case 'synced':
     case 'alert':
     case 'wake':
@@ -129,6 +152,16 @@ export async function start(): Promise<void> {
     }),
     onOpenTicket((id) => openTicket(id)),
     onSettings((s) => (settings.value = s)),
+    onInbox((entries) => {
+      if (session.info) alerts.set(entries);
+    }),
+    onOpenTickets((ids) => showTickets(ids)),
+    onAlertInPlace((id) => {
+      if (ui.openTicketId === id) {
+        alerts.flash(id);
+        ui.announce('This ticket was alerted again');
+      }
+    }),
   ]);
   const [loadedSettings, current] = await Promise.all([
     ipc.settings().catch(() => null),
@@ -154,6 +187,8 @@ export async function enterSession(info: SessionInfo): Promise<void> {
   if (!previous || sessionKey(previous) !== key) {
     session.warningDismissed = false;
     session.users = new Map();
+    session.members = new Map();
+    alerts.clear();
     ui.resetFilters();
     ui.openTicketId = null;
   }
@@ -176,6 +211,13 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     () => {},
   );
   const usersP = loadUsers(info);
+  const membersP = loadMembers(info);
+  const inboxP = ipc.inbox().then(
+    (entries) => {
+      if (loadedFor === key) alerts.set(entries);
+    },
+    () => {},
+  );
   try {
     const snapshot = await ipc.board();
     if (loadedFor === key) board.loadSnapshot(snapshot);
@@ -185,7 +227,19 @@ export async function enterSession(info: SessionInfo): Promise<void> {
       ui.toast(`Could not load the board: ${errorMessage(toCommandError(e))}`);
     }
   }
-  await Promise.all([stateP, urgentP, usersP]);
+  await Promise.all([stateP, urgentP, usersP, membersP, inboxP]);
+}
+
+/** Every member's name (everyone may list them): who acknowledged, who commented. */
+function loadMembers(info: SessionInfo): Promise<void> {
+  return ipc.members().then(
+    (members) => {
+      if (session.info && sessionKey(session.info) === sessionKey(info)) {
+        session.members = new Map(members.map((m) => [m.id, m]));
+      }
+    },
+    () => {},
+  );
 }
 
 /** The team's users, for admins (assignees); nobody else gets them. */
@@ -210,6 +264,8 @@ function leaveSession(): void {
   queued = [];
   session.info = null;
   session.users = new Map();
+  session.members = new Map();
+  alerts.clear();
   board.clear();
   connection.reset();
   urgent.count = 0;
@@ -312,6 +368,27 @@ export function moveToNeighbour(ticket: Ticket, dir: -1 | 1): void {
     return;
   }
   void moveTicket(ticket.id, target?.id ?? null, true);
+}
+
+/**
+ * Shows only these tickets (a notification for several): the "these tickets" filter, until the
+ * user clears it. One ticket opens its drawer as well.
+ */
+export function showTickets(ids: number[]): void {
+  if (ids.length === 0) return;
+  ui.onlyIds = new Set(ids);
+  ui.menuTicketId = null;
+  ui.movingTicketId = null;
+  if (ids.length === 1) openTicket(ids[0]!);
+  else ui.openTicketId = null;
+  ui.announce(ids.length === 1 ? 'Showing the alerted ticket' : `Showing the ${ids.length} alerted tickets`);
+}
+
+/** Opens the inbox: everything in it is read now. */
+export async function readInbox(): Promise<void> {
+  if (alerts.unread === 0 && alerts.entries.every((e) => e.read)) return;
+  alerts.markAllRead();
+  await ipc.markInboxRead().catch(() => {});
 }
 
 /** Opens a ticket's drawer (notification action, card click). */

@@ -64,3 +64,24 @@ export function signedOutMessage(reason: string): string {
   const text = capitalize(reason.trim());
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
+
+/**
+ * Acknowledge / Assign to me / Snooze was refused: said in place, in the drawer. A conflict
+ * carries the server's ticket: it says why there is nothing (left) to do.
+ */
+export function urgentActionErrorMessage(e: CommandError): string {
+  if (isNetwork(e)) return UNREACHABLE;
+  switch (e.code) {
+    case 'conflict':
+      if (e.current?.status === 'closed') return 'This ticket is closed: there is nothing to acknowledge.';
+      if (e.current && e.current.priority !== 'urgent') return 'This ticket is no longer urgent: there is nothing to acknowledge.';
+      return CONFLICT_PATCH;
+    case 'not_found':
+    case 'unknown_ticket':
+      return 'You can no longer see this ticket (it may have been reassigned or deleted).';
+    case 'forbidden':
+      return 'You are not allowed to do this.';
+    default:
+      return capitalize(e.message);
+  }
+}

@@ -7,7 +7,7 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type { Ticket } from '../generated/protocol';
-import type { CommandError, DeskEvent, ErrorCode, SessionInfo, Settings } from '../generated/client';
+import type { CommandError, DeskEvent, ErrorCode, InboxEntry, SessionInfo, Settings } from '../generated/client';
 import { commands, EVENTS, type Call, type EventPayloads } from '../generated/contract';
 
 export { EVENTS };
@@ -70,4 +70,19 @@ export function onSettings(handler: (settings: Settings) => void): Promise<Unlis
 /** A notification's "Open ticket" (or the tray) asks to show that ticket. */
 export function onOpenTicket(handler: (ticketId: number) => void): Promise<Unlisten> {
   return on(EVENTS.openTicket, handler);
+}
+
+/** The alert inbox whenever it changes (unacknowledged urgent first, then newest first). */
+export function onInbox(handler: (entries: InboxEntry[]) => void): Promise<Unlisten> {
+  return on(EVENTS.inbox, handler);
+}
+
+/** A notification's "Open" for several tickets: the board shows only these until cleared. */
+export function onOpenTickets(handler: (ticketIds: number[]) => void): Promise<Unlisten> {
+  return on(EVENTS.openTickets, handler);
+}
+
+/** A ticket whose drawer is open (and focused) was alerted again: flash it, no notification. */
+export function onAlertInPlace(handler: (ticketId: number) => void): Promise<Unlisten> {
+  return on(EVENTS.alertInPlace, handler);
 }

@@ -3,6 +3,8 @@
 import type { Priority } from '../../generated/protocol';
 
 export type Scope = 'all' | 'mine' | 'queue';
+/** The priority select: a priority, any, or urgent tickets nobody has acknowledged yet. */
+export type PriorityFilter = Priority | 'any' | 'unacknowledged';
 
 export interface Toast {
   id: number;
@@ -12,8 +14,13 @@ export interface Toast {
 
 export class UiStore {
   scope: Scope = $state('all');
-  priority: Priority | 'any' = $state('any');
+  priority: PriorityFilter = $state('any');
   search = $state('');
+  /**
+   * "These tickets": only these ids are shown (a notification's "Open" for several tickets,
+   * `deskbell://open-tickets`), until cleared.
+   */
+  onlyIds: ReadonlySet<number> | null = $state.raw(null);
 
   /** The ticket whose drawer is open. */
   openTicketId: number | null = $state(null);
@@ -38,7 +45,7 @@ export class UiStore {
   private nextToast = 1;
 
   get filtered(): boolean {
-    return this.scope !== 'all' || this.priority !== 'any' || this.search.trim() !== '';
+    return this.scope !== 'all' || this.priority !== 'any' || this.search.trim() !== '' || this.onlyIds !== null;
   }
 
   toast(text: string, tone: Toast['tone'] = 'error', ms = tone === 'error' ? 8000 : 4000): void {
@@ -61,6 +68,7 @@ export class UiStore {
     this.scope = 'all';
     this.priority = 'any';
     this.search = '';
+    this.onlyIds = null;
   }
 }
 
