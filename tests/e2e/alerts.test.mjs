@@ -76,13 +76,11 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
   before(async () => {
     await admin.login(ADMIN);
     for (const email of [AGENT, AGENT2]) await apis[email].login(email);
-    const members = await admin.request('GET', '/api/members');
+    const members = (await admin.request('GET', '/api/members')).body;
     state.names = Object.fromEntries(members.map((m) => [m.id, m.name]));
     apps[AGENT] = { browser: await openApp() };
     apps[AGENT2] = { browser: await openApp(env('E2E_APP'), { driverPort: env('E2E_DRIVER2_PORT') }) };
-    for (const email of [AGENT, AGENT2]) {
-      apps[email].user = (await apis[email].request('GET', '/api/me')).user;
-    }
+    for (const email of [AGENT, AGENT2]) apps[email].user = apis[email].user;
   });
 
   after(async () => {
@@ -141,9 +139,9 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
     const otherEmail = actor === AGENT ? AGENT2 : AGENT;
     apps[actor].sender = acted.sender;
     apps[otherEmail].sender = other.sender;
-    // The other app closes its notification for the ticket.
-    await until(() => notifications.closes().slice(closesBefore)
-      .some((c) => c.closed === other.id && c.sender === other.sender), {
+    // The other app closes its notification for the ticket (by id: the close may come over a
+    // bus connection of its own, so its sender says nothing).
+    await until(() => notifications.closes().slice(closesBefore).some((c) => c.closed === other.id), {
       timeout: TIMEOUT.notify,
       message: `${otherEmail}'s app closing notification ${other.id}`,
     }).catch((e) => {

@@ -1250,32 +1250,82 @@ impl std::fmt::Debug for DesktopNotifier {
 #[derive(Debug)]
 struct OpenNotifications {
     limit: usize,
-    ids: Mutex<std::collections::VecDeque<(u32, Vec<Id>)>>,
+    state: Mutex<OpenState>,
+}
+
+#[derive(Debug, Default)]
+struct OpenState {
+    /// Shown and waited on, oldest first: (notification id, the tickets it still stands for).
+    shown: std::collections::VecDeque<(u32, Vec<Id>)>,
+    /// Handed to the notification server, not yet answered with an id: their tickets, by a
+    /// token. A withdrawal in that gap is remembered here, so that the notification is closed
+    /// as soon as it has an id instead of staying on screen.
+    showing: HashMap<u64, Vec<Id>>,
+    next_token: u64,
+}
+
+/// What to do once a notification has its id.
+#[derive(Debug, PartialEq, Eq)]
+struct Shown {
+    /// The oldest notification, to close to stay within the limit.
+    evict: Option<u32>,
+    /// Its tickets were all withdrawn while it was being shown: close it now.
+    withdrawn: bool,
 }
 
 impl OpenNotifications {
-    /// Notes a shown notification; answers the one to close to stay within the limit.
-    fn shown(&self, id: u32, tickets: Vec<Id>) -> Option<u32> {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        ids.push_back((id, tickets));
-        (ids.len() > self.limit)
-            .then(|| ids.pop_front().map(|(id, _)| id))
-            .flatten()
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes a notification about to be shown; answers its token for [`Self::shown`].
+    fn showing(&self, tickets: Vec<Id>) -> u64 {
+        let mut state = self.lock();
+        state.next_token += 1;
+        let token = state.next_token;
+        state.showing.insert(token, tickets);
+        token
+    }
+
+    /// Notes that the notification of `token` is shown as `id`.
+    fn shown(&self, token: u64, id: u32) -> Shown {
+        let mut state = self.lock();
+        let tickets = state.showing.remove(&token).unwrap_or_default();
+        if tickets.is_empty() {
+            return Shown {
+                evict: None,
+                withdrawn: true,
+            };
+        }
+        state.shown.push_back((id, tickets));
+        let evict = (state.shown.len() > self.limit)
+            .then(|| state.shown.pop_front().map(|(id, _)| id))
+            .flatten();
+        Shown {
+            evict,
+            withdrawn: false,
+        }
+    }
+
+    /// Forgets the notification of `token`, which could not be shown.
+    fn failed(&self, token: u64) {
+        self.lock().showing.remove(&token);
     }
 
     fn ended(&self, id: u32) {
-        self.ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(open, _)| *open != id);
+        self.lock().shown.retain(|(open, _)| *open != id);
     }
 
     /// The notifications to close when `ticket_id` is withdrawn: those showing only it. A
     /// summary stays while it still names other tickets (the withdrawn one is dropped from it).
+    /// Notifications still being shown drop it too, and close once shown if nothing is left.
     fn withdraw(&self, ticket_id: Id) -> Vec<u32> {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        for tickets in state.showing.values_mut() {
+            tickets.retain(|&t| t != ticket_id);
+        }
         let mut close = Vec::new();
-        for (id, tickets) in ids.iter_mut() {
+        for (id, tickets) in state.shown.iter_mut() {
             if tickets.contains(&ticket_id) {
                 tickets.retain(|&t| t != ticket_id);
                 if tickets.is_empty() {
@@ -1287,7 +1337,7 @@ impl OpenNotifications {
     }
 
     fn count(&self) -> usize {
-        self.ids.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().shown.len()
     }
 }
 
@@ -1308,7 +1358,7 @@ impl DesktopNotifier {
             events,
             open: Arc::new(OpenNotifications {
                 limit: max_open.max(1),
-                ids: Mutex::new(Default::default()),
+                state: Mutex::new(Default::default()),
             }),
             sound: Arc::new(crate::sound::SystemSoundPlayer::new()),
             server_sound: Arc::new(std::sync::OnceLock::new()),
@@ -1422,6 +1472,7 @@ impl Notifier for DesktopNotifier {
         let events = self.events.clone();
         let ticket_ids = alert.ticket_ids.clone();
         let open = self.open.clone();
+        let token = open.showing(ticket_ids.clone());
         let play = alert.sound.then(|| (self.clone(), self.sound.clone()));
         let job = move || {
             if let Some((me, player)) = play {
@@ -1429,7 +1480,7 @@ impl Notifier for DesktopNotifier {
                     player.play_urgent();
                 }
             }
-            show_and_wait(notification, ticket_ids, events, &open)
+            show_and_wait(notification, ticket_ids, token, events, &open)
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
@@ -1468,12 +1519,14 @@ impl Notifier for DesktopNotifier {
 fn show_and_wait(
     notification: notify_rust::Notification,
     ticket_ids: Vec<Id>,
+    token: u64,
     events: tokio::sync::mpsc::Sender<NotifierEvent>,
     open: &OpenNotifications,
 ) {
     let shown = notification.show();
     match shown {
         Err(e) => {
+            open.failed(token);
             tracing::warn!(error = %e, "could not show a notification");
             let _ = events.blocking_send(NotifierEvent::Failed {
                 ticket_ids,
@@ -1482,16 +1535,27 @@ fn show_and_wait(
         }
         Ok(handle) => {
             if ticket_ids.is_empty() {
+                open.failed(token);
                 return;
             }
             #[cfg(all(unix, not(target_os = "macos")))]
             let id = {
                 let id = handle.id();
-                if let Some(oldest) = open.shown(id, ticket_ids.clone()) {
+                let shown = open.shown(token, id);
+                if let Some(oldest) = shown.evict {
                     close_notification(oldest);
+                }
+                if shown.withdrawn {
+                    // Withdrawn while the server was still showing it: close it now, and do
+                    // not wait for it (the server's NotificationClosed may come before a wait
+                    // would listen for it).
+                    close_notification(id);
+                    return;
                 }
                 id
             };
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            open.failed(token);
             let waited =
                 handle.wait_for_response(|response: &notify_rust::NotificationResponse| {
                     let key = match response {

@@ -1296,3 +1296,44 @@ fn notifications_name_the_ticket_its_requester_lane_and_who_made_it_urgent() {
         (summary.title.clone(), summary.body.clone())
     );
 }
+
+#[test]
+fn a_notification_withdrawn_while_being_shown_is_closed_once_shown() {
+    let open = OpenNotifications {
+        limit: 2,
+        state: Mutex::new(Default::default()),
+    };
+    // Withdrawn before the server answered with an id: nothing to close yet; closed once shown.
+    let early = open.showing(vec![5]);
+    assert_eq!(open.withdraw(5), Vec::<u32>::new());
+    assert_eq!(
+        open.shown(early, 77),
+        Shown {
+            evict: None,
+            withdrawn: true
+        }
+    );
+    assert_eq!(open.count(), 0);
+    // Withdrawn after: closed by the withdrawal.
+    let later = open.showing(vec![6]);
+    assert!(!open.shown(later, 78).withdrawn);
+    assert_eq!(open.withdraw(6), vec![78]);
+    // A summary closes when its last ticket is withdrawn; past the limit the oldest goes.
+    let summary = open.showing(vec![1, 2]);
+    assert!(!open.shown(summary, 79).withdrawn);
+    assert_eq!(open.withdraw(1), Vec::<u32>::new());
+    assert_eq!(open.withdraw(2), vec![79]);
+    // (Their waiting threads end once the server has closed them.)
+    open.ended(78);
+    open.ended(79);
+    let third = open.showing(vec![3]);
+    assert_eq!(open.shown(third, 80).evict, None);
+    let fourth = open.showing(vec![4]);
+    assert_eq!(open.shown(fourth, 81).evict, None);
+    let fifth = open.showing(vec![5]);
+    assert_eq!(open.shown(fifth, 82).evict, Some(80));
+    // A notification that could not be shown is forgotten.
+    let failed = open.showing(vec![9]);
+    open.failed(failed);
+    assert_eq!(open.withdraw(9), Vec::<u32>::new());
+}
