@@ -72,6 +72,7 @@ mod tests {
             alerts: AlertPreferences {
                 level: AlertLevel::AlsoAssignedToMe,
                 do_not_disturb: true,
+                ..AlertPreferences::default()
             },
             launch_at_login: true,
             close_to_tray: false,

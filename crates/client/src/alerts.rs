@@ -3,7 +3,9 @@
 //!
 //! The policy is pure: it is fed each event the board applied, with the ticket as it was
 //! before, and the current time as a [`Duration`] since any fixed start (it never reads a
-//! clock). Alerts are coalesced per window and come out of [`AlertPolicy::poll`].
+//! clock). For quiet hours and "snooze until tomorrow" it is also told the local wall-clock
+//! time ([`AlertPolicy::set_local_time`]); the desk's pump reads both from its clocks.
+//! Alerts are coalesced per window and come out of [`AlertPolicy::poll`].
 //!
 //! Rules (spec "Alerts"):
 //! - alert when a visible ticket is created urgent, escalated to urgent (any change that makes
@@ -13,15 +15,33 @@
 //! - level [`AlertLevel::AlsoAssignedToMe`] adds "assigned to you" (by someone else);
 //!   [`AlertLevel::AlsoCommentsOnMine`] adds that and comments by others on tickets assigned to me;
 //! - alerts raised within one window (default 2 s from the first) are delivered together when
-//!   it closes: one alert as is, several as one summary ("3 urgent tickets");
-//! - do-not-disturb delivers nothing but still counts: [`AlertPolicy::unread_urgent`] is the
-//!   tray's count of urgent tickets alerted and not yet opened (or de-escalated, or gone).
+//!   it closes: one alert as is, several as one summary ("3 urgent tickets") that keeps every
+//!   ticket id;
+//! - an urgent ticket nobody has acknowledged ([`Ticket::awaits_acknowledgement`]) is alerted
+//!   again every [`AlertPreferences::reminder_minutes`] (a *reminder*, with sound if
+//!   [`AlertPreferences::sound_with_reminders`]) until it is acknowledged, de-escalated, closed,
+//!   deleted or goes out of sight; then its notification is withdrawn
+//!   ([`AlertPolicy::take_withdrawals`]) and it stops counting;
+//! - an `escalate` event (admins; it changes no version, so it is judged apart from the
+//!   version check) raises one [`AlertKind::Escalated`] alert per urgent episode (ticket id +
+//!   `urgent_since`);
+//! - do-not-disturb and quiet hours deliver nothing but still count and still go to the
+//!   inbox ([`AlertPolicy::take_muted`]), unless [`AlertPreferences::urgent_breaks_dnd`] lets
+//!   urgent and escalated alerts through; a snoozed ticket is treated the same until its
+//!   snooze ends (then a reminder is due if it still awaits acknowledgement);
+//! - the ticket open in the focused window is never notified: its alerts come out of
+//!   [`AlertPolicy::take_in_place`] for the UI to show in place;
+//! - [`AlertPolicy::unread_urgent`] is the tray's count of urgent tickets alerted and not yet
+//!   opened (or acknowledged, de-escalated, or gone); the [`Inbox`] keeps the recent alerts.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deskbell_protocol::{EventAction, EventEnvelope, Id, Priority, Resource, Ticket, User};
+use chrono::{NaiveDateTime, NaiveTime, Timelike};
+use deskbell_protocol::{
+    EventAction, EventEnvelope, Id, Lane, Member, Priority, Resource, Ticket, Timestamp, User,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::board::Applied;
@@ -50,12 +70,100 @@ pub enum AlertLevel {
     AlsoCommentsOnMine,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+/// A daily range of local time when nothing is shown (alerts still count and go to the inbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QuietHours {
+    pub enabled: bool,
+    /// Minutes since local midnight (0..1440); the range may cross midnight (22:00–07:00).
+    pub start_minute: u16,
+    /// Exclusive. Equal to `start_minute`: an empty range.
+    pub end_minute: u16,
+}
+
+impl Default for QuietHours {
+    fn default() -> Self {
+        QuietHours {
+            enabled: false,
+            start_minute: 22 * 60,
+            end_minute: 7 * 60,
+        }
+    }
+}
+
+const MINUTES_PER_DAY: u32 = 24 * 60;
+
+impl QuietHours {
+    /// Whether `local` falls in the range (ignores `enabled`). Out-of-range minutes are read
+    /// modulo a day, so a hand-edited settings file cannot make this panic.
+    pub fn contains(&self, local: NaiveTime) -> bool {
+        let m = local.hour() * 60 + local.minute();
+        let (start, end) = (
+            u32::from(self.start_minute) % MINUTES_PER_DAY,
+            u32::from(self.end_minute) % MINUTES_PER_DAY,
+        );
+        match start.cmp(&end) {
+            std::cmp::Ordering::Equal => false,
+            std::cmp::Ordering::Less => start <= m && m < end,
+            std::cmp::Ordering::Greater => m >= start || m < end,
+        }
+    }
+
+    /// Whether quiet hours are on and `local` is in them.
+    pub fn active_at(&self, local: NaiveDateTime) -> bool {
+        self.enabled && self.contains(local.time())
+    }
+
+    /// The next time after `local` at which the range ends.
+    pub fn next_end(&self, local: NaiveDateTime) -> NaiveDateTime {
+        next_at_minute(local, u32::from(self.end_minute) % MINUTES_PER_DAY)
+    }
+}
+
+/// The first time strictly after `local` that is `minute` minutes past a local midnight.
+fn next_at_minute(local: NaiveDateTime, minute: u32) -> NaiveDateTime {
+    let time = NaiveTime::from_hms_opt(minute / 60, minute % 60, 0).unwrap_or(NaiveTime::MIN);
+    let today = local.date().and_time(time);
+    if today > local {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    }
+}
+
+/// The user's alert settings. Every field has a default, so older settings files still load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AlertPreferences {
     pub level: AlertLevel,
     pub do_not_disturb: bool,
+    /// Minutes between reminders of an unacknowledged urgent ticket (0: no reminders).
+    pub reminder_minutes: u32,
+    /// Urgent and escalated alerts ask for a sound.
+    pub sound: bool,
+    /// Reminders ask for a sound too (when `sound` is on).
+    pub sound_with_reminders: bool,
+    pub quiet_hours: QuietHours,
+    /// Urgent and escalated alerts are shown even under do-not-disturb and in quiet hours.
+    pub urgent_breaks_dnd: bool,
 }
+
+impl Default for AlertPreferences {
+    fn default() -> Self {
+        AlertPreferences {
+            level: AlertLevel::default(),
+            do_not_disturb: false,
+            reminder_minutes: DEFAULT_REMINDER_MINUTES,
+            sound: true,
+            sound_with_reminders: true,
+            quiet_hours: QuietHours::default(),
+            urgent_breaks_dnd: false,
+        }
+    }
+}
+
+/// Minutes between reminders unless the user says otherwise.
+pub const DEFAULT_REMINDER_MINUTES: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
@@ -66,15 +174,26 @@ pub enum AlertKind {
     AssignedToMe,
     /// Someone else commented on a ticket assigned to me.
     Comment,
+    /// To admins: nobody has acknowledged an urgent ticket in the company's time.
+    Escalated,
+}
+
+impl AlertKind {
+    /// Urgent and escalated alerts: sound, critical urgency, may break do-not-disturb.
+    pub fn is_urgent(self) -> bool {
+        matches!(self, AlertKind::Urgent | AlertKind::Escalated)
+    }
 }
 
 /// One notification to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
-    /// For a summary: [`AlertKind::Urgent`] if any of its alerts is urgent.
+    /// For a summary: [`AlertKind::Escalated`] if any of its alerts is, else
+    /// [`AlertKind::Urgent`] if any is urgent.
     pub kind: AlertKind,
-    /// The ticket(s) concerned, most important first (urgent ones, then in arrival order).
+    /// The ticket(s) concerned, most important first (escalated and urgent ones, then in
+    /// arrival order). A summary keeps every one.
     #[ts(type = "Array<number>")]
     pub ticket_ids: Vec<Id>,
     /// The notification's summary line.
@@ -82,12 +201,173 @@ pub struct Alert {
     pub body: String,
     /// Whether this stands for several coalesced alerts.
     pub summary: bool,
+    /// A repeat for a ticket still awaiting acknowledgement (a summary: all of them are).
+    #[serde(default)]
+    pub reminder: bool,
+    /// Single-ticket alerts: the ticket's number (`#12`).
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub ticket_number: Option<Id>,
+    /// Single-ticket alerts: the requester's name.
+    #[serde(default)]
+    pub requester: Option<String>,
+    /// Single-ticket alerts: the lane's name, or "No lane".
+    #[serde(default)]
+    pub lane: Option<String>,
+    /// Urgent alerts: who made the ticket urgent (their name, when known).
+    #[serde(default)]
+    pub made_urgent_by: Option<String>,
+    /// Escalations: minutes the ticket has waited since it became urgent.
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub waited_minutes: Option<i64>,
+    /// Whether this alert asks for a sound.
+    #[serde(default)]
+    pub sound: bool,
 }
 
 impl Alert {
     /// The ticket to open when the notification is activated.
     pub fn ticket_id(&self) -> Option<Id> {
         self.ticket_ids.first().copied()
+    }
+
+    /// A plain alert about `ticket_ids` (the optional details empty).
+    pub fn simple(
+        kind: AlertKind,
+        ticket_ids: Vec<Id>,
+        title: impl Into<String>,
+        body: impl Into<String>,
+    ) -> Alert {
+        Alert {
+            kind,
+            ticket_ids,
+            title: title.into(),
+            body: body.into(),
+            summary: false,
+            reminder: false,
+            ticket_number: None,
+            requester: None,
+            lane: None,
+            made_urgent_by: None,
+            waited_minutes: None,
+            sound: false,
+        }
+    }
+}
+
+/// "Remind me later" on an urgent ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Snooze {
+    Minutes15,
+    Hour,
+    /// The next local 08:00, or the end of quiet hours if they are on and end later.
+    UntilTomorrow,
+}
+
+/// Local hour "until tomorrow" ends at.
+const MORNING_MINUTE: u32 = 8 * 60;
+
+impl Snooze {
+    /// When a snooze chosen at local time `local` ends, as local time.
+    pub fn until_local(self, local: NaiveDateTime, quiet: &QuietHours) -> NaiveDateTime {
+        match self {
+            Snooze::Minutes15 => local + chrono::Duration::minutes(15),
+            Snooze::Hour => local + chrono::Duration::hours(1),
+            Snooze::UntilTomorrow => {
+                let morning = next_at_minute(local, MORNING_MINUTE);
+                if quiet.enabled {
+                    morning.max(quiet.next_end(local))
+                } else {
+                    morning
+                }
+            }
+        }
+    }
+}
+
+/// One alert as the inbox lists it (summaries are listed per ticket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxEntry {
+    #[ts(type = "number")]
+    pub id: u64,
+    #[ts(type = "number")]
+    pub ticket_id: Id,
+    pub kind: AlertKind,
+    pub title: String,
+    pub body: String,
+    #[ts(type = "string")]
+    pub at: Timestamp,
+    pub read: bool,
+    /// The ticket is urgent and nobody has acknowledged it yet.
+    pub awaiting_ack: bool,
+}
+
+/// Recent alerts, newest last internally; listed unacknowledged-urgent first, then newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Inbox {
+    entries: VecDeque<InboxEntry>,
+    next_id: u64,
+}
+
+impl Inbox {
+    /// Entries kept at most (the oldest go first).
+    pub const MAX: usize = 100;
+
+    fn record(&mut self, alert: &Alert, at: Timestamp, read: bool) {
+        for &ticket_id in &alert.ticket_ids {
+            self.next_id += 1;
+            self.entries.push_back(InboxEntry {
+                id: self.next_id,
+                ticket_id,
+                kind: alert.kind,
+                title: alert.title.clone(),
+                body: alert.body.clone(),
+                at,
+                read,
+                awaiting_ack: false,
+            });
+        }
+        while self.entries.len() > Self::MAX {
+            self.entries.pop_front();
+        }
+    }
+
+    /// The entries as listed; `awaiting(ticket)` says which tickets await acknowledgement.
+    pub fn list(&self, awaiting: impl Fn(Id) -> bool) -> Vec<InboxEntry> {
+        let mut out: Vec<InboxEntry> = self
+            .entries
+            .iter()
+            .rev()
+            .map(|e| InboxEntry {
+                awaiting_ack: e.kind.is_urgent() && awaiting(e.ticket_id),
+                ..e.clone()
+            })
+            .collect();
+        // Stable: newest first within each group.
+        out.sort_by_key(|e| !e.awaiting_ack);
+        out
+    }
+
+    pub fn unread(&self) -> usize {
+        self.entries.iter().filter(|e| !e.read).count()
+    }
+
+    fn mark_all_read(&mut self) -> bool {
+        let mut changed = false;
+        for e in self.entries.iter_mut().filter(|e| !e.read) {
+            e.read = true;
+            changed = true;
+        }
+        changed
+    }
+
+    fn forget_ticket(&mut self, ticket_id: Id) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.ticket_id != ticket_id);
+        before != self.entries.len()
     }
 }
 
@@ -96,6 +376,14 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(2);
 
 /// Lines of ticket titles a summary's body lists before "and N more".
 const SUMMARY_LINES: usize = 5;
+
+/// An urgent ticket that was alerted and awaits acknowledgement: when to remind, and how.
+#[derive(Debug, Clone)]
+struct Reminder {
+    /// The alert to repeat (as first raised).
+    alert: Alert,
+    next: Duration,
+}
 
 /// Decides which applied events become alerts, coalesces them and counts unread urgent ones.
 #[derive(Debug, Clone)]
@@ -109,6 +397,23 @@ pub struct AlertPolicy {
     pending: Vec<Alert>,
     window_ends: Option<Duration>,
     unread_urgent: BTreeSet<Id>,
+    /// Local wall-clock time at a moment of `now` (local time advances with `now` from there).
+    local: Option<(Duration, NaiveDateTime)>,
+    /// Tickets seen awaiting acknowledgement (for the inbox's `awaiting_ack`).
+    unacknowledged: HashSet<Id>,
+    reminders: BTreeMap<Id, Reminder>,
+    /// Urgent episodes already escalated: (ticket, `urgent_since`).
+    escalated: HashSet<(Id, Option<Timestamp>)>,
+    /// Snoozed tickets and when (in `now` terms) their snooze ends.
+    snoozed: HashMap<Id, Duration>,
+    focused: Option<Id>,
+    lanes: HashMap<Id, String>,
+    members: HashMap<Id, String>,
+    inbox: Inbox,
+    inbox_changed: bool,
+    withdrawals: Vec<Id>,
+    muted: Vec<Alert>,
+    in_place: Vec<Alert>,
 }
 
 impl AlertPolicy {
@@ -122,6 +427,19 @@ impl AlertPolicy {
             pending: Vec::new(),
             window_ends: None,
             unread_urgent: BTreeSet::new(),
+            local: None,
+            unacknowledged: HashSet::new(),
+            reminders: BTreeMap::new(),
+            escalated: HashSet::new(),
+            snoozed: HashMap::new(),
+            focused: None,
+            lanes: HashMap::new(),
+            members: HashMap::new(),
+            inbox: Inbox::default(),
+            inbox_changed: false,
+            withdrawals: Vec::new(),
+            muted: Vec::new(),
+            in_place: Vec::new(),
         }
     }
 
@@ -140,17 +458,106 @@ impl AlertPolicy {
         &self.prefs
     }
 
-    /// Switching do-not-disturb on also drops the alerts waiting for their window.
+    /// New preferences. Alerts waiting for their window that are now muted go to the inbox
+    /// unshown ([`AlertPolicy::take_muted`]); a reminder interval change applies from the
+    /// next reminder of each ticket on.
     pub fn set_preferences(&mut self, prefs: AlertPreferences) {
-        if prefs.do_not_disturb {
-            self.pending.clear();
+        self.prefs = prefs;
+        let now = self.local.map(|(at, _)| at).unwrap_or_default();
+        let (muted, kept): (Vec<Alert>, Vec<Alert>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|a| self.is_muted(a.kind, now));
+        self.muted.extend(muted);
+        if kept.is_empty() {
             self.window_ends = None;
         }
-        self.prefs = prefs;
+        self.pending = kept;
+    }
+
+    /// The local wall-clock time at `now` (the pump sets it before each observe and poll; the
+    /// policy advances it with `now` in between). Without it, quiet hours never apply.
+    pub fn set_local_time(&mut self, now: Duration, local: NaiveDateTime) {
+        self.local = Some((now, local));
+    }
+
+    fn local_at(&self, now: Duration) -> Option<NaiveDateTime> {
+        let (at, local) = self.local?;
+        let delta = chrono::Duration::from_std(now.saturating_sub(at)).ok()?;
+        local.checked_add_signed(delta)
+    }
+
+    /// Lane names, for the alerts' `lane`.
+    pub fn set_lanes<'a>(&mut self, lanes: impl IntoIterator<Item = &'a Lane>) {
+        self.lanes = lanes.into_iter().map(|l| (l.id, l.name.clone())).collect();
+    }
+
+    /// Member names, for the alerts' `made_urgent_by`.
+    pub fn set_members<'a>(&mut self, members: impl IntoIterator<Item = &'a Member>) {
+        self.members = members
+            .into_iter()
+            .map(|m| (m.id, m.name.clone()))
+            .collect();
+    }
+
+    /// Whether `user_id` is a known member (the server's own actor and me count as known).
+    pub fn knows_user(&self, user_id: Id) -> bool {
+        user_id == deskbell_protocol::SERVER_ACTOR
+            || user_id == self.me.id
+            || self.members.contains_key(&user_id)
+    }
+
+    /// The ticket open in the focused window (`None`: none, or the window is not focused).
+    pub fn set_focused(&mut self, ticket_id: Option<Id>) {
+        self.focused = ticket_id;
+    }
+
+    /// Snoozes a ticket: no alert nor reminder for it until then (it still counts and still
+    /// goes to the inbox). Its shown notification is withdrawn.
+    pub fn snooze(&mut self, ticket_id: Id, snooze: Snooze, now: Duration) {
+        let until = match (snooze, self.local_at(now)) {
+            (Snooze::Minutes15, _) => now + Duration::from_secs(15 * 60),
+            (Snooze::Hour, _) => now + Duration::from_secs(3600),
+            (Snooze::UntilTomorrow, Some(local)) => {
+                let end = snooze.until_local(local, &self.prefs.quiet_hours);
+                now + (end - local).to_std().unwrap_or_default()
+            }
+            // No local time known: a day is the closest honest reading of "tomorrow".
+            (Snooze::UntilTomorrow, None) => now + Duration::from_secs(24 * 3600),
+        };
+        self.snoozed.insert(ticket_id, until);
+        if let Some(r) = self.reminders.get_mut(&ticket_id) {
+            r.next = r.next.max(until);
+        }
+        let (muted, kept): (Vec<Alert>, Vec<Alert>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|a| a.ticket_ids == [ticket_id]);
+        self.muted.extend(muted);
+        if kept.is_empty() {
+            self.window_ends = None;
+        }
+        self.pending = kept;
+        self.withdrawals.push(ticket_id);
+    }
+
+    /// When the ticket's snooze ends (`None`: not snoozed, or it has ended by `now`).
+    pub fn snoozed_until(&self, ticket_id: Id, now: Duration) -> Option<Duration> {
+        self.snoozed.get(&ticket_id).copied().filter(|&u| u > now)
+    }
+
+    fn is_snoozed(&self, ticket_id: Id, now: Duration) -> bool {
+        self.snoozed_until(ticket_id, now).is_some()
+    }
+
+    /// Whether do-not-disturb or quiet hours hold back an alert of this kind at `now`.
+    pub fn is_muted(&self, kind: AlertKind, now: Duration) -> bool {
+        let quiet = self
+            .local_at(now)
+            .is_some_and(|l| self.prefs.quiet_hours.active_at(l));
+        (self.prefs.do_not_disturb || quiet) && !(self.prefs.urgent_breaks_dnd && kind.is_urgent())
     }
 
     /// Convenience for the usual wiring: feeds what [`crate::board::Board::apply`] returned
-    /// (events that changed no ticket are ignored).
+    /// (events that changed no ticket are ignored, except escalations, which change none).
     pub fn observe_applied(
         &mut self,
         resource: Resource,
@@ -160,6 +567,37 @@ impl AlertPolicy {
     ) {
         if let Some(change) = &applied.ticket {
             self.observe(resource, event, change.before.as_ref(), now);
+            if change.after.is_none() {
+                if let Some(id) = event.ticket_ref() {
+                    self.forget(id);
+                }
+            }
+        } else if event.action == EventAction::Escalate {
+            self.observe(resource, event, None, now);
+        }
+    }
+
+    /// A ticket left the board (deleted, or out of sight): no more alerts, count or reminders.
+    pub fn forget(&mut self, ticket_id: Id) {
+        self.stop_waiting(ticket_id);
+        self.unread_urgent.remove(&ticket_id);
+        self.snoozed.remove(&ticket_id);
+        self.pending.retain(|a| a.ticket_ids != [ticket_id]);
+        if self.pending.is_empty() {
+            self.window_ends = None;
+        }
+    }
+
+    /// The ticket no longer awaits acknowledgement: its reminders stop and its notification
+    /// is withdrawn.
+    fn stop_waiting(&mut self, ticket_id: Id) {
+        let was = self.unacknowledged.remove(&ticket_id);
+        let reminded = self.reminders.remove(&ticket_id).is_some();
+        if was || reminded {
+            self.inbox_changed = true;
+        }
+        if reminded || self.unread_urgent.contains(&ticket_id) {
+            self.withdrawals.push(ticket_id);
         }
     }
 
@@ -174,7 +612,7 @@ impl AlertPolicy {
     ) {
         if resource == Resource::Ticket && event.action == EventAction::Delete {
             if let Some(id) = event.ticket_ref() {
-                self.unread_urgent.remove(&id);
+                self.forget(id);
             }
             return;
         }
@@ -185,6 +623,10 @@ impl AlertPolicy {
         ) {
             return;
         }
+        if resource == Resource::Ticket && event.action == EventAction::Escalate {
+            self.observe_escalation(event, ticket, now);
+            return;
+        }
         let id = ticket.id;
         match self.seen.get(&id) {
             Some(&v) if v >= ticket.version => return, // a replay: already judged
@@ -192,7 +634,13 @@ impl AlertPolicy {
                 self.seen.insert(id, ticket.version);
             }
         }
-        if ticket.priority != Priority::Urgent {
+        if ticket.awaits_acknowledgement() {
+            if self.unacknowledged.insert(id) {
+                self.inbox_changed = true;
+            }
+        } else {
+            // Acknowledged (by anyone), de-escalated or closed: withdrawn, no longer counted.
+            self.stop_waiting(id);
             self.unread_urgent.remove(&id);
         }
         if event.user_id == self.me.id {
@@ -213,48 +661,113 @@ impl AlertPolicy {
                 body.push_str(" — assigned to you");
             }
             self.unread_urgent.insert(id);
-            Some(Alert {
-                kind: AlertKind::Urgent,
-                ticket_ids: vec![id],
-                title: ticket.title.clone(),
-                body,
-                summary: false,
-            })
+            let mut alert =
+                self.ticket_alert(AlertKind::Urgent, ticket, ticket.title.clone(), body);
+            alert.made_urgent_by = ticket
+                .urgent_by
+                .or(Some(event.user_id))
+                .and_then(|u| self.members.get(&u).cloned());
+            Some(alert)
         } else if resource == Resource::Ticket
             && self.prefs.level >= AlertLevel::AlsoAssignedToMe
             && mine
             && before.is_none_or(|b| b.assignee_id != Some(self.me.id))
         {
-            Some(Alert {
-                kind: AlertKind::AssignedToMe,
-                ticket_ids: vec![id],
-                title: ticket.title.clone(),
-                body: format!("Assigned to you: {}", requester_line(ticket)),
-                summary: false,
-            })
+            let body = format!("Assigned to you: {}", requester_line(ticket));
+            Some(self.ticket_alert(AlertKind::AssignedToMe, ticket, ticket.title.clone(), body))
         } else if resource == Resource::Comment
             && event.action == EventAction::Create
             && self.prefs.level >= AlertLevel::AlsoCommentsOnMine
             && mine
         {
-            event
+            let comment = event
                 .comment
                 .as_ref()
                 .filter(|c| c.author_id != self.me.id && self.comments_seen.insert(c.id))
-                .map(|c| Alert {
-                    kind: AlertKind::Comment,
-                    ticket_ids: vec![id],
-                    title: format!("New comment on {}", ticket.title),
-                    body: preview(&c.body),
-                    summary: false,
-                })
+                .map(|c| preview(&c.body));
+            comment.map(|body| {
+                self.ticket_alert(
+                    AlertKind::Comment,
+                    ticket,
+                    format!("New comment on {}", ticket.title),
+                    body,
+                )
+            })
         } else {
             None
         };
         if let Some(alert) = alert {
-            if self.prefs.do_not_disturb {
-                return;
-            }
+            self.raise(alert, ticket, event.timestamp, now);
+        }
+    }
+
+    /// An `escalate` event: judged by its episode, not by version (it changes none).
+    fn observe_escalation(&mut self, event: &EventEnvelope, ticket: &Ticket, now: Duration) {
+        let key = (ticket.id, ticket.urgent_since);
+        // A newer version is known: the ticket moved on (acknowledged, de-escalated) since.
+        let stale = self
+            .seen
+            .get(&ticket.id)
+            .is_some_and(|&v| v > ticket.version);
+        if !self.escalated.insert(key) || stale || !ticket.awaits_acknowledgement() {
+            return;
+        }
+        let waited = ticket
+            .urgent_since
+            .map(|since| (event.timestamp - since).num_minutes().max(0));
+        let body = match waited {
+            Some(m) => format!("Nobody has acknowledged #{} in {m} min", ticket.id),
+            None => format!("Nobody has acknowledged #{} yet", ticket.id),
+        };
+        if self.unacknowledged.insert(ticket.id) {
+            self.inbox_changed = true;
+        }
+        self.unread_urgent.insert(ticket.id);
+        let mut alert = self.ticket_alert(AlertKind::Escalated, ticket, ticket.title.clone(), body);
+        alert.waited_minutes = waited;
+        alert.made_urgent_by = ticket.urgent_by.and_then(|u| self.members.get(&u).cloned());
+        self.raise(alert, ticket, event.timestamp, now);
+    }
+
+    fn ticket_alert(&self, kind: AlertKind, ticket: &Ticket, title: String, body: String) -> Alert {
+        Alert {
+            ticket_number: Some(ticket.id),
+            requester: Some(ticket.requester.name.clone()),
+            lane: Some(
+                ticket
+                    .lane_id
+                    .and_then(|l| self.lanes.get(&l).cloned())
+                    .unwrap_or_else(|| "No lane".to_string()),
+            ),
+            sound: self.prefs.sound && kind.is_urgent(),
+            ..Alert::simple(kind, vec![ticket.id], title, body)
+        }
+    }
+
+    /// Routes a new single-ticket alert: in place, muted (inbox only) or to the window; and
+    /// starts reminders for an urgent ticket awaiting acknowledgement.
+    fn raise(&mut self, alert: Alert, ticket: &Ticket, at: Timestamp, now: Duration) {
+        let id = ticket.id;
+        if alert.kind.is_urgent() && ticket.awaits_acknowledgement() {
+            let every = self.reminder_every();
+            let next = now + every.unwrap_or(Duration::ZERO);
+            let next = self.snoozed_until(id, now).map_or(next, |u| next.max(u));
+            self.reminders.insert(
+                id,
+                Reminder {
+                    alert: alert.clone(),
+                    next,
+                },
+            );
+        }
+        let focused = self.focused == Some(id);
+        self.inbox.record(&alert, at, focused);
+        self.inbox_changed = true;
+        if focused {
+            self.in_place.push(alert);
+        } else if self.is_snoozed(id, now) || self.is_muted(alert.kind, now) {
+            self.muted.push(alert);
+        } else {
             if self.pending.is_empty() {
                 self.window_ends = Some(now + self.window);
             }
@@ -262,28 +775,151 @@ impl AlertPolicy {
         }
     }
 
-    /// When the current window closes (when to call [`AlertPolicy::poll`] next), if any.
-    pub fn next_deadline(&self) -> Option<Duration> {
-        self.window_ends
+    fn reminder_every(&self) -> Option<Duration> {
+        (self.prefs.reminder_minutes > 0)
+            .then(|| Duration::from_secs(u64::from(self.prefs.reminder_minutes) * 60))
     }
 
-    /// The alerts to show now: nothing until the window that collected them has closed.
+    /// When to call [`AlertPolicy::poll`] next: the current window's end, the next reminder
+    /// (which a snooze postpones to its end), if any.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let reminder = self
+            .reminder_every()
+            .and_then(|_| self.reminders.values().map(|r| r.next).min());
+        match (self.window_ends, reminder) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The alerts to show now: what the closed window collected, and the reminders due.
     pub fn poll(&mut self, now: Duration) -> Vec<Alert> {
-        match self.window_ends {
-            Some(end) if now >= end => {}
-            _ => return Vec::new(),
-        }
-        self.window_ends = None;
-        let mut alerts = std::mem::take(&mut self.pending);
-        if self.prefs.do_not_disturb || alerts.is_empty() {
-            return Vec::new();
-        }
-        if alerts.len() == 1 {
+        let mut alerts = match self.window_ends {
+            Some(end) if now >= end => {
+                self.window_ends = None;
+                std::mem::take(&mut self.pending)
+            }
+            _ => Vec::new(),
+        };
+        // Muted since they were raised (quiet hours began, DND switched on): inbox only.
+        let (muted, shown): (Vec<Alert>, Vec<Alert>) = alerts.drain(..).partition(|a| {
+            self.is_muted(a.kind, now) || a.ticket_ids.iter().any(|&t| self.is_snoozed(t, now))
+        });
+        self.muted.extend(muted);
+        alerts = shown;
+        alerts.extend(self.due_reminders(now));
+        if alerts.len() <= 1 {
             return alerts;
         }
-        // Urgent first, arrival order otherwise.
-        alerts.sort_by_key(|a| a.kind != AlertKind::Urgent);
+        // Escalated and urgent first, arrival order otherwise.
+        alerts.sort_by_key(|a| match a.kind {
+            AlertKind::Escalated => 0,
+            AlertKind::Urgent => 1,
+            _ => 2,
+        });
         vec![summarize(&alerts)]
+    }
+
+    /// Closes the current window now (the desk's shutdown): no reminders.
+    pub fn flush(&mut self, now: Duration) -> Vec<Alert> {
+        if self.window_ends.is_some() {
+            self.window_ends = Some(now);
+        }
+        let reminders = std::mem::take(&mut self.reminders);
+        let out = self.poll(now);
+        self.reminders = reminders;
+        out
+    }
+
+    fn due_reminders(&mut self, now: Duration) -> Vec<Alert> {
+        let Some(every) = self.reminder_every() else {
+            return Vec::new();
+        };
+        let due: Vec<Id> = self
+            .reminders
+            .iter()
+            .filter(|(_, r)| r.next <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        let mut out = Vec::new();
+        for id in due {
+            let muted_or_snoozed = {
+                let r = &self.reminders[&id];
+                self.is_snoozed(id, now) || self.is_muted(r.alert.kind, now)
+            };
+            let focused = self.focused == Some(id);
+            let sound = self.prefs.sound && self.prefs.sound_with_reminders;
+            let Some(r) = self.reminders.get_mut(&id) else {
+                continue;
+            };
+            r.next = now + every;
+            if muted_or_snoozed {
+                continue; // counted already; nothing to show
+            }
+            let mut alert = r.alert.clone();
+            alert.reminder = true;
+            alert.sound = sound && alert.kind.is_urgent();
+            if !alert.body.starts_with("Still unacknowledged") {
+                alert.body = format!("Still unacknowledged — {}", alert.body);
+            }
+            if focused {
+                self.in_place.push(alert);
+            } else {
+                out.push(alert);
+            }
+        }
+        out
+    }
+
+    /// Alerts decided but held back (do-not-disturb, quiet hours, snooze): the desk reports
+    /// them as not shown.
+    pub fn take_muted(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.muted)
+    }
+
+    /// Alerts for the focused ticket: the UI shows them in place instead.
+    pub fn take_in_place(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.in_place)
+    }
+
+    /// Tickets whose shown notification must be withdrawn (acknowledged, de-escalated, closed,
+    /// gone, snoozed).
+    pub fn take_withdrawals(&mut self) -> Vec<Id> {
+        let mut ids = std::mem::take(&mut self.withdrawals);
+        ids.dedup();
+        ids
+    }
+
+    /// Whether the inbox changed since the last call.
+    pub fn take_inbox_changed(&mut self) -> bool {
+        std::mem::take(&mut self.inbox_changed)
+    }
+
+    /// The inbox as listed (unacknowledged urgent first, then newest first).
+    pub fn inbox(&self) -> Vec<InboxEntry> {
+        self.inbox.list(|id| self.unacknowledged.contains(&id))
+    }
+
+    pub fn inbox_unread(&self) -> usize {
+        self.inbox.unread()
+    }
+
+    pub fn mark_inbox_read(&mut self) {
+        if self.inbox.mark_all_read() {
+            self.inbox_changed = true;
+        }
+    }
+
+    /// Drops a ticket's inbox entries (it was deleted).
+    pub fn forget_inbox(&mut self, ticket_id: Id) {
+        if self.inbox.forget_ticket(ticket_id) {
+            self.inbox_changed = true;
+        }
+    }
+
+    /// Whether the ticket is urgent and awaits acknowledgement, as last seen.
+    pub fn awaits_acknowledgement(&self, ticket_id: Id) -> bool {
+        self.unacknowledged.contains(&ticket_id)
     }
 
     /// Urgent tickets alerted (even under do-not-disturb) and not yet opened: the tray count.
@@ -325,10 +961,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 fn summarize(alerts: &[Alert]) -> Alert {
-    let urgent = alerts
-        .iter()
-        .filter(|a| a.kind == AlertKind::Urgent)
-        .count();
+    let urgent = alerts.iter().filter(|a| a.kind.is_urgent()).count();
     let others = alerts.len() - urgent;
     let title = match (urgent, others) {
         (0, n) => plural(n, "ticket update", "ticket updates"),
@@ -356,16 +989,18 @@ fn summarize(alerts: &[Alert]) -> Alert {
     if alerts.len() > SUMMARY_LINES {
         lines.push(format!("and {} more", alerts.len() - SUMMARY_LINES));
     }
+    let kind = if alerts.iter().any(|a| a.kind == AlertKind::Escalated) {
+        AlertKind::Escalated
+    } else if urgent > 0 {
+        AlertKind::Urgent
+    } else {
+        alerts[0].kind
+    };
     Alert {
-        kind: if urgent > 0 {
-            AlertKind::Urgent
-        } else {
-            alerts[0].kind
-        },
-        ticket_ids,
-        title,
-        body: lines.join("\n"),
         summary: true,
+        reminder: alerts.iter().all(|a| a.reminder),
+        sound: alerts.iter().any(|a| a.sound),
+        ..Alert::simple(kind, ticket_ids, title, lines.join("\n"))
     }
 }
 
@@ -391,13 +1026,51 @@ impl NotifyError {
     }
 }
 
+/// What the user chose on a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub enum NotificationAction {
+    /// Clicked the notification or "Open": open the app on the ticket(s).
+    Open,
+    /// "Acknowledge": the core acknowledges the ticket on the server.
+    Acknowledge,
+    /// "Assign to me": the core assigns the ticket to the signed-in user.
+    AssignToMe,
+}
+
+impl NotificationAction {
+    /// The action key as notifications carry it (`default` is the body click).
+    pub fn from_key(key: &str) -> Option<NotificationAction> {
+        match key {
+            "default" | "open" => Some(NotificationAction::Open),
+            "acknowledge" => Some(NotificationAction::Acknowledge),
+            "assign" => Some(NotificationAction::AssignToMe),
+            _ => None,
+        }
+    }
+}
+
+/// The actions a notification offers, as (key, label). `default` is what a click on the body
+/// invokes (servers do not show it as a button).
+pub fn actions_for(alert: &Alert) -> Vec<(&'static str, &'static str)> {
+    let mut actions = vec![("default", "Open"), OPEN_ACTION];
+    if !alert.summary && alert.kind.is_urgent() {
+        actions.push(("acknowledge", "Acknowledge"));
+        actions.push(("assign", "Assign to me"));
+    }
+    actions
+}
+
 /// What comes back from shown notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum NotifierEvent {
-    /// The user chose "Open ticket" (or clicked the notification): open the app on it.
+    /// The user chose an action on a notification about `ticket_ids` (a summary: several).
     #[serde(rename_all = "camelCase")]
-    ActionActivated { ticket_id: Id },
+    Action {
+        ticket_ids: Vec<Id>,
+        action: NotificationAction,
+    },
     /// Showing a notification failed after `notify` returned (it is shown off the caller's
     /// thread).
     #[serde(rename_all = "camelCase")]
@@ -407,12 +1080,16 @@ pub enum NotifierEvent {
 /// Shows alerts. Implementations must not block the caller (it may be an async task).
 pub trait Notifier: Send + Sync {
     fn notify(&self, alert: &Alert) -> Result<(), NotifyError>;
+    /// Closes what is shown about this ticket (it was acknowledged, de-escalated, closed,
+    /// deleted or snoozed). Nothing shown: nothing to do.
+    fn withdraw(&self, ticket_id: Id);
 }
 
-/// A fake notifier for tests: records alerts; can be told to fail.
+/// A fake notifier for tests: records alerts and withdrawals; can be told to fail.
 #[derive(Debug, Default)]
 pub struct RecordingNotifier {
     alerts: Mutex<Vec<Alert>>,
+    withdrawn: Mutex<Vec<Id>>,
     fail_with: Mutex<Option<NotifyError>>,
 }
 
@@ -432,6 +1109,14 @@ impl RecordingNotifier {
     /// Alerts shown so far, forgetting them.
     pub fn take(&self) -> Vec<Alert> {
         std::mem::take(&mut *self.alerts.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Tickets withdrawn so far, in order.
+    pub fn withdrawals(&self) -> Vec<Id> {
+        self.withdrawn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Makes every following `notify` fail with `error` (`None`: succeed again).
@@ -456,52 +1141,96 @@ impl Notifier for RecordingNotifier {
             .push(alert.clone());
         Ok(())
     }
+
+    fn withdraw(&self, ticket_id: Id) {
+        self.withdrawn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ticket_id);
+    }
 }
 
-/// The action every notification offers.
-pub const OPEN_ACTION: (&str, &str) = ("open", "Open ticket");
+/// The "Open" button every notification offers.
+pub const OPEN_ACTION: (&str, &str) = ("open", "Open");
 
 /// Application name notifications are sent under.
 pub const APP_NAME: &str = "Deskbell";
 
+/// The app icon shown with notifications (written to the cache directory once).
+const ICON_PNG: &[u8] = include_bytes!("../assets/icon.png");
+
 /// Real OS notifications through `notify-rust` (on Linux: `org.freedesktop.Notifications` on
-/// the session bus, urgency critical, action "Open ticket").
+/// the session bus; urgent and escalated alerts with urgency critical, the actions of
+/// [`actions_for`], the app icon and, when the alert asks for sound, the `sound-file` hint).
 ///
 /// Each notification is shown on a blocking thread (tokio's blocking pool when called inside
 /// a runtime), which then waits for the user's action and reports it on the channel: `notify`
 /// itself never blocks. A failure to show is reported as [`NotifierEvent::Failed`].
 ///
+/// Sound: when the notification server does not advertise the `sound` capability
+/// (`GetCapabilities`, asked once), the chime is played by the app ([`crate::sound`]).
+///
 /// A wait lasts until the user acts on the notification or it is closed, and desktops keep
 /// critical notifications until the user dismisses them: so that a busy day cannot pile up
 /// waiting threads (and, past the blocking pool's size, stop new notifications from showing),
 /// at most [`DesktopNotifier::MAX_OPEN`] are kept open; showing one more closes the oldest
-/// (`CloseNotification`), which ends its wait.
-#[derive(Debug, Clone)]
+/// (`CloseNotification`), which ends its wait. [`Notifier::withdraw`] closes the ones showing
+/// a ticket the same way.
+#[derive(Clone)]
 pub struct DesktopNotifier {
     events: tokio::sync::mpsc::Sender<NotifierEvent>,
     open: Arc<OpenNotifications>,
+    sound: Arc<dyn crate::sound::SoundPlayer>,
+    /// Whether the notification server plays sounds itself (asked once).
+    server_sound: Arc<std::sync::OnceLock<bool>>,
 }
 
-/// The ids of the notifications being waited on, oldest first.
+impl std::fmt::Debug for DesktopNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesktopNotifier")
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The notifications being waited on, oldest first, with the tickets each shows.
 #[derive(Debug)]
 struct OpenNotifications {
     limit: usize,
-    ids: Mutex<std::collections::VecDeque<u32>>,
+    ids: Mutex<std::collections::VecDeque<(u32, Vec<Id>)>>,
 }
 
 impl OpenNotifications {
     /// Notes a shown notification; answers the one to close to stay within the limit.
-    fn shown(&self, id: u32) -> Option<u32> {
+    fn shown(&self, id: u32, tickets: Vec<Id>) -> Option<u32> {
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        ids.push_back(id);
-        (ids.len() > self.limit).then(|| ids.pop_front()).flatten()
+        ids.push_back((id, tickets));
+        (ids.len() > self.limit)
+            .then(|| ids.pop_front().map(|(id, _)| id))
+            .flatten()
     }
 
     fn ended(&self, id: u32) {
         self.ids
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|&open| open != id);
+            .retain(|(open, _)| *open != id);
+    }
+
+    /// The notifications to close when `ticket_id` is withdrawn: those showing only it. A
+    /// summary stays while it still names other tickets (the withdrawn one is dropped from it).
+    fn withdraw(&self, ticket_id: Id) -> Vec<u32> {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut close = Vec::new();
+        for (id, tickets) in ids.iter_mut() {
+            if tickets.contains(&ticket_id) {
+                tickets.retain(|&t| t != ticket_id);
+                if tickets.is_empty() {
+                    close.push(*id);
+                }
+            }
+        }
+        close
     }
 
     fn count(&self) -> usize {
@@ -528,7 +1257,15 @@ impl DesktopNotifier {
                 limit: max_open.max(1),
                 ids: Mutex::new(Default::default()),
             }),
+            sound: Arc::new(crate::sound::SystemSoundPlayer::new()),
+            server_sound: Arc::new(std::sync::OnceLock::new()),
         }
+    }
+
+    /// Plays sounds through `player` when the notification server does not.
+    pub fn with_sound_player(mut self, player: Arc<dyn crate::sound::SoundPlayer>) -> Self {
+        self.sound = player;
+        self
     }
 
     /// How many shown notifications are still open and waited on.
@@ -538,18 +1275,91 @@ impl DesktopNotifier {
 
     fn notification(alert: &Alert) -> notify_rust::Notification {
         let mut n = notify_rust::Notification::new();
-        n.appname(APP_NAME)
-            .summary(&alert.title)
-            .body(&alert.body)
-            .action(OPEN_ACTION.0, OPEN_ACTION.1);
-        #[cfg(any(all(unix, not(target_os = "macos")), target_os = "windows"))]
-        n.urgency(if alert.kind == AlertKind::Urgent {
+        n.appname(APP_NAME).summary(&alert.title).body(&alert.body);
+        for (key, label) in actions_for(alert) {
+            n.action(key, label);
+        }
+        if let Some(icon) = cached_asset("deskbell-icon.png", ICON_PNG) {
+            n.icon(&icon.to_string_lossy());
+        }
+        if alert.sound {
+            #[cfg(all(unix, not(target_os = "macos")))]
+            match cached_asset("urgent.wav", crate::sound::URGENT_WAV) {
+                Some(path) => {
+                    n.hint(notify_rust::Hint::SoundFile(
+                        path.to_string_lossy().into_owned(),
+                    ));
+                }
+                None => {
+                    n.hint(notify_rust::Hint::SoundName("message-new-instant".into()));
+                }
+            }
+            // macOS and Windows play their own named sounds with the notification.
+            #[cfg(target_os = "macos")]
+            n.sound_name("Glass");
+            #[cfg(target_os = "windows")]
+            n.sound_name("IM");
+        }
+        #[cfg(all(unix, not(target_os = "macos")))]
+        n.urgency(if alert.kind.is_urgent() {
             notify_rust::Urgency::Critical
         } else {
             notify_rust::Urgency::Normal
         });
         n
     }
+
+    /// Whether the notification server plays sounds (the `sound` capability). Asked once;
+    /// on macOS and Windows the system plays the notification's sound.
+    fn server_plays_sound(&self) -> bool {
+        *self.server_sound.get_or_init(|| {
+            #[cfg(all(unix, not(target_os = "macos")))]
+            {
+                match notify_rust::get_capabilities() {
+                    Ok(caps) => caps.iter().any(|c| c == "sound"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "notification capabilities unknown");
+                        false
+                    }
+                }
+            }
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            {
+                true
+            }
+        })
+    }
+}
+
+/// Writes an embedded asset to the cache directory once (per process) and answers its path;
+/// `None` when it cannot be written (notifications then go without it).
+pub(crate) fn cached_asset(name: &str, bytes: &[u8]) -> Option<std::path::PathBuf> {
+    static WRITTEN: Mutex<Option<HashMap<String, Option<std::path::PathBuf>>>> = Mutex::new(None);
+    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    let written = written.get_or_insert_with(HashMap::new);
+    if let Some(path) = written.get(name) {
+        return path.clone();
+    }
+    let dir = dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("deskbell");
+    let path = dir.join(name);
+    let result = std::fs::create_dir_all(&dir).and_then(|()| {
+        // Rewritten only when different, so a newer build's asset replaces an older one.
+        match std::fs::read(&path) {
+            Ok(existing) if existing == bytes => Ok(()),
+            _ => std::fs::write(&path, bytes),
+        }
+    });
+    let path = match result {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!(name, error = %e, "could not write a notification asset");
+            None
+        }
+    };
+    written.insert(name.to_string(), path.clone());
+    path
 }
 
 impl Notifier for DesktopNotifier {
@@ -558,7 +1368,15 @@ impl Notifier for DesktopNotifier {
         let events = self.events.clone();
         let ticket_ids = alert.ticket_ids.clone();
         let open = self.open.clone();
-        let job = move || show_and_wait(notification, ticket_ids, events, &open);
+        let play = alert.sound.then(|| (self.clone(), self.sound.clone()));
+        let job = move || {
+            if let Some((me, player)) = play {
+                if !me.server_plays_sound() {
+                    player.play_urgent();
+                }
+            }
+            show_and_wait(notification, ticket_ids, events, &open)
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn_blocking(job);
@@ -572,9 +1390,27 @@ impl Notifier for DesktopNotifier {
         }
         Ok(())
     }
+
+    fn withdraw(&self, ticket_id: Id) {
+        let ids = self.open.withdraw(ticket_id);
+        if ids.is_empty() {
+            return;
+        }
+        let job = move || {
+            for id in ids {
+                close_notification(id);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(job);
+            }
+            Err(_) => job(),
+        }
+    }
 }
 
-/// Runs on a blocking thread: shows, then (Linux/BSD) waits for the action or the close.
+/// Runs on a blocking thread: shows, then waits for the action or the close.
 fn show_and_wait(
     notification: notify_rust::Notification,
     ticket_ids: Vec<Id>,
@@ -590,24 +1426,38 @@ fn show_and_wait(
                 error: e.to_string(),
             });
         }
-        #[cfg(all(unix, not(target_os = "macos")))]
         Ok(handle) => {
-            let Some(ticket_id) = ticket_ids.first().copied() else {
+            if ticket_ids.is_empty() {
                 return;
-            };
-            let id = handle.id();
-            if let Some(oldest) = open.shown(id) {
-                close_notification(oldest);
             }
-            handle.wait_for_action(|action| {
-                if action == OPEN_ACTION.0 || action == "default" {
-                    let _ = events.blocking_send(NotifierEvent::ActionActivated { ticket_id });
+            #[cfg(all(unix, not(target_os = "macos")))]
+            let id = {
+                let id = handle.id();
+                if let Some(oldest) = open.shown(id, ticket_ids.clone()) {
+                    close_notification(oldest);
                 }
-            });
+                id
+            };
+            let waited =
+                handle.wait_for_response(|response: &notify_rust::NotificationResponse| {
+                    let key = match response {
+                        notify_rust::NotificationResponse::Default => "default",
+                        notify_rust::NotificationResponse::Action(key) => key.as_str(),
+                        _ => return,
+                    };
+                    if let Some(action) = NotificationAction::from_key(key) {
+                        let _ = events.blocking_send(NotifierEvent::Action {
+                            ticket_ids: ticket_ids.clone(),
+                            action,
+                        });
+                    }
+                });
+            if let Err(e) = waited {
+                tracing::debug!(error = %e, "stopped waiting for a notification's action");
+            }
+            #[cfg(all(unix, not(target_os = "macos")))]
             open.ended(id);
-        }
-        #[cfg(not(all(unix, not(target_os = "macos"))))]
-        Ok(_) => {
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
             let _ = open;
         }
     }
@@ -627,14 +1477,16 @@ fn close_notification(id: u32) {
         .map(|_| ())
     });
     match closed {
-        Ok(()) => tracing::debug!(id, "closed the oldest open notification"),
-        Err(e) => tracing::warn!(id, error = %e, "could not close an old notification"),
+        Ok(()) => tracing::debug!(id, "closed a notification"),
+        Err(e) => tracing::warn!(id, error = %e, "could not close a notification"),
     }
 }
 
-#[cfg(all(unix, not(target_os = "macos"), not(target_os = "linux")))]
+#[cfg(not(target_os = "linux"))]
 fn close_notification(id: u32) {
-    tracing::debug!(id, "closing old notifications is not supported here");
+    // macOS and Windows notifications are not tracked by id here (notify-rust keeps no closing
+    // call there that this could use from another thread): they stay until dismissed.
+    tracing::debug!(id, "closing notifications is not supported here");
 }
 
 #[cfg(test)]

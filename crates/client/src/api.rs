@@ -1,9 +1,9 @@
 //! Typed REST client for every call the app makes.
 
 use deskbell_protocol::{
-    ApiErrorBody, Attachment, Board, Comment, Health, Id, Lane, LanePatch, LoginRequest,
-    LoginResponse, LogoutRequest, Me, MoveRequest, NewComment, NewLane, NewTicket, NewUser,
-    RefreshRequest, Ticket, TicketPatch, User, UserPatch,
+    ApiErrorBody, Attachment, Board, Comment, Company, CompanyPatch, Health, Id, Lane, LanePatch,
+    LoginRequest, LoginResponse, LogoutRequest, Me, Member, MoveRequest, NewComment, NewLane,
+    NewTicket, NewUser, RefreshRequest, Ticket, TicketPatch, User, UserPatch,
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -223,6 +223,17 @@ impl Api {
         Self::send(req).await
     }
 
+    /// `POST /api/tickets/{id}/acknowledge` (protocol 2): "I am on it". Idempotent; a ticket
+    /// that is not urgent, or closed, answers `conflict` with the current ticket.
+    pub async fn acknowledge(&self, token: &str, id: Id) -> Result<Ticket, ApiError> {
+        Self::send(self.request(
+            Method::POST,
+            &format!("api/tickets/{id}/acknowledge"),
+            Some(token),
+        )?)
+        .await
+    }
+
     pub async fn delete_ticket(&self, token: &str, id: Id) -> Result<(), ApiError> {
         Self::send_empty(self.request(Method::DELETE, &format!("api/tickets/{id}"), Some(token))?)
             .await
@@ -356,6 +367,29 @@ impl Api {
 
     pub async fn users(&self, token: &str) -> Result<Vec<User>, ApiError> {
         Self::send(self.request(Method::GET, "api/users", Some(token))?).await
+    }
+
+    /// `GET /api/members` (protocol 2): every member's name and role, for any member.
+    pub async fn members(&self, token: &str) -> Result<Vec<Member>, ApiError> {
+        Self::send(self.request(Method::GET, "api/members", Some(token))?).await
+    }
+
+    /// `GET /api/company` (protocol 2).
+    pub async fn company(&self, token: &str) -> Result<Company, ApiError> {
+        Self::send(self.request(Method::GET, "api/company", Some(token))?).await
+    }
+
+    /// `PATCH /api/company` (protocol 2, admins).
+    pub async fn update_company(
+        &self,
+        token: &str,
+        patch: &CompanyPatch,
+    ) -> Result<Company, ApiError> {
+        Self::send(Self::json(
+            self.request(Method::PATCH, "api/company", Some(token))?,
+            patch,
+        ))
+        .await
     }
 
     pub async fn create_user(&self, token: &str, new: &NewUser) -> Result<User, ApiError> {

@@ -8,20 +8,37 @@
 //! a user change resets it), adds its own (alerts, the urgent count, wakes, notification
 //! activations) and passes everything on in order. Nothing is converted or parsed again on the
 //! way.
+//!
+//! Alerts (spec "Alerts"): the pump feeds the policy the time since it started and the local
+//! wall-clock time ([`LocalClock`]) for quiet hours; it shows what the policy delivers,
+//! withdraws what it takes back, reports held-back alerts as not shown, alerts on the focused
+//! ticket as [`DeskEvent::AlertInPlace`], and the inbox as [`DeskEvent::Inbox`]. A
+//! notification's "Acknowledge" and "Assign to me" are performed by the pump itself through the
+//! API (a failure is reported as [`DeskEvent::AlertActionFailed`]); "Open" becomes
+//! [`DeskEvent::OpenTicket`] (one ticket) or [`DeskEvent::OpenTickets`] (a summary).
+//!
+//! Members (names for alerts, the UI's pickers) are loaded with every sync, and again when an
+//! event names a user the desk does not know; a protocol-1 server (no `GET /api/members`)
+//! falls back to the admin-only user list, or to none.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
 use deskbell_protocol::{
-    ApiErrorCode, Attachment, Comment, EventEnvelope, Id, NewTicket, Resource, SyncMessage, Ticket,
-    TicketPatch, User,
+    ApiErrorCode, Attachment, Comment, Company, CompanyPatch, EventAction, EventEnvelope, Id,
+    Member, NewTicket, Resource, SyncMessage, Ticket, TicketPatch, User,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::alerts::{Alert, AlertPolicy, AlertPreferences, Notifier, NotifierEvent};
+use crate::alerts::{
+    Alert, AlertPolicy, AlertPreferences, InboxEntry, NotificationAction, Notifier, NotifierEvent,
+    Snooze,
+};
 use crate::board::{BoardDelta, BoardError, TicketChange};
 use crate::connection::{Connection, ConnectionConfig, ConnectionControl, ConnectionState};
 use crate::error::ApiError;
@@ -65,12 +82,43 @@ pub enum DeskEvent {
         #[ts(type = "number")]
         count: usize,
     },
-    /// The user activated a notification's "Open ticket".
+    /// The user activated a notification about one ticket ("Open" or a click).
     #[serde(rename_all = "camelCase")]
     OpenTicket {
         #[ts(type = "number")]
         ticket_id: Id,
     },
+    /// The user activated a summary notification: show the board filtered to these tickets.
+    #[serde(rename_all = "camelCase")]
+    OpenTickets {
+        #[ts(type = "Array<number>")]
+        ticket_ids: Vec<Id>,
+    },
+    /// An alert about the ticket open in the focused window: not notified, show it in place.
+    #[serde(rename_all = "camelCase")]
+    AlertInPlace {
+        #[ts(type = "number")]
+        ticket_id: Id,
+    },
+    /// The inbox changed (a new alert, read, an acknowledgement).
+    Inbox {
+        entries: Vec<InboxEntry>,
+        #[ts(type = "number")]
+        unread: usize,
+    },
+    /// A notification's "Acknowledge" or "Assign to me" failed (a toast for the user).
+    #[serde(rename_all = "camelCase")]
+    AlertActionFailed {
+        #[ts(type = "Array<number>")]
+        ticket_ids: Vec<Id>,
+        action: NotificationAction,
+        code: ErrorCode,
+        message: String,
+    },
+    /// The company's members were (re)loaded.
+    Members { members: Vec<Member> },
+    /// The company's settings changed (through this desk).
+    Company { company: Company },
     /// A notification could not be shown.
     #[serde(rename_all = "camelCase")]
     NotificationFailed {
@@ -136,6 +184,46 @@ pub struct DeskOptions {
     pub preferences: AlertPreferences,
     /// How long the first alert of a burst waits for others.
     pub alert_window: Duration,
+    /// The local wall-clock time (quiet hours, "snooze until tomorrow").
+    pub local_clock: Arc<dyn LocalClock>,
+}
+
+/// The local wall-clock time, as a seam (tests fix it).
+pub trait LocalClock: Send + Sync {
+    fn local_now(&self) -> NaiveDateTime;
+}
+
+/// The system's local time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemLocalClock;
+
+impl LocalClock for SystemLocalClock {
+    fn local_now(&self) -> NaiveDateTime {
+        chrono::Local::now().naive_local()
+    }
+}
+
+/// A local time that advances with tokio's clock from a fixed start (tests with paused time).
+#[derive(Debug, Clone)]
+pub struct FixedLocalClock {
+    start: NaiveDateTime,
+    at: Instant,
+}
+
+impl FixedLocalClock {
+    pub fn new(start: NaiveDateTime) -> Self {
+        FixedLocalClock {
+            start,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl LocalClock for FixedLocalClock {
+    fn local_now(&self) -> NaiveDateTime {
+        let elapsed = chrono::Duration::from_std(self.at.elapsed()).unwrap_or_default();
+        self.start + elapsed
+    }
 }
 
 impl DeskOptions {
@@ -152,6 +240,7 @@ impl DeskOptions {
             connection: ConnectionConfig::default(),
             preferences: AlertPreferences::default(),
             alert_window: crate::alerts::DEFAULT_WINDOW,
+            local_clock: Arc::new(SystemLocalClock),
         }
     }
 
@@ -166,6 +255,7 @@ impl DeskOptions {
             connection: ConnectionConfig::default(),
             preferences: AlertPreferences::default(),
             alert_window: crate::alerts::DEFAULT_WINDOW,
+            local_clock: Arc::new(SystemLocalClock),
         }
     }
 }
@@ -174,7 +264,128 @@ enum PumpCommand {
     SetPreferences(AlertPreferences),
     MarkRead(Id),
     SetUser(User),
+    Snooze(Id, Snooze),
+    Focus(Option<Id>),
+    MarkInboxRead,
+    Members(Vec<Member>),
     Stop,
+}
+
+/// What both the desk's methods and the pump (notification actions) call the server with.
+#[derive(Clone)]
+struct Ops {
+    session: Arc<RwLock<Arc<Session>>>,
+    board: SharedBoard,
+    reporter: BoardReporter,
+}
+
+impl Ops {
+    fn session(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    async fn acknowledge(&self, ticket_id: Id) -> Result<Ticket, DeskError> {
+        let result = self
+            .session()
+            .call(|api, token| async move { api.acknowledge(&token, ticket_id).await })
+            .await;
+        self.observe_result(result)
+    }
+
+    async fn assign_to_me(&self, ticket_id: Id) -> Result<Ticket, DeskError> {
+        let session = self.session();
+        let me = session.user().id;
+        let known = self
+            .board
+            .lock()
+            .server_ticket(ticket_id)
+            .map(|t| t.version);
+        let version = match known {
+            Some(v) => v,
+            None => {
+                session
+                    .call(|api, token| async move { api.ticket(&token, ticket_id).await })
+                    .await?
+                    .version
+            }
+        };
+        let patch = &TicketPatch {
+            assignee_id: Some(Some(me)),
+            ..TicketPatch::default()
+        };
+        let result = session
+            .call(|api, token| async move {
+                api.patch_ticket(&token, ticket_id, Some(version), patch)
+                    .await
+            })
+            .await;
+        self.observe_result(result)
+    }
+
+    /// Members from `GET /api/members`; on a protocol-1 server (no such route) the admin-only
+    /// user list, or none.
+    async fn members(&self) -> Result<Vec<Member>, DeskError> {
+        let session = self.session();
+        let members = session
+            .call(|api, token| async move { api.members(&token).await })
+            .await;
+        match members {
+            Ok(members) => Ok(members),
+            Err(e) if is_missing_route(&e) => {
+                tracing::info!("the server has no member list (protocol 1): using what it offers");
+                let users = session
+                    .call(|api, token| async move { api.users(&token).await })
+                    .await;
+                Ok(users
+                    .map(|users| {
+                        users
+                            .into_iter()
+                            .map(|u| Member {
+                                id: u.id,
+                                name: u.name,
+                                role: u.role,
+                                active: u.active,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A successful write's ticket updates the board at once (by version, so the event that
+    /// follows is a no-op); a conflict's current ticket too.
+    fn observe_result(&self, result: Result<Ticket, SessionError>) -> Result<Ticket, DeskError> {
+        let mut board = self.board.lock();
+        match result {
+            Ok(ticket) => {
+                let deltas = board.observe_ticket(&ticket);
+                self.reporter.deltas(deltas);
+                Ok(ticket)
+            }
+            Err(e) => {
+                let error = DeskError::from(e);
+                if let Some(current) = error.current_ticket() {
+                    let deltas = board.observe_ticket(current);
+                    self.reporter.deltas(deltas);
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Whether a call failed because the server has no such route (an older protocol).
+fn is_missing_route(error: &SessionError) -> bool {
+    match error {
+        SessionError::Api(ApiError::Server { status, .. }) => *status == 404 || *status == 405,
+        SessionError::Api(ApiError::Protocol(message)) => message.contains("HTTP 404"),
+        _ => false,
+    }
 }
 
 /// The running core. Dropping it without [`Desk::shutdown`] stops its tasks too.
@@ -183,7 +394,7 @@ enum PumpCommand {
 /// [`Desk::shutdown`] takes what it stops out of the desk, so it never waits for the other
 /// holders (a command still running finishes against a stopped core and fails or is ignored).
 pub struct Desk {
-    session: RwLock<Arc<Session>>,
+    ops: Ops,
     control: ConnectionControl,
     /// The tasks, until the first shutdown takes them.
     tasks: Mutex<Option<DeskTasks>>,
@@ -192,6 +403,10 @@ pub struct Desk {
     pump: mpsc::UnboundedSender<PumpCommand>,
     preferences: watch::Receiver<AlertPreferences>,
     urgent: watch::Receiver<usize>,
+    inbox: watch::Receiver<Vec<InboxEntry>>,
+    members: watch::Receiver<Vec<Member>>,
+    company: watch::Sender<Company>,
+    out: mpsc::Sender<DeskEvent>,
 }
 
 /// What [`Desk::shutdown`] stops, in this order.
@@ -213,23 +428,39 @@ impl Desk {
         let (pump, commands) = mpsc::unbounded_channel();
         let (prefs_tx, preferences) = watch::channel(options.preferences.clone());
         let (urgent_tx, urgent) = watch::channel(0);
+        let (inbox_tx, inbox) = watch::channel(Vec::new());
+        let (members_tx, members) = watch::channel(Vec::new());
+        let (company, _) = watch::channel(session.company());
         let policy =
             AlertPolicy::new(session.user(), options.preferences).with_window(options.alert_window);
         let wakes = crate::wake::wake_stream(options.wake_sources, options.wake_debounce);
+        let ops = Ops {
+            session: Arc::new(RwLock::new(session)),
+            board: board.clone(),
+            reporter: reporter.clone(),
+        };
         let pump_task = tokio::spawn(
             Pump {
                 policy,
                 notifier: options.notifier,
-                out,
+                out: out.clone(),
                 prefs: prefs_tx,
                 urgent: urgent_tx,
+                inbox: inbox_tx,
+                members: members_tx,
                 started: Instant::now(),
+                local_clock: options.local_clock,
                 reconnect: connection.reconnect_handle(),
+                ops: ops.clone(),
+                commands: pump.clone(),
+                members_asked: HashSet::new(),
+                members_loading: false,
+                window: options.alert_window,
             }
             .run(board_events, commands, options.notifier_events, wakes),
         );
         let desk = Desk {
-            session: RwLock::new(session),
+            ops,
             control: connection.control(),
             tasks: Mutex::new(Some(DeskTasks {
                 connection,
@@ -240,15 +471,16 @@ impl Desk {
             pump,
             preferences,
             urgent,
+            inbox,
+            members,
+            company,
+            out,
         };
         (desk, events)
     }
 
     pub fn session(&self) -> Arc<Session> {
-        self.session
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.ops.session()
     }
 
     pub fn user(&self) -> User {
@@ -285,7 +517,8 @@ impl Desk {
     pub fn resume(&self, session: Session) {
         let session = Arc::new(session);
         let _ = self.pump.send(PumpCommand::SetUser(session.user()));
-        *self.session.write().unwrap_or_else(|e| e.into_inner()) = session.clone();
+        self.company.send_replace(session.company());
+        *self.ops.session.write().unwrap_or_else(|e| e.into_inner()) = session.clone();
         self.control.resume(session);
     }
 
@@ -300,6 +533,68 @@ impl Desk {
 
     fn report_deltas(&self, deltas: Vec<BoardDelta>) {
         self.reporter.deltas(deltas);
+    }
+
+    /// Recent alerts, at most [`crate::alerts::Inbox::MAX`]: unacknowledged urgent ones first,
+    /// then newest first.
+    pub fn inbox(&self) -> Vec<InboxEntry> {
+        self.inbox.borrow().clone()
+    }
+
+    /// Marks every inbox entry read (a [`DeskEvent::Inbox`] follows).
+    pub fn mark_inbox_read(&self) {
+        let _ = self.pump.send(PumpCommand::MarkInboxRead);
+    }
+
+    /// "I am on it": acknowledges an urgent ticket for everyone (their notifications are
+    /// withdrawn when the `acknowledge` event reaches them).
+    pub async fn acknowledge(&self, ticket_id: Id) -> Result<Ticket, DeskError> {
+        self.ops.acknowledge(ticket_id).await
+    }
+
+    /// Assigns the ticket to the signed-in user (with the version the board has, so a change
+    /// made meanwhile answers `conflict`). Taking an unacknowledged urgent ticket acknowledges it.
+    pub async fn assign_to_me(&self, ticket_id: Id) -> Result<Ticket, DeskError> {
+        self.ops.assign_to_me(ticket_id).await
+    }
+
+    /// No alert nor reminder for this ticket until the snooze ends (it still counts in the
+    /// tray and goes to the inbox); its notification is withdrawn.
+    pub fn snooze(&self, ticket_id: Id, snooze: Snooze) {
+        let _ = self.pump.send(PumpCommand::Snooze(ticket_id, snooze));
+    }
+
+    /// The ticket open in the focused window (`None`: no window focused, or no ticket open):
+    /// it is never notified; its alerts come as [`DeskEvent::AlertInPlace`].
+    pub fn set_focused_ticket(&self, ticket_id: Option<Id>) {
+        let _ = self.pump.send(PumpCommand::Focus(ticket_id));
+    }
+
+    /// The company's members as last loaded (empty until the first sync).
+    pub fn members(&self) -> Vec<Member> {
+        self.members.borrow().clone()
+    }
+
+    /// The company as the session (or the last update) has it.
+    pub fn company(&self) -> Company {
+        self.company.borrow().clone()
+    }
+
+    /// Changes the company's settings (admins); a [`DeskEvent::Company`] follows.
+    pub async fn update_company(&self, patch: CompanyPatch) -> Result<Company, DeskError> {
+        let patch = &patch;
+        let company = self
+            .session()
+            .call(|api, token| async move { api.update_company(&token, patch).await })
+            .await?;
+        self.company.send_replace(company.clone());
+        let _ = self
+            .out
+            .send(DeskEvent::Company {
+                company: company.clone(),
+            })
+            .await;
+        Ok(company)
     }
 
     /// Moves a card at once (optimistic), then on the server; on error or conflict the card
@@ -429,25 +724,8 @@ impl Desk {
             .await?)
     }
 
-    /// A successful write's ticket updates the board at once (by version, so the event that
-    /// follows is a no-op); a conflict's current ticket too.
     fn observe_result(&self, result: Result<Ticket, SessionError>) -> Result<Ticket, DeskError> {
-        let mut board = self.board.lock();
-        match result {
-            Ok(ticket) => {
-                let deltas = board.observe_ticket(&ticket);
-                self.report_deltas(deltas);
-                Ok(ticket)
-            }
-            Err(e) => {
-                let error = DeskError::from(e);
-                if let Some(current) = error.current_ticket() {
-                    let deltas = board.observe_ticket(current);
-                    self.report_deltas(deltas);
-                }
-                Err(error)
-            }
-        }
+        self.ops.observe_result(result)
     }
 
     /// Stops the connection and the event stream (the session stays saved). The first call
@@ -493,13 +771,27 @@ struct Pump {
     out: mpsc::Sender<DeskEvent>,
     prefs: watch::Sender<AlertPreferences>,
     urgent: watch::Sender<usize>,
+    inbox: watch::Sender<Vec<InboxEntry>>,
+    members: watch::Sender<Vec<Member>>,
     started: Instant,
+    local_clock: Arc<dyn LocalClock>,
     reconnect: crate::connection::ReconnectHandle,
+    ops: Ops,
+    /// The pump's own command queue (members loaded in the background come back on it).
+    commands: mpsc::UnboundedSender<PumpCommand>,
+    /// Unknown users a members reload was already asked for (each is asked for once).
+    members_asked: HashSet<Id>,
+    members_loading: bool,
+    window: Duration,
 }
 
 impl Pump {
-    fn now(&self) -> Duration {
-        self.started.elapsed()
+    /// The policy's time; also tells it the local wall-clock time that goes with it.
+    fn now(&mut self) -> Duration {
+        let now = self.started.elapsed();
+        self.policy
+            .set_local_time(now, self.local_clock.local_now());
+        now
     }
 
     async fn run(
@@ -533,7 +825,7 @@ impl Pump {
                         }
                         break;
                     }
-                    self.on_command(command);
+                    self.on_command(command).await;
                 }
                 Some(event) = notified => self.on_notifier(event).await,
                 Some(reason) = wakes.recv() => {
@@ -546,7 +838,9 @@ impl Pump {
             self.deliver_alerts().await;
         }
         // Alerts still waiting for their window are delivered before the stream ends.
-        self.deliver_alerts_now().await;
+        let now = self.now();
+        let alerts = self.policy.flush(now);
+        self.show(alerts).await;
     }
 
     async fn send(&self, event: DeskEvent) {
@@ -563,7 +857,41 @@ impl Pump {
         })
     }
 
-    async fn after_policy_change(&self) {
+    /// Reports what the policy decided besides the alerts to show: withdrawals, held-back and
+    /// in-place alerts, the inbox and the urgent count.
+    async fn after_policy_change(&mut self) {
+        let withdrawn = self.policy.take_withdrawals();
+        if let Some(notifier) = &self.notifier {
+            for ticket_id in withdrawn {
+                notifier.withdraw(ticket_id);
+            }
+        }
+        for alert in self.policy.take_muted() {
+            self.send(DeskEvent::Alert {
+                alert,
+                shown: false,
+            })
+            .await;
+        }
+        for alert in self.policy.take_in_place() {
+            if let Some(ticket_id) = alert.ticket_id() {
+                self.send(DeskEvent::AlertInPlace { ticket_id }).await;
+            }
+            self.send(DeskEvent::Alert {
+                alert,
+                shown: false,
+            })
+            .await;
+        }
+        if self.policy.take_inbox_changed() {
+            let entries = self.policy.inbox();
+            self.inbox.send_replace(entries.clone());
+            self.send(DeskEvent::Inbox {
+                entries,
+                unread: self.policy.inbox_unread(),
+            })
+            .await;
+        }
         if self.publish_urgent() {
             self.send(DeskEvent::UrgentCount {
                 count: self.policy.unread_urgent(),
@@ -578,11 +906,44 @@ impl Pump {
             DeskEvent::Event {
                 resource,
                 event: data,
-                change: Some(change),
+                change,
             } => {
                 let now = self.now();
-                self.policy
-                    .observe(*resource, data, change.before.as_ref(), now);
+                match change {
+                    Some(change) => {
+                        self.policy
+                            .observe(*resource, data, change.before.as_ref(), now);
+                        if change.after.is_none() {
+                            if let Some(id) = data.ticket_ref() {
+                                self.policy.forget(id);
+                            }
+                        }
+                    }
+                    // An escalation changes no version, so the board applies nothing: judged
+                    // all the same.
+                    None if data.action == EventAction::Escalate => {
+                        self.policy.observe(*resource, data, None, now);
+                    }
+                    None => {}
+                }
+                if *resource == Resource::Lane {
+                    self.refresh_lanes();
+                }
+                let unknown: Vec<Id> = [
+                    Some(data.user_id),
+                    data.ticket.as_ref().and_then(|t| t.urgent_by),
+                ]
+                .into_iter()
+                .flatten()
+                .filter(|&u| !self.policy.knows_user(u))
+                .collect();
+                if unknown.into_iter().any(|u| self.members_asked.insert(u)) {
+                    self.load_members();
+                }
+            }
+            DeskEvent::Synced { .. } => {
+                self.refresh_lanes();
+                self.load_members();
             }
             DeskEvent::User { user } => self.set_user(user.clone()),
             _ => {}
@@ -594,7 +955,34 @@ impl Pump {
         }
     }
 
-    fn on_command(&mut self, command: PumpCommand) {
+    fn refresh_lanes(&mut self) {
+        let lanes = self.ops.board.lock().lanes();
+        self.policy.set_lanes(&lanes);
+    }
+
+    /// Loads the members in the background (one load at a time); they come back as a command.
+    fn load_members(&mut self) {
+        if self.members_loading {
+            return;
+        }
+        self.members_loading = true;
+        let ops = self.ops.clone();
+        let back = self.commands.clone();
+        tokio::spawn(async move {
+            match ops.members().await {
+                Ok(members) => {
+                    let _ = back.send(PumpCommand::Members(members));
+                }
+                Err(e) => {
+                    tracing::warn!(code = %e.code(), error = %e, "could not load the members");
+                    let _ = back.send(PumpCommand::Members(Vec::new()));
+                }
+            }
+        });
+    }
+
+    async fn on_command(&mut self, command: PumpCommand) {
+        let now = self.now();
         match command {
             PumpCommand::SetPreferences(prefs) => {
                 self.policy.set_preferences(prefs.clone());
@@ -603,28 +991,79 @@ impl Pump {
             PumpCommand::MarkRead(id) => self.policy.mark_read(id),
             PumpCommand::Stop => {}
             PumpCommand::SetUser(user) => self.set_user(user),
+            PumpCommand::Snooze(id, snooze) => self.policy.snooze(id, snooze, now),
+            PumpCommand::Focus(id) => self.policy.set_focused(id),
+            PumpCommand::MarkInboxRead => self.policy.mark_inbox_read(),
+            PumpCommand::Members(members) => {
+                self.members_loading = false;
+                // An empty answer after a failure keeps what was known.
+                if !members.is_empty() || self.members.borrow().is_empty() {
+                    self.policy.set_members(&members);
+                    self.members.send_replace(members.clone());
+                    self.send(DeskEvent::Members { members }).await;
+                }
+            }
         }
-        self.publish_urgent();
+        self.after_policy_change().await;
     }
 
     /// A new sign-in, or the same user changed: alerts follow who is signed in.
     fn set_user(&mut self, user: User) {
-        if user.id != self.policy_user_id() {
+        if user.id != self.policy.me().id {
             let prefs = self.policy.preferences().clone();
-            self.policy = AlertPolicy::new(user, prefs);
+            let members = self.members.borrow().clone();
+            self.policy = AlertPolicy::new(user, prefs).with_window(self.window);
+            self.policy.set_members(&members);
+            self.refresh_lanes();
         }
-    }
-
-    fn policy_user_id(&self) -> Id {
-        self.policy.me().id
     }
 
     async fn on_notifier(&mut self, event: NotifierEvent) {
         match event {
-            NotifierEvent::ActionActivated { ticket_id } => {
-                self.policy.mark_read(ticket_id);
-                self.send(DeskEvent::OpenTicket { ticket_id }).await;
+            NotifierEvent::Action {
+                ticket_ids,
+                action: NotificationAction::Open,
+            } => {
+                for &id in &ticket_ids {
+                    self.policy.mark_read(id);
+                }
+                match ticket_ids.as_slice() {
+                    [] => {}
+                    [ticket_id] => {
+                        self.send(DeskEvent::OpenTicket {
+                            ticket_id: *ticket_id,
+                        })
+                        .await
+                    }
+                    _ => self.send(DeskEvent::OpenTickets { ticket_ids }).await,
+                }
                 self.after_policy_change().await;
+            }
+            NotifierEvent::Action { ticket_ids, action } => {
+                // Off the pump: the call may take a while; its result reaches the board (and
+                // the alert policy) as usual, a failure is reported.
+                let ops = self.ops.clone();
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    for &ticket_id in &ticket_ids {
+                        let result = match action {
+                            NotificationAction::Acknowledge => ops.acknowledge(ticket_id).await,
+                            _ => ops.assign_to_me(ticket_id).await,
+                        };
+                        if let Err(e) = result {
+                            tracing::warn!(ticket_id, ?action, code = %e.code(), error = %e,
+                                "a notification action failed");
+                            let _ = out
+                                .send(DeskEvent::AlertActionFailed {
+                                    ticket_ids: vec![ticket_id],
+                                    action,
+                                    code: e.code(),
+                                    message: e.to_string(),
+                                })
+                                .await;
+                        }
+                    }
+                });
             }
             NotifierEvent::Failed { ticket_ids, error } => {
                 self.send(DeskEvent::NotificationFailed { ticket_ids, error })
@@ -639,16 +1078,9 @@ impl Pump {
         self.show(alerts).await;
     }
 
-    async fn deliver_alerts_now(&mut self) {
-        let alerts = self.policy.poll(Duration::MAX);
-        self.show(alerts).await;
-    }
-
     async fn show(&mut self, alerts: Vec<Alert>) {
-        let muted = self.policy.preferences().do_not_disturb;
         for alert in alerts {
-            let notifier = if muted { None } else { self.notifier.clone() };
-            let shown = match notifier.map(|n| n.notify(&alert)) {
+            let shown = match self.notifier.clone().map(|n| n.notify(&alert)) {
                 None => false,
                 Some(Ok(())) => true,
                 Some(Err(e)) => {

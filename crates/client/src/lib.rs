@@ -4,6 +4,7 @@
 //! - [`transport`]: the Socket.IO v5 transport seam and its websocket implementation.
 //! - [`board`]: the board reducer (snapshot + idempotent events + optimistic moves → deltas).
 //! - [`alerts`]: which events become OS notifications, and the `Notifier` seam.
+//! - [`sound`]: the urgent chime and the `SoundPlayer` seam that plays it.
 //! - [`token_store`]: where the refresh token lives (OS keychain, or memory).
 //! - [`wake`]: sleep/wake, clock gaps and network-up, as reconnect triggers.
 //! - [`session`]: a signed-in session (access token in memory, refresh token in the store).
@@ -24,6 +25,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod live_board;
 pub mod session;
+pub mod sound;
 pub mod token_store;
 pub mod transport;
 pub mod wake;

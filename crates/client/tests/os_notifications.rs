@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deskbell_client::alerts::{
-    AlertLevel, AlertPolicy, AlertPreferences, DesktopNotifier, Notifier, NotifierEvent,
+    AlertLevel, AlertPolicy, AlertPreferences, DesktopNotifier, NotificationAction, Notifier,
+    NotifierEvent,
 };
 use deskbell_protocol::{
     EventAction, EventEnvelope, Priority, Requester, Resource, Role, Ticket, TicketStatus, User,
@@ -246,7 +247,13 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     })
     .await
     .expect("the action came back through the channel");
-    assert_eq!(activated, NotifierEvent::ActionActivated { ticket_id: 42 });
+    assert_eq!(
+        activated,
+        NotifierEvent::Action {
+            ticket_ids: vec![42],
+            action: NotificationAction::Open
+        }
+    );
 
     // A second alert; closed by the user without acting: nothing comes back.
     notifier.notify(&alerts[0]).unwrap();

@@ -2,7 +2,10 @@
 //! This test fails when the checked-in file is stale; run with `UPDATE_TS_BINDINGS=1` to
 //! rewrite it.
 
-use deskbell_client::alerts::{Alert, AlertKind, AlertLevel, AlertPreferences};
+use deskbell_client::alerts::{
+    Alert, AlertKind, AlertLevel, AlertPreferences, InboxEntry, NotificationAction, QuietHours,
+    Snooze,
+};
 use deskbell_client::app::{CommandError, SessionInfo, Settings, Theme};
 use deskbell_client::board::BoardDelta;
 use deskbell_client::connection::ConnectionState;
@@ -21,9 +24,13 @@ fn generated() -> String {
         ConnectionState,
         BoardDelta,
         AlertLevel,
+        QuietHours,
         AlertPreferences,
         AlertKind,
         Alert,
+        Snooze,
+        InboxEntry,
+        NotificationAction,
         DeskEvent,
         SessionInfo,
         ClientErrorCode,
@@ -33,7 +40,7 @@ fn generated() -> String {
         Settings,
     ];
     let mut out = String::from(
-        "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { ApiErrorCode, Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from \"./protocol\";\n\n",
+        "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { ApiErrorCode, Company, EventEnvelope, Lane, Member, SyncMessage, Ticket, User } from \"./protocol\";\n\n",
     );
     for d in decls {
         out.push_str(&d);

@@ -25,6 +25,7 @@ fn policy(level: AlertLevel) -> AlertPolicy {
         AlertPreferences {
             level,
             do_not_disturb: false,
+            ..AlertPreferences::default()
         },
     )
 }
@@ -287,6 +288,7 @@ fn do_not_disturb_mutes_but_counts() {
         AlertPreferences {
             level: AlertLevel::AlsoCommentsOnMine,
             do_not_disturb: true,
+            ..AlertPreferences::default()
         },
     );
     feed(
@@ -314,6 +316,7 @@ fn do_not_disturb_mutes_but_counts() {
     p.set_preferences(AlertPreferences {
         level: AlertLevel::UrgentOnly,
         do_not_disturb: false,
+        ..AlertPreferences::default()
     });
     assert!(p.poll(s(20.0)).is_empty());
     feed(
@@ -329,6 +332,7 @@ fn do_not_disturb_mutes_but_counts() {
     q.set_preferences(AlertPreferences {
         level: AlertLevel::UrgentOnly,
         do_not_disturb: true,
+        ..AlertPreferences::default()
     });
     assert!(q.poll(s(40.0)).is_empty());
     assert_eq!(p.poll(s(40.0)).len(), 1);
@@ -575,23 +579,20 @@ fn preferences_and_alerts_serialize_in_camel_case() {
         serde_json::to_value(AlertLevel::AlsoAssignedToMe).unwrap(),
         "alsoAssignedToMe"
     );
-    let ev = NotifierEvent::ActionActivated { ticket_id: 4 };
+    let ev = NotifierEvent::Action {
+        ticket_ids: vec![4],
+        action: NotificationAction::AssignToMe,
+    };
     assert_eq!(
         serde_json::to_value(&ev).unwrap(),
-        serde_json::json!({"kind": "actionActivated", "ticketId": 4})
+        serde_json::json!({"kind": "action", "ticketIds": [4], "action": "assignToMe"})
     );
 }
 
 #[test]
 fn recording_notifier_records_and_fails_on_demand() {
     let n = RecordingNotifier::new();
-    let alert = Alert {
-        kind: AlertKind::Urgent,
-        ticket_ids: vec![1],
-        title: "t".into(),
-        body: "b".into(),
-        summary: false,
-    };
+    let alert = Alert::simple(AlertKind::Urgent, vec![1], "t", "b");
     n.notify(&alert).unwrap();
     assert_eq!(n.alerts(), vec![alert.clone()]);
     n.fail_with(Some(NotifyError::Unavailable("no bus".into())));

@@ -56,6 +56,14 @@ enum Command {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Acknowledge an urgent ticket ("I am on it"); prints the ticket as JSON.
+    Ack {
+        /// The ticket's number.
+        id: i64,
+        /// Sign in for this run only (password from DESKBELL_PASSWORD), keychain untouched.
+        #[arg(long)]
+        email: Option<String>,
+    },
 }
 
 /// Which account the last `login` used (no secrets: the token is in the keychain).
@@ -294,7 +302,37 @@ fn print_event_text(event: &DeskEvent) {
         DeskEvent::Wake { reason } => println!("wake ({reason}): reconnecting"),
         DeskEvent::Unknown { name } => println!("skipped unknown event {name}"),
         DeskEvent::User { user } => println!("signed in as {} ({})", user.name, user.role.as_str()),
+        DeskEvent::OpenTickets { ticket_ids } => println!("open tickets {ticket_ids:?}"),
+        DeskEvent::AlertInPlace { ticket_id } => println!("alert in place on #{ticket_id}"),
+        DeskEvent::Inbox { entries, unread } => {
+            println!("inbox: {} entries, {unread} unread", entries.len())
+        }
+        DeskEvent::AlertActionFailed {
+            ticket_ids,
+            action,
+            code,
+            message,
+        } => println!("{action:?} on {ticket_ids:?} failed ({code}): {message}"),
+        DeskEvent::Members { members } => println!("{} members", members.len()),
+        DeskEvent::Company { company } => println!(
+            "company {}: escalate after {} min",
+            company.name, company.escalate_after_minutes
+        ),
     }
+}
+
+/// `ack ID`: acknowledges on the server, prints the ticket as JSON.
+async fn ack(cli: &Cli, id: i64, email: Option<&str>) -> anyhow::Result<()> {
+    if id <= 0 {
+        bail!("no ticket #{id}: ticket numbers are positive");
+    }
+    let session = session_for_run(cli, email).await?;
+    let ticket = session
+        .call(|api, token| async move { api.acknowledge(&token, id).await })
+        .await
+        .map_err(|e| anyhow::anyhow!("acknowledging #{id} failed ({}): {e}", e.code()))?;
+    print_json(&ticket);
+    Ok(())
 }
 
 async fn login(cli: &Cli, email: &str) -> anyhow::Result<()> {
@@ -364,6 +402,7 @@ async fn main() -> ExitCode {
             notify,
             email,
         } => watch(&cli, *json, *notify, email.as_deref()).await,
+        Command::Ack { id, email } => ack(&cli, *id, email.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
