@@ -178,7 +178,6 @@ struct TimingNotifier {
 }
 
 impl TimingNotifier {
-    #[allow(dead_code)] // until the core's `Notifier::withdraw` is merged
     fn withdrawn(&self, ticket_id: Id) {
         let at = Instant::now();
         let member = self.member;
@@ -209,6 +208,10 @@ impl Notifier for TimingNotifier {
             }
         });
         Ok(())
+    }
+
+    fn withdraw(&self, ticket_id: Id) {
+        self.withdrawn(ticket_id);
     }
 }
 
