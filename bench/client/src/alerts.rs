@@ -20,14 +20,23 @@
 //!    `DeskOptions::alert_window` set): the real default first, then 0 to show the rest of
 //!    the path without the window.
 //!
+//! 5. With `--notify-capture-url` (run.sh `--dbus`: a private session bus and
+//!    `tests/notify-capture` on it), the first `--dbus-members` members show their alerts for
+//!    real as well: the timing notifier forwards to a `DesktopNotifier` (notify-rust → D-Bus
+//!    `Notify`). After each phase the capture's calls (`GET /calls`) are matched to the rounds by
+//!    summary (= the ticket's unique title) and its `receivedAtMs` (wall clock, whole ms) is
+//!    compared with the wall time the create was sent. Withdrawal over D-Bus is not timed: the
+//!    capture does not record when `CloseNotification` arrives.
+//!
 //! Rounds do not overlap: a round's ticket is created only once the previous round has been
 //! notified and withdrawn everywhere, plus `gap`, so the policy never coalesces two rounds'
 //! alerts into one summary (its window opens at the first alert and is closed by then).
 
 use anyhow::{bail, Context, Result};
-use deskbell_client::alerts::{Alert, Notifier, NotifyError};
+use deskbell_client::alerts::{Alert, DesktopNotifier, Notifier, NotifyError};
 use deskbell_client::desk::{Desk, DeskEvent, DeskOptions};
 use deskbell_client::session::Session;
+use deskbell_client::sound::RecordingSoundPlayer;
 use deskbell_client::token_store::MemoryStore;
 use deskbell_client::transport::ws::WsTransport;
 use deskbell_client::Api;
@@ -36,7 +45,7 @@ use deskbell_server::demo::DEMO_PASSWORD;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
@@ -111,6 +120,25 @@ pub struct AlertsPhase {
     /// requests, main = the orchestrator), % of one core.
     pub cpu_pct: BTreeMap<String, f64>,
     pub wall_secs: f64,
+    /// The real notifications of the first members, when a capture was given.
+    pub dbus: Option<DbusSample>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DbusSample {
+    /// Members whose alerts also went to D-Bus (`DesktopNotifier`).
+    pub members: usize,
+    pub calls_expected: usize,
+    /// `Notify` calls the capture recorded for the rounds' tickets.
+    pub calls_received: usize,
+    /// Calls for tickets no round created.
+    pub calls_other: usize,
+    /// Create sent → the capture received `Notify` (wall clock; the capture's is whole ms), ms.
+    pub create_to_capture_ms: Summary,
+    /// The member's `notify` → the capture received it (the blocking thread, notify-rust and
+    /// the bus), ms, per member and round.
+    pub notify_to_capture_ms: Summary,
     pub notes: Vec<String>,
 }
 
@@ -175,6 +203,8 @@ impl Recorder {
 struct TimingNotifier {
     member: usize,
     recorder: Arc<Recorder>,
+    /// Also shows the alerts for real (the D-Bus sample); timed before it is called.
+    desktop: Option<DesktopNotifier>,
 }
 
 impl TimingNotifier {
@@ -194,6 +224,9 @@ impl TimingNotifier {
 impl Notifier for TimingNotifier {
     fn notify(&self, alert: &Alert) -> Result<(), NotifyError> {
         let at = Instant::now();
+        if let Some(desktop) = &self.desktop {
+            desktop.notify(alert)?;
+        }
         let member = self.member;
         self.recorder.record(|r| {
             if alert.summary {
@@ -212,6 +245,9 @@ impl Notifier for TimingNotifier {
 
     fn withdraw(&self, ticket_id: Id) {
         self.withdrawn(ticket_id);
+        if let Some(desktop) = &self.desktop {
+            desktop.withdraw(ticket_id);
+        }
     }
 }
 
@@ -317,6 +353,7 @@ async fn start_members(
     window: Duration,
     rec: &Arc<Recorder>,
     deadline: Duration,
+    dbus_members: usize,
 ) -> Result<Vec<Member>> {
     let gate = Arc::new(Semaphore::new(4));
     let mut tasks = JoinSet::new();
@@ -338,9 +375,18 @@ async fn start_members(
                 .await?;
                 drop(permit);
                 let token = session.access_token();
+                let desktop = (i < dbus_members).then(|| {
+                    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+                    // Activations never come (nobody clicks); failures are logged by the core.
+                    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                    // Silent: no chime is played by the bench.
+                    DesktopNotifier::new(tx)
+                        .with_sound_player(Arc::new(RecordingSoundPlayer::new()))
+                });
                 let notifier = Arc::new(TimingNotifier {
                     member: i,
                     recorder: rec.clone(),
+                    desktop,
                 });
                 let mut options = DeskOptions::headless(Arc::new(WsTransport::new()), notifier);
                 options.alert_window = window;
@@ -456,6 +502,112 @@ async fn run_with(
     Ok(())
 }
 
+/// Members that also show their alerts over D-Bus (none without a capture).
+fn dbus_members(args: &Args) -> usize {
+    if args.notify_capture_url.is_some() {
+        args.dbus_members.min(args.members)
+    } else {
+        0
+    }
+}
+
+fn wall_ms(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CaptureCall {
+    summary: String,
+    received_at_ms: f64,
+}
+
+/// Matches the capture's `Notify` calls to the rounds (by title).
+async fn dbus_sample(
+    url: &str,
+    http: &reqwest::Client,
+    members: usize,
+    rounds: &[RoundTimes],
+    rec: &Recorder,
+    clock: (Instant, SystemTime),
+    window_ms: u64,
+) -> Result<DbusSample> {
+    let calls: Vec<CaptureCall> = http
+        .get(format!("{}/calls", url.trim_end_matches('/')))
+        .send()
+        .await
+        .context("asking the notification capture for its calls")?
+        .error_for_status()?
+        .json()
+        .await
+        .context("reading the capture's calls")?;
+    let mut out = DbusSample {
+        members,
+        calls_expected: members * rounds.len(),
+        ..DbusSample::default()
+    };
+    let by_title: HashMap<&str, &RoundTimes> =
+        rounds.iter().map(|r| (r.title.as_str(), r)).collect();
+    let wall_of = |at: Instant| wall_ms(clock.1) + ms(at.saturating_duration_since(clock.0));
+    let mut create_to = Vec::new();
+    let mut notify_to = Vec::new();
+    let mut per_round: HashMap<Id, Vec<f64>> = HashMap::new();
+    for call in &calls {
+        match by_title.get(call.summary.as_str()) {
+            Some(r) => {
+                out.calls_received += 1;
+                create_to.push(call.received_at_ms - r.sent_wall_ms);
+                per_round.entry(r.id).or_default().push(call.received_at_ms);
+            }
+            // Another phase's rounds (the capture keeps every call of the run).
+            None if call.summary.starts_with("Bench urgent ")
+                && !call.summary.ends_with(&format!("/ window {window_ms}")) => {}
+            None => out.calls_other += 1,
+        }
+    }
+    // Each call is one member's; which one the capture cannot tell: pair the round's calls
+    // and the sample members' notify times, both in order.
+    rec.read(|recorded| {
+        for r in rounds {
+            let (Some(times), Some(calls)) =
+                (recorded.tickets.get(&r.id), per_round.get_mut(&r.id))
+            else {
+                continue;
+            };
+            let mut notified: Vec<f64> = times
+                .notified
+                .iter()
+                .filter(|(m, _)| *m < members)
+                .map(|(_, at)| wall_of(*at))
+                .collect();
+            notified.sort_by(f64::total_cmp);
+            calls.sort_by(f64::total_cmp);
+            for (n, c) in notified.iter().zip(calls.iter()) {
+                notify_to.push(c - n);
+            }
+        }
+    });
+    out.create_to_capture_ms = Summary::of(&create_to);
+    out.notify_to_capture_ms = Summary::of(&notify_to);
+    if out.calls_received != out.calls_expected {
+        out.notes.push(format!(
+            "the capture recorded {} of {} expected Notify calls",
+            out.calls_received, out.calls_expected
+        ));
+    }
+    Ok(out)
+}
+
+/// What the D-Bus sample needs of a round.
+struct RoundTimes {
+    id: Id,
+    title: String,
+    sent_wall_ms: f64,
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -482,6 +634,7 @@ async fn run_phase(
         window,
         &rec,
         Duration::from_secs(120),
+        dbus_members(args),
     )
     .await?;
     phase.connect_secs = t.elapsed().as_secs_f64();
@@ -533,6 +686,8 @@ async fn rounds(
     let mut ack_event = Vec::new();
     let mut ack_rest = Vec::new();
     let mut round_tickets: Vec<(Id, usize)> = Vec::new();
+    let mut round_times: Vec<RoundTimes> = Vec::new();
+    let clock = (Instant::now(), SystemTime::now());
     let base = server.url();
     eprintln!(
         "[alerts] window {} ms: {} rounds…",
@@ -540,11 +695,13 @@ async fn rounds(
     );
     for round in 0..args.alert_rounds {
         // (a) the admin creates an urgent, unassigned ticket.
+        let title = format!("Bench urgent {} / window {}", round, phase.window_ms);
+        let sent_wall_ms = wall_ms(SystemTime::now());
         let sent = Instant::now();
         let created = {
             let admin = admin.clone();
             let new = NewTicket {
-                title: format!("Bench urgent {} / window {}", round, phase.window_ms),
+                title: title.clone(),
                 requester: Requester {
                     name: "Bench Requester".into(),
                     contact: Some("bench@example.com".into()),
@@ -567,6 +724,11 @@ async fn rounds(
         let id = ticket.id;
         let acker = round % n;
         round_tickets.push((id, acker));
+        round_times.push(RoundTimes {
+            id,
+            title,
+            sent_wall_ms,
+        });
         let all_notified = rec
             .wait_until(Instant::now() + wait, |r| {
                 // The stream task may record the create event just after the notification
@@ -703,6 +865,22 @@ async fn rounds(
     phase.ack_event_ms = Summary::of(&ack_event);
     phase.ack_rest_ms = Summary::of(&ack_rest);
     phase.failures.truncate(50);
+    if let Some(url) = &args.notify_capture_url {
+        match dbus_sample(
+            url,
+            http,
+            dbus_members(args),
+            &round_times,
+            rec,
+            clock,
+            phase.window_ms,
+        )
+        .await
+        {
+            Ok(sample) => phase.dbus = Some(sample),
+            Err(e) => phase.notes.push(format!("D-Bus sample: {e:#}")),
+        }
+    }
     Ok(())
 }
 

@@ -109,6 +109,15 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub alert_wait_secs: u64,
 
+    /// Alerts: the control URL of a `deskbell-notify-capture` on this process's session bus
+    /// (run.sh `--dbus` starts one on a private bus): then the first `--dbus-members` members
+    /// also show their alerts over D-Bus and the capture's receive times are reported.
+    #[arg(long)]
+    pub notify_capture_url: Option<String>,
+    /// Alerts: members whose alerts also go to D-Bus (with --notify-capture-url).
+    #[arg(long, default_value_t = 5)]
+    pub dbus_members: usize,
+
     /// Before each measured phase, wait up to this long for the machine's other CPU use
     /// (builds, tests) to drop below --quiet-below; the level seen is reported either way.
     #[arg(long, default_value_t = 10)]

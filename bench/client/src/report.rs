@@ -689,6 +689,49 @@ fn alerts_section(md: &mut String, r: &Results, a: &AlertsResult) -> Result<()> 
     for n in &a.notes {
         writeln!(md, "- note: {n}")?;
     }
+    let samples: Vec<_> = a
+        .phases
+        .iter()
+        .filter_map(|p| p.dbus.as_ref().map(|d| (p.window_ms, d)))
+        .collect();
+    if samples.is_empty() {
+        writeln!(
+            md,
+            "\nNo D-Bus sample in this run (`bash bench/client/run.sh --dbus --parts alerts` adds one: the first \
+             members also show their alerts through `DesktopNotifier` to `tests/notify-capture` on a private bus)."
+        )?;
+    } else {
+        writeln!(
+            md,
+            "\n#### D-Bus sample\n\nThe first members' timing notifier also forwards to a real `DesktopNotifier` \
+             (notify-rust → `org.freedesktop.Notifications.Notify` on a private session bus, received by \
+             `tests/notify-capture`). The capture's `receivedAtMs` is wall-clock whole milliseconds, so these are \
+             ±1 ms. Withdrawal is not timed here (the capture does not record when `CloseNotification` arrives).\n\n\
+             | window | members | Notify calls expected / received / other | what | p50 | p90 | p99 | max | mean | count |\n\
+             |---|---|---|---|---|---|---|---|---|---|"
+        )?;
+        for (w, d) in &samples {
+            let calls = format!(
+                "{} / {} / {}",
+                d.calls_expected, d.calls_received, d.calls_other
+            );
+            writeln!(
+                md,
+                "| {w} ms | {} | {calls} | create sent → capture received | {} |",
+                d.members,
+                row(&d.create_to_capture_ms)
+            )?;
+            writeln!(
+                md,
+                "| {w} ms | {} | {calls} | `notify` → capture received | {} |",
+                d.members,
+                row(&d.notify_to_capture_ms)
+            )?;
+            for n in &d.notes {
+                writeln!(md, "\n- note ({w} ms window, D-Bus): {n}")?;
+            }
+        }
+    }
     writeln!(
         md,
         "\n**How the coalescing window enters the numbers.** The alert policy holds the first alert of a burst \
@@ -770,6 +813,41 @@ fn anomalies(md: &mut String, r: &Results) -> Result<()> {
                     o.per_client_min, o.expected_per_client
                 ));
             }
+        }
+    }
+    if let Some(a) = &r.alerts {
+        for p in &a.phases {
+            let w = p.window_ms;
+            if p.notify_missing > 0 || p.notify_duplicates > 0 {
+                items.push(format!(
+                    "alerts ({w} ms window): {} notifications missing and {} doubled of {}",
+                    p.notify_missing, p.notify_duplicates, p.notify_expected
+                ));
+            }
+            if p.withdraw_missing > 0 || p.withdraw_duplicates > 0 {
+                items.push(format!(
+                    "alerts ({w} ms window): {} withdrawals missing and {} doubled of {}",
+                    p.withdraw_missing, p.withdraw_duplicates, p.withdraw_expected
+                ));
+            }
+            if p.rounds_run < p.rounds_planned {
+                items.push(format!(
+                    "alerts ({w} ms window): {} of {} rounds run",
+                    p.rounds_run, p.rounds_planned
+                ));
+            }
+            if p.stray_notifies > 0 || p.summary_notifies > 0 {
+                items.push(format!(
+                    "alerts ({w} ms window): {} notifications for other tickets, {} coalesced summaries",
+                    p.stray_notifies, p.summary_notifies
+                ));
+            }
+            for n in &p.notes {
+                items.push(format!("alerts ({w} ms window): {n}"));
+            }
+        }
+        for n in &a.notes {
+            items.push(format!("alerts: {n}"));
         }
     }
     if r.logs.warn > 0 || r.logs.error > 0 {
