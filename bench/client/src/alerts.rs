@@ -936,3 +936,65 @@ fn count(phase: &mut AlertsPhase, rec: &Recorder, tickets: &[(Id, usize)], n: us
     phase.notify_expected = n * tickets.len();
     phase.withdraw_expected = (n - 1) * tickets.len();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The final count finds a member never notified, a doubled notification, a missing
+    /// withdrawal, the acknowledger's own withdrawal (not a failure) and a stray ticket.
+    #[test]
+    fn accounting_counts_misses_doubles_and_strays() {
+        let rec = Recorder::new();
+        let at = Instant::now();
+        rec.record(|r| {
+            let t = r.tickets.entry(7).or_default();
+            t.notified = vec![(0, at), (1, at), (1, at)]; // member 2 missing, member 1 twice
+            t.withdrawn = vec![(0, at), (1, at)]; // member 0 acknowledged; member 2 missing
+            r.tickets.entry(99).or_default().notified.push((0, at));
+        });
+        let mut phase = AlertsPhase::default();
+        count(&mut phase, &rec, &[(7, 0), (8, 1)], 3);
+        assert_eq!(phase.notify_expected, 6);
+        assert_eq!(
+            phase.notify_missing,
+            1 + 3,
+            "member 2 of ticket 7, everyone of ticket 8"
+        );
+        assert_eq!(phase.notify_duplicates, 1);
+        assert_eq!(phase.withdraw_expected, 4);
+        assert_eq!(phase.withdraw_missing, 1 + 2);
+        assert_eq!(phase.acknowledger_withdraws, 1);
+        assert_eq!(phase.stray_notifies, 1);
+    }
+
+    #[tokio::test]
+    async fn waiting_ends_when_the_condition_holds_or_at_the_deadline() {
+        let rec = Recorder::new();
+        let writer = rec.clone();
+        let done = tokio::spawn(async move {
+            writer.record(|r| {
+                r.tickets
+                    .entry(1)
+                    .or_default()
+                    .notified
+                    .push((0, Instant::now()))
+            });
+        });
+        let held = rec
+            .wait_until(Instant::now() + Duration::from_secs(10), |r| {
+                r.tickets.contains_key(&1)
+            })
+            .await;
+        done.await.unwrap();
+        assert!(held);
+        let start = Instant::now();
+        let held = rec
+            .wait_until(start + Duration::from_millis(50), |r| {
+                r.tickets.contains_key(&2)
+            })
+            .await;
+        assert!(!held);
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
+}
