@@ -21,12 +21,13 @@
 //!    the path without the window.
 //!
 //! 5. With `--notify-capture-url` (run.sh `--dbus`: a private session bus and
-//!    `tests/notify-capture` on it), the first `--dbus-members` members show their alerts for
-//!    real as well: the timing notifier forwards to a `DesktopNotifier` (notify-rust → D-Bus
-//!    `Notify`). After each phase the capture's calls (`GET /calls`) are matched to the rounds by
-//!    summary (= the ticket's unique title) and its `receivedAtMs` (wall clock, whole ms) is
-//!    compared with the wall time the create was sent. Withdrawal over D-Bus is not timed: the
-//!    capture does not record when `CloseNotification` arrives.
+//!    `tests/notify-capture` on it), the last `--dbus-members` members (never an acknowledger
+//!    while rounds < members − dbus members) show their alerts for real as well: the timing
+//!    notifier forwards to a `DesktopNotifier` (notify-rust → D-Bus `Notify`, and
+//!    `CloseNotification` on withdraw). After each phase the capture's `Notify` calls
+//!    (`GET /calls`) are matched to the rounds by summary (= the ticket's unique title), its
+//!    `CloseNotification` calls (`GET /closes`) by notification id, and their receive times
+//!    (wall clock, µs) are compared with the wall time the create / acknowledge was sent.
 //!
 //! Rounds do not overlap: a round's ticket is created only once the previous round has been
 //! notified and withdrawn everywhere, plus `gap`, so the policy never coalesces two rounds'
@@ -134,8 +135,30 @@ pub struct DbusSample {
     pub calls_received: usize,
     /// Calls for tickets no round created.
     pub calls_other: usize,
-    /// Create sent → the capture received `Notify` (wall clock; the capture's is whole ms), ms.
+    /// `CloseNotification` calls expected (one per sample member and round) and received for
+    /// the rounds' notifications.
+    #[serde(default)]
+    pub closes_expected: usize,
+    #[serde(default)]
+    pub closes_received: usize,
+    /// Notifications the capture received only after the acknowledge was sent (the core's
+    /// `withdraw` may have come before the blocking thread's `Notify` returned an id).
+    #[serde(default)]
+    pub shown_after_ack: usize,
+    /// Of those, how many were never closed (left on screen).
+    #[serde(default)]
+    pub shown_after_ack_left_open: usize,
+    /// The rounds' notifications never closed, in all.
+    #[serde(default)]
+    pub left_open: usize,
+    /// Create sent → the capture received `Notify` (wall clock), ms.
     pub create_to_capture_ms: Summary,
+    /// Acknowledge sent → the capture received `CloseNotification` (wall clock), ms.
+    #[serde(default)]
+    pub ack_to_close_ms: Summary,
+    /// The member's `withdraw` → the capture received `CloseNotification`, ms.
+    #[serde(default)]
+    pub withdraw_to_close_ms: Summary,
     /// The member's `notify` → the capture received it (the blocking thread, notify-rust and
     /// the bus), ms, per member and round.
     pub notify_to_capture_ms: Summary,
@@ -375,7 +398,8 @@ async fn start_members(
                 .await?;
                 drop(permit);
                 let token = session.access_token();
-                let desktop = (i < dbus_members).then(|| {
+                // The last members: acknowledgers are members 0, 1, … (round % members).
+                let desktop = (i + dbus_members >= count).then(|| {
                     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
                     // Activations never come (nobody clicks); failures are logged by the core.
                     tokio::spawn(async move { while rx.recv().await.is_some() {} });
@@ -521,22 +545,43 @@ fn wall_ms(t: SystemTime) -> f64 {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CaptureCall {
+    id: u32,
     summary: String,
     received_at_ms: f64,
+    /// Newer captures also give µs.
+    received_at_us: Option<f64>,
+}
+
+impl CaptureCall {
+    fn at_ms(&self) -> f64 {
+        self.received_at_us
+            .map(|us| us / 1000.0)
+            .unwrap_or(self.received_at_ms)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CaptureClose {
+    id: u32,
+    received_at_us: f64,
 }
 
 /// Matches the capture's `Notify` calls to the rounds (by title).
+#[allow(clippy::too_many_arguments)]
 async fn dbus_sample(
     url: &str,
     http: &reqwest::Client,
     members: usize,
+    first_sampled: usize,
     rounds: &[RoundTimes],
     rec: &Recorder,
     clock: (Instant, SystemTime),
     window_ms: u64,
 ) -> Result<DbusSample> {
+    let base = url.trim_end_matches('/');
     let calls: Vec<CaptureCall> = http
-        .get(format!("{}/calls", url.trim_end_matches('/')))
+        .get(format!("{base}/calls"))
         .send()
         .await
         .context("asking the notification capture for its calls")?
@@ -544,9 +589,15 @@ async fn dbus_sample(
         .json()
         .await
         .context("reading the capture's calls")?;
+    // An older capture has no /closes: the sample then has no close times.
+    let closes: Vec<CaptureClose> = match http.get(format!("{base}/closes")).send().await {
+        Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let mut out = DbusSample {
         members,
         calls_expected: members * rounds.len(),
+        closes_expected: members * rounds.len(),
         ..DbusSample::default()
     };
     let by_title: HashMap<&str, &RoundTimes> =
@@ -554,13 +605,18 @@ async fn dbus_sample(
     let wall_of = |at: Instant| wall_ms(clock.1) + ms(at.saturating_duration_since(clock.0));
     let mut create_to = Vec::new();
     let mut notify_to = Vec::new();
+    let mut ack_to = Vec::new();
+    let mut withdraw_to = Vec::new();
     let mut per_round: HashMap<Id, Vec<f64>> = HashMap::new();
+    let mut closes_per_round: HashMap<Id, Vec<f64>> = HashMap::new();
+    let mut round_of_call: HashMap<u32, &RoundTimes> = HashMap::new();
     for call in &calls {
         match by_title.get(call.summary.as_str()) {
             Some(r) => {
                 out.calls_received += 1;
-                create_to.push(call.received_at_ms - r.sent_wall_ms);
-                per_round.entry(r.id).or_default().push(call.received_at_ms);
+                create_to.push(call.at_ms() - r.sent_wall_ms);
+                per_round.entry(r.id).or_default().push(call.at_ms());
+                round_of_call.insert(call.id, r);
             }
             // Another phase's rounds (the capture keeps every call of the run).
             None if call.summary.starts_with("Bench urgent ")
@@ -568,28 +624,62 @@ async fn dbus_sample(
             None => out.calls_other += 1,
         }
     }
+    for close in &closes {
+        if let Some(r) = round_of_call.get(&close.id) {
+            let at = close.received_at_us / 1000.0;
+            out.closes_received += 1;
+            ack_to.push(at - r.ack_sent_wall_ms);
+            closes_per_round.entry(r.id).or_default().push(at);
+        }
+    }
     // Each call is one member's; which one the capture cannot tell: pair the round's calls
-    // and the sample members' notify times, both in order.
+    // and the sample members' notify (withdraw) times, both in order.
     rec.read(|recorded| {
         for r in rounds {
-            let (Some(times), Some(calls)) =
-                (recorded.tickets.get(&r.id), per_round.get_mut(&r.id))
-            else {
+            let Some(times) = recorded.tickets.get(&r.id) else {
                 continue;
             };
-            let mut notified: Vec<f64> = times
-                .notified
-                .iter()
-                .filter(|(m, _)| *m < members)
-                .map(|(_, at)| wall_of(*at))
-                .collect();
-            notified.sort_by(f64::total_cmp);
-            calls.sort_by(f64::total_cmp);
-            for (n, c) in notified.iter().zip(calls.iter()) {
-                notify_to.push(c - n);
+            let sampled = |list: &[(usize, Instant)]| {
+                let mut v: Vec<f64> = list
+                    .iter()
+                    .filter(|(m, _)| *m >= first_sampled)
+                    .map(|(_, at)| wall_of(*at))
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                v
+            };
+            if let Some(calls) = per_round.get_mut(&r.id) {
+                calls.sort_by(f64::total_cmp);
+                for (n, c) in sampled(&times.notified).iter().zip(calls.iter()) {
+                    notify_to.push(c - n);
+                }
+            }
+            if let Some(closes) = closes_per_round.get_mut(&r.id) {
+                closes.sort_by(f64::total_cmp);
+                for (w, c) in sampled(&times.withdrawn).iter().zip(closes.iter()) {
+                    withdraw_to.push(c - w);
+                }
             }
         }
     });
+    let closed: HashSet<u32> = closes.iter().map(|c| c.id).collect();
+    for call in &calls {
+        if let Some(r) = round_of_call.get(&call.id) {
+            let open = !closed.contains(&call.id);
+            let late = call.at_ms() >= r.ack_sent_wall_ms;
+            out.left_open += usize::from(open);
+            out.shown_after_ack += usize::from(late);
+            out.shown_after_ack_left_open += usize::from(late && open);
+        }
+    }
+    out.ack_to_close_ms = Summary::of(&ack_to);
+    out.withdraw_to_close_ms = Summary::of(&withdraw_to);
+    if out.closes_received != out.closes_expected {
+        out.notes.push(format!(
+            "the capture recorded {} of {} expected CloseNotification calls",
+            out.closes_received, out.closes_expected
+        ));
+    }
     out.create_to_capture_ms = Summary::of(&create_to);
     out.notify_to_capture_ms = Summary::of(&notify_to);
     if out.calls_received != out.calls_expected {
@@ -606,6 +696,7 @@ struct RoundTimes {
     id: Id,
     title: String,
     sent_wall_ms: f64,
+    ack_sent_wall_ms: f64,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -728,6 +819,7 @@ async fn rounds(
             id,
             title,
             sent_wall_ms,
+            ack_sent_wall_ms: 0.0,
         });
         let all_notified = rec
             .wait_until(Instant::now() + wait, |r| {
@@ -768,6 +860,7 @@ async fn rounds(
         });
 
         // (b) one member acknowledges it.
+        let ack_sent_wall_ms = wall_ms(SystemTime::now());
         let sent = Instant::now();
         let answer = {
             let http = http.clone();
@@ -794,6 +887,9 @@ async fn rounds(
             bail!("POST /api/tickets/{id}/acknowledge answered {status}");
         }
         ack_rest.push(ms(answer.1 - sent));
+        if let Some(r) = round_times.last_mut() {
+            r.ack_sent_wall_ms = ack_sent_wall_ms;
+        }
         let all_withdrawn = rec
             .wait_until(Instant::now() + wait, |r| {
                 r.tickets.get(&id).is_some_and(|t| {
@@ -870,6 +966,7 @@ async fn rounds(
             url,
             http,
             dbus_members(args),
+            members.len() - dbus_members(args).min(members.len()),
             &round_times,
             rec,
             clock,

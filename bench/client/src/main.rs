@@ -110,11 +110,11 @@ pub struct Args {
     pub alert_wait_secs: u64,
 
     /// Alerts: the control URL of a `deskbell-notify-capture` on this process's session bus
-    /// (run.sh `--dbus` starts one on a private bus): then the first `--dbus-members` members
+    /// (run.sh `--dbus` starts one on a private bus): then the last `--dbus-members` members
     /// also show their alerts over D-Bus and the capture's receive times are reported.
     #[arg(long)]
     pub notify_capture_url: Option<String>,
-    /// Alerts: members whose alerts also go to D-Bus (with --notify-capture-url).
+    /// Alerts: members whose alerts also go to D-Bus (the last ones; with --notify-capture-url).
     #[arg(long, default_value_t = 5)]
     pub dbus_members: usize,
 

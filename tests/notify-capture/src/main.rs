@@ -7,13 +7,18 @@
 //!   GetServerInformation);
 //! - appends every `Notify` call as one JSON line to `--record FILE`:
 //!   `{"id", "appName", "summary", "body", "actions", "urgency", "replacesId", "appIcon",
-//!   "expireTimeout", "hints", "receivedAtMs"}` (`urgency` is the `urgency` hint as a number:
-//!   0 low, 1 normal, 2 critical; `null` when absent);
+//!   "expireTimeout", "hints", "receivedAtMs", "receivedAtUs"}` (`urgency` is the `urgency` hint
+//!   as a number: 0 low, 1 normal, 2 critical; `null` when absent; the receive time is the wall
+//!   clock since the Unix epoch, in ms and in µs);
+//! - answers `CloseNotification(id)` of a notification it showed as a desktop does (and the
+//!   specification requires): it emits `NotificationClosed(id, 3)` (closed by the app), which
+//!   ends the app's wait for an action on it;
 //! - offers a control over HTTP on `--control ADDR` (loopback only):
 //!   - `GET /calls` → every recorded call, as a JSON array in arrival order;
 //!   - `POST /invoke/{id}/{action}` → emits `ActionInvoked(id, action)`, as a desktop does when
 //!     the user clicks the action (404 when no notification `id` was shown);
 //!   - `POST /close/{id}` → emits `NotificationClosed(id, 2)` (dismissed by the user);
+//!   - `GET /closes` → every `CloseNotification` call: `{"id", "known", "receivedAtUs"}`;
 //!   - `GET /health` → `ok`;
 //! - with `--tray-host`, also owns `org.kde.StatusNotifierWatcher` (a tray host, src/tray.rs), so
 //!   that apps register their tray icons, and adds to the control:
@@ -84,10 +89,29 @@ struct Recorded {
     /// The hints, each rendered as text (their D-Bus values vary in type).
     hints: BTreeMap<String, String>,
     received_at_ms: u128,
+    received_at_us: u128,
+}
+
+/// One `CloseNotification` call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Closed {
+    id: u32,
+    /// Whether the id was one this server showed (only then is `NotificationClosed` emitted).
+    known: bool,
+    received_at_us: u128,
+}
+
+fn now_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
 }
 
 struct Shared {
     calls: Mutex<Vec<Recorded>>,
+    closes: Mutex<Vec<Closed>>,
     record: Mutex<std::fs::File>,
     next_id: Mutex<u32>,
 }
@@ -178,10 +202,8 @@ impl Capture {
             .iter()
             .map(|(k, v)| (k.clone(), hint_text(v)))
             .collect();
-        let received_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let received_at_us = now_us();
+        let received_at_ms = received_at_us / 1000;
         self.shared.record(Recorded {
             id,
             app_name,
@@ -194,11 +216,37 @@ impl Capture {
             expire_timeout,
             hints,
             received_at_ms,
+            received_at_us,
         })
     }
 
-    fn close_notification(&self, id: u32) {
+    async fn close_notification(
+        &self,
+        id: u32,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+    ) {
+        let received_at_us = now_us();
+        let known = self.shared.knows(id);
+        self.shared
+            .closes
+            .lock()
+            .expect("closes lock")
+            .push(Closed {
+                id,
+                known,
+                received_at_us,
+            });
         eprintln!("notify-capture: CloseNotification({id})");
+        if known {
+            // Reason 3: closed by a call to CloseNotification.
+            if let Err(e) = emitter
+                .connection()
+                .emit_signal(None::<&str>, PATH, IFACE, "NotificationClosed", &(id, 3u32))
+                .await
+            {
+                eprintln!("notify-capture: emitting NotificationClosed({id}, 3): {e}");
+            }
+        }
     }
 
     fn get_capabilities(&self) -> Vec<String> {
@@ -238,6 +286,10 @@ async fn tray_click(State(control): State<Control>, UrlPath(id): UrlPath<i32>) -
 
 async fn calls(State(control): State<Control>) -> Json<Vec<Recorded>> {
     Json(control.shared.calls.lock().expect("calls lock").clone())
+}
+
+async fn closes(State(control): State<Control>) -> Json<Vec<Closed>> {
+    Json(control.shared.closes.lock().expect("closes lock").clone())
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -318,6 +370,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("opening the record file {}", cli.record.display()))?;
     let shared = Arc::new(Shared {
         calls: Mutex::new(Vec::new()),
+        closes: Mutex::new(Vec::new()),
         record: Mutex::new(record),
         next_id: Mutex::new(1),
     });
@@ -357,6 +410,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/calls", get(calls))
+        .route("/closes", get(closes))
         .route("/invoke/{id}/{action}", post(invoke))
         .route("/close/{id}", post(close))
         .route("/tray", get(tray_items))
