@@ -749,16 +749,18 @@ impl AlertPolicy {
     fn raise(&mut self, alert: Alert, ticket: &Ticket, at: Timestamp, now: Duration) {
         let id = ticket.id;
         if alert.kind.is_urgent() && ticket.awaits_acknowledgement() {
-            let every = self.reminder_every();
-            let next = now + every.unwrap_or(Duration::ZERO);
+            // With reminders off the schedule is kept at the default pace, so that switching
+            // them on later does not remind of everything at once.
+            let every = self.reminder_every().unwrap_or(Duration::from_secs(
+                u64::from(DEFAULT_REMINDER_MINUTES) * 60,
+            ));
+            let next = now + every;
             let next = self.snoozed_until(id, now).map_or(next, |u| next.max(u));
-            self.reminders.insert(
-                id,
-                Reminder {
-                    alert: alert.clone(),
-                    next,
-                },
-            );
+            // A later alert of the same episode (an escalation) keeps the reminders' pace.
+            self.reminders.entry(id).or_insert_with(|| Reminder {
+                alert: alert.clone(),
+                next,
+            });
         }
         let focused = self.focused == Some(id);
         self.inbox.record(&alert, at, focused);
@@ -807,6 +809,18 @@ impl AlertPolicy {
         });
         self.muted.extend(muted);
         alerts = shown;
+        // A ticket alerted now (e.g. escalated) is not also reminded of: its pace restarts.
+        if let Some(every) = self.reminder_every() {
+            for id in alerts
+                .iter()
+                .filter(|a| !a.summary)
+                .flat_map(|a| a.ticket_ids.clone())
+            {
+                if let Some(r) = self.reminders.get_mut(&id) {
+                    r.next = r.next.max(now + every);
+                }
+            }
+        }
         alerts.extend(self.due_reminders(now));
         if alerts.len() <= 1 {
             return alerts;

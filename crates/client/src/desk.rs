@@ -406,7 +406,8 @@ pub struct Desk {
     inbox: watch::Receiver<Vec<InboxEntry>>,
     members: watch::Receiver<Vec<Member>>,
     company: watch::Sender<Company>,
-    out: mpsc::Sender<DeskEvent>,
+    /// Weak: the event stream ends when the pump does, not when the desk is dropped.
+    out: mpsc::WeakSender<DeskEvent>,
 }
 
 /// What [`Desk::shutdown`] stops, in this order.
@@ -474,7 +475,7 @@ impl Desk {
             inbox,
             members,
             company,
-            out,
+            out: out.downgrade(),
         };
         (desk, events)
     }
@@ -588,12 +589,13 @@ impl Desk {
             .call(|api, token| async move { api.update_company(&token, patch).await })
             .await?;
         self.company.send_replace(company.clone());
-        let _ = self
-            .out
-            .send(DeskEvent::Company {
-                company: company.clone(),
-            })
-            .await;
+        if let Some(out) = self.out.upgrade() {
+            let _ = out
+                .send(DeskEvent::Company {
+                    company: company.clone(),
+                })
+                .await;
+        }
         Ok(company)
     }
 

@@ -12,6 +12,7 @@
 //!   otherwise ignored (CI machines have no sound card).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The chime, as shipped.
 pub const URGENT_WAV: &[u8] = include_bytes!("../assets/urgent.wav");
@@ -48,7 +49,7 @@ impl SoundPlayer for RecordingSoundPlayer {
 #[derive(Debug, Default)]
 pub struct SystemSoundPlayer {
     /// Whether a failure was logged already: logged once, then silent.
-    warned: AtomicBool,
+    warned: Arc<AtomicBool>,
 }
 
 impl SystemSoundPlayer {
@@ -57,9 +58,7 @@ impl SystemSoundPlayer {
     }
 
     fn warn_once(&self, what: &str) {
-        if !self.warned.swap(true, Ordering::SeqCst) {
-            tracing::warn!("the alert sound cannot be played ({what}); notifications stay silent");
-        }
+        warn_once(&self.warned, what);
     }
 
     /// The commands to try, in order, for a file at `path`.
@@ -105,14 +104,14 @@ impl SoundPlayer for SystemSoundPlayer {
             match child {
                 Ok(mut child) => {
                     // Reaped off the caller's thread; a non-zero exit (no device) is logged once.
-                    let warned = std::thread::Builder::new()
+                    let warned = self.warned.clone();
+                    let _ = std::thread::Builder::new()
                         .name("deskbell-sound".into())
-                        .spawn(move || child.wait().map(|s| s.success()).unwrap_or(false));
-                    if let Ok(handle) = warned {
-                        if !matches!(handle.join(), Ok(true)) {
-                            self.warn_once(&format!("{program} failed: no audio device?"));
-                        }
-                    }
+                        .spawn(move || {
+                            if !child.wait().map(|s| s.success()).unwrap_or(false) {
+                                warn_once(&warned, &format!("{program} failed: no audio device?"));
+                            }
+                        });
                     return;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -123,6 +122,12 @@ impl SoundPlayer for SystemSoundPlayer {
             }
         }
         self.warn_once("no audio player found (pw-play, paplay, aplay)");
+    }
+}
+
+fn warn_once(warned: &AtomicBool, what: &str) {
+    if !warned.swap(true, Ordering::SeqCst) {
+        tracing::warn!("the alert sound cannot be played ({what}); notifications stay silent");
     }
 }
 

@@ -15,6 +15,7 @@ use deskbell_client::alerts::{
     AlertLevel, AlertPolicy, AlertPreferences, DesktopNotifier, NotificationAction, Notifier,
     NotifierEvent,
 };
+use deskbell_client::sound::RecordingSoundPlayer;
 use deskbell_protocol::{
     EventAction, EventEnvelope, Priority, Requester, Resource, Role, Ticket, TicketStatus, User,
 };
@@ -32,6 +33,9 @@ struct Recorded {
     body: String,
     actions: Vec<String>,
     urgency: Option<u8>,
+    app_icon: String,
+    /// Hint name → its value as text (strings) or its type.
+    hints: HashMap<String, String>,
 }
 
 /// A capturing notification server.
@@ -48,7 +52,7 @@ impl Capture {
         &self,
         app_name: String,
         _replaces_id: u32,
-        _app_icon: String,
+        app_icon: String,
         summary: String,
         body: String,
         actions: Vec<String>,
@@ -59,6 +63,16 @@ impl Capture {
             Value::U8(b) => Some(*b),
             _ => None,
         });
+        let hints = hints
+            .iter()
+            .map(|(k, v)| {
+                let text = match &**v {
+                    Value::Str(s) => s.to_string(),
+                    other => format!("{other:?}"),
+                };
+                (k.clone(), text)
+            })
+            .collect();
         let mut calls = self.calls.lock().unwrap();
         let id = calls.len() as u32 + 1;
         calls.push(Recorded {
@@ -68,6 +82,8 @@ impl Capture {
             body,
             actions,
             urgency,
+            app_icon,
+            hints,
         });
         id
     }
@@ -188,7 +204,8 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     assert_eq!(policy.preferences().level, AlertLevel::UrgentOnly);
 
     let (tx, mut rx) = mpsc::channel(8);
-    let notifier = DesktopNotifier::new(tx);
+    let player = Arc::new(RecordingSoundPlayer::new());
+    let notifier = DesktopNotifier::new(tx).with_sound_player(player.clone());
 
     // 1. No notification server yet (and the private bus activates none): the failure comes
     //    back on the channel, `notify` itself having returned at once.
@@ -226,9 +243,42 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     assert_eq!(shown.body, "New urgent ticket: Grace — Nobody can pay");
     assert_eq!(
         shown.actions,
-        vec!["open".to_string(), "Open ticket".to_string()]
+        [
+            "default",
+            "Open",
+            "open",
+            "Open",
+            "acknowledge",
+            "Acknowledge",
+            "assign",
+            "Assign to me"
+        ]
+        .map(String::from)
+        .to_vec(),
+        "an urgent single-ticket alert: open (body click and button), acknowledge, assign"
     );
     assert_eq!(shown.urgency, Some(2), "urgency hint: critical");
+    assert!(alerts[0].sound);
+    let sound_file = shown.hints.get("sound-file").expect("the sound hint");
+    assert!(sound_file.ends_with("urgent.wav"), "{sound_file}");
+    assert_eq!(
+        std::fs::read(sound_file).unwrap(),
+        deskbell_client::sound::URGENT_WAV,
+        "the shipped chime, written to the cache"
+    );
+    assert!(
+        shown.app_icon.ends_with(".png"),
+        "app icon: {}",
+        shown.app_icon
+    );
+    // This server does not advertise `sound`: the app plays the chime itself (both shows).
+    let played = tokio::time::timeout(Duration::from_secs(15), async {
+        while player.plays() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(played.is_ok(), "played {} times", player.plays());
 
     // Another notification's action must not be taken for ours.
     signal(&server, "ActionInvoked", &(shown.id + 100, "open")).await;
@@ -253,6 +303,61 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
             ticket_ids: vec![42],
             action: NotificationAction::Open
         }
+    );
+
+    // "Acknowledge" and "Assign to me" come back as such (the desk's pump performs them).
+    for (key, action) in [
+        ("acknowledge", NotificationAction::Acknowledge),
+        ("assign", NotificationAction::AssignToMe),
+        ("default", NotificationAction::Open),
+    ] {
+        let before = calls.lock().unwrap().len();
+        notifier.notify(&alerts[0]).unwrap();
+        let shown = wait_for_call(&calls, before + 1).await;
+        let got = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                signal(&server, "ActionInvoked", &(shown.id, key)).await;
+                if let Ok(Some(ev)) =
+                    tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
+                {
+                    return ev;
+                }
+            }
+        })
+        .await
+        .expect("the action came back");
+        assert_eq!(
+            got,
+            NotifierEvent::Action {
+                ticket_ids: vec![42],
+                action
+            },
+            "{key}"
+        );
+    }
+
+    // Withdrawn (another member acknowledged): the notification showing ticket 42 is closed
+    // with CloseNotification; withdrawing a ticket nothing shows closes nothing.
+    let before = calls.lock().unwrap().len();
+    notifier.notify(&alerts[0]).unwrap();
+    let to_withdraw = wait_for_call(&calls, before + 1).await;
+    let withdrawn = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            // Until its thread has registered the id, a withdrawal finds nothing to close.
+            notifier.withdraw(4242);
+            notifier.withdraw(42);
+            if closed.lock().unwrap().contains(&to_withdraw.id) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        withdrawn.is_ok(),
+        "CloseNotification({}) captured: {:?}",
+        to_withdraw.id,
+        closed.lock().unwrap()
     );
 
     // A second alert; closed by the user without acting: nothing comes back.

@@ -1,7 +1,7 @@
 // Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.
 // Do not edit by hand.
 
-import type { ApiErrorCode, Company, EventEnvelope, Lane, SyncMessage, Ticket, User } from "./protocol";
+import type { ApiErrorCode, Company, EventEnvelope, Lane, Member, SyncMessage, Ticket, User } from "./protocol";
 
 export type ConnectionState = { "state": "needs-login", reason: string, } | { "state": "connecting", attempt: number, retryAt: string | null, } | { "state": "syncing" } | { "state": "live" } | { "state": "offline", reason: string, };
 
@@ -9,17 +9,45 @@ export type BoardDelta = { "kind": "reset", lanes: Array<Lane>, tickets: Array<T
 
 export type AlertLevel = "urgentOnly" | "alsoAssignedToMe" | "alsoCommentsOnMine";
 
-export type AlertPreferences = { level: AlertLevel, doNotDisturb: boolean, };
+export type QuietHours = { enabled: boolean, 
+/**
+ * Minutes since local midnight (0..1440); the range may cross midnight (22:00–07:00).
+ */
+startMinute: number, 
+/**
+ * Exclusive. Equal to `start_minute`: an empty range.
+ */
+endMinute: number, };
 
-export type AlertKind = "urgent" | "assignedToMe" | "comment";
+export type AlertPreferences = { level: AlertLevel, doNotDisturb: boolean, 
+/**
+ * Minutes between reminders of an unacknowledged urgent ticket (0: no reminders).
+ */
+reminderMinutes: number, 
+/**
+ * Urgent and escalated alerts ask for a sound.
+ */
+sound: boolean, 
+/**
+ * Reminders ask for a sound too (when `sound` is on).
+ */
+soundWithReminders: boolean, quietHours: QuietHours, 
+/**
+ * Urgent and escalated alerts are shown even under do-not-disturb and in quiet hours.
+ */
+urgentBreaksDnd: boolean, };
+
+export type AlertKind = "urgent" | "assignedToMe" | "comment" | "escalated";
 
 export type Alert = { 
 /**
- * For a summary: [`AlertKind::Urgent`] if any of its alerts is urgent.
+ * For a summary: [`AlertKind::Escalated`] if any of its alerts is, else
+ * [`AlertKind::Urgent`] if any is urgent.
  */
 kind: AlertKind, 
 /**
- * The ticket(s) concerned, most important first (urgent ones, then in arrival order).
+ * The ticket(s) concerned, most important first (escalated and urgent ones, then in
+ * arrival order). A summary keeps every one.
  */
 ticketIds: Array<number>, 
 /**
@@ -29,9 +57,47 @@ title: string, body: string,
 /**
  * Whether this stands for several coalesced alerts.
  */
-summary: boolean, };
+summary: boolean, 
+/**
+ * A repeat for a ticket still awaiting acknowledgement (a summary: all of them are).
+ */
+reminder: boolean, 
+/**
+ * Single-ticket alerts: the ticket's number (`#12`).
+ */
+ticketNumber: number | null, 
+/**
+ * Single-ticket alerts: the requester's name.
+ */
+requester: string | null, 
+/**
+ * Single-ticket alerts: the lane's name, or "No lane".
+ */
+lane: string | null, 
+/**
+ * Urgent alerts: who made the ticket urgent (their name, when known).
+ */
+madeUrgentBy: string | null, 
+/**
+ * Escalations: minutes the ticket has waited since it became urgent.
+ */
+waitedMinutes: number | null, 
+/**
+ * Whether this alert asks for a sound.
+ */
+sound: boolean, };
 
-export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: "ticket" | "comment" | "attachment" | "lane", event: EventEnvelope, } | { "kind": "board", deltas: Array<BoardDelta>, } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, } | { "kind": "user", user: User, };
+export type Snooze = "minutes15" | "hour" | "untilTomorrow";
+
+export type InboxEntry = { id: number, ticketId: number, kind: AlertKind, title: string, body: string, at: string, read: boolean, 
+/**
+ * The ticket is urgent and nobody has acknowledged it yet.
+ */
+awaitingAck: boolean, };
+
+export type NotificationAction = "open" | "acknowledge" | "assignToMe";
+
+export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: "ticket" | "comment" | "attachment" | "lane", event: EventEnvelope, } | { "kind": "board", deltas: Array<BoardDelta>, } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "openTickets", ticketIds: Array<number>, } | { "kind": "alertInPlace", ticketId: number, } | { "kind": "inbox", entries: Array<InboxEntry>, unread: number, } | { "kind": "alertActionFailed", ticketIds: Array<number>, action: NotificationAction, code: ErrorCode, message: string, } | { "kind": "members", members: Array<Member>, } | { "kind": "company", company: Company, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, } | { "kind": "user", user: User, };
 
 export type SessionInfo = { server: string, user: User, company: Company, 
 /**

@@ -1,4 +1,5 @@
 use super::*;
+use chrono::{NaiveDateTime, NaiveTime};
 use deskbell_protocol::{Comment, Requester, Role, TicketStatus};
 
 const ME: Id = 7;
@@ -22,9 +23,11 @@ fn me() -> User {
 fn policy(level: AlertLevel) -> AlertPolicy {
     AlertPolicy::new(
         me(),
+        // The rules before reminders existed: these tests judge single alerts.
         AlertPreferences {
             level,
             do_not_disturb: false,
+            reminder_minutes: 0,
             ..AlertPreferences::default()
         },
     )
@@ -288,6 +291,7 @@ fn do_not_disturb_mutes_but_counts() {
         AlertPreferences {
             level: AlertLevel::AlsoCommentsOnMine,
             do_not_disturb: true,
+            reminder_minutes: 0,
             ..AlertPreferences::default()
         },
     );
@@ -602,4 +606,650 @@ fn recording_notifier_records_and_fails_on_demand() {
     n.notify(&alert).unwrap();
     assert_eq!(n.take().len(), 2);
     assert!(n.alerts().is_empty());
+}
+
+// ------------------------------------------------------------------ acknowledgement (issue 18)
+
+const MIN: f64 = 60.0;
+
+fn local(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
+}
+
+/// A policy with the default preferences (reminders every 2 min, sound), local time set.
+fn acking_policy(prefs: AlertPreferences, local_at_zero: &str) -> AlertPolicy {
+    let mut p = AlertPolicy::new(me(), prefs);
+    p.set_local_time(s(0.0), local(local_at_zero));
+    p
+}
+
+fn urgent(id: Id, version: i64) -> Ticket {
+    let mut t = ticket(id, version, Priority::Urgent, None);
+    t.urgent_since = Some("2026-11-22T10:00:00Z".parse().unwrap());
+    t.urgent_by = Some(OTHER);
+    t
+}
+
+fn acknowledged(t: &Ticket, by: Id) -> Ticket {
+    let mut t = t.clone();
+    t.version += 1;
+    t.acknowledged_by = Some(by);
+    t.acknowledged_at = Some("2026-11-22T10:03:00Z".parse().unwrap());
+    t
+}
+
+fn escalate_ev(t: &Ticket, seq: i64, at: &str) -> EventEnvelope {
+    EventEnvelope {
+        seq,
+        timestamp: at.parse().unwrap(),
+        ..ev(EventAction::Escalate, deskbell_protocol::SERVER_ACTOR, t)
+    }
+}
+
+#[test]
+fn reminders_repeat_every_n_minutes_with_sound_until_acknowledged() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    let t = urgent(1, 1);
+    feed(&mut p, EventAction::Create, OTHER, None, &t, 0.0);
+    let first = p.poll(s(2.0));
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].reminder);
+    assert!(first[0].sound, "urgent alerts ask for sound");
+    // Every 2 minutes from when it was shown.
+    assert_eq!(p.next_deadline(), Some(s(2.0 + 2.0 * MIN)));
+    assert!(p.poll(s(2.0 * MIN + 1.9)).is_empty());
+    let again = p.poll(s(2.0 * MIN + 2.0));
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(again[0].reminder);
+    assert!(again[0].sound);
+    assert_eq!(again[0].ticket_ids, vec![1]);
+    assert!(
+        again[0].body.starts_with("Still unacknowledged"),
+        "{}",
+        again[0].body
+    );
+    assert_eq!(p.next_deadline(), Some(s(4.0 * MIN + 2.0)));
+
+    // Reminders without sound.
+    p.set_preferences(AlertPreferences {
+        sound_with_reminders: false,
+        ..AlertPreferences::default()
+    });
+    let quiet = p.poll(s(4.0 * MIN + 2.0));
+    assert_eq!(quiet.len(), 1);
+    assert!(quiet[0].reminder && !quiet[0].sound);
+    assert!(p.take_withdrawals().is_empty());
+
+    // Another member acknowledges: withdrawn, no longer counted, no more reminders.
+    assert_eq!(p.unread_urgent(), 1);
+    feed(
+        &mut p,
+        EventAction::Acknowledge,
+        OTHER,
+        Some(&t),
+        &acknowledged(&t, OTHER),
+        5.0 * MIN,
+    );
+    assert_eq!(p.take_withdrawals(), vec![1]);
+    assert_eq!(p.unread_urgent(), 0);
+    assert_eq!(p.next_deadline(), None);
+    assert!(p.poll(s(60.0 * MIN)).is_empty());
+    assert!(!p.awaits_acknowledgement(1));
+}
+
+#[test]
+fn reminder_interval_zero_means_none() {
+    let prefs = AlertPreferences {
+        reminder_minutes: 0,
+        ..AlertPreferences::default()
+    };
+    let mut p = acking_policy(prefs, "2026-11-22 11:00");
+    feed(&mut p, EventAction::Create, OTHER, None, &urgent(1, 1), 0.0);
+    assert_eq!(p.poll(s(2.0)).len(), 1);
+    assert_eq!(p.next_deadline(), None);
+    assert!(p.poll(s(600.0 * MIN)).is_empty());
+}
+
+#[test]
+fn reminders_stop_on_de_escalation_close_delete_and_my_own_acknowledgement() {
+    let t = urgent(1, 1);
+    let mut lowered = t.clone();
+    lowered.version = 2;
+    lowered.priority = Priority::High;
+    lowered.urgent_since = None;
+    let mut closed = t.clone();
+    closed.version = 2;
+    closed.status = TicketStatus::Closed;
+    let cases: Vec<(&str, Box<dyn Fn(&mut AlertPolicy)>)> = vec![
+        (
+            "de-escalated",
+            Box::new(|p: &mut AlertPolicy| {
+                feed(
+                    p,
+                    EventAction::PriorityChange,
+                    OTHER,
+                    Some(&t),
+                    &lowered,
+                    60.0,
+                )
+            }),
+        ),
+        (
+            "closed",
+            Box::new(|p: &mut AlertPolicy| {
+                feed(p, EventAction::StatusChange, OTHER, Some(&t), &closed, 60.0)
+            }),
+        ),
+        (
+            "deleted",
+            Box::new(|p: &mut AlertPolicy| {
+                let delete = EventEnvelope {
+                    ticket: None,
+                    ticket_id: Some(1),
+                    ..ev(EventAction::Delete, OTHER, &t)
+                };
+                p.observe(Resource::Ticket, &delete, None, s(60.0));
+            }),
+        ),
+        ("out of sight", Box::new(|p: &mut AlertPolicy| p.forget(1))),
+        (
+            "acknowledged by me",
+            Box::new(|p: &mut AlertPolicy| {
+                feed(
+                    p,
+                    EventAction::Acknowledge,
+                    ME,
+                    Some(&t),
+                    &acknowledged(&t, ME),
+                    60.0,
+                )
+            }),
+        ),
+    ];
+    for (why, stop) in cases {
+        let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+        feed(&mut p, EventAction::Create, OTHER, None, &t, 0.0);
+        assert_eq!(p.poll(s(2.0)).len(), 1, "{why}");
+        stop(&mut p);
+        assert_eq!(p.take_withdrawals(), vec![1], "{why}: withdrawn");
+        assert_eq!(p.unread_urgent(), 0, "{why}: not counted");
+        assert_eq!(p.next_deadline(), None, "{why}: no reminder");
+        assert!(p.poll(s(30.0 * MIN)).is_empty(), "{why}");
+    }
+}
+
+#[test]
+fn replayed_events_do_not_re_alert_nor_restart_reminders() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    let t = urgent(1, 1);
+    let acked = acknowledged(&t, OTHER);
+    feed(&mut p, EventAction::Create, OTHER, None, &t, 0.0);
+    assert_eq!(p.poll(s(2.0)).len(), 1);
+    feed(
+        &mut p,
+        EventAction::Acknowledge,
+        OTHER,
+        Some(&t),
+        &acked,
+        10.0,
+    );
+    // The replay after a reconnect: the creation, then the acknowledgement again.
+    feed(&mut p, EventAction::Create, OTHER, None, &t, 20.0);
+    feed(
+        &mut p,
+        EventAction::Acknowledge,
+        OTHER,
+        Some(&t),
+        &acked,
+        20.0,
+    );
+    assert!(p.poll(s(30.0)).is_empty());
+    assert_eq!(p.next_deadline(), None);
+    assert_eq!(p.unread_urgent(), 0);
+    // The escalation of that (acknowledged) episode, replayed late: nothing.
+    p.observe(
+        Resource::Ticket,
+        &escalate_ev(&t, 9, "2026-11-22T10:05:00Z"),
+        None,
+        s(40.0),
+    );
+    assert!(p.poll(s(60.0)).is_empty());
+}
+
+#[test]
+fn quiet_hours_across_midnight_show_nothing_but_count_and_fill_the_inbox() {
+    let quiet = QuietHours {
+        enabled: true,
+        start_minute: 22 * 60,
+        end_minute: 7 * 60,
+    };
+    let prefs = AlertPreferences {
+        quiet_hours: quiet,
+        ..AlertPreferences::default()
+    };
+    let mut p = acking_policy(prefs.clone(), "2026-11-22 23:30");
+    feed(&mut p, EventAction::Create, OTHER, None, &urgent(1, 1), 0.0);
+    assert!(p.poll(s(2.0)).is_empty(), "quiet hours: nothing shown");
+    let muted = p.take_muted();
+    assert_eq!(muted.len(), 1);
+    assert_eq!(muted[0].ticket_ids, vec![1]);
+    assert_eq!(p.unread_urgent(), 1, "still counted");
+    let inbox = p.inbox();
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].awaiting_ack && !inbox[0].read);
+    assert_eq!(p.inbox_unread(), 1);
+    // Reminders at 23:32, 00:00 … 06:58 stay silent too (the local clock advances with now).
+    let mut now = 2.0 * MIN;
+    while now < 7.5 * 60.0 * MIN - 2.0 * MIN {
+        assert!(p.poll(s(now)).is_empty(), "a reminder at +{now}s");
+        now += 2.0 * MIN;
+    }
+    assert!(p.take_muted().is_empty(), "reminders never go to the inbox");
+    // 07:00 has passed: the next reminder is shown.
+    let morning = p.poll(s(7.5 * 60.0 * MIN + 2.0 * MIN));
+    assert_eq!(morning.len(), 1);
+    assert!(morning[0].reminder);
+
+    // With urgent_breaks_dnd, urgent alerts come through quiet hours and do-not-disturb.
+    for dnd in [false, true] {
+        let prefs = AlertPreferences {
+            urgent_breaks_dnd: true,
+            do_not_disturb: dnd,
+            level: AlertLevel::AlsoAssignedToMe,
+            ..prefs.clone()
+        };
+        let mut p = acking_policy(prefs, "2026-11-22 02:00");
+        feed(&mut p, EventAction::Create, OTHER, None, &urgent(1, 1), 0.0);
+        let mut assigned = ticket(2, 1, Priority::Normal, Some(ME));
+        assigned.title = "Mine".into();
+        feed(&mut p, EventAction::Assign, OTHER, None, &assigned, 0.5);
+        let shown = p.poll(s(2.0));
+        assert_eq!(shown.len(), 1, "dnd {dnd}: {shown:?}");
+        assert_eq!(
+            shown[0].ticket_ids,
+            vec![1],
+            "only the urgent one breaks through"
+        );
+        assert_eq!(p.take_muted().len(), 1, "the other is held back");
+    }
+}
+
+#[test]
+fn quiet_hours_ranges() {
+    let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+    let night = QuietHours {
+        enabled: true,
+        start_minute: 22 * 60,
+        end_minute: 7 * 60,
+    };
+    assert!(night.contains(t(22, 0)) && night.contains(t(23, 59)));
+    assert!(night.contains(t(0, 0)) && night.contains(t(6, 59)));
+    assert!(!night.contains(t(7, 0)) && !night.contains(t(12, 0)) && !night.contains(t(21, 59)));
+    let day = QuietHours {
+        enabled: true,
+        start_minute: 9 * 60,
+        end_minute: 17 * 60,
+    };
+    assert!(day.contains(t(9, 0)) && day.contains(t(16, 59)));
+    assert!(!day.contains(t(17, 0)) && !day.contains(t(8, 59)));
+    let empty = QuietHours {
+        enabled: true,
+        start_minute: 600,
+        end_minute: 600,
+    };
+    assert!(!empty.contains(t(10, 0)));
+    // Hand-edited nonsense reads modulo a day instead of panicking.
+    let odd = QuietHours {
+        enabled: true,
+        start_minute: u16::MAX,
+        end_minute: 3000,
+    };
+    let _ = odd.contains(t(3, 0));
+    assert!(
+        !QuietHours::default().active_at(local("2026-11-22 23:00")),
+        "off by default"
+    );
+}
+
+#[test]
+fn snooze_15_minutes_hour_and_until_tomorrow() {
+    for (snooze, minutes) in [(Snooze::Minutes15, 15.0), (Snooze::Hour, 60.0)] {
+        let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+        feed(&mut p, EventAction::Create, OTHER, None, &urgent(1, 1), 0.0);
+        assert_eq!(p.poll(s(2.0)).len(), 1);
+        p.snooze(1, snooze, s(10.0));
+        assert_eq!(
+            p.take_withdrawals(),
+            vec![1],
+            "{snooze:?}: its notification goes"
+        );
+        let end = 10.0 + minutes * MIN;
+        assert_eq!(p.next_deadline(), Some(s(end)), "{snooze:?}");
+        assert_eq!(p.snoozed_until(1, s(11.0)), Some(s(end)));
+        assert!(p.poll(s(end - 1.0)).is_empty());
+        assert_eq!(p.unread_urgent(), 1, "still counted while snoozed");
+        // An escalation while snoozed: inbox only.
+        p.observe(
+            Resource::Ticket,
+            &escalate_ev(&urgent(1, 1), 5, "2026-11-22T10:05:00Z"),
+            None,
+            s(end - 1.0),
+        );
+        assert!(p.poll(s(end - 0.5)).is_empty());
+        assert_eq!(p.take_muted().len(), 1);
+        let after = p.poll(s(end));
+        assert_eq!(after.len(), 1, "{snooze:?}: reminded when the snooze ends");
+        assert!(after[0].reminder);
+    }
+
+    // Until tomorrow: the next 08:00 …
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 23:00");
+    feed(&mut p, EventAction::Create, OTHER, None, &urgent(1, 1), 0.0);
+    p.snooze(1, Snooze::UntilTomorrow, s(0.0));
+    assert_eq!(p.snoozed_until(1, s(1.0)), Some(s(9.0 * 60.0 * MIN)));
+    assert!(
+        p.poll(s(2.0)).is_empty(),
+        "the first alert is held back too"
+    );
+    assert_eq!(p.take_muted().len(), 1);
+    // … or the end of quiet hours when later.
+    let prefs = AlertPreferences {
+        quiet_hours: QuietHours {
+            enabled: true,
+            start_minute: 22 * 60,
+            end_minute: 9 * 60 + 30,
+        },
+        ..AlertPreferences::default()
+    };
+    let mut p = acking_policy(prefs, "2026-11-22 23:00");
+    p.snooze(1, Snooze::UntilTomorrow, s(0.0));
+    assert_eq!(p.snoozed_until(1, s(1.0)), Some(s(10.5 * 60.0 * MIN)));
+
+    let q = QuietHours::default();
+    assert_eq!(
+        Snooze::UntilTomorrow.until_local(local("2026-11-22 07:00"), &q),
+        local("2026-11-22 08:00"),
+        "early morning: today's 08:00"
+    );
+    assert_eq!(
+        Snooze::UntilTomorrow.until_local(local("2026-11-22 08:00"), &q),
+        local("2026-11-23 08:00")
+    );
+}
+
+#[test]
+fn the_focused_ticket_is_shown_in_place_not_notified() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    p.set_focused(Some(1));
+    feed(&mut p, EventAction::Create, OTHER, None, &urgent(1, 1), 0.0);
+    feed(&mut p, EventAction::Create, OTHER, None, &urgent(2, 1), 0.0);
+    let shown = p.poll(s(2.0));
+    assert_eq!(shown.len(), 1);
+    assert_eq!(
+        shown[0].ticket_ids,
+        vec![2],
+        "only the other ticket is notified"
+    );
+    let in_place = p.take_in_place();
+    assert_eq!(in_place.len(), 1);
+    assert_eq!(in_place[0].ticket_ids, vec![1]);
+    // Its inbox entry is read already (the user is looking at it).
+    let entry = p.inbox().into_iter().find(|e| e.ticket_id == 1).unwrap();
+    assert!(entry.read);
+    // Its reminders come in place as well.
+    let reminders = p.poll(s(2.0 * MIN + 2.0));
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].ticket_ids, vec![2]);
+    assert_eq!(p.take_in_place()[0].ticket_ids, vec![1]);
+    p.set_focused(None);
+    let both = p.poll(s(4.0 * MIN + 2.0));
+    assert_eq!(both.len(), 1);
+    assert_eq!(both[0].ticket_ids, vec![1, 2]);
+}
+
+#[test]
+fn escalation_once_per_episode_and_again_after_re_urgent() {
+    let mut admin = me();
+    admin.role = Role::Admin;
+    let mut p = AlertPolicy::new(admin, AlertPreferences::default());
+    p.set_members(&[Member {
+        id: OTHER,
+        name: "Grace Hopper".into(),
+        role: Role::Agent,
+        active: true,
+    }]);
+    let t = urgent(1, 1);
+    feed(&mut p, EventAction::Create, OTHER, None, &t, 0.0);
+    assert_eq!(p.poll(s(2.0)).len(), 1);
+    p.observe(
+        Resource::Ticket,
+        &escalate_ev(&t, 5, "2026-11-22T10:05:00Z"),
+        None,
+        s(5.0 * MIN),
+    );
+    let escalated = p.poll(s(5.0 * MIN + 2.0));
+    assert_eq!(escalated.len(), 1);
+    let a = &escalated[0];
+    assert_eq!(a.kind, AlertKind::Escalated);
+    assert_eq!(a.body, "Nobody has acknowledged #1 in 5 min");
+    assert_eq!(a.waited_minutes, Some(5));
+    assert_eq!(a.made_urgent_by.as_deref(), Some("Grace Hopper"));
+    assert!(a.sound);
+    // The same episode again (a replay, or a duplicate from another node): nothing.
+    for seq in [5, 6] {
+        p.observe(
+            Resource::Ticket,
+            &escalate_ev(&t, seq, "2026-11-22T10:05:00Z"),
+            None,
+            s(6.0 * MIN),
+        );
+    }
+    assert!(p.poll(s(6.0 * MIN + 2.0)).is_empty());
+    // De-escalated, urgent again: a new episode escalates again.
+    let mut high = t.clone();
+    high.version = 2;
+    high.priority = Priority::High;
+    high.urgent_since = None;
+    feed(
+        &mut p,
+        EventAction::PriorityChange,
+        OTHER,
+        Some(&t),
+        &high,
+        7.0 * MIN,
+    );
+    let mut again = urgent(1, 3);
+    again.urgent_since = Some("2026-11-22T10:10:00Z".parse().unwrap());
+    feed(
+        &mut p,
+        EventAction::PriorityChange,
+        OTHER,
+        Some(&high),
+        &again,
+        8.0 * MIN,
+    );
+    assert_eq!(p.poll(s(8.0 * MIN + 2.0)).len(), 1);
+    p.observe(
+        Resource::Ticket,
+        &escalate_ev(&again, 9, "2026-11-22T10:15:00Z"),
+        None,
+        s(13.0 * MIN),
+    );
+    let second = p.poll(s(13.0 * MIN + 2.0));
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].kind, AlertKind::Escalated);
+}
+
+#[test]
+fn summaries_keep_every_ticket_id() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    for id in 1..=8 {
+        feed(
+            &mut p,
+            EventAction::Create,
+            OTHER,
+            None,
+            &urgent(id, 1),
+            0.1 * id as f64,
+        );
+    }
+    let alerts = p.poll(s(2.1));
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].summary);
+    assert_eq!(alerts[0].title, "8 urgent tickets");
+    assert_eq!(alerts[0].ticket_ids, (1..=8).collect::<Vec<_>>());
+    assert!(alerts[0].body.ends_with("and 3 more"));
+    assert!(alerts[0].sound && !alerts[0].reminder);
+    assert_eq!(alerts[0].ticket_number, None, "no single ticket");
+    // Their reminders come together, as one summary of reminders.
+    let reminders = p.poll(s(2.0 * MIN + 2.1));
+    assert_eq!(reminders.len(), 1);
+    assert!(reminders[0].summary && reminders[0].reminder);
+    assert_eq!(reminders[0].ticket_ids.len(), 8);
+}
+
+#[test]
+fn alerts_carry_ticket_number_requester_lane_and_who_made_it_urgent() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    p.set_lanes(&[Lane {
+        id: 3,
+        company_id: 1,
+        name: "Billing".into(),
+        color: "#ff0000".into(),
+        position: 0,
+    }]);
+    p.set_members(&[Member {
+        id: OTHER,
+        name: "Grace Hopper".into(),
+        role: Role::Agent,
+        active: true,
+    }]);
+    assert!(p.knows_user(OTHER) && p.knows_user(ME) && !p.knows_user(99));
+    let mut t = urgent(12, 1);
+    t.lane_id = Some(3);
+    feed(&mut p, EventAction::Create, OTHER, None, &t, 0.0);
+    let a = p.poll(s(2.0)).remove(0);
+    feed(
+        &mut p,
+        EventAction::Create,
+        OTHER,
+        None,
+        &urgent(13, 1),
+        3.0,
+    );
+    assert_eq!(a.ticket_number, Some(12));
+    assert_eq!(a.requester.as_deref(), Some("Grace"));
+    assert_eq!(a.lane.as_deref(), Some("Billing"));
+    assert_eq!(a.made_urgent_by.as_deref(), Some("Grace Hopper"));
+    let b = p.poll(s(5.0)).remove(0);
+    assert_eq!(b.lane.as_deref(), Some("No lane"));
+}
+
+#[test]
+fn the_inbox_lists_unacknowledged_urgent_first_then_newest_and_keeps_100() {
+    let prefs = AlertPreferences {
+        level: AlertLevel::AlsoAssignedToMe,
+        ..AlertPreferences::default()
+    };
+    let mut p = acking_policy(prefs, "2026-11-22 11:00");
+    let t1 = urgent(1, 1);
+    feed(&mut p, EventAction::Create, OTHER, None, &t1, 0.0);
+    feed(&mut p, EventAction::Create, OTHER, None, &urgent(2, 1), 1.0);
+    feed(
+        &mut p,
+        EventAction::Assign,
+        OTHER,
+        None,
+        &ticket(3, 1, Priority::Normal, Some(ME)),
+        2.0,
+    );
+    assert!(p.take_inbox_changed());
+    let ids: Vec<Id> = p.inbox().iter().map(|e| e.ticket_id).collect();
+    assert_eq!(ids, vec![2, 1, 3], "urgent awaiting first, newest first");
+    feed(
+        &mut p,
+        EventAction::Acknowledge,
+        OTHER,
+        Some(&t1),
+        &acknowledged(&t1, OTHER),
+        3.0,
+    );
+    assert!(
+        p.take_inbox_changed(),
+        "an acknowledgement changes the listing"
+    );
+    let ids: Vec<Id> = p.inbox().iter().map(|e| e.ticket_id).collect();
+    assert_eq!(ids, vec![2, 3, 1]);
+    assert_eq!(p.inbox_unread(), 3);
+    p.mark_inbox_read();
+    assert!(p.take_inbox_changed());
+    assert_eq!(p.inbox_unread(), 0);
+    assert!(p.inbox().iter().all(|e| e.read));
+    for id in 100..230 {
+        feed(
+            &mut p,
+            EventAction::Create,
+            OTHER,
+            None,
+            &urgent(id, 1),
+            4.0,
+        );
+    }
+    let inbox = p.inbox();
+    assert_eq!(inbox.len(), Inbox::MAX);
+    assert!(
+        inbox.iter().all(|e| e.ticket_id >= 100),
+        "the oldest went first"
+    );
+}
+
+#[test]
+fn old_settings_files_load_with_the_new_defaults() {
+    let prefs: AlertPreferences =
+        serde_json::from_str(r#"{"level":"alsoAssignedToMe","doNotDisturb":true}"#).unwrap();
+    assert_eq!(prefs.reminder_minutes, 2);
+    assert!(prefs.sound && prefs.sound_with_reminders && !prefs.urgent_breaks_dnd);
+    assert_eq!(prefs.quiet_hours, QuietHours::default());
+    assert_eq!(
+        (prefs.quiet_hours.start_minute, prefs.quiet_hours.end_minute),
+        (1320, 420)
+    );
+    let json = serde_json::to_value(AlertPreferences::default()).unwrap();
+    assert_eq!(json["quietHours"]["startMinute"], 1320);
+    assert_eq!(json["reminderMinutes"], 2);
+    assert_eq!(
+        serde_json::to_value(Snooze::UntilTomorrow).unwrap(),
+        "untilTomorrow"
+    );
+    assert_eq!(
+        serde_json::to_value(Snooze::Minutes15).unwrap(),
+        "minutes15"
+    );
+}
+
+#[test]
+fn notification_actions_by_kind() {
+    let urgent = Alert::simple(AlertKind::Urgent, vec![1], "t", "b");
+    let keys: Vec<&str> = actions_for(&urgent).iter().map(|a| a.0).collect();
+    assert_eq!(keys, ["default", "open", "acknowledge", "assign"]);
+    let summary = Alert {
+        summary: true,
+        ..Alert::simple(AlertKind::Urgent, vec![1, 2], "t", "b")
+    };
+    let keys: Vec<&str> = actions_for(&summary).iter().map(|a| a.0).collect();
+    assert_eq!(keys, ["default", "open"]);
+    let assigned = Alert::simple(AlertKind::AssignedToMe, vec![1], "t", "b");
+    assert_eq!(actions_for(&assigned).len(), 2);
+    assert_eq!(
+        NotificationAction::from_key("default"),
+        Some(NotificationAction::Open)
+    );
+    assert_eq!(
+        NotificationAction::from_key("assign"),
+        Some(NotificationAction::AssignToMe)
+    );
+    assert_eq!(NotificationAction::from_key("__closed"), None);
+    let n = RecordingNotifier::new();
+    n.withdraw(4);
+    assert_eq!(n.withdrawals(), vec![4]);
 }
