@@ -670,6 +670,31 @@ fn alerts_section(md: &mut String, r: &Results, a: &AlertsResult) -> Result<()> 
         )?;
     }
     writeln!(md)?;
+    // The verdict against the goal, from the numbers above.
+    for p in &a.phases {
+        if p.notify_ms.count == 0 {
+            continue;
+        }
+        let verdict = |s: &Summary| {
+            if s.p99 < 100.0 {
+                format!("p99 {} ms, under the 100 ms goal", num(s.p99))
+            } else {
+                format!("p99 {} ms, **over** the 100 ms goal", num(s.p99))
+            }
+        };
+        writeln!(
+            md,
+            "- {} ms window: (a) {} — of which the window {} ms at the median (create event off the desk → \
+             `notify`), the transport {} ms (create sent → event off the desk, p99 {} ms); (b) {}.",
+            p.window_ms,
+            verdict(&p.notify_ms),
+            num(p.event_to_notify_ms.p50),
+            num(p.create_event_ms.p50),
+            num(p.create_event_ms.p99),
+            verdict(&p.withdraw_ms)
+        )?;
+    }
+    writeln!(md)?;
     for p in &a.phases {
         for f in p.failures.iter().take(10) {
             writeln!(md, "- **failure** ({} ms window): {f}", p.window_ms)?;
@@ -864,6 +889,19 @@ fn anomalies(md: &mut String, r: &Results) -> Result<()> {
                     "alerts ({w} ms window): {} notifications for other tickets, {} coalesced summaries",
                     p.stray_notifies, p.summary_notifies
                 ));
+            }
+            if let Some(d) = &p.dbus {
+                if d.left_open > 0 || d.calls_received < d.calls_expected {
+                    items.push(format!(
+                        "alerts ({w} ms window, D-Bus sample): {} of {} notifications reached the capture; {} were \
+                         never closed after their ticket was acknowledged ({} of those reached the bus only after \
+                         the acknowledge was sent: the withdraw raced the blocking thread still showing them)",
+                        d.calls_received,
+                        d.calls_expected,
+                        d.left_open,
+                        d.shown_after_ack_left_open
+                    ));
+                }
             }
             for n in &p.notes {
                 items.push(format!("alerts ({w} ms window): {n}"));
