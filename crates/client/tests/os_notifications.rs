@@ -353,12 +353,27 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
         }
     })
     .await;
-    assert!(
-        withdrawn.is_ok(),
-        "CloseNotification({}) captured: {:?}",
+    let withdrawn_seen = format!(
+        "CloseNotification({}) captured: {:?}; open {}",
         to_withdraw.id,
-        closed.lock().unwrap()
+        closed.lock().unwrap(),
+        notifier.open_count()
     );
+    // Whatever is still open is dismissed, so that no thread is left waiting (the runtime's
+    // shutdown would wait for it); this runs before the assertion can fail.
+    let first_all_ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while notifier.open_count() > 0 {
+            let ids: Vec<u32> = calls.lock().unwrap().iter().map(|c| c.id).collect();
+            for id in ids {
+                signal(&server, "NotificationClosed", &(id, 2u32)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok();
+    assert!(withdrawn.is_ok(), "{withdrawn_seen}");
+    assert!(first_all_ended, "{} left open", notifier.open_count());
 
     // A second alert; closed by the user without acting: nothing comes back.
     notifier.notify(&alerts[0]).unwrap();
@@ -418,6 +433,15 @@ async fn urgent_alert_is_shown_critical_and_its_open_action_comes_back() {
     })
     .await
     .is_ok();
+
+    // Every notification shown is dismissed once more: no wait may outlive the test.
+    let ids: Vec<u32> = calls.lock().unwrap().iter().map(|c| c.id).collect();
+    for _ in 0..3 {
+        for id in &ids {
+            signal(&server, "NotificationClosed", &(*id, 2u32)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     assert!(oldest_closed, "the oldest closed and two left open: {seen}");
     assert!(
