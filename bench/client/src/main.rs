@@ -378,31 +378,52 @@ fn carry_over(args: &Args, results: &mut Results) {
     let Ok(text) = std::fs::read_to_string(&args.results) else {
         return;
     };
-    let Ok(previous) = serde_json::from_str::<Results>(&text) else {
-        return;
+    // Part by part, not as a whole `Results`: a file written before an option existed has
+    // `args` without it (and so does not parse as today's `Args`).
+    let previous: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            results.notes.push(format!(
+                "the previous {} did not parse ({e}): parts not run are missing",
+                args.results.display()
+            ));
+            return;
+        }
     };
+    let generated = previous["generated"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
     let when = |part: &str| {
-        previous
-            .parts_generated
-            .get(part)
-            .cloned()
-            .unwrap_or_else(|| previous.generated.clone())
+        previous["parts_generated"][part]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| generated.clone())
     };
-    if !args.wants("reducer") && previous.reducer.is_some() {
-        results.reducer = previous.reducer.clone();
-        results
-            .parts_generated
-            .insert("reducer".into(), when("reducer"));
+    fn part<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
+        serde_json::from_value(v.clone()).ok()
     }
-    if !args.wants("live") && previous.live.is_some() {
-        results.live = previous.live.clone();
-        results.parts_generated.insert("live".into(), when("live"));
+    if !args.wants("reducer") {
+        if let Some(r) = part(&previous["reducer"]) {
+            results.reducer = Some(r);
+            results
+                .parts_generated
+                .insert("reducer".into(), when("reducer"));
+        }
     }
-    if !args.wants("alerts") && previous.alerts.is_some() {
-        results.alerts = previous.alerts.clone();
-        results
-            .parts_generated
-            .insert("alerts".into(), when("alerts"));
+    if !args.wants("live") {
+        if let Some(r) = part(&previous["live"]) {
+            results.live = Some(r);
+            results.parts_generated.insert("live".into(), when("live"));
+        }
+    }
+    if !args.wants("alerts") {
+        if let Some(r) = part(&previous["alerts"]) {
+            results.alerts = Some(r);
+            results
+                .parts_generated
+                .insert("alerts".into(), when("alerts"));
+        }
     }
 }
 
