@@ -511,3 +511,87 @@ async fn notification_actions_are_performed_by_the_desk() {
     }
     agent.desk.shutdown().await;
 }
+
+/// The pump's side of the policy: a de-escalation by someone else withdraws the notification
+/// and drops the count; the ticket open in the focused window is shown in place instead.
+#[tokio::test]
+async fn de_escalation_withdraws_and_the_focused_ticket_is_alerted_in_place() {
+    let (server, _dir) = start_server().await;
+    let api = Api::new(&server.url()).unwrap();
+    let admin = api
+        .login("admin@acme.test", demo::DEMO_PASSWORD)
+        .await
+        .unwrap()
+        .access_token;
+    let mut agent = Harness::start(&server, "agent1@acme.test").await;
+
+    let ticket = api
+        .create_ticket(&admin, &new_ticket("Checkout is down", Priority::Urgent))
+        .await
+        .unwrap();
+    agent
+        .wait_for("the alert", |e| {
+            matches!(e, DeskEvent::Alert { shown: true, .. })
+        })
+        .await;
+    agent
+        .wait_for("counted", |e| {
+            matches!(e, DeskEvent::UrgentCount { count: 1 })
+        })
+        .await;
+    agent
+        .wait_for("the inbox", |e| {
+            matches!(e, DeskEvent::Inbox { entries, unread: 1 }
+                if entries.len() == 1 && entries[0].awaiting_ack)
+        })
+        .await;
+    let lowered = api
+        .patch_ticket(
+            &admin,
+            ticket.id,
+            Some(ticket.version),
+            &TicketPatch {
+                priority: Some(Priority::High),
+                ..TicketPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    agent
+        .wait_for("uncounted", |e| {
+            matches!(e, DeskEvent::UrgentCount { count: 0 })
+        })
+        .await;
+    assert_eq!(agent.notifier.withdrawals(), vec![ticket.id]);
+
+    // Focused on the ticket: escalated again, it is shown in place, not notified.
+    agent.desk.set_focused_ticket(Some(ticket.id));
+    // The command is queued before the event that follows (same pump, in order).
+    api.patch_ticket(
+        &admin,
+        ticket.id,
+        Some(lowered.version),
+        &TicketPatch {
+            priority: Some(Priority::Urgent),
+            ..TicketPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    agent
+        .wait_for(
+            "in place",
+            |e| matches!(e, DeskEvent::AlertInPlace { ticket_id } if *ticket_id == ticket.id),
+        )
+        .await;
+    assert_eq!(
+        agent.notifier.alerts().len(),
+        1,
+        "only the first was notified"
+    );
+    agent.desk.mark_inbox_read();
+    agent
+        .wait_for("read", |e| matches!(e, DeskEvent::Inbox { unread: 0, .. }))
+        .await;
+    agent.desk.shutdown().await;
+}

@@ -720,7 +720,8 @@ fn reminders_stop_on_de_escalation_close_delete_and_my_own_acknowledgement() {
     let mut closed = t.clone();
     closed.version = 2;
     closed.status = TicketStatus::Closed;
-    let cases: Vec<(&str, Box<dyn Fn(&mut AlertPolicy)>)> = vec![
+    type Stop<'a> = Box<dyn Fn(&mut AlertPolicy) + 'a>;
+    let cases: Vec<(&str, Stop)> = vec![
         (
             "de-escalated",
             Box::new(|p: &mut AlertPolicy| {
