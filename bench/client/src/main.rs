@@ -1,12 +1,14 @@
 //! Client-core benchmark: the board reducer's throughput, REST write → this client's board
-//! latency with other clients in the same company namespace, and the time back to Live after
-//! a server restart and after a forced wake. See bench/client/REPORT.md (written by this
+//! latency with other clients in the same company namespace, the time back to Live after
+//! a server restart and after a forced wake, and urgent alerts across 100 members (urgent
+//! write → notification shown, acknowledge → the others' notifications withdrawn). See bench/client/REPORT.md (written by this
 //! program) for the method and the numbers.
 //!
 //! One process: the server runs in process on its own runtime, the other clients on another,
 //! the measured client on a third (one thread, like an app's core) and the REST writer on a
 //! fourth; every runtime names its threads so that CPU can be told apart per thread group.
 
+mod alerts;
 mod live;
 mod logcount;
 mod others;
@@ -22,6 +24,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use deskbell_bench_support::procfs;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
@@ -31,8 +34,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 #[derive(Parser, Debug, Clone, Serialize, Deserialize)]
 #[command(about = "Deskbell client-core benchmark (reducer, write → board latency, reconnects)")]
 pub struct Args {
-    /// Parts to run, in order: reducer, live (latency, forced wake, server restart).
-    #[arg(long, value_delimiter = ',', default_value = "reducer,live")]
+    /// Parts to run, in order: reducer, live (latency, forced wake, server restart), alerts
+    /// (urgent write → notification, acknowledge → withdrawn, across `members` cores). A part
+    /// not run keeps its results from the previous results.json (the report says so).
+    #[arg(long, value_delimiter = ',', default_value = "reducer,live,alerts")]
     pub parts: Vec<String>,
 
     /// Reducer: tickets in the snapshot.
@@ -86,6 +91,33 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     pub restarts: usize,
 
+    /// Alerts: members of the company, each a whole client core (`Desk`).
+    #[arg(long, default_value_t = 100)]
+    pub members: usize,
+    /// Alerts: rounds (one urgent ticket created, then acknowledged) per window.
+    #[arg(long, default_value_t = 50)]
+    pub alert_rounds: usize,
+    /// Alerts: the desks' coalescing windows to measure with, ms, one phase each (2000 is the
+    /// core's default, `alerts::DEFAULT_WINDOW`).
+    #[arg(long, value_delimiter = ',', default_value = "2000,0")]
+    pub alert_windows_ms: Vec<u64>,
+    /// Alerts: pause between rounds, ms (pacing; a round starts only once the previous one
+    /// is complete).
+    #[arg(long, default_value_t = 300)]
+    pub alert_gap_ms: u64,
+    /// Alerts: how long each stage of a round waits for every member, s (plus the window).
+    #[arg(long, default_value_t = 10)]
+    pub alert_wait_secs: u64,
+
+    /// Alerts: the control URL of a `deskbell-notify-capture` on this process's session bus
+    /// (run.sh `--dbus` starts one on a private bus): then the last `--dbus-members` members
+    /// also show their alerts over D-Bus and the capture's receive times are reported.
+    #[arg(long)]
+    pub notify_capture_url: Option<String>,
+    /// Alerts: members whose alerts also go to D-Bus (the last ones; with --notify-capture-url).
+    #[arg(long, default_value_t = 5)]
+    pub dbus_members: usize,
+
     /// Before each measured phase, wait up to this long for the machine's other CPU use
     /// (builds, tests) to drop below --quiet-below; the level seen is reported either way.
     #[arg(long, default_value_t = 10)]
@@ -137,6 +169,11 @@ pub struct Results {
     pub args: Option<Args>,
     pub reducer: Option<reducer::ReducerResult>,
     pub live: Option<live::LiveResult>,
+    #[serde(default)]
+    pub alerts: Option<alerts::AlertsResult>,
+    /// When each part's results were measured (a part not run keeps the previous run's).
+    #[serde(default)]
+    pub parts_generated: BTreeMap<String, String>,
     pub logs: logcount::LogCounts,
     pub peak_rss_mb: f64,
     pub notes: Vec<String>,
@@ -239,6 +276,7 @@ fn main() -> Result<()> {
         args: Some(args.clone()),
         ..Results::default()
     };
+    carry_over(&args, &mut results);
     if args.wants("live") && limit < needed {
         results.notes.push(format!(
             "open-files limit {limit} is below 2 × others + 512 = {needed}: raise `ulimit -n` (run.sh does)"
@@ -275,6 +313,7 @@ fn main() -> Result<()> {
                 lane_events: args.lane_events,
                 runs: args.runs,
             };
+            mark(&mut results, "reducer");
             match reducer::run(&cfg) {
                 Ok(mut r) => {
                     r.background_before_pct = background.round();
@@ -286,12 +325,25 @@ fn main() -> Result<()> {
         }
         if args.wants("live") && !results.notes.iter().any(|n| n.starts_with("open-files")) {
             eprintln!("== parts 2 and 3: write → board latency, time back to Live");
+            mark(&mut results, "live");
             let mut live = live::LiveResult::default();
             let outcome = live::run(&args, &handles, &mut live).await;
             results.live = Some(live);
             if let Err(e) = outcome {
                 eprintln!("live part aborted: {e:#}");
                 results.notes.push(format!("live part aborted: {e:#}"));
+            }
+            persist(&args, &mut results, wall, &counter)?;
+        }
+        if args.wants("alerts") {
+            eprintln!("== part 4: urgent alerts across {} members", args.members);
+            mark(&mut results, "alerts");
+            let mut alerts = alerts::AlertsResult::default();
+            let outcome = alerts::run(&args, &handles, &mut alerts).await;
+            results.alerts = Some(alerts);
+            if let Err(e) = outcome {
+                eprintln!("alerts part aborted: {e:#}");
+                results.notes.push(format!("alerts part aborted: {e:#}"));
             }
         }
         Ok(())
@@ -317,6 +369,68 @@ fn main() -> Result<()> {
         results.status
     );
     Ok(())
+}
+
+/// The parts this run does not measure keep their results from the previous results.json
+/// (so `--parts alerts` does not erase parts 1–3 from the report); `parts_generated` says when
+/// each was measured.
+fn carry_over(args: &Args, results: &mut Results) {
+    let Ok(text) = std::fs::read_to_string(&args.results) else {
+        return;
+    };
+    // Part by part, not as a whole `Results`: a file written before an option existed has
+    // `args` without it (and so does not parse as today's `Args`).
+    let previous: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            results.notes.push(format!(
+                "the previous {} did not parse ({e}): parts not run are missing",
+                args.results.display()
+            ));
+            return;
+        }
+    };
+    let generated = previous["generated"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    let when = |part: &str| {
+        previous["parts_generated"][part]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| generated.clone())
+    };
+    fn part<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
+        serde_json::from_value(v.clone()).ok()
+    }
+    if !args.wants("reducer") {
+        if let Some(r) = part(&previous["reducer"]) {
+            results.reducer = Some(r);
+            results
+                .parts_generated
+                .insert("reducer".into(), when("reducer"));
+        }
+    }
+    if !args.wants("live") {
+        if let Some(r) = part(&previous["live"]) {
+            results.live = Some(r);
+            results.parts_generated.insert("live".into(), when("live"));
+        }
+    }
+    if !args.wants("alerts") {
+        if let Some(r) = part(&previous["alerts"]) {
+            results.alerts = Some(r);
+            results
+                .parts_generated
+                .insert("alerts".into(), when("alerts"));
+        }
+    }
+}
+
+fn mark(results: &mut Results, part: &str) {
+    results
+        .parts_generated
+        .insert(part.into(), results.generated.clone());
 }
 
 /// Writes results.json and REPORT.md with what is known so far.

@@ -7,17 +7,19 @@
 //!   GetServerInformation);
 //! - appends every `Notify` call as one JSON line to `--record FILE`:
 //!   `{"id", "sender", "appName", "summary", "body", "actions", "urgency", "replacesId",
-//!   "appIcon", "expireTimeout", "hints", "receivedAtMs"}` (`sender` is the caller's unique bus
+//!   "appIcon", "expireTimeout", "hints", "receivedAtMs", "receivedAtUs"}` (the receive time is
+//!   the wall clock since the Unix epoch, in ms and in µs; `sender` is the caller's unique bus
 //!   name, which tells two apps on one bus apart; `urgency` is the `urgency` hint as a number:
 //!   0 low, 1 normal, 2 critical; `null` when absent);
-//! - records every `CloseNotification` call (`GET /closed`, and as `{"closed": id, "sender",
-//!   "receivedAtMs"}` lines in `--record FILE`) and, as a desktop does, emits
-//!   `NotificationClosed(id, 3)` for a notification it showed;
+//! - records every `CloseNotification` call (`GET /closes`, and as `{"closed": id, "known",
+//!   "sender", "receivedAtMs", "receivedAtUs"}` lines in `--record FILE`; `known`: whether it
+//!   showed that id) and, as a desktop does (and the specification requires), emits
+//!   `NotificationClosed(id, 3)` for a notification it showed, which ends the app's wait;
 //! - advertises the capabilities `actions`, `body`, `persistence`, plus `sound` with
 //!   `--sound-capability` (a server that plays the `sound-file`/`sound-name` hints itself);
 //! - offers a control over HTTP on `--control ADDR` (loopback only):
 //!   - `GET /calls` → every recorded call, as a JSON array in arrival order;
-//!   - `GET /closed` → every `CloseNotification` call, in arrival order;
+//!   - `GET /closes` → every `CloseNotification` call, in arrival order;
 //!   - `POST /invoke/{id}/{action}` → emits `ActionInvoked(id, action)`, as a desktop does when
 //!     the user clicks the action (404 when no notification `id` was shown);
 //!   - `POST /close/{id}` → emits `NotificationClosed(id, 2)` (dismissed by the user);
@@ -96,6 +98,7 @@ struct Recorded {
     /// The hints, each rendered as text (their D-Bus values vary in type).
     hints: BTreeMap<String, String>,
     received_at_ms: u128,
+    received_at_us: u128,
 }
 
 /// One `CloseNotification` call, as recorded.
@@ -103,8 +106,11 @@ struct Recorded {
 #[serde(rename_all = "camelCase")]
 struct Closed {
     closed: u32,
+    /// Whether the id was one this server showed (only then is `NotificationClosed` emitted).
+    known: bool,
     sender: String,
     received_at_ms: u128,
+    received_at_us: u128,
 }
 
 struct Shared {
@@ -210,7 +216,8 @@ impl Capture {
             .iter()
             .map(|(k, v)| (k.clone(), hint_text(v)))
             .collect();
-        let received_at_ms = now_ms();
+        let received_at_us = now_us();
+        let received_at_ms = received_at_us / 1000;
         self.shared.record(Recorded {
             id,
             sender: sender_of(&header),
@@ -224,6 +231,7 @@ impl Capture {
             expire_timeout,
             hints,
             received_at_ms,
+            received_at_us,
         })
     }
 
@@ -233,12 +241,16 @@ impl Capture {
         #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
         id: u32,
     ) {
+        let received_at_us = now_us();
+        let known = self.shared.knows(id);
         self.shared.record_close(Closed {
             closed: id,
+            known,
             sender: sender_of(&header),
-            received_at_ms: now_ms(),
+            received_at_ms: received_at_us / 1000,
+            received_at_us,
         });
-        if self.shared.knows(id) {
+        if known {
             // Reason 3: closed by a call to CloseNotification.
             if let Err(e) = emitter.emit(IFACE, "NotificationClosed", &(id, 3u32)).await {
                 eprintln!("notify-capture: cannot emit NotificationClosed({id}, 3): {e}");
@@ -289,7 +301,7 @@ async fn calls(State(control): State<Control>) -> Json<Vec<Recorded>> {
     Json(control.shared.calls.lock().expect("calls lock").clone())
 }
 
-async fn closed(State(control): State<Control>) -> Json<Vec<Closed>> {
+async fn closes(State(control): State<Control>) -> Json<Vec<Closed>> {
     Json(control.shared.closed.lock().expect("closed lock").clone())
 }
 
@@ -297,10 +309,10 @@ fn sender_of(header: &zbus::message::Header<'_>) -> String {
     header.sender().map(|s| s.to_string()).unwrap_or_default()
 }
 
-fn now_ms() -> u128 {
+fn now_us() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
+        .map(|d| d.as_micros())
         .unwrap_or(0)
 }
 
@@ -423,7 +435,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/calls", get(calls))
-        .route("/closed", get(closed))
+        .route("/closes", get(closes))
         .route("/invoke/{id}/{action}", post(invoke))
         .route("/close/{id}", post(close))
         .route("/tray", get(tray_items))
