@@ -432,6 +432,13 @@ async fn notification_actions_are_performed_by_the_desk() {
         .await;
     // A colleague whose notification must be withdrawn once agent1 acknowledges.
     let mut colleague = Harness::start(&server, "agent2@acme.test").await;
+    // Both know their colleagues' names once in sync (who acknowledged, who made it urgent).
+    for desk in [&mut agent, &mut colleague] {
+        desk.wait_for("the members", |e| {
+            matches!(e, DeskEvent::Members { members } if members.iter().any(|m| m.name == "Alex Admin"))
+        })
+        .await;
+    }
 
     let first = api
         .create_ticket(&admin, &new_ticket("Checkout is down", Priority::Urgent))

@@ -234,7 +234,9 @@ export async function enterSession(info: SessionInfo): Promise<void> {
 function loadMembers(info: SessionInfo): Promise<void> {
   return ipc.members().then(
     (members) => {
-      if (session.info && sessionKey(session.info) === sessionKey(info)) {
+      // The core's `members` event may have come first (it loads them once in sync): that
+      // list is as fresh, so this answer only fills in when nothing came yet.
+      if (session.info && sessionKey(session.info) === sessionKey(info) && session.members.size === 0) {
         session.members = new Map(members.map((m) => [m.id, m]));
       }
     },
