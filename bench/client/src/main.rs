@@ -102,8 +102,9 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "2000,0")]
     pub alert_windows_ms: Vec<u64>,
     /// Alerts: pause between rounds, ms (pacing; a round starts only once the previous one
-    /// is complete).
-    #[arg(long, default_value_t = 300)]
+    /// is complete). Longer than the coalescing window, each round's alert is the first after
+    /// a quiet spell, delivered at once; shorter, it waits for the rest of the window.
+    #[arg(long, default_value_t = 2500)]
     pub alert_gap_ms: u64,
     /// Alerts: how long each stage of a round waits for every member, s (plus the window).
     #[arg(long, default_value_t = 10)]

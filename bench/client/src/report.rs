@@ -782,13 +782,15 @@ fn alerts_section(md: &mut String, r: &Results, a: &AlertsResult) -> Result<()> 
     }
     writeln!(
         md,
-        "\n**How the coalescing window enters the numbers.** The alert policy holds the first alert of a burst \
-         for its window (`alerts::DEFAULT_WINDOW`, 2 s) so that alerts raised meanwhile come out as one summary; \
-         an urgent ticket's notification is therefore shown one window after its event reached the member, by \
-         design, and (a) with the default window is the window plus the transport. The phase with window 0 shows \
-         the rest of the path. Rounds never overlap: a round's ticket is created only when the previous one was \
-         notified and withdrawn everywhere, plus a pause, so two rounds never share a window (a summary here would \
-         be counted under *summaries*). Withdrawal is not coalesced: (b) does not depend on the window.\n"
+        "\n**How the coalescing window enters the numbers.** The alert policy delivers the first alert after a \
+         quiet spell at once and holds what follows a delivery for its window (`alerts::DEFAULT_WINDOW`, 2 s), so \
+         that a burst comes out as one notification at once and at most one summary per window. Rounds here are \
+         isolated urgent tickets: a round's ticket is created only when the previous one was notified and \
+         withdrawn everywhere, plus a pause (`--alert-gap-ms`, default 2500 ms, longer than the window), so each \
+         is the first after a quiet spell; with a pause shorter than the window, (a) includes the rest of the \
+         window by design (a summary there would be counted under *summaries*). The phase with window 0 shows \
+         the path without the policy's coalescing at all. Withdrawal is not coalesced: (b) does not depend on \
+         the window.\n"
     )?;
     Ok(())
 }
