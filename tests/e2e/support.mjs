@@ -298,6 +298,16 @@ export async function secretLookup(username) {
   }
 }
 
+/** Removes every `deskbell` entry from the keyring (a scenario's clean-up when it could not
+ *  sign out through the app). */
+export async function keychainClear() {
+  try {
+    await execFileP('secret-tool', ['clear', 'service', KEYCHAIN_SERVICE]);
+  } catch {
+    // Nothing to clear.
+  }
+}
+
 /** The usernames of every `deskbell` entry in the keyring. */
 export async function keychainUsers() {
   let out = '';
