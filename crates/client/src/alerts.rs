@@ -26,6 +26,10 @@
 //!   [`AlertPreferences::sound_with_reminders`]) until it is acknowledged, de-escalated, closed,
 //!   deleted or goes out of sight; then its notification is withdrawn
 //!   ([`AlertPolicy::take_withdrawals`]) and it stops counting;
+//! - a snapshot the board loads (sign-in, a reset after a gap) is reconciled
+//!   ([`AlertPolicy::observe_snapshot`]): urgent tickets awaiting acknowledgement that were not
+//!   alerted here yet are alerted at once (as one summary when several) and reminded of from
+//!   then on; those acknowledged, de-escalated, closed or gone meanwhile are withdrawn;
 //! - an `escalate` event (admins; it changes no version, so it is judged apart from the
 //!   version check) raises one [`AlertKind::Escalated`] alert per urgent episode (ticket id +
 //!   `urgent_since`);
@@ -386,6 +390,8 @@ const SUMMARY_LINES: usize = 5;
 struct Reminder {
     /// The alert to repeat (as first raised).
     alert: Alert,
+    /// The urgent episode it is about (the ticket's `urgent_since`).
+    episode: Option<Timestamp>,
     next: Duration,
 }
 
@@ -708,6 +714,62 @@ impl AlertPolicy {
         }
     }
 
+    /// A snapshot replaced the board (the first load after sign-in, or a reset after a gap the
+    /// event log could not fill): what it shows is the truth, since no event told the story.
+    /// - An urgent ticket awaiting acknowledgement that nobody alerted here yet (already urgent
+    ///   when the app signed in, or made urgent during the gap) is alerted now — several come
+    ///   out as one summary at the next poll — and reminded of from then on. Not one that I
+    ///   made urgent myself (my own actions never alert).
+    /// - A ticket alerted before keeps its reminders' pace, unless its urgent episode changed
+    ///   in the gap (a new episode is alerted anew).
+    /// - A ticket acknowledged, de-escalated or closed in the gap, or no longer on the board,
+    ///   is withdrawn and stops counting.
+    pub fn observe_snapshot(&mut self, tickets: &[Ticket], now: Duration) {
+        let on_board: HashSet<Id> = tickets.iter().map(|t| t.id).collect();
+        let gone: BTreeSet<Id> = self
+            .unacknowledged
+            .iter()
+            .chain(self.reminders.keys())
+            .chain(self.unread_urgent.iter())
+            .copied()
+            .filter(|id| !on_board.contains(id))
+            .collect();
+        for id in gone {
+            self.forget(id);
+        }
+        for ticket in tickets {
+            let id = ticket.id;
+            let seen = self.seen.entry(id).or_insert(ticket.version);
+            *seen = (*seen).max(ticket.version);
+            if !ticket.awaits_acknowledgement() {
+                self.stop_waiting(id);
+                self.unread_urgent.remove(&id);
+                continue;
+            }
+            if self.unacknowledged.insert(id) {
+                self.inbox_changed = true;
+            }
+            let same_episode = self
+                .reminders
+                .get(&id)
+                .is_some_and(|r| r.episode == ticket.urgent_since);
+            if same_episode || ticket.urgent_by == Some(self.me.id) {
+                continue;
+            }
+            self.reminders.remove(&id);
+            let mut body = format!("Urgent, not yet acknowledged: {}", requester_line(ticket));
+            if ticket.assignee_id == Some(self.me.id) {
+                body.push_str(" — assigned to you");
+            }
+            self.unread_urgent.insert(id);
+            let mut alert =
+                self.ticket_alert(AlertKind::Urgent, ticket, ticket.title.clone(), body);
+            alert.made_urgent_by = ticket.urgent_by.and_then(|u| self.members.get(&u).cloned());
+            let at = ticket.urgent_since.unwrap_or(ticket.updated_at);
+            self.raise(alert, ticket, at, now);
+        }
+    }
+
     /// An `escalate` event: judged by its episode, not by version (it changes none).
     fn observe_escalation(&mut self, event: &EventEnvelope, ticket: &Ticket, now: Duration) {
         let key = (ticket.id, ticket.urgent_since);
@@ -766,6 +828,7 @@ impl AlertPolicy {
             // A later alert of the same episode (an escalation) keeps the reminders' pace.
             self.reminders.entry(id).or_insert_with(|| Reminder {
                 alert: alert.clone(),
+                episode: ticket.urgent_since,
                 next,
             });
         }

@@ -625,3 +625,68 @@ async fn de_escalation_withdraws_and_the_focused_ticket_is_alerted_in_place() {
         .await;
     agent.desk.shutdown().await;
 }
+
+#[tokio::test]
+async fn urgent_tickets_nobody_acknowledged_before_sign_in_are_alerted_and_withdrawn_once_acknowledged(
+) {
+    let (server, _dir) = start_server().await;
+    let api = Api::new(&server.url()).unwrap();
+    let admin = api
+        .login("admin@acme.test", demo::DEMO_PASSWORD)
+        .await
+        .unwrap()
+        .access_token;
+    // Before the agent signs in: one urgent ticket nobody took, one acknowledged already.
+    let waiting = api
+        .create_ticket(
+            &admin,
+            &new_ticket("Payroll export fails", Priority::Urgent),
+        )
+        .await
+        .unwrap();
+    let taken = api
+        .create_ticket(&admin, &new_ticket("Taken already", Priority::Urgent))
+        .await
+        .unwrap();
+    api.acknowledge(&admin, taken.id).await.unwrap();
+
+    let mut agent = Harness::start(&server, "agent1@acme.test").await;
+    let DeskEvent::Alert { alert, shown } = agent
+        .wait_for("the alert at sign-in", |e| {
+            matches!(e, DeskEvent::Alert { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    // Only the waiting one: not the acknowledged one, nor the demo's (acknowledged) history.
+    assert!(shown);
+    assert_eq!(alert.kind, AlertKind::Urgent);
+    assert_eq!(alert.ticket_ids, vec![waiting.id]);
+    assert!(
+        alert.body.starts_with("Urgent, not yet acknowledged"),
+        "{}",
+        alert.body
+    );
+    agent
+        .wait_for("counted", |e| {
+            matches!(e, DeskEvent::UrgentCount { count: 1 })
+        })
+        .await;
+    assert!(agent
+        .desk
+        .inbox()
+        .iter()
+        .any(|e| e.ticket_id == waiting.id && e.awaiting_ack));
+
+    // Acknowledged by the admin: withdrawn, uncounted, no reminder pending.
+    api.acknowledge(&admin, waiting.id).await.unwrap();
+    agent
+        .wait_for("uncounted", |e| {
+            matches!(e, DeskEvent::UrgentCount { count: 0 })
+        })
+        .await;
+    assert_eq!(agent.notifier.withdrawals(), vec![waiting.id]);
+    assert_eq!(agent.notifier.alerts().len(), 1, "{:?}", agent.alerts());
+    agent.desk.shutdown().await;
+}

@@ -9,8 +9,10 @@
 //! urgent tickets once they have waited `ACKNOWLEDGE_AFTER` (those with an even id, so the
 //! others stay for the escalation), and take (assign to themselves) and close others. Demo
 //! companies escalate after `DEMO_ESCALATE_AFTER_MINUTES`, so an admin sees an escalation
-//! within a demo session. Seeded urgent tickets have their episode but no armed timer (as the
-//! migration does for tickets urgent before the upgrade): no burst of escalations at start.
+//! within a demo session. Seeded urgent tickets are history: each was acknowledged a few
+//! minutes after it became urgent (by its assignee, or an agent), so the desk a demo user
+//! signs in to has no backlog of urgent tickets nobody took, and no timer to escalate at start;
+//! the simulation brings the fresh ones.
 //!
 //! Dependencies: `ops`, `auth` (the demo password's hash), `store`, `state`, `error`.
 
@@ -231,12 +233,16 @@ pub async fn seed(state: &AppState) -> OpResult<()> {
                 _ => None,
             };
             let message = MESSAGES[i % MESSAGES.len()];
-            let created = now - chrono::Duration::minutes(rng.gen_range(5..60 * 24 * 5));
+            let created = now - chrono::Duration::minutes(rng.gen_range(15..60 * 24 * 5));
+            let urgent = priority == Priority::Urgent;
+            let acknowledged_by = assignee.or(agents.first().copied()).unwrap_or(creator);
+            let acknowledged_at = created + chrono::Duration::minutes(rng.gen_range(1..10));
             let ticket_id: i64 = sqlx::query(
                 "INSERT INTO tickets (company_id, title, requester_name, requester_contact, status, priority, assignee_id,
                     creator_id, lane_id, last_message, comment_count, created_at, updated_at, version,
-                    urgent_since, urgent_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, 1, $12, $13) RETURNING id",
+                    urgent_since, urgent_by, acknowledged_by, acknowledged_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, 1, $13, $14, $15, $16)
+                 RETURNING id",
             )
             .bind(company_id)
             .bind(subject)
@@ -249,8 +255,11 @@ pub async fn seed(state: &AppState) -> OpResult<()> {
             .bind(lane)
             .bind(message)
             .bind(store::ts(created))
-            .bind((priority == Priority::Urgent).then(|| store::ts(created)))
-            .bind((priority == Priority::Urgent).then_some(creator))
+            .bind(store::ts(if urgent { acknowledged_at } else { created }))
+            .bind(urgent.then(|| store::ts(created)))
+            .bind(urgent.then_some(creator))
+            .bind(urgent.then_some(acknowledged_by))
+            .bind(urgent.then(|| store::ts(acknowledged_at)))
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;

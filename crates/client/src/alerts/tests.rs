@@ -1337,3 +1337,149 @@ fn a_notification_withdrawn_while_being_shown_is_closed_once_shown() {
     open.failed(failed);
     assert_eq!(open.withdraw(9), Vec::<u32>::new());
 }
+
+/// `t` in a new urgent episode (made urgent again at `since`).
+fn re_urgent(t: &Ticket, since: &str) -> Ticket {
+    let mut t = t.clone();
+    t.version += 2;
+    t.urgent_since = Some(since.parse().unwrap());
+    t
+}
+
+#[test]
+fn a_snapshot_at_sign_in_alerts_the_urgent_tickets_nobody_acknowledged_and_reminds_of_them() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    let mut mine = urgent(3, 1);
+    mine.urgent_by = Some(ME);
+    let board = vec![
+        urgent(1, 4),
+        urgent(2, 1),
+        mine,                               // made urgent by me: never alerts me
+        acknowledged(&urgent(4, 1), OTHER), // acknowledged already
+        ticket(5, 1, Priority::High, None), // not urgent
+    ];
+    p.observe_snapshot(&board, s(1.0));
+    assert_eq!(p.next_deadline(), Some(s(1.0)), "due at once");
+    let alerts = p.poll(s(1.0));
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].summary && alerts[0].sound && !alerts[0].reminder);
+    assert_eq!(alerts[0].title, "2 urgent tickets");
+    assert_eq!(alerts[0].ticket_ids, vec![1, 2]);
+    assert_eq!(p.unread_urgent(), 2);
+    assert!(p.awaits_acknowledgement(1) && p.awaits_acknowledgement(3));
+    assert!(!p.awaits_acknowledgement(4));
+    let mut in_inbox: Vec<Id> = p.inbox().iter().map(|e| e.ticket_id).collect();
+    in_inbox.sort();
+    assert_eq!(in_inbox, vec![1, 2]);
+
+    // A single one reads as one ticket.
+    let mut single = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    single.observe_snapshot(&board[1..2], s(0.0));
+    let one = single.poll(s(0.0));
+    assert_eq!(one.len(), 1);
+    assert!(!one[0].summary);
+    assert_eq!(one[0].ticket_number, Some(2));
+    assert!(
+        one[0]
+            .body
+            .starts_with("Urgent, not yet acknowledged: Grace"),
+        "{}",
+        one[0].body
+    );
+
+    // The replay that follows the snapshot (same versions) raises nothing more.
+    feed(&mut p, EventAction::Create, OTHER, None, &urgent(2, 1), 2.0);
+    assert!(p.poll(s(3.0 + 2.0)).is_empty());
+
+    // Reminded of every 2 minutes like any other, until acknowledged.
+    let reminders = p.poll(s(1.0 + 2.0 * MIN));
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert!(reminders[0].summary && reminders[0].reminder);
+    assert_eq!(reminders[0].ticket_ids, vec![1, 2]);
+    let t2 = urgent(2, 1);
+    feed(
+        &mut p,
+        EventAction::Acknowledge,
+        OTHER,
+        Some(&t2),
+        &acknowledged(&t2, OTHER),
+        3.0 * MIN,
+    );
+    assert_eq!(p.take_withdrawals(), vec![2]);
+    assert_eq!(p.unread_urgent(), 1);
+    let last = p.poll(s(1.0 + 4.0 * MIN));
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].ticket_ids, vec![1]);
+}
+
+#[test]
+fn a_snapshot_after_a_gap_reconciles_what_happened_in_it() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    for id in [1, 2, 3, 4] {
+        feed(
+            &mut p,
+            EventAction::Create,
+            OTHER,
+            None,
+            &urgent(id, 1),
+            0.0,
+        );
+    }
+    assert_eq!(p.poll(s(0.0)).len(), 1);
+    assert_eq!(p.unread_urgent(), 4);
+    // The reset's snapshot: 1 acknowledged meanwhile, 2 unchanged, 3 gone (deleted or out of
+    // sight), 4 de-escalated and urgent again (a new episode), 5 made urgent in the gap.
+    let reset = vec![
+        acknowledged(&urgent(1, 1), OTHER),
+        urgent(2, 1),
+        re_urgent(&urgent(4, 1), "2026-11-22T10:20:00Z"),
+        urgent(5, 1),
+    ];
+    p.observe_snapshot(&reset, s(30.0));
+    let mut withdrawn = p.take_withdrawals();
+    withdrawn.sort();
+    assert_eq!(withdrawn, vec![1, 3]);
+    let alerts = p.poll(s(30.0));
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].ticket_ids,
+        vec![4, 5],
+        "the new episode and the new ticket, not the one alerted before"
+    );
+    assert_eq!(p.unread_urgent(), 3, "2, 4 and 5");
+    // 2 keeps its pace (due 2 min after its first alert), 4 and 5 start theirs now.
+    let due = p.poll(s(2.0 * MIN));
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].ticket_ids, vec![2]);
+    assert!(due[0].reminder);
+    let due = p.poll(s(30.0 + 2.0 * MIN));
+    assert_eq!(due[0].ticket_ids, vec![4, 5]);
+}
+
+#[test]
+fn a_snapshot_respects_do_not_disturb_snooze_and_the_focused_ticket() {
+    let prefs = AlertPreferences {
+        do_not_disturb: true,
+        ..AlertPreferences::default()
+    };
+    let mut p = acking_policy(prefs, "2026-11-22 11:00");
+    p.observe_snapshot(&[urgent(1, 1)], s(0.0));
+    assert!(
+        p.poll(s(0.0)).is_empty(),
+        "nothing shown under do-not-disturb"
+    );
+    let muted = p.take_muted();
+    assert_eq!(muted.len(), 1);
+    assert_eq!(muted[0].ticket_ids, vec![1]);
+    assert_eq!(p.unread_urgent(), 1, "still counted");
+    assert_eq!(p.inbox_unread(), 1, "still in the inbox");
+
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    p.set_focused(Some(2));
+    p.observe_snapshot(&[urgent(2, 1)], s(0.0));
+    assert!(
+        p.poll(s(0.0)).is_empty(),
+        "the focused ticket is not notified"
+    );
+    assert_eq!(p.take_in_place().len(), 1);
+}
