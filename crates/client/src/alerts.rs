@@ -26,10 +26,11 @@
 //!   [`AlertPreferences::sound_with_reminders`]) until it is acknowledged, de-escalated, closed,
 //!   deleted or goes out of sight; then its notification is withdrawn
 //!   ([`AlertPolicy::take_withdrawals`]) and it stops counting;
-//! - a snapshot the board loads (sign-in, a reset after a gap) is reconciled
-//!   ([`AlertPolicy::observe_snapshot`]): urgent tickets awaiting acknowledgement that were not
-//!   alerted here yet are alerted at once (as one summary when several) and reminded of from
-//!   then on; those acknowledged, de-escalated, closed or gone meanwhile are withdrawn;
+//! - after every sync the board is reconciled ([`AlertPolicy::reconcile`]): urgent tickets
+//!   awaiting acknowledgement that were not alerted here yet (already urgent at sign-in, made
+//!   urgent during a gap) are alerted at once (as one summary when several) and reminded of
+//!   from then on; those acknowledged, de-escalated, closed or gone meanwhile are withdrawn;
+//!   when the session ends everything is withdrawn and uncounted ([`AlertPolicy::suspend`]);
 //! - an `escalate` event (admins; it changes no version, so it is judged apart from the
 //!   version check) raises one [`AlertKind::Escalated`] alert per urgent episode (ticket id +
 //!   `urgent_since`);
@@ -714,17 +715,22 @@ impl AlertPolicy {
         }
     }
 
-    /// A snapshot replaced the board (the first load after sign-in, or a reset after a gap the
-    /// event log could not fill): what it shows is the truth, since no event told the story.
+    /// The board as it stands after a sync (sign-in, a reconnect's replay, a reset after a gap
+    /// the event log could not fill, a new sign-in after the session ended): where no event
+    /// told the story, the board is the truth.
     /// - An urgent ticket awaiting acknowledgement that nobody alerted here yet (already urgent
-    ///   when the app signed in, or made urgent during the gap) is alerted now — several come
-    ///   out as one summary at the next poll — and reminded of from then on. Not one that I
-    ///   made urgent myself (my own actions never alert).
+    ///   when the app signed in, made urgent during a gap, or while signed out) is alerted now —
+    ///   several come out as one summary at the next poll — and reminded of from then on. Not
+    ///   one that I made urgent myself (my own actions never alert).
     /// - A ticket alerted before keeps its reminders' pace, unless its urgent episode changed
-    ///   in the gap (a new episode is alerted anew).
-    /// - A ticket acknowledged, de-escalated or closed in the gap, or no longer on the board,
-    ///   is withdrawn and stops counting.
-    pub fn observe_snapshot(&mut self, tickets: &[Ticket], now: Duration) {
+    ///   meanwhile (a new episode is alerted anew).
+    /// - A ticket acknowledged, de-escalated or closed meanwhile, or no longer on the board, is
+    ///   withdrawn and stops counting.
+    ///
+    /// The board may be ahead of the events judged so far: a ticket alerted here is marked
+    /// seen at its version, so that the event that brought that version alerts nothing more.
+    pub fn reconcile<'a>(&mut self, board: impl IntoIterator<Item = &'a Ticket>, now: Duration) {
+        let tickets: Vec<&Ticket> = board.into_iter().collect();
         let on_board: HashSet<Id> = tickets.iter().map(|t| t.id).collect();
         let gone: BTreeSet<Id> = self
             .unacknowledged
@@ -739,8 +745,6 @@ impl AlertPolicy {
         }
         for ticket in tickets {
             let id = ticket.id;
-            let seen = self.seen.entry(id).or_insert(ticket.version);
-            *seen = (*seen).max(ticket.version);
             if !ticket.awaits_acknowledgement() {
                 self.stop_waiting(id);
                 self.unread_urgent.remove(&id);
@@ -757,6 +761,8 @@ impl AlertPolicy {
                 continue;
             }
             self.reminders.remove(&id);
+            let seen = self.seen.entry(id).or_insert(ticket.version);
+            *seen = (*seen).max(ticket.version);
             let mut body = format!("Urgent, not yet acknowledged: {}", requester_line(ticket));
             if ticket.assignee_id == Some(self.me.id) {
                 body.push_str(" — assigned to you");
@@ -768,6 +774,27 @@ impl AlertPolicy {
             let at = ticket.urgent_since.unwrap_or(ticket.updated_at);
             self.raise(alert, ticket, at, now);
         }
+    }
+
+    /// The session ended (signed out by the server): nothing shown stays, nothing is counted
+    /// or reminded of — this user can act on none of it until they sign in again, and then
+    /// [`AlertPolicy::reconcile`] starts over from the board. The inbox and snoozes stay.
+    pub fn suspend(&mut self) {
+        let shown: BTreeSet<Id> = self
+            .reminders
+            .keys()
+            .chain(self.unread_urgent.iter())
+            .copied()
+            .collect();
+        self.withdrawals.extend(shown);
+        if !self.unacknowledged.is_empty() {
+            self.inbox_changed = true;
+        }
+        self.unacknowledged.clear();
+        self.reminders.clear();
+        self.unread_urgent.clear();
+        self.pending.clear();
+        self.window_ends = None;
     }
 
     /// An `escalate` event: judged by its episode, not by version (it changes none).

@@ -258,6 +258,11 @@ impl Board {
         self.tickets.get(&id).map(|e| &e.ticket)
     }
 
+    /// Every ticket as the server last told us (no pending move applied), by id.
+    pub fn server_tickets(&self) -> impl Iterator<Item = &Ticket> {
+        self.tickets.values().map(|e| &e.ticket)
+    }
+
     pub fn ticket_count(&self) -> usize {
         self.tickets.len()
     }

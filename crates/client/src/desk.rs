@@ -10,9 +10,10 @@
 //! way.
 //!
 //! Alerts (spec "Alerts"): the pump feeds the policy the time since it started and the local
-//! wall-clock time ([`LocalClock`]) for quiet hours, and every snapshot the board loads (so
-//! that urgent tickets nobody acknowledged before sign-in or during a gap are alerted and
-//! reminded of too); it shows what the policy delivers,
+//! wall-clock time ([`LocalClock`]) for quiet hours, and the board after every sync (so that
+//! urgent tickets nobody acknowledged before sign-in or during a gap are alerted and reminded
+//! of too; a session the server ended suspends alerts until the next sign-in); it shows what
+//! the policy delivers,
 //! withdraws what it takes back, reports held-back alerts as not shown, alerts on the focused
 //! ticket as [`DeskEvent::AlertInPlace`], and the inbox as [`DeskEvent::Inbox`]. A
 //! notification's "Acknowledge" and "Assign to me" are performed by the pump itself through the
@@ -958,27 +959,26 @@ impl Pump {
             }
             DeskEvent::Synced { .. } => {
                 self.refresh_lanes();
+                let now = self.now();
+                let board = self.ops.board.lock();
+                self.policy.reconcile(board.server_tickets(), now);
+                drop(board);
                 self.load_members();
             }
+            DeskEvent::State {
+                state: ConnectionState::NeedsLogin { .. },
+            } => self.policy.suspend(),
             DeskEvent::User { user } => self.set_user(user.clone()),
-            DeskEvent::Board { deltas } => {
-                for delta in deltas {
-                    if let BoardDelta::Reset { lanes, tickets, .. } = delta {
-                        let now = self.now();
-                        self.policy.set_lanes(lanes);
-                        self.policy.observe_snapshot(tickets, now);
-                    }
-                }
-            }
             _ => {}
         }
-        let judged = match &event {
-            DeskEvent::Event { .. } => true,
-            DeskEvent::Board { deltas } => {
-                deltas.iter().any(|d| matches!(d, BoardDelta::Reset { .. }))
-            }
-            _ => false,
-        };
+        let judged = matches!(
+            event,
+            DeskEvent::Event { .. }
+                | DeskEvent::Synced { .. }
+                | DeskEvent::State {
+                    state: ConnectionState::NeedsLogin { .. }
+                }
+        );
         self.send(event).await;
         if judged {
             self.after_policy_change().await;

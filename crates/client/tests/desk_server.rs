@@ -690,3 +690,70 @@ async fn urgent_tickets_nobody_acknowledged_before_sign_in_are_alerted_and_withd
     assert_eq!(agent.notifier.alerts().len(), 1, "{:?}", agent.alerts());
     agent.desk.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_session_the_server_ends_withdraws_its_alerts_and_the_next_sign_in_alerts_anew() {
+    use deskbell_protocol::UserPatch;
+    let (server, _dir) = start_server().await;
+    let api = Api::new(&server.url()).unwrap();
+    let admin = api
+        .login("admin@acme.test", demo::DEMO_PASSWORD)
+        .await
+        .unwrap()
+        .access_token;
+    let mut agent = Harness::start(&server, "agent1@acme.test").await;
+    let ticket = api
+        .create_ticket(&admin, &new_ticket("Checkout is down", Priority::Urgent))
+        .await
+        .unwrap();
+    agent
+        .wait_for("counted", |e| {
+            matches!(e, DeskEvent::UrgentCount { count: 1 })
+        })
+        .await;
+
+    // The admin deactivates the agent: signed out, nothing left shown nor counted.
+    let me = agent.desk.user().id;
+    let active = |active| UserPatch {
+        active: Some(active),
+        ..UserPatch::default()
+    };
+    api.update_user(&admin, me, &active(false)).await.unwrap();
+    agent
+        .wait_for("uncounted", |e| {
+            matches!(e, DeskEvent::UrgentCount { count: 0 })
+        })
+        .await;
+    assert_eq!(agent.notifier.withdrawals(), vec![ticket.id]);
+
+    // Back, and signed in again: the ticket still waits, so it is alerted again.
+    api.update_user(&admin, me, &active(true)).await.unwrap();
+    let session = Session::login(
+        Api::new(&server.url()).unwrap(),
+        Arc::new(MemoryStore::new()),
+        "agent1@acme.test",
+        demo::DEMO_PASSWORD,
+    )
+    .await
+    .unwrap();
+    agent.desk.resume(session);
+    agent
+        .wait_for("alerted again", |e| {
+            matches!(e, DeskEvent::Alert { alert, shown: true } if alert.body.starts_with("Urgent, not yet"))
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while agent.desk.urgent_count() != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "not counted again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let alerts = agent.notifier.alerts();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1].ticket_ids, vec![ticket.id]);
+    assert!(
+        alerts[1].body.starts_with("Urgent, not yet acknowledged"),
+        "{}",
+        alerts[1].body
+    );
+    agent.desk.shutdown().await;
+}

@@ -1358,7 +1358,7 @@ fn a_snapshot_at_sign_in_alerts_the_urgent_tickets_nobody_acknowledged_and_remin
         acknowledged(&urgent(4, 1), OTHER), // acknowledged already
         ticket(5, 1, Priority::High, None), // not urgent
     ];
-    p.observe_snapshot(&board, s(1.0));
+    p.reconcile(&board, s(1.0));
     assert_eq!(p.next_deadline(), Some(s(1.0)), "due at once");
     let alerts = p.poll(s(1.0));
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -1374,7 +1374,7 @@ fn a_snapshot_at_sign_in_alerts_the_urgent_tickets_nobody_acknowledged_and_remin
 
     // A single one reads as one ticket.
     let mut single = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
-    single.observe_snapshot(&board[1..2], s(0.0));
+    single.reconcile(&board[1..2], s(0.0));
     let one = single.poll(s(0.0));
     assert_eq!(one.len(), 1);
     assert!(!one[0].summary);
@@ -1435,7 +1435,7 @@ fn a_snapshot_after_a_gap_reconciles_what_happened_in_it() {
         re_urgent(&urgent(4, 1), "2026-11-22T10:20:00Z"),
         urgent(5, 1),
     ];
-    p.observe_snapshot(&reset, s(30.0));
+    p.reconcile(&reset, s(30.0));
     let mut withdrawn = p.take_withdrawals();
     withdrawn.sort();
     assert_eq!(withdrawn, vec![1, 3]);
@@ -1463,7 +1463,7 @@ fn a_snapshot_respects_do_not_disturb_snooze_and_the_focused_ticket() {
         ..AlertPreferences::default()
     };
     let mut p = acking_policy(prefs, "2026-11-22 11:00");
-    p.observe_snapshot(&[urgent(1, 1)], s(0.0));
+    p.reconcile(&[urgent(1, 1)], s(0.0));
     assert!(
         p.poll(s(0.0)).is_empty(),
         "nothing shown under do-not-disturb"
@@ -1476,10 +1476,73 @@ fn a_snapshot_respects_do_not_disturb_snooze_and_the_focused_ticket() {
 
     let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
     p.set_focused(Some(2));
-    p.observe_snapshot(&[urgent(2, 1)], s(0.0));
+    p.reconcile(&[urgent(2, 1)], s(0.0));
     assert!(
         p.poll(s(0.0)).is_empty(),
         "the focused ticket is not notified"
     );
     assert_eq!(p.take_in_place().len(), 1);
+}
+
+#[test]
+fn a_session_that_ends_withdraws_everything_and_the_next_sign_in_starts_from_the_board() {
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    for id in [1, 2] {
+        feed(
+            &mut p,
+            EventAction::Create,
+            OTHER,
+            None,
+            &urgent(id, 1),
+            0.0,
+        );
+    }
+    assert_eq!(p.poll(s(0.0)).len(), 1);
+    assert_eq!(p.inbox_unread(), 2);
+    p.take_inbox_changed();
+
+    p.suspend();
+    let mut withdrawn = p.take_withdrawals();
+    withdrawn.sort();
+    assert_eq!(withdrawn, vec![1, 2]);
+    assert_eq!(p.unread_urgent(), 0);
+    assert!(!p.awaits_acknowledgement(1));
+    assert!(
+        p.take_inbox_changed(),
+        "the inbox no longer shows them awaiting"
+    );
+    assert_eq!(p.inbox_unread(), 2, "the inbox keeps its history");
+    assert_eq!(p.next_deadline(), None, "no reminder while signed out");
+    assert!(p.poll(s(60.0 * MIN)).is_empty());
+
+    // Signed in again: 1 still waits (alerted anew), 2 was acknowledged meanwhile.
+    p.reconcile(
+        &[urgent(1, 1), acknowledged(&urgent(2, 1), OTHER)],
+        s(61.0 * MIN),
+    );
+    let alerts = p.poll(s(61.0 * MIN));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].ticket_ids, vec![1]);
+    assert!(!alerts[0].reminder);
+    assert_eq!(p.unread_urgent(), 1);
+}
+
+#[test]
+fn a_board_ahead_of_the_events_judged_alerts_once() {
+    // The pump reconciles with the board at a sync; the board may already hold the next event.
+    let mut p = acking_policy(AlertPreferences::default(), "2026-11-22 11:00");
+    let before = ticket(1, 1, Priority::High, None);
+    let escalated = urgent(1, 2);
+    p.reconcile([&escalated], s(0.0));
+    feed(
+        &mut p,
+        EventAction::PriorityChange,
+        OTHER,
+        Some(&before),
+        &escalated,
+        0.1,
+    );
+    let alerts = p.poll(s(0.1));
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(!alerts[0].summary);
 }
