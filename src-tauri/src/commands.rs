@@ -12,8 +12,8 @@ use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::error::ClientErrorCode;
 use deskbell_protocol::{
-    Attachment, Board, Comment, Company, CompanyPatch, Id, Member, NewTicket, Ticket, TicketPatch,
-    User,
+    Attachment, Board, Comment, Company, CompanyPatch, Id, Member, NewComment, NewTicket, Ticket,
+    TicketPatch, User,
 };
 use tauri::Manager;
 
@@ -84,9 +84,9 @@ app_commands! {
         Ok(app.state::<AppState>().desk().await?.comments(ticket_id).await?)
     }
 
-    fn add_comment(app, ticket_id: Id, body: String) -> Comment {
+    fn add_comment(app, ticket_id: Id, comment: NewComment) -> Comment {
         let desk = app.state::<AppState>().desk().await?;
-        Ok(desk.add_comment(ticket_id, body).await?)
+        Ok(desk.add_comment(ticket_id, comment).await?)
     }
 
     fn attachments(app, ticket_id: Id) -> Vec<Attachment> {

@@ -20,8 +20,8 @@ describe('ticket drawer', () => {
   test('opens on click with details and the comment thread; a comment can be added', async (t) => {
     const shell = new FakeShell();
     shell.commentsByTicket.set(101, [
-      { id: 1, ticketId: 101, authorId: 3, body: 'Fire brigade called', createdAt: '2026-01-01T10:00:00Z' },
-      { id: 2, ticketId: 101, authorId: 2, body: 'On my way', createdAt: '2026-01-01T10:05:00Z' },
+      { id: 1, ticketId: 101, authorId: 3, body: 'Fire brigade called', createdAt: '2026-01-01T10:00:00Z', fromRequester: false },
+      { id: 2, ticketId: 101, authorId: 2, body: 'On my way', createdAt: '2026-01-01T10:05:00Z', fromRequester: false },
     ]);
     shell.attachmentsByTicket.set(101, [
       { id: 7, ticketId: 101, name: 'smoke.jpg', size: 204800, contentType: 'image/jpeg', uploadedBy: 3, createdAt: '2026-01-01T10:01:00Z' },
@@ -47,12 +47,12 @@ describe('ticket drawer', () => {
       await page.locator(tid('comment-body')).fill('Extinguisher used, all fine');
       await page.locator(tid('comment-submit')).click();
       await until(() => shell.callsOf('add_comment').length === 1, 'add_comment called');
-      assert.deepEqual(shell.callsOf('add_comment')[0].args, { ticketId: 101, body: 'Extinguisher used, all fine' });
+      assert.deepEqual(shell.callsOf('add_comment')[0].args, { ticketId: 101, comment: { body: 'Extinguisher used, all fine', fromRequester: false } });
       await until(async () => (await page.locator(tid('comment')).count()) === 3, 'the new comment shown');
       assert.equal(await page.locator(tid('comment-body')).inputValue(), '', 'the composer is emptied');
 
       // A comment by someone else arrives live.
-      await shell.desk({ kind: 'event', resource: 'comment', event: { action: 'create', seq: 50, companyId: 1, userId: 3, timestamp: '2026-01-01T11:00:00Z', comment: { id: 99, ticketId: 101, authorId: 3, body: 'Thanks!', createdAt: '2026-01-01T11:00:00Z' } } });
+      await shell.desk({ kind: 'event', resource: 'comment', event: { action: 'create', seq: 50, companyId: 1, userId: 3, timestamp: '2026-01-01T11:00:00Z', comment: { id: 99, ticketId: 101, authorId: 3, body: 'Thanks!', createdAt: '2026-01-01T11:00:00Z', fromRequester: false } } });
       await until(async () => (await page.locator(tid('comment')).count()) === 4, 'the live comment shown');
       assert.equal(shell.callsOf('comments').length, 1, 'the thread is not refetched');
     });

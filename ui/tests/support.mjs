@@ -344,7 +344,7 @@ const DEFAULTS = {
   comments: (args, shell) => shell.commentsByTicket.get(args.ticketId) ?? [],
   add_comment: (args, shell) => {
     /** @type {Comment} */
-    const c = { id: shell.nextId++, ticketId: args.ticketId, authorId: shell.session?.user.id ?? 0, body: args.body, createdAt: new Date().toISOString() };
+    const c = { id: shell.nextId++, ticketId: args.ticketId, authorId: shell.session?.user.id ?? 0, body: args.comment.body, createdAt: new Date().toISOString(), fromRequester: args.comment.fromRequester ?? false };
     shell.commentsByTicket.set(args.ticketId, [...(shell.commentsByTicket.get(args.ticketId) ?? []), c]);
     return c;
   },

@@ -299,6 +299,7 @@ pub fn workload(tickets: usize, events: usize, seed: u64) -> Workload {
                     author_id: 2,
                     body,
                     created_at: at,
+                    from_requester: false,
                 });
                 e.ticket = Some(t.clone());
                 ("comment create", Resource::Comment, e)

@@ -9,7 +9,9 @@
 
 use anyhow::{Context, Result};
 use deskbell_client::Api;
-use deskbell_protocol::{Id, NewTicket, Priority, Requester, Ticket, TicketPatch, TicketStatus};
+use deskbell_protocol::{
+    Id, NewComment, NewTicket, Priority, Requester, Ticket, TicketPatch, TicketStatus,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -253,7 +255,14 @@ async fn write(ctx: &WriterCtx, index: usize, report: &Mutex<WriterReport>) {
             .await
             .map(Some),
         (Some(t), WriteKind::Comment) => api
-            .add_comment(token, t.id, &format!("Bench comment {index}."))
+            .add_comment(
+                token,
+                t.id,
+                &NewComment {
+                    body: format!("Bench comment {index}."),
+                    from_requester: false,
+                },
+            )
             .await
             .map(|_| None),
         (Some(t), _) => {

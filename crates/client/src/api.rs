@@ -252,18 +252,15 @@ impl Api {
         &self,
         token: &str,
         ticket_id: Id,
-        body: &str,
+        new: &NewComment,
     ) -> Result<Comment, ApiError> {
-        let new = NewComment {
-            body: body.to_string(),
-        };
         Self::send(Self::json(
             self.request(
                 Method::POST,
                 &format!("api/tickets/{ticket_id}/comments"),
                 Some(token),
             )?,
-            &new,
+            new,
         ))
         .await
     }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use deskbell_protocol::{
     ApiErrorCode, Attachment, Comment, Company, CompanyPatch, EventAction, EventEnvelope, Id,
-    Member, NewTicket, Resource, SyncMessage, Ticket, TicketPatch, User,
+    Member, NewComment, NewTicket, Resource, SyncMessage, Ticket, TicketPatch, User,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -683,11 +683,16 @@ impl Desk {
             .await?)
     }
 
-    pub async fn add_comment(&self, ticket_id: Id, body: String) -> Result<Comment, DeskError> {
-        let body = &body;
+    /// A comment by me, or (`from_requester`) the requester's message that I record.
+    pub async fn add_comment(
+        &self,
+        ticket_id: Id,
+        comment: NewComment,
+    ) -> Result<Comment, DeskError> {
+        let comment = &comment;
         Ok(self
             .session()
-            .call(|api, token| async move { api.add_comment(&token, ticket_id, body).await })
+            .call(|api, token| async move { api.add_comment(&token, ticket_id, comment).await })
             .await?)
     }
 

@@ -89,6 +89,7 @@ impl Server {
                 author_id: 99,
                 body: "c".into(),
                 created_at: ts(),
+                from_requester: false,
             });
         }
         self.log.push((resource, e));

@@ -26,8 +26,8 @@ use deskbell_client::transport::{
 };
 use deskbell_client::{Api, ApiError};
 use deskbell_protocol::{
-    ApiErrorCode, EventEnvelope, Id, LoginResponse, NewTicket, Priority, Requester, Resource,
-    SessionEndReason, SyncMessage, TicketPatch, TicketStatus, User, UserPatch,
+    ApiErrorCode, EventEnvelope, Id, LoginResponse, NewComment, NewTicket, Priority, Requester,
+    Resource, SessionEndReason, SyncMessage, TicketPatch, TicketStatus, User, UserPatch,
 };
 use deskbell_server::{demo, events, store, Config, Server};
 use futures_util::future::BoxFuture;
@@ -1055,7 +1055,14 @@ impl Writer {
             }
             Write::Move(id, lane) => api.move_ticket(token, id, lane, None).await.map(|_| None),
             Write::Comment(id) => api
-                .add_comment(token, id, "a comment in the middle of the chaos")
+                .add_comment(
+                    token,
+                    id,
+                    &NewComment {
+                        body: "a comment in the middle of the chaos".into(),
+                        from_requester: false,
+                    },
+                )
                 .await
                 .map(|_| None),
             Write::Delete(id) => api.delete_ticket(token, id).await.map(|_| None),

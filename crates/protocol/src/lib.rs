@@ -18,8 +18,10 @@ pub type Id = i64;
 /// - 1: the first (a server that reports no `protocol` speaks it);
 /// - 2: urgent tickets are acknowledged (`POST /api/tickets/{id}/acknowledge`, the ticket's
 ///   `urgentSince`/`urgentBy`/`acknowledgedBy`/`acknowledgedAt`, the `acknowledge` and
-///   `escalate` actions, the `admins` stream, `GET /api/members`, `GET|PATCH /api/company`).
-pub const PROTOCOL_VERSION: u32 = 2;
+///   `escalate` actions, the `admins` stream, `GET /api/members`, `GET|PATCH /api/company`);
+/// - 3: a comment may be the requester's message recorded by a member (`fromRequester` on the
+///   comment and on `POST /api/tickets/{id}/comments`; the ticket's first message is one).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The `userId` of events the server makes on its own (an escalation): no member's id.
 pub const SERVER_ACTOR: Id = 0;
@@ -318,6 +320,10 @@ pub struct Comment {
     #[ts(type = "string")]
     #[serde(deserialize_with = "timestamp::deserialize")]
     pub created_at: Timestamp,
+    /// The requester's words, recorded by the member `author_id` (the ticket's first message, a
+    /// reply by e-mail or phone): shown as written by the requester. Protocol 3; false before.
+    #[serde(default)]
+    pub from_requester: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -859,6 +865,10 @@ pub struct MoveRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewComment {
     pub body: String,
+    /// Records the requester's message rather than the member's own (protocol 3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[ts(optional, as = "Option<bool>")]
+    pub from_requester: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

@@ -131,6 +131,16 @@ const MESSAGES: [&str; 10] = [
     "Confirmed on our side, please go ahead.",
 ];
 
+/// What the simulated members answer (the requester's messages are `MESSAGES`).
+const STAFF_REPLIES: [&str; 6] = [
+    "Thanks for the report, we are looking into it now.",
+    "Could you tell us which browser and version you are on?",
+    "A fix is rolling out; please try again in ten minutes.",
+    "I have passed this to the billing team, they will reply today.",
+    "Can you confirm the error is gone on your side?",
+    "We reproduced it and are working on a fix.",
+];
+
 /// Creates the demo companies, users, lanes and tickets unless they exist.
 pub async fn seed(state: &AppState) -> OpResult<()> {
     let hash = hash_password_blocking(&state.hash_gate, DEMO_PASSWORD.to_string()).await?;
@@ -263,7 +273,7 @@ pub async fn seed(state: &AppState) -> OpResult<()> {
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
-            sqlx::query("INSERT INTO comments (company_id, ticket_id, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query("INSERT INTO comments (company_id, ticket_id, author_id, body, created_at, from_requester) VALUES ($1, $2, $3, $4, $5, 1)")
                 .bind(company_id)
                 .bind(ticket_id)
                 .bind(creator)
@@ -416,13 +426,14 @@ async fn simulation_actors(state: &AppState) -> OpResult<Vec<AuthUser>> {
 }
 
 async fn simulate_step(state: &AppState, actors: &[AuthUser], step: Step) -> OpResult<()> {
-    let (actor, subject, requester, message, pick, lane_pick) = {
+    let (actor, subject, requester, message, reply, pick, lane_pick) = {
         let mut rng = rand::thread_rng();
         (
             actors.choose(&mut rng).expect("non-empty").clone(),
             *SUBJECTS.choose(&mut rng).expect("non-empty"),
             *REQUESTERS.choose(&mut rng).expect("non-empty"),
             *MESSAGES.choose(&mut rng).expect("non-empty"),
+            *STAFF_REPLIES.choose(&mut rng).expect("non-empty"),
             rng.gen::<u32>(),
             rng.gen::<u32>(),
         )
@@ -480,8 +491,12 @@ async fn simulate_step(state: &AppState, actors: &[AuthUser], step: Step) -> OpR
             ops::tickets::create(state, &actor, new).await?;
         }
         (Step::Comment, Some(t)) => {
+            // Half are the requester writing back (recorded by the member), half the member's
+            // own answer: the thread reads as a conversation.
+            let from_requester = pick % 2 == 0;
             let new = NewComment {
-                body: message.to_string(),
+                body: if from_requester { message } else { reply }.to_string(),
+                from_requester,
             };
             ops::comments::create(state, &actor, t.id, new).await?;
         }

@@ -89,7 +89,7 @@ pub fn lane_from_row(row: &AnyRow) -> Result<Lane, sqlx::Error> {
     })
 }
 
-pub const COMMENT_COLUMNS: &str = "id, ticket_id, author_id, body, created_at";
+pub const COMMENT_COLUMNS: &str = "id, ticket_id, author_id, body, created_at, from_requester";
 
 pub fn comment_from_row(row: &AnyRow) -> Result<Comment, sqlx::Error> {
     Ok(Comment {
@@ -98,6 +98,7 @@ pub fn comment_from_row(row: &AnyRow) -> Result<Comment, sqlx::Error> {
         author_id: row.try_get("author_id")?,
         body: row.try_get("body")?,
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        from_requester: row.try_get::<i64, _>("from_requester")? != 0,
     })
 }
 

@@ -230,7 +230,10 @@ async fn an_agent_cannot_reach_a_colleagues_ticket() {
         matches!(patched, Err(OpError::NotFound("ticket"))),
         "{patched:?}"
     );
-    let comment = NewComment { body: "hi".into() };
+    let comment = NewComment {
+        body: "hi".into(),
+        from_requester: false,
+    };
     let commented = comments::create(&f.state, &ana, bens.id, comment).await;
     assert!(
         matches!(commented, Err(OpError::NotFound("ticket"))),
@@ -398,6 +401,7 @@ async fn a_comment_updates_its_ticket_and_only_its_author_or_an_admin_deletes_it
     let head = f.head().await;
     let body = NewComment {
         body: "first line\r\nsecond".into(),
+        from_requester: false,
     };
     let comment = comments::create(&f.state, &ana, ticket.id, body)
         .await
@@ -414,7 +418,11 @@ async fn a_comment_updates_its_ticket_and_only_its_author_or_an_admin_deletes_it
     assert_eq!(after.last_message.as_deref(), Some("first line\nsecond"));
 
     let before = f.fingerprint().await;
-    let empty = comments::create(&f.state, &ana, ticket.id, NewComment { body: " ".into() }).await;
+    let blank = NewComment {
+        body: " ".into(),
+        from_requester: false,
+    };
+    let empty = comments::create(&f.state, &ana, ticket.id, blank).await;
     assert!(matches!(empty, Err(OpError::Validation(_))), "{empty:?}");
     let not_theirs = comments::delete(&f.state, &ben, comment.id).await;
     assert!(
@@ -429,6 +437,43 @@ async fn a_comment_updates_its_ticket_and_only_its_author_or_an_admin_deletes_it
     let shown = tickets::show(&f.state, &ana, ticket.id).await.unwrap();
     assert_eq!(shown.comment_count, 1);
     assert_eq!(shown.last_message.as_deref(), Some("It broke."));
+}
+
+#[tokio::test]
+async fn the_first_message_and_recorded_replies_are_the_requesters_words() {
+    let f = Fixture::new().await;
+    let ana = f.member(ANA).await;
+    let ticket = tickets::create(&f.state, &ana, new_ticket("t", None))
+        .await
+        .unwrap();
+    let reply = NewComment {
+        body: "They called: it works again.".into(),
+        from_requester: true,
+    };
+    let recorded = comments::create(&f.state, &ana, ticket.id, reply)
+        .await
+        .unwrap();
+    assert!(recorded.from_requester);
+    assert_eq!(recorded.author_id, ana.user.id, "who recorded it");
+    let own = NewComment {
+        body: "Closing then.".into(),
+        from_requester: false,
+    };
+    comments::create(&f.state, &ana, ticket.id, own)
+        .await
+        .unwrap();
+    let thread = comments::list(&f.state, &ana, ticket.id).await.unwrap();
+    assert_eq!(
+        thread
+            .iter()
+            .map(|c| (c.body.as_str(), c.from_requester))
+            .collect::<Vec<_>>(),
+        [
+            ("It broke.", true),
+            ("They called: it works again.", true),
+            ("Closing then.", false)
+        ]
+    );
 }
 
 #[tokio::test]

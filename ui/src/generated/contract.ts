@@ -1,7 +1,7 @@
 // Generated from src-tauri/src/commands.rs and src-tauri/src/contract.rs by
 // `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract`. Do not edit by hand.
 
-import type { Attachment, Board, Comment, Company, CompanyPatch, Member, NewTicket, Ticket, TicketPatch, User } from './protocol';
+import type { Attachment, Board, Comment, Company, CompanyPatch, Member, NewComment, NewTicket, Ticket, TicketPatch, User } from './protocol';
 import type { ConnectionState, DeskEvent, InboxEntry, SessionInfo, Settings, Snooze } from './client';
 
 /** Every command: its arguments (as `invoke` takes them) and its answer. */
@@ -17,7 +17,7 @@ export interface Commands {
   patch_ticket: { args: { ticketId: number; expectedVersion: number | null; patch: TicketPatch }; answer: Ticket };
   create_ticket: { args: { ticket: NewTicket }; answer: Ticket };
   comments: { args: { ticketId: number }; answer: Array<Comment> };
-  add_comment: { args: { ticketId: number; body: string }; answer: Comment };
+  add_comment: { args: { ticketId: number; comment: NewComment }; answer: Comment };
   attachments: { args: { ticketId: number }; answer: Array<Attachment> };
   upload_attachment: { args: { ticketId: number; fileName: string; contentType: string; bytes: Array<number> }; answer: Attachment };
   save_attachment: { args: { attachmentId: number; fileName: string }; answer: string };
@@ -64,7 +64,7 @@ export function commands(call: Call) {
     patchTicket: (ticketId: number, expectedVersion: number | null, patch: TicketPatch) => call('patch_ticket', { ticketId, expectedVersion, patch }),
     createTicket: (ticket: NewTicket) => call('create_ticket', { ticket }),
     comments: (ticketId: number) => call('comments', { ticketId }),
-    addComment: (ticketId: number, body: string) => call('add_comment', { ticketId, body }),
+    addComment: (ticketId: number, comment: NewComment) => call('add_comment', { ticketId, comment }),
     attachments: (ticketId: number) => call('attachments', { ticketId }),
     uploadAttachment: (ticketId: number, fileName: string, contentType: string, bytes: Array<number>) => call('upload_attachment', { ticketId, fileName, contentType, bytes }),
     /**

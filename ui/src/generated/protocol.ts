@@ -55,7 +55,12 @@ urgentBy?: number,
  */
 acknowledgedBy?: number, acknowledgedAt?: string, };
 
-export type Comment = { id: number, ticketId: number, authorId: number, body: string, createdAt: string, };
+export type Comment = { id: number, ticketId: number, authorId: number, body: string, createdAt: string, 
+/**
+ * The requester's words, recorded by the member `author_id` (the ticket's first message, a
+ * reply by e-mail or phone): shown as written by the requester. Protocol 3; false before.
+ */
+fromRequester: boolean, };
 
 export type Attachment = { id: number, ticketId: number, name: string, size: number, contentType: string, uploadedBy: number, createdAt: string, };
 
@@ -169,7 +174,11 @@ export type MoveRequest = {
  */
 laneId: number | null, };
 
-export type NewComment = { body: string, };
+export type NewComment = { body: string, 
+/**
+ * Records the requester's message rather than the member's own (protocol 3).
+ */
+fromRequester?: boolean, };
 
 export type NewLane = { name: string, color: string, position?: number, };
 

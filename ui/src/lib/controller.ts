@@ -10,6 +10,7 @@ import { alerts } from './stores/alerts.svelte';
 import { board } from './stores/board.svelte';
 import { connection } from './stores/connection.svelte';
 import { session, settings, urgent } from './stores/session.svelte';
+import { threads } from './stores/threads.svelte';
 import { ui } from './stores/ui.svelte';
 import { errorMessage, moveErrorMessage, urgentActionErrorMessage } from './errors';
 
@@ -188,6 +189,7 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     session.warningDismissed = false;
     session.users = new Map();
     session.members = new Map();
+    threads.clear();
     alerts.clear();
     ui.resetFilters();
     ui.openTicketId = null;
@@ -267,6 +269,7 @@ function leaveSession(): void {
   session.info = null;
   session.users = new Map();
   session.members = new Map();
+  threads.clear();
   alerts.clear();
   board.clear();
   connection.reset();

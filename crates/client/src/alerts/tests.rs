@@ -453,6 +453,7 @@ fn comment_event(t: &Ticket, comment_id: Id, author: Id) -> EventEnvelope {
             author_id: author,
             body: "Any news?".into(),
             created_at: t.updated_at,
+            from_requester: false,
         }),
         ..ev(EventAction::Create, author, t)
     }

@@ -131,6 +131,7 @@ fn comment_events_apply_their_ticket_by_version() {
             author_id: 3,
             body: "hello".into(),
             created_at: ts(),
+            from_requester: false,
         }),
         ..t_event(EventAction::Create, 6, &t)
     };

@@ -36,8 +36,10 @@ pub async fn create(
     super::write(
         state,
         actor,
-        (actor.clone(), ticket_id, body),
-        |w, (actor, ticket_id, body)| Box::pin(add_comment(w, actor, *ticket_id, body)),
+        (actor.clone(), ticket_id, body, new.from_requester),
+        |w, (actor, ticket_id, body, from_requester)| {
+            Box::pin(add_comment(w, actor, *ticket_id, body, *from_requester))
+        },
     )
     .await
 }
@@ -47,18 +49,20 @@ async fn add_comment(
     actor: &AuthUser,
     ticket_id: Id,
     body: &str,
+    from_requester: bool,
 ) -> OpResult<Comment> {
     visible_ticket(w.conn(), &actor.user, ticket_id).await?;
     let now = store::ts(w.now);
     let row = sqlx::query(&format!(
-        "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COMMENT_COLUMNS}"
+        "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at, from_requester)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COMMENT_COLUMNS}"
     ))
     .bind(actor.company_id())
     .bind(ticket_id)
     .bind(actor.user.id)
     .bind(body)
     .bind(&now)
+    .bind(i64::from(from_requester))
     .fetch_one(w.conn())
     .await?;
     let comment = comment_from_row(&row)?;

@@ -319,7 +319,9 @@ async fn insert_ticket(w: &mut WriteTx, new: &NewTicket) -> OpResult<Ticket> {
     .map(|row| store::ticket_from_row(&row))??;
     if let Some(body) = &new.message {
         sqlx::query(
-            "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+            // The first message is the requester's, whoever recorded the ticket.
+            "INSERT INTO comments (company_id, ticket_id, author_id, body, created_at, from_requester)
+             VALUES ($1, $2, $3, $4, $5, 1)",
         )
         .bind(company_id)
         .bind(ticket.id)

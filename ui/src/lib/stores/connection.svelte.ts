@@ -17,12 +17,15 @@ export class ConnectionStore {
   state: ConnectionState | null = $state(null);
   /** Has this session been live at least once (then a new attempt is a *re*connect). */
   wasLive = $state(false);
+  /** How many times the connection became live: views reload what they may have missed. */
+  lives = $state(0);
   /** Now, in ms; ticks while a countdown is shown. */
   now = $state(Date.now());
 
   private timer: ReturnType<typeof setInterval> | null = null;
 
   set(state: ConnectionState): void {
+    if (state.state === 'live' && this.state?.state !== 'live') this.lives++;
     this.state = state;
     if (state.state === 'live') this.wasLive = true;
     if (state.state === 'needs-login') this.wasLive = false;
