@@ -439,8 +439,9 @@ pub async fn login(
     let state = app.state::<AppState>();
     state.resume_cancelled.store(true, Ordering::SeqCst);
     let _one_at_a_time = state.transition.lock().await;
-    let server = server.trim().to_string();
-    let api = Api::new(&server)?;
+    // What the user typed ("desk.acme.com") becomes the address that answered as Deskbell.
+    let api = Api::connect(&server).await?;
+    let server = api.base_url().as_str().trim_end_matches('/').to_string();
     let store = state.store().await.clone();
     let session = Session::login(api, store.store.clone(), email.trim(), &password).await?;
     let info = session_info(&server, &session, &store, false);

@@ -17,9 +17,13 @@ describe('sign-in', () => {
     /** @type {[import('./support.mjs').CommandError, RegExp][]} */
     const errors = [
       [commandError('invalid_credentials', 'invalid credentials'), /^Wrong email or password$/],
-      [commandError('invalid_url', 'relative URL without a base'), /not a valid server address/],
+      [commandError('invalid_url', 'relative URL without a base'), /is not a server address\. Type it like desk\.example\.com/],
       [commandError('network', 'connection refused'), /Could not reach the server at https:\/\/desk\.acme\.test/],
-      [commandError('timeout', 'timed out'), /Could not reach the server/],
+      [commandError('timeout', 'timed out'), /Could not reach the server at https:\/\/desk\.acme\.test: it did not answer in time/],
+      [commandError('tls', 'a secure connection to the server could not be made (invalid peer certificate: UnknownIssuer)'),
+        /^Could not make a secure connection to https:\/\/desk\.acme\.test: invalid peer certificate: UnknownIssuer\.$/],
+      [commandError('not_deskbell', 'https://desk.acme.test/x is not a Deskbell address, but https://desk.acme.test is: use that one'),
+        /^https:\/\/desk\.acme\.test\/x is not a Deskbell address, but https:\/\/desk\.acme\.test is: use that one\.$/],
       [commandError('internal', 'the database is on fire'), /The database is on fire/],
     ];
     let next = 0;

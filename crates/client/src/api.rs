@@ -43,6 +43,73 @@ impl Api {
         Ok(Api { base: url, http })
     }
 
+    /// Sign-in's way to a server, from the address as a user typed it: checks that a Deskbell
+    /// server answers there (`GET /health`) and says plainly what is wrong when not.
+    ///
+    /// - An address without a scheme is tried as `https://` (and, for this machine only —
+    ///   `localhost`, `127.0.0.1`, `::1` — as `http://` when https fails: local servers are
+    ///   plain http, and nothing leaves the machine).
+    /// - Something else answering (another web site, a proxy's error page) is
+    ///   [`ApiError::NotDeskbell`]; at a wrong path under a Deskbell server, the message names
+    ///   the address that works.
+    /// - TLS failures are [`ApiError::Tls`], timeouts [`ApiError::Timeout`], the rest
+    ///   [`ApiError::Network`].
+    pub async fn connect(address: &str) -> Result<Api, ApiError> {
+        let candidates = candidate_urls(address)?;
+        let mut first_error = None;
+        for candidate in &candidates {
+            let api = Api::new(candidate)?;
+            match api.check_is_deskbell().await {
+                Ok(()) => return Ok(api),
+                // Only a failure to connect at all moves on to the next way of reaching it.
+                Err(e @ (ApiError::Network(_) | ApiError::Tls(_))) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(first_error.unwrap_or(e)),
+            }
+        }
+        Err(first_error.unwrap_or_else(|| ApiError::InvalidUrl(address.to_string())))
+    }
+
+    /// `GET /health` answers as a Deskbell server does.
+    async fn check_is_deskbell(&self) -> Result<(), ApiError> {
+        let res = Self::send_request(self.request(Method::GET, "health", None)?).await?;
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        if status.is_success() && serde_json::from_str::<Health>(&body).is_ok() {
+            return Ok(());
+        }
+        let here = self.base.as_str().trim_end_matches('/');
+        // A Deskbell server further up: the user added a path it does not have.
+        if self.base.path() != "/" {
+            let mut root = self.base.clone();
+            root.set_path("/");
+            if let Ok(api) = Api::new(root.as_str()) {
+                if Box::pin(api.check_is_deskbell()).await.is_ok() {
+                    return Err(ApiError::NotDeskbell(format!(
+                        "{here} is not a Deskbell address, but {} is: use that one",
+                        root.as_str().trim_end_matches('/')
+                    )));
+                }
+            }
+        }
+        let what = if status.is_success() {
+            "with a page that is not Deskbell's".to_string()
+        } else {
+            format!(
+                "with HTTP {}{}",
+                status.as_u16(),
+                status
+                    .canonical_reason()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default()
+            )
+        };
+        Err(ApiError::NotDeskbell(format!(
+            "{here} answered {what}: it is not a Deskbell server. Check the address"
+        )))
+    }
+
     pub fn base_url(&self) -> &Url {
         &self.base
     }
@@ -77,14 +144,21 @@ impl Api {
         Self::execute(req).await.map(|_| ())
     }
 
-    async fn execute(req: RequestBuilder) -> Result<reqwest::Response, ApiError> {
-        let res = req.send().await.map_err(|e| {
+    /// Sends, mapping a failure to reach the server (any answer, even an error, is `Ok`).
+    async fn send_request(req: RequestBuilder) -> Result<reqwest::Response, ApiError> {
+        req.send().await.map_err(|e| {
             if e.is_timeout() {
                 ApiError::Timeout
+            } else if let Some(why) = tls_failure(&e) {
+                ApiError::Tls(why)
             } else {
                 ApiError::Network(without_url(&e))
             }
-        })?;
+        })
+    }
+
+    async fn execute(req: RequestBuilder) -> Result<reqwest::Response, ApiError> {
+        let res = Self::send_request(req).await?;
         if res.status().is_success() {
             return Ok(res);
         }
@@ -107,14 +181,13 @@ impl Api {
                 current: body.error.current.map(Box::new),
                 retry_after,
             },
+            Err(_) if status == StatusCode::NOT_FOUND => ApiError::NotDeskbell(
+                "the server has no such page: it may not be a Deskbell server, or not this version"
+                    .into(),
+            ),
             Err(_) => ApiError::Protocol(format!(
-                "HTTP {} without an error body{}",
-                status.as_u16(),
-                if status == StatusCode::NOT_FOUND {
-                    " (is this a Deskbell server?)"
-                } else {
-                    ""
-                }
+                "HTTP {}, without Deskbell's error",
+                status.as_u16()
             )),
         }
     }
@@ -412,6 +485,55 @@ impl Api {
 }
 
 /// reqwest errors print the URL, which may carry secrets in a query; keep the cause only.
+/// The addresses to try for what a user typed: as is with a scheme; else `https://`, and
+/// `http://` too for this machine's own addresses.
+fn candidate_urls(address: &str) -> Result<Vec<String>, ApiError> {
+    let address = address.trim();
+    if address.is_empty() {
+        return Err(ApiError::InvalidUrl(
+            "no address: type the server's, e.g. desk.example.com".into(),
+        ));
+    }
+    if address.contains("://") {
+        return Ok(vec![address.to_string()]);
+    }
+    let https = format!("https://{address}");
+    let url = Url::parse(&https).map_err(|e| ApiError::InvalidUrl(format!("{address:?}: {e}")))?;
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let mut out = vec![https];
+    if local {
+        out.push(format!("http://{address}"));
+    }
+    Ok(out)
+}
+
+/// Why a request failed in TLS, if it did (rustls says so in the error's sources).
+fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        let lower = text.to_lowercase();
+        if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+            || lower.contains("corrupt message")
+        {
+            return Some(if lower.contains("corrupt message") {
+                "the server does not speak https at this address".to_string()
+            } else {
+                text
+            });
+        }
+        source = s.source();
+    }
+    None
+}
+
 fn without_url(e: &reqwest::Error) -> String {
     let mut msg = e.to_string();
     if let Some(url) = e.url() {
@@ -448,5 +570,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn an_address_without_a_scheme_is_tried_as_https_and_only_this_machine_also_as_http() {
+        assert_eq!(
+            candidate_urls(" desk.example.com ").unwrap(),
+            ["https://desk.example.com"]
+        );
+        assert_eq!(
+            candidate_urls("localhost:8080").unwrap(),
+            ["https://localhost:8080", "http://localhost:8080"]
+        );
+        assert_eq!(
+            candidate_urls("127.0.0.1:9/x").unwrap(),
+            ["https://127.0.0.1:9/x", "http://127.0.0.1:9/x"]
+        );
+        assert_eq!(
+            candidate_urls("[::1]:8080").unwrap(),
+            ["https://[::1]:8080", "http://[::1]:8080"]
+        );
+        assert_eq!(
+            candidate_urls("10.0.0.7").unwrap(),
+            ["https://10.0.0.7"],
+            "not loopback: never downgraded to http"
+        );
+        assert_eq!(
+            candidate_urls("http://desk.example.com").unwrap(),
+            ["http://desk.example.com"],
+            "a scheme given is kept"
+        );
+        assert!(matches!(candidate_urls("  "), Err(ApiError::InvalidUrl(_))));
     }
 }

@@ -29,6 +29,10 @@ pub enum ClientErrorCode {
     Timeout,
     /// The server answered with something that is not the protocol.
     Protocol,
+    /// The address answers, but not as a Deskbell server (another site, a wrong path).
+    NotDeskbell,
+    /// No secure connection could be made (an untrusted certificate, not TLS at all…).
+    Tls,
     NotSignedIn,
     InvalidUrl,
     NoSavedSession,
@@ -63,6 +67,8 @@ impl ClientErrorCode {
             ClientErrorCode::Network => "network",
             ClientErrorCode::Timeout => "timeout",
             ClientErrorCode::Protocol => "protocol",
+            ClientErrorCode::NotDeskbell => "not_deskbell",
+            ClientErrorCode::Tls => "tls",
             ClientErrorCode::NotSignedIn => "not_signed_in",
             ClientErrorCode::InvalidUrl => "invalid_url",
             ClientErrorCode::NoSavedSession => "no_saved_session",
@@ -144,8 +150,15 @@ pub enum ApiError {
     #[error("the server did not answer in time")]
     Timeout,
     /// The server answered with something that is not the protocol.
-    #[error("unexpected answer from the server: {0}")]
+    #[error("the server's answer was not understood ({0})")]
     Protocol(String),
+    /// The address answers, but not as a Deskbell server: a plain sentence saying what it is
+    /// and, when known, the address that would work.
+    #[error("{0}")]
+    NotDeskbell(String),
+    /// No secure connection could be made.
+    #[error("a secure connection to the server could not be made ({0})")]
+    Tls(String),
     /// A call that needs a session was made without one.
     #[error("not signed in")]
     NotSignedIn,
@@ -162,6 +175,8 @@ impl ApiError {
             ApiError::Network(_) => ClientErrorCode::Network.into(),
             ApiError::Timeout => ClientErrorCode::Timeout.into(),
             ApiError::Protocol(_) => ClientErrorCode::Protocol.into(),
+            ApiError::NotDeskbell(_) => ClientErrorCode::NotDeskbell.into(),
+            ApiError::Tls(_) => ClientErrorCode::Tls.into(),
             ApiError::NotSignedIn => ClientErrorCode::NotSignedIn.into(),
             ApiError::InvalidUrl(_) => ClientErrorCode::InvalidUrl.into(),
         }

@@ -113,7 +113,7 @@ storeWarning: string | null,
  */
 demo: boolean, };
 
-export type ClientErrorCode = "network" | "timeout" | "protocol" | "not_signed_in" | "invalid_url" | "no_saved_session" | "session_ended" | "stopped" | "store_unavailable" | "store_access_denied" | "store_corrupt" | "store_ambiguous" | "invalid_account" | "invalid_token" | "unknown_ticket" | "unknown_lane" | "unknown_move" | "move_ticket_mismatch" | "notifications_unavailable" | "notification_failed" | "save_failed" | "demo_failed" | "settings_not_saved" | "autostart_failed";
+export type ClientErrorCode = "network" | "timeout" | "protocol" | "not_deskbell" | "tls" | "not_signed_in" | "invalid_url" | "no_saved_session" | "session_ended" | "stopped" | "store_unavailable" | "store_access_denied" | "store_corrupt" | "store_ambiguous" | "invalid_account" | "invalid_token" | "unknown_ticket" | "unknown_lane" | "unknown_move" | "move_ticket_mismatch" | "notifications_unavailable" | "notification_failed" | "save_failed" | "demo_failed" | "settings_not_saved" | "autostart_failed";
 
 export type ErrorCode = ApiErrorCode | ClientErrorCode;
 

@@ -36,16 +36,34 @@ export function errorMessage(e: CommandError): string {
   return capitalize(e.message);
 }
 
-/** Signing in (or starting the demo) failed. */
+/** One sentence: capitalized (unless it starts with an address), with its full stop. */
+function sentence(text: string): string {
+  const t = text.trim();
+  const s = /^[a-z][a-z0-9+.-]*:\/\//i.test(t) ? t : capitalize(t);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+/**
+ * Signing in (or starting the demo) failed. The core has already told a server that is not
+ * Deskbell (`not_deskbell`, naming the address that works when it knows one) and TLS failures
+ * (`tls`) apart, in plain words; the rest is said here.
+ */
 export function loginErrorMessage(e: CommandError, server: string): string {
+  const where = server || 'that address';
   switch (e.code) {
     case 'invalid_credentials':
       return 'Wrong email or password';
     case 'invalid_url':
-      return `“${server}” is not a valid server address. Use the full address, e.g. https://desk.example.com`;
+      return `“${server}” is not a server address. Type it like desk.example.com or https://desk.example.com.`;
     case 'network':
+      return `Could not reach the server at ${where}. Check the address and your connection.`;
     case 'timeout':
-      return `Could not reach the server at ${server || 'that address'}. Check the address and your connection.`;
+      return `Could not reach the server at ${where}: it did not answer in time. Try again in a moment.`;
+    case 'tls':
+      return `Could not make a secure connection to ${where}: ${e.message.replace(/^a secure connection to the server could not be made \((.*)\)$/, '$1')}.`;
+    case 'not_deskbell':
+    case 'not_found':
+      return sentence(e.message);
     case 'rate_limited':
       return 'Too many attempts. Wait a moment and try again.';
     case 'forbidden':

@@ -336,8 +336,11 @@ async fn ack(cli: &Cli, id: i64, email: Option<&str>) -> anyhow::Result<()> {
 }
 
 async fn login(cli: &Cli, email: &str) -> anyhow::Result<()> {
-    let server = cli.server.clone().context("login needs --server URL")?;
-    let api = Api::new(&server)?;
+    let typed = cli.server.clone().context("login needs --server URL")?;
+    let api = Api::connect(&typed)
+        .await
+        .map_err(|e| anyhow::anyhow!("{typed}: {e} ({})", e.code()))?;
+    let server = api.base_url().as_str().trim_end_matches('/').to_string();
     let store = token_store(cli.no_keychain);
     let session = Session::login(api, store.clone(), email, &password()?)
         .await
