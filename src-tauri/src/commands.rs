@@ -12,8 +12,8 @@ use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::error::ClientErrorCode;
 use deskbell_protocol::{
-    Attachment, Board, Comment, Company, CompanyPatch, Id, Member, NewComment, NewTicket, Ticket,
-    TicketPatch, User,
+    Attachment, Board, Comment, Company, CompanyPatch, Id, Lane, LanePatch, Member, NewComment,
+    NewLane, NewTicket, NewUser, Ticket, TicketPatch, User, UserPatch,
 };
 use tauri::Manager;
 
@@ -139,9 +139,34 @@ app_commands! {
         }
     }
 
-    /// The company's users (the UI asks only as an admin, for assignees).
+    /// The company's users with their e-mail addresses (admins; the settings' Members).
     fn users(app) -> Vec<User> {
         Ok(app.state::<AppState>().desk().await?.users().await?)
+    }
+
+    /// Adds a lane (admins); every member's board shows it from the lane event.
+    fn create_lane(app, lane: NewLane) -> Lane {
+        Ok(app.state::<AppState>().desk().await?.create_lane(lane).await?)
+    }
+
+    /// Renames, recolours or moves a lane (admins).
+    fn update_lane(app, lane_id: Id, patch: LanePatch) -> Lane {
+        Ok(app.state::<AppState>().desk().await?.update_lane(lane_id, patch).await?)
+    }
+
+    /// Deletes a lane (admins); its tickets go to "No lane".
+    fn delete_lane(app, lane_id: Id) -> () {
+        Ok(app.state::<AppState>().desk().await?.delete_lane(lane_id).await?)
+    }
+
+    /// Adds a member (admins).
+    fn create_user(app, user: NewUser) -> User {
+        Ok(app.state::<AppState>().desk().await?.create_user(user).await?)
+    }
+
+    /// Changes a member's name, role, password or whether they may sign in (admins).
+    fn update_user(app, user_id: Id, patch: UserPatch) -> User {
+        Ok(app.state::<AppState>().desk().await?.update_user(user_id, patch).await?)
     }
 
     fn settings(app) -> Settings {

@@ -382,6 +382,48 @@ const DEFAULTS = {
     shell.inbox = shell.inbox.map((e) => ({ ...e, read: true }));
     return null;
   },
+  // Administration, like the server (admins only) and the core (lane events become deltas).
+  create_lane: async (args, shell) => {
+    shell.requireAdmin();
+    const lanes = shell.board.lanes;
+    const position = args.lane.position ?? Math.max(-1, ...lanes.map((l) => l.position)) + 1;
+    /** @type {Lane} */
+    const created = { id: shell.nextId++, companyId: 1, name: args.lane.name, color: args.lane.color, position };
+    lanes.push(created);
+    await shell.deltas({ kind: 'laneUpserted', ...created });
+    return created;
+  },
+  update_lane: async (args, shell) => {
+    shell.requireAdmin();
+    const l = shell.board.lanes.find((x) => x.id === args.laneId);
+    if (!l) throw commandError('not_found', 'lane not found');
+    Object.assign(l, args.patch);
+    await shell.deltas({ kind: 'laneUpserted', ...l });
+    return { ...l };
+  },
+  delete_lane: async (args, shell) => {
+    shell.requireAdmin();
+    shell.board.lanes = shell.board.lanes.filter((x) => x.id !== args.laneId);
+    await shell.deltas({ kind: 'laneRemoved', id: args.laneId });
+    return null;
+  },
+  create_user: (args, shell) => {
+    shell.requireAdmin();
+    if (shell.users.some((u) => u.email === args.user.email)) throw commandError('conflict', 'a user with this email already exists');
+    /** @type {User} */
+    const u = { id: shell.nextId++, companyId: 1, name: args.user.name, email: args.user.email, role: args.user.role, active: true };
+    shell.users.push(u);
+    return u;
+  },
+  update_user: (args, shell) => {
+    shell.requireAdmin();
+    const u = shell.users.find((x) => x.id === args.userId);
+    if (!u) throw commandError('not_found', 'user not found');
+    const { password: _password, ...rest } = args.patch;
+    void _password;
+    Object.assign(u, rest);
+    return { ...u };
+  },
   company: (_a, shell) => shell.company,
   update_company: (args, shell) => {
     if (shell.session?.user.role !== 'admin') throw commandError('forbidden', 'only admins may change the company');
@@ -442,6 +484,11 @@ export class FakeShell {
   handle(cmd, fn) {
     /** @type {Handlers} */ (this.handlers)[cmd] = /** @type {any} */ (fn);
     return this;
+  }
+
+  /** Like the server: only admins may administer. */
+  requireAdmin() {
+    if (this.session?.user.role !== 'admin') throw commandError('forbidden', 'only admins may do this');
   }
 
   /** @param {CommandName} cmd */

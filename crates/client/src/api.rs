@@ -484,7 +484,6 @@ impl Api {
     }
 }
 
-/// reqwest errors print the URL, which may carry secrets in a query; keep the cause only.
 /// The addresses to try for what a user typed: as is with a scheme; else `https://`, and
 /// `http://` too for this machine's own addresses.
 fn candidate_urls(address: &str) -> Result<Vec<String>, ApiError> {
@@ -534,6 +533,7 @@ fn tls_failure(e: &reqwest::Error) -> Option<String> {
     None
 }
 
+/// reqwest errors print the URL, which may carry secrets in a query; keep the cause only.
 fn without_url(e: &reqwest::Error) -> String {
     let mut msg = e.to_string();
     if let Some(url) = e.url() {

@@ -30,8 +30,9 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use deskbell_protocol::{
-    ApiErrorCode, Attachment, Comment, Company, CompanyPatch, EventAction, EventEnvelope, Id,
-    Member, NewComment, NewTicket, Resource, SyncMessage, Ticket, TicketPatch, User,
+    ApiErrorCode, Attachment, Comment, Company, CompanyPatch, EventAction, EventEnvelope, Id, Lane,
+    LanePatch, Member, NewComment, NewLane, NewTicket, NewUser, Resource, SyncMessage, Ticket,
+    TicketPatch, User, UserPatch,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -271,6 +272,8 @@ enum PumpCommand {
     Focus(Option<Id>),
     MarkInboxRead,
     Members(Vec<Member>),
+    /// An admin changed the members: load them again (no event says so).
+    ReloadMembers,
     Stop,
 }
 
@@ -734,6 +737,55 @@ impl Desk {
             .await?)
     }
 
+    // Administration (admins; the server refuses others with `forbidden`). Lane changes reach
+    // every member's board as lane events; member changes have no event, so the desk reloads
+    // its member directory after each.
+
+    pub async fn create_lane(&self, new: NewLane) -> Result<Lane, DeskError> {
+        let new = &new;
+        Ok(self
+            .session()
+            .call(|api, token| async move { api.create_lane(&token, new).await })
+            .await?)
+    }
+
+    pub async fn update_lane(&self, lane_id: Id, patch: LanePatch) -> Result<Lane, DeskError> {
+        let patch = &patch;
+        Ok(self
+            .session()
+            .call(|api, token| async move { api.update_lane(&token, lane_id, patch).await })
+            .await?)
+    }
+
+    /// Deletes a lane; its tickets go to "No lane".
+    pub async fn delete_lane(&self, lane_id: Id) -> Result<(), DeskError> {
+        Ok(self
+            .session()
+            .call(|api, token| async move { api.delete_lane(&token, lane_id).await })
+            .await?)
+    }
+
+    pub async fn create_user(&self, new: NewUser) -> Result<User, DeskError> {
+        let new = &new;
+        let user = self
+            .session()
+            .call(|api, token| async move { api.create_user(&token, new).await })
+            .await?;
+        let _ = self.pump.send(PumpCommand::ReloadMembers);
+        Ok(user)
+    }
+
+    /// Renames, changes the role, deactivates / reactivates or resets the password of a member.
+    pub async fn update_user(&self, user_id: Id, patch: UserPatch) -> Result<User, DeskError> {
+        let patch = &patch;
+        let user = self
+            .session()
+            .call(|api, token| async move { api.update_user(&token, user_id, patch).await })
+            .await?;
+        let _ = self.pump.send(PumpCommand::ReloadMembers);
+        Ok(user)
+    }
+
     fn observe_result(&self, result: Result<Ticket, SessionError>) -> Result<Ticket, DeskError> {
         self.ops.observe_result(result)
     }
@@ -1029,6 +1081,7 @@ impl Pump {
             PumpCommand::Snooze(id, snooze) => self.policy.snooze(id, snooze, now),
             PumpCommand::Focus(id) => self.policy.set_focused(id),
             PumpCommand::MarkInboxRead => self.policy.mark_inbox_read(),
+            PumpCommand::ReloadMembers => self.load_members(),
             PumpCommand::Members(members) => {
                 self.members_loading = false;
                 // An empty answer after a failure keeps what was known.

@@ -1,7 +1,7 @@
 // Generated from src-tauri/src/commands.rs and src-tauri/src/contract.rs by
 // `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract`. Do not edit by hand.
 
-import type { Attachment, Board, Comment, Company, CompanyPatch, Member, NewComment, NewTicket, Ticket, TicketPatch, User } from './protocol';
+import type { Attachment, Board, Comment, Company, CompanyPatch, Lane, LanePatch, Member, NewComment, NewLane, NewTicket, NewUser, Ticket, TicketPatch, User, UserPatch } from './protocol';
 import type { ConnectionState, DeskEvent, InboxEntry, SessionInfo, Settings, Snooze } from './client';
 
 /** Every command: its arguments (as `invoke` takes them) and its answer. */
@@ -22,6 +22,11 @@ export interface Commands {
   upload_attachment: { args: { ticketId: number; fileName: string; contentType: string; bytes: Array<number> }; answer: Attachment };
   save_attachment: { args: { attachmentId: number; fileName: string }; answer: string };
   users: { args: {}; answer: Array<User> };
+  create_lane: { args: { lane: NewLane }; answer: Lane };
+  update_lane: { args: { laneId: number; patch: LanePatch }; answer: Lane };
+  delete_lane: { args: { laneId: number }; answer: null };
+  create_user: { args: { user: NewUser }; answer: User };
+  update_user: { args: { userId: number; patch: UserPatch }; answer: User };
   settings: { args: {}; answer: Settings };
   set_settings: { args: { settings: Settings }; answer: Settings };
   mark_read: { args: { ticketId: number }; answer: null };
@@ -72,8 +77,18 @@ export function commands(call: Call) {
      * saved to.
      */
     saveAttachment: (attachmentId: number, fileName: string) => call('save_attachment', { attachmentId, fileName }),
-    /** The company's users (the UI asks only as an admin, for assignees). */
+    /** The company's users with their e-mail addresses (admins; the settings' Members). */
     users: () => call('users', {}),
+    /** Adds a lane (admins); every member's board shows it from the lane event. */
+    createLane: (lane: NewLane) => call('create_lane', { lane }),
+    /** Renames, recolours or moves a lane (admins). */
+    updateLane: (laneId: number, patch: LanePatch) => call('update_lane', { laneId, patch }),
+    /** Deletes a lane (admins); its tickets go to "No lane". */
+    deleteLane: (laneId: number) => call('delete_lane', { laneId }),
+    /** Adds a member (admins). */
+    createUser: (user: NewUser) => call('create_user', { user }),
+    /** Changes a member's name, role, password or whether they may sign in (admins). */
+    updateUser: (userId: number, patch: UserPatch) => call('update_user', { userId, patch }),
     settings: () => call('settings', {}),
     setSettings: (settings: Settings) => call('set_settings', { settings }),
     /** The user has seen this ticket: it leaves the urgent count. */
