@@ -7,6 +7,7 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod badge;
 mod commands;
 mod contract;
 mod demo;
@@ -104,6 +105,10 @@ fn window_state_plugin() -> tauri::plugin::TauriPlugin<tauri::Wry> {
 fn main() {
     let args = parse_args();
     init_logs();
+    // Tray hosts show the indicator's title, which is the application name: without it, the
+    // binary's lowercase name.
+    #[cfg(target_os = "linux")]
+    glib::set_application_name("Deskbell");
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         ?args,
@@ -180,6 +185,7 @@ fn main() {
                     let _ = window.hide();
                     // Kept now too, not only at exit (a session may end without one).
                     let _ = window.app_handle().save_window_state(WINDOW_STATE_FLAGS);
+                    shell::closed_to_tray(window.app_handle());
                 }
             }
         })

@@ -79,6 +79,7 @@ mod tests {
             theme: Theme::Dark,
             last_server: Some("http://127.0.0.1:7878".into()),
             last_email: Some("agent1@acme.test".into()),
+            close_to_tray_explained: true,
         };
         save(&settings, &dir.path().join("nested")).unwrap();
         assert_eq!(load(&dir.path().join("nested")), settings);

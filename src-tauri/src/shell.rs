@@ -138,6 +138,22 @@ impl AppState {
         Ok(settings)
     }
 
+    /// The window closed to the tray: the first time, a notification says Deskbell keeps
+    /// running there (the settings remember it was said).
+    pub fn explain_close_to_tray(&self) {
+        let mut notice = None;
+        if let Err(e) = self.update_settings(|s| notice = s.take_close_to_tray_notice()) {
+            tracing::warn!(error = %e.message, "cannot remember the close-to-tray notice");
+        }
+        if let Some((summary, body)) = notice {
+            std::thread::spawn(move || {
+                if let Err(e) = deskbell_client::alerts::show_notice(summary, body) {
+                    tracing::info!(error = %e, "the close-to-tray notice was not shown");
+                }
+            });
+        }
+    }
+
     #[allow(clippy::result_large_err)]
     fn update_settings(
         &self,
@@ -251,6 +267,11 @@ fn session_info(server: &str, session: &Session, store: &StoreChoice, demo: bool
         store_warning: store.warning.clone(),
         demo,
     }
+}
+
+/// The main window was closed and Deskbell keeps running in the tray.
+pub fn closed_to_tray(app: &AppHandle) {
+    app.state::<AppState>().explain_close_to_tray();
 }
 
 /// Runs a new session: the core, and the task forwarding its events. Replaces (and stops) the
@@ -610,6 +631,8 @@ pub async fn set_settings(app: &AppHandle, settings: Settings) -> Result<Setting
     let state = app.state::<AppState>();
     let mut settings = settings;
     let previous = state.settings();
+    // The window's copy may predate the notice (it is said while the window is closed).
+    settings.close_to_tray_explained |= previous.close_to_tray_explained;
     let autostart = if settings.launch_at_login != previous.launch_at_login {
         let applied = apply_launch_at_login(app, settings.launch_at_login);
         if applied.is_err() {

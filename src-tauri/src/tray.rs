@@ -41,6 +41,18 @@ impl Look {
     }
 }
 
+/// The state's icon with the urgent count drawn in (none: the icon as is).
+fn badged(icon: Image<'static>, badge: Option<&str>) -> Image<'static> {
+    match badge {
+        None => icon,
+        Some(text) => {
+            let (width, height) = (icon.width(), icon.height());
+            let rgba = crate::badge::with_badge(icon.rgba(), width, height, text);
+            Image::new_owned(rgba, width, height)
+        }
+    }
+}
+
 /// What the tray shows: the connection state (`None`: no session), the urgent count, demo or not.
 #[derive(Clone, Debug, Default)]
 struct View {
@@ -53,6 +65,8 @@ struct View {
 #[derive(Clone, Debug, PartialEq, Default)]
 struct Shown {
     look: Option<Look>,
+    /// What the icon's badge says (the urgent count).
+    badge: Option<String>,
     status: String,
     title: Option<String>,
     session_actions: bool,
@@ -129,6 +143,7 @@ impl View {
     fn shown(&self) -> Shown {
         Shown {
             look: Some(self.look()),
+            badge: crate::badge::badge_text(self.urgent),
             status: self.status(),
             title: (self.urgent > 0).then(|| self.urgent.to_string()),
             session_actions: self.has_session(),
@@ -220,9 +235,10 @@ impl Tray {
             return;
         }
         let result = (|| -> tauri::Result<()> {
-            if next.look != shown.look {
+            if next.look != shown.look || next.badge != shown.badge {
                 if let Some(look) = next.look {
-                    self.icon.set_icon(Some(look.icon()))?;
+                    self.icon
+                        .set_icon(Some(badged(look.icon(), next.badge.as_deref())))?;
                 }
             }
             if next.status != shown.status {

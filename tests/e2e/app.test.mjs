@@ -86,6 +86,7 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     assert.equal(entry('Do not disturb').checked, false, 'Do not disturb starts off');
     assert.equal(entry('Reconnect now').enabled, false, 'nothing to reconnect while Live');
     assert.equal(entry('Sign out').enabled, true, 'Sign out offered with a session');
+    assert.equal(item.title, 'Deskbell', 'the tray names the app as it is written');
   });
 
   step('board-equals-server', 'the board has the lanes and cards of the server', async () => {

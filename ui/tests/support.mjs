@@ -262,6 +262,7 @@ export function defaultSettings() {
     theme: 'system',
     lastServer: 'https://desk.acme.test',
     lastEmail: 'alex@acme.test',
+    closeToTrayExplained: false,
   };
 }
 

@@ -1605,6 +1605,19 @@ impl Notifier for DesktopNotifier {
     }
 }
 
+/// A plain notice from the app (not about a ticket: no actions, normal urgency, no sound),
+/// e.g. that it keeps running in the tray. Blocks while the notification server answers.
+pub fn show_notice(summary: &str, body: &str) -> Result<(), NotifyError> {
+    let mut n = notify_rust::Notification::new();
+    n.appname(APP_NAME).summary(summary).body(body);
+    if let Some(icon) = cached_asset("deskbell-icon.png", ICON_PNG) {
+        n.icon(&icon.to_string_lossy());
+    }
+    n.show()
+        .map(|_| ())
+        .map_err(|e| NotifyError::Unavailable(e.to_string()))
+}
+
 /// Runs on a blocking thread: shows, then waits for the action or the close.
 fn show_and_wait(
     notification: notify_rust::Notification,

@@ -94,6 +94,26 @@ pub struct Settings {
     /// Pre-filled on the login form; the session itself is in the keychain.
     pub last_server: Option<String>,
     pub last_email: Option<String>,
+    /// The first close to the tray said that Deskbell keeps running there (said once).
+    pub close_to_tray_explained: bool,
+}
+
+/// What the first close to the tray says, as a notification (the window is gone by then).
+pub const CLOSE_TO_TRAY_NOTICE: (&str, &str) = (
+    "Deskbell is still running",
+    "It keeps watching for urgent tickets from the tray. Quit it from the tray menu.",
+);
+
+impl Settings {
+    /// The window just closed to the tray: the notice to show if this is the first time (it is
+    /// then marked as shown, so that it is said once).
+    pub fn take_close_to_tray_notice(&mut self) -> Option<(&'static str, &'static str)> {
+        if self.close_to_tray_explained {
+            return None;
+        }
+        self.close_to_tray_explained = true;
+        Some(CLOSE_TO_TRAY_NOTICE)
+    }
 }
 
 impl Default for Settings {
@@ -105,6 +125,7 @@ impl Default for Settings {
             theme: Theme::System,
             last_server: None,
             last_email: None,
+            close_to_tray_explained: false,
         }
     }
 }
@@ -112,6 +133,20 @@ impl Default for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_close_to_the_tray_is_explained_once() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            settings.take_close_to_tray_notice(),
+            Some(CLOSE_TO_TRAY_NOTICE)
+        );
+        assert!(settings.close_to_tray_explained);
+        assert_eq!(settings.take_close_to_tray_notice(), None);
+        // Older settings files (without the field) have not explained it yet.
+        let old: Settings = serde_json::from_str(r#"{"closeToTray": true}"#).unwrap();
+        assert!(!old.close_to_tray_explained);
+    }
 
     #[test]
     fn errors_keep_their_codes_and_conflicts_their_ticket() {

@@ -290,6 +290,8 @@ impl Board {
             },
             Resource::Ticket | Resource::Comment | Resource::Attachment => match &event.ticket {
                 Some(ticket) => self.upsert_ticket(ticket, event.seq),
+                // An attachment changes nothing on its ticket: its events carry none.
+                None if resource == Resource::Attachment => Applied::unchanged(),
                 None => {
                     tracing::warn!(
                         seq = event.seq,

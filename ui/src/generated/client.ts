@@ -137,4 +137,8 @@ closeToTray: boolean, theme: Theme,
 /**
  * Pre-filled on the login form; the session itself is in the keychain.
  */
-lastServer: string | null, lastEmail: string | null, };
+lastServer: string | null, lastEmail: string | null, 
+/**
+ * The first close to the tray said that Deskbell keeps running there (said once).
+ */
+closeToTrayExplained: boolean, };

@@ -18,6 +18,7 @@ export const DEFAULT_SETTINGS: Settings = {
   theme: 'system',
   lastServer: null,
   lastEmail: null,
+  closeToTrayExplained: false,
 };
 
 export class SessionStore {
