@@ -195,4 +195,78 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
     assert.equal(assigned.acknowledgedBy, apps[email].user.id, 'taking it counts as acknowledging it');
     use(email);
   });
+
+  // Issue 19: who wrote what, handing a ticket to a colleague, and lanes changed by an admin,
+  // seen live in the agents' apps.
+  step('comment-authors', "a colleague's comment shows their name and role in the other app; the requester's message theirs", async () => {
+    const ticket = await admin.createTicket({
+      title: `E2E who wrote this ${Date.now()}`,
+      requester: { name: 'Rosa Requester', contact: 'rosa@example.test' },
+      priority: 'normal',
+      message: 'My screen went dark.',
+    });
+    state.third = ticket;
+    const b = use(AGENT);
+    await waitFor(async () => (await b.$(SEL.cardById(ticket.id))).isExisting(), TIMEOUT.ui, 'the new card in agent1\'s app');
+    await (await b.$(SEL.cardById(ticket.id))).click();
+    await waitFor(async () => (await (await b.$(SEL.drawer)).getAttribute('data-ticket-id')) === String(ticket.id),
+      TIMEOUT.ui, 'the drawer on the ticket');
+    // agent2 answers (from its own session); agent1's open drawer shows it, named.
+    await apis[AGENT2].request('POST', `/api/tickets/${ticket.id}/comments`, { body: { body: 'Try another cable, please.' } });
+    const colleague = state.names[apps[AGENT2].user.id];
+    const authors = async () => b.execute(() => [...document.querySelectorAll('[data-testid="comment"]')].map((c) => [
+      c.querySelector('[data-testid="comment-author"]')?.textContent?.trim() ?? '',
+      c.querySelector('[data-testid="comment-badge"]')?.textContent?.trim() ?? '',
+    ]));
+    await waitFor(async () => (await authors()).length === 2, TIMEOUT.ui, 'two comments in agent1\'s drawer');
+    assert.deepEqual(await authors(), [['Rosa Requester', 'Requester'], [colleague, 'Agent']]);
+  });
+
+  step('assign-to-colleague', 'an agent hands the open ticket to a colleague; it moves to their board', async () => {
+    const ticket = state.third;
+    const b = use(AGENT);
+    const colleague = apps[AGENT2].user.id;
+    const select = await b.$(tid('drawer-assignee'));
+    await select.selectByAttribute('value', String(colleague));
+    await until(async () => (await admin.ticket(ticket.id)).assigneeId === colleague,
+      { timeout: TIMEOUT.ui, message: 'assigned to agent2 on the server' });
+    use(AGENT2);
+    await waitFor(async () => (await apps[AGENT2].browser.$(SEL.cardById(ticket.id))).isExisting(), TIMEOUT.ui,
+      'the card on agent2\'s board');
+    use(AGENT);
+    await (await b.$(SEL.drawerClose)).click().catch(() => {});
+  });
+
+  step('lanes-live', "an admin's new lane and its new place show on the agents' boards at once", async () => {
+    const name = `E2E lane ${Date.now()}`;
+    const created = (await admin.request('POST', '/api/lanes', { body: { name, color: '#2b8a3e' } })).body;
+    const laneIds = async (email) => apps[email].browser.execute((sel) =>
+      [...document.querySelectorAll(sel)].map((l) => l.getAttribute('data-lane-id')), SEL.lane);
+    for (const email of [AGENT, AGENT2]) {
+      use(email);
+      await waitFor(async () => (await laneIds(email)).includes(String(created.id)), TIMEOUT.ui,
+        `${email}: the new lane shown`);
+    }
+    // Moved first, as the app's team settings reorder: every lane gets its new index.
+    const byPosition = (a, b) => a.position - b.position || a.id - b.id;
+    const before = (await admin.request('GET', '/api/lanes')).body.sort(byPosition);
+    const wanted = [created, ...before.filter((l) => l.id !== created.id)];
+    for (const [i, lane] of wanted.entries()) {
+      const current = before.find((l) => l.id === lane.id);
+      if (current.position !== i) await admin.request('PATCH', `/api/lanes/${lane.id}`, { body: { position: i } });
+    }
+    const lanes = (await admin.request('GET', '/api/lanes')).body;
+    const first = [...lanes].sort(byPosition)[0].id;
+    for (const email of [AGENT, AGENT2]) {
+      use(email);
+      await waitFor(async () => (await laneIds(email)).filter((id) => id !== 'none')[0] === String(first), TIMEOUT.ui,
+        `${email}: the lanes in the server's order`);
+    }
+    assert.equal(first, created.id, 'the moved lane is first');
+    await admin.request('DELETE', `/api/lanes/${created.id}`);
+    for (const email of [AGENT, AGENT2]) {
+      await waitFor(async () => !(await laneIds(email)).includes(String(created.id)), TIMEOUT.ui,
+        `${email}: the deleted lane gone`);
+    }
+  });
 });

@@ -274,6 +274,12 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
   });
 
   step('server-killed-reconnecting', 'killing the server (SIGKILL) turns the pill to Reconnecting', async () => {
+    // The ticket stays open through the outage: the next step checks that its thread recovers.
+    await (await browser.$(SEL.cardById(state.ticket.id))).click();
+    await waitFor(async () => (await (await browser.$(SEL.drawer)).getAttribute('data-ticket-id')) === String(state.ticket.id),
+      TIMEOUT.ui, 'the drawer on the ticket');
+    await waitFor(async () => (await browser.$$(tid('comment'))).length > 0, TIMEOUT.ui, 'its comments loaded');
+    state.commentsBefore = (await browser.$$(tid('comment'))).length;
     await server.kill();
     await waitPill('reconnecting', /^Reconnecting/, TIMEOUT.live);
     // "Retry now" is offered while reconnecting, in the window and in the tray.
@@ -288,6 +294,8 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     // by replay (or a reset), not only show what it had.
     await admin.login(ADMIN);
     await agent.login(AGENT);
+    const missed = `Written while the app was offline ${Date.now()}`;
+    await admin.request('POST', `/api/tickets/${state.ticket.id}/comments`, { body: { body: missed } });
     const during = await admin.createTicket({
       title: `E2E created while the app reconnects ${Date.now()}`,
       requester: { name: 'Rita Replay' },
@@ -301,6 +309,13 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     await waitTrayStatus(/^Live\b/, TIMEOUT.ui, 'after the restart');
     await waitBoardEqualsServer(TIMEOUT.ui, 'after the server restart');
     assert.ok(await uiCard(during.id), 'the ticket made meanwhile is shown');
+    // The open drawer recovered: the comment written during the outage is in its thread.
+    await waitFor(async () => (await browser.$(tid('comments')).getText()).includes(missed), TIMEOUT.ui,
+      'the open drawer never showed the comment written during the outage');
+    assert.equal(await browser.$(tid('comments-failed')).isExisting(), false, 'no "could not be loaded" left');
+    assert.ok((await browser.$$(tid('comment'))).length > state.commentsBefore, 'the thread grew');
+    await (await browser.$(SEL.drawerClose)).click();
+    await waitFor(async () => !(await (await browser.$(SEL.drawer)).isDisplayed()), TIMEOUT.ui, 'the drawer never closed');
     // Catching up replays no old escalation as a new alert.
     assert.equal(notificationsFor(state.ticket).length, 1, 'no second notification after the restart');
   }, 180_000);
