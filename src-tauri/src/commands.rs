@@ -144,6 +144,18 @@ app_commands! {
         Ok(app.state::<AppState>().desk().await?.users().await?)
     }
 
+    /// Opens a web or e-mail link from a ticket in the system's browser or mail program.
+    fn open_link(app, url: String) -> () {
+        let _ = app;
+        crate::links::open(&url)
+    }
+
+    /// The UI painted its first frame (the window waits for it before it is shown).
+    fn window_painted(app) -> () {
+        shell::window_painted(&app);
+        Ok(())
+    }
+
     /// Adds a lane (admins); every member's board shows it from the lane event.
     fn create_lane(app, lane: NewLane) -> Lane {
         Ok(app.state::<AppState>().desk().await?.create_lane(lane).await?)

@@ -12,6 +12,7 @@ mod commands;
 mod contract;
 mod demo;
 mod downloads;
+mod links;
 mod settings_file;
 mod shell;
 mod tray;
@@ -152,7 +153,7 @@ fn main() {
             shell::quit_on_signals(handle.clone());
 
             if !args.hidden || !has_tray {
-                shell::show_main_window(&handle);
+                shell::show_main_window_when_painted(&handle);
             }
             if args.demo {
                 let app = handle.clone();

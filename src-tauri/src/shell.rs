@@ -83,6 +83,8 @@ pub struct AppState {
     /// What the UI's drawer shows and whether the main window has the focus: together, the
     /// ticket the user is looking at (see [`set_open_ticket`]).
     focus: std::sync::Mutex<Focus>,
+    /// The window waits for the UI's first paint before it is shown (never blank).
+    show_when_painted: AtomicBool,
 }
 
 /// The ticket in the open drawer and the main window's focus.
@@ -117,6 +119,7 @@ impl AppState {
             quitting: AtomicBool::new(false),
             tray: OnceLock::new(),
             focus: std::sync::Mutex::new(Focus::default()),
+            show_when_painted: AtomicBool::new(false),
         }
     }
 
@@ -247,6 +250,41 @@ impl AppState {
                 }
             })
             .await
+    }
+}
+
+/// How long the window waits for the UI's first paint before it is shown anyway.
+const FIRST_PAINT_PATIENCE: Duration = Duration::from_secs(4);
+
+/// At start: the window is shown once the UI has painted ([`window_painted`]), so that it is
+/// never a blank rectangle (WebKit takes a few seconds to start); after
+/// [`FIRST_PAINT_PATIENCE`] it is shown anyway.
+pub fn show_main_window_when_painted(app: &AppHandle) {
+    app.state::<AppState>()
+        .show_when_painted
+        .store(true, Ordering::SeqCst);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(FIRST_PAINT_PATIENCE).await;
+        if app
+            .state::<AppState>()
+            .show_when_painted
+            .swap(false, Ordering::SeqCst)
+        {
+            tracing::warn!("the UI did not paint in time: showing the window anyway");
+            show_main_window(&app);
+        }
+    });
+}
+
+/// The UI painted its first frame: show the window if it waits for that.
+pub fn window_painted(app: &AppHandle) {
+    if app
+        .state::<AppState>()
+        .show_when_painted
+        .swap(false, Ordering::SeqCst)
+    {
+        show_main_window(app);
     }
 }
 

@@ -377,6 +377,8 @@ const DEFAULTS = {
     return { ...t };
   },
   snooze: () => null,
+  window_painted: () => null,
+  open_link: () => null,
   set_open_ticket: () => null,
   inbox: (_a, shell) => shell.inbox,
   mark_inbox_read: async (_a, shell) => {

@@ -161,3 +161,24 @@ describe('the thread survives the network', () => {
     });
   });
 });
+
+describe('links', () => {
+  test('links in the title and in comments open through the shell, not in the app', async (t) => {
+    const shell = new FakeShell();
+    shell.board.tickets[0].title = 'Printer on fire, see www.example.com/status.';
+    shell.commentsByTicket.set(101, [comment(1, 3, 'Logs at https://logs.example.com/x?id=4 (and mailto:ops@example.com).')]);
+    await withApp(t, shell, async (page) => {
+      await openTicket(page, 101);
+      await until(async () => (await page.locator(`${tid('comments')} ${tid('link')}`).count()) === 2, 'two links in the comment');
+      const hrefs = await page.locator(tid('link')).evaluateAll((els) => els.map((e) => e.getAttribute('href')));
+      assert.deepEqual(hrefs, ['https://www.example.com/status', 'https://logs.example.com/x?id=4', 'mailto:ops@example.com']);
+      const before = page.url();
+      await page.locator(`${tid('comments')} ${tid('link')}`).first().click();
+      await until(() => shell.callsOf('open_link').length === 1, 'open_link called');
+      assert.deepEqual(shell.callsOf('open_link')[0].args, { url: 'https://logs.example.com/x?id=4' });
+      assert.equal(page.url(), before, 'the app did not navigate');
+      await page.locator(`${tid('drawer-title')} ${tid('link')}`).click();
+      await until(() => shell.callsOf('open_link').length === 2, 'the title link too');
+    });
+  });
+});
