@@ -207,8 +207,16 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
     });
     state.third = ticket;
     const b = use(AGENT);
+    // A drawer left open by an earlier step would cover the board.
+    const open = await b.$(SEL.drawer);
+    if (await open.isDisplayed()) {
+      await (await b.$(SEL.drawerClose)).click();
+      await waitFor(async () => !(await open.isDisplayed()), TIMEOUT.ui, 'the earlier drawer closed');
+    }
     await waitFor(async () => (await b.$(SEL.cardById(ticket.id))).isExisting(), TIMEOUT.ui, 'the new card in agent1\'s app');
-    await (await b.$(SEL.cardById(ticket.id))).click();
+    const card = await b.$(SEL.cardById(ticket.id));
+    await card.scrollIntoView({ block: 'center', inline: 'center' });
+    await card.click();
     await waitFor(async () => (await (await b.$(SEL.drawer)).getAttribute('data-ticket-id')) === String(ticket.id),
       TIMEOUT.ui, 'the drawer on the ticket');
     // agent2 answers (from its own session); agent1's open drawer shows it, named.

@@ -278,7 +278,8 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     await (await browser.$(SEL.cardById(state.ticket.id))).click();
     await waitFor(async () => (await (await browser.$(SEL.drawer)).getAttribute('data-ticket-id')) === String(state.ticket.id),
       TIMEOUT.ui, 'the drawer on the ticket');
-    await waitFor(async () => (await browser.$$(tid('comment'))).length > 0, TIMEOUT.ui, 'its comments loaded');
+    await waitFor(async () => (await browser.$(tid('comments')).isExisting())
+      && !(await (await browser.$(SEL.drawer)).getText()).includes('Loading comments'), TIMEOUT.ui, 'its comments loaded');
     state.commentsBefore = (await browser.$$(tid('comment'))).length;
     await server.kill();
     await waitPill('reconnecting', /^Reconnecting/, TIMEOUT.live);
