@@ -157,9 +157,11 @@ export async function uiCard(id) {
 }
 
 /** Differences between the UI's board and the server's (`snapshot`, GET /api/board as the
- *  signed-in user); [] when equal. */
+ *  signed-in user); [] when equal. The UI hides closed tickets by default ("View" menu, "Hide
+ *  closed"; its lane counts count what it shows): they are left out of the comparison. */
 export function boardDiff(ui, snapshot) {
   const diffs = [];
+  snapshot = { ...snapshot, tickets: snapshot.tickets.filter((t) => t.status !== 'closed') };
   const wantLanes = [null, ...[...snapshot.lanes].sort((a, b) => a.position - b.position).map((l) => l.id)];
   const gotLanes = ui.map((l) => l.laneId);
   if (JSON.stringify(gotLanes) !== JSON.stringify(wantLanes)) {

@@ -123,7 +123,8 @@ describe('urgent tickets on the board', () => {
       await shell.deltas({ kind: 'ticketUpserted', ...ticket(110, { priority: 'urgent', acknowledgedBy: 1, acknowledgedAt: minutesAgo(0), version: 2 }) });
       await untilShown(page, [101], 'acknowledged: out of the filter');
       await page.locator(tid('filter-clear')).click();
-      await untilShown(page, [101, 102, 103, 104, 105, 106, 107, 108, 109, 110], 'cleared');
+      // #108 is closed: hidden by default ("Hide closed", tests/view.test.mjs).
+      await untilShown(page, [101, 102, 103, 104, 105, 106, 107, 109, 110], 'cleared');
     });
   });
 
@@ -135,7 +136,8 @@ describe('urgent tickets on the board', () => {
       await untilText(page.locator(tid('filter-only')), /These 2 tickets/, 'the filter says so');
       assert.equal(await page.locator(tid('ticket-drawer')).isVisible(), false, 'several tickets: no drawer');
       await page.locator(tid('filter-only-clear')).click();
-      await untilShown(page, [101, 102, 103, 104, 105, 106, 107, 108, 109], 'every ticket again');
+      // #108 is closed: hidden by default ("Hide closed", tests/view.test.mjs).
+      await untilShown(page, [101, 102, 103, 104, 105, 106, 107, 109], 'every ticket again');
       assert.equal(await page.locator(tid('filter-only')).count(), 0);
 
       // The general "Clear" clears it too.
@@ -144,7 +146,7 @@ describe('urgent tickets on the board', () => {
       await drawer(page, 104).waitFor();
       await page.locator(tid('drawer-close')).click();
       await page.locator(tid('filter-clear')).click();
-      await untilShown(page, [101, 102, 103, 104, 105, 106, 107, 108, 109], 'cleared');
+      await untilShown(page, [101, 102, 103, 104, 105, 106, 107, 109], 'cleared');
     });
   });
 });
@@ -349,7 +351,7 @@ describe('top bar: inbox and muted state', () => {
     });
   });
 
-  test('at 1200 px the top bar wraps no more than before (two rows), with the bell, DND and the ticket filter', async (t) => {
+  test('at 1200 px the top bar stays one row, with the bell, DND and the ticket filter', async (t) => {
     const settings = defaultSettings();
     settings.alerts.doNotDisturb = true;
     const shell = new FakeShell({ session: session(ADMIN), board: urgentBoard(), settings });
@@ -361,7 +363,8 @@ describe('top bar: inbox and muted state', () => {
       await page.locator(tid('filter-only')).waitFor();
       await page.locator(tid('filter-priority')).selectOption('unacknowledged');
       await page.locator(tid('search')).fill('something');
-      await until(async () => (await topbarRows(page)) <= 2, 'at most two rows', 2000).catch(async (e) => {
+      // It used to wrap to two rows here; it no longer wraps (tests/layout.test.mjs).
+      await until(async () => (await topbarRows(page)) === 1, 'one row', 2000).catch(async (e) => {
         throw new Error(`${e.message}: ${await topbarRows(page)} rows`);
       });
     }, { viewport: { width: 1200, height: 800 } });

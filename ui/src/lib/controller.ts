@@ -191,7 +191,9 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     session.members = new Map();
     threads.clear();
     alerts.clear();
-    ui.resetFilters();
+    // Another account: the search and "these tickets" were for the previous one; the view
+    // (filters, density…) is this computer's user's and stays (lib/stores/view.svelte.ts).
+    ui.clearMoment();
     ui.openTicketId = null;
   }
   loadedFor = key;
@@ -278,6 +280,8 @@ function leaveSession(): void {
   ui.newTicketOpen = false;
   ui.movingTicketId = null;
   ui.preferencesOpen = false;
+  ui.shortcutsOpen = false;
+  ui.switcherOpen = false;
 }
 
 export async function signIn(server: string, email: string, password: string): Promise<void> {

@@ -37,6 +37,10 @@ export class UiStore {
   preferencesOpen = $state(false);
   /** The "New ticket" form is open. */
   newTicketOpen = $state(false);
+  /** The keyboard shortcut sheet ("?") is open. */
+  shortcutsOpen = $state(false);
+  /** The quick switcher (Ctrl+K) is open. */
+  switcherOpen = $state(false);
 
   toasts: Toast[] = $state([]);
   /** The polite live region's text (moves, results). */
@@ -62,6 +66,12 @@ export class UiStore {
   announce(text: string): void {
     this.announcement = '';
     queueMicrotask(() => (this.announcement = text));
+  }
+
+  /** Forgets what answered the moment (search, "these tickets"); the remembered view stays. */
+  clearMoment(): void {
+    this.search = '';
+    this.onlyIds = null;
   }
 
   resetFilters(): void {
