@@ -109,6 +109,31 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
     }
   });
 
+  step('fits-1024', 'at 1024×700 the top bar is one row and the last lane can be scrolled into view', async () => {
+    await browser.setWindowSize(1024, 700);
+    await waitFor(async () => (await browser.execute(() => window.innerWidth)) <= 1024, TIMEOUT.ui,
+      'the window never became 1024 px wide');
+    const bar = await browser.execute(() => {
+      const top = document.querySelector('.topbar');
+      const r = top?.getBoundingClientRect();
+      const rows = new Set([...(top?.children ?? [])].map((c) => Math.round(c.getBoundingClientRect().top / 8)));
+      return { height: r?.height ?? 0, width: r?.width ?? 0, rows: rows.size, scrollWidth: top?.scrollWidth ?? 0 };
+    });
+    assert.ok(bar.height > 0 && bar.height <= 60, `one row high (${JSON.stringify(bar)})`);
+    assert.equal(bar.rows, 1, `every part on one row (${JSON.stringify(bar)})`);
+    assert.ok(bar.scrollWidth <= bar.width + 1, `nothing overflows (${JSON.stringify(bar)})`);
+    const last = await browser.execute((sel) => {
+      const lanes = [...document.querySelectorAll(sel)];
+      const lane = lanes[lanes.length - 1];
+      lane?.scrollIntoView({ inline: 'end', block: 'nearest' });
+      const r = lane?.getBoundingClientRect();
+      return r ? { left: r.left, right: r.right, width: window.innerWidth } : null;
+    }, SEL.lane);
+    assert.ok(last && last.right <= last.width + 1 && last.left >= 0, `the last lane in view (${JSON.stringify(last)})`);
+    await browser.saveScreenshot(join(shots, 'board-1024x700.png'));
+    await browser.setWindowSize(1200, 800);
+  });
+
   step('keychain-entry', 'the refresh token is in the keychain (gnome-keyring)', async () => {
     const user = keychainUser(AGENT, serverUrl);
     const secret = await until(() => secretLookup(user), {
