@@ -17,6 +17,21 @@ import { join } from 'node:path';
 
 import { ADMIN, Api, DEMO_PASSWORD, env, keychainUsers, openApp, until } from '../../tests/e2e/support.mjs';
 
+/** WebKit's compositing as the app runs it (src-tauri/src/rendering.rs decides when not told). */
+function compositingMode() {
+  if (process.env.WEBKIT_DISABLE_COMPOSITING_MODE === '1') return 'off (WEBKIT_DISABLE_COMPOSITING_MODE=1): WebKit paints on the CPU';
+  if (process.env.DESKBELL_COMPOSITING === 'on') return "on (DESKBELL_COMPOSITING=on): OpenGL through Mesa's llvmpipe, Xvfb has no GPU";
+  let gpu = false;
+  try {
+    gpu = readdirSync('/dev/dri').some((n) => n.startsWith('renderD'));
+  } catch {
+    gpu = false;
+  }
+  return gpu
+    ? "on (the app's choice: a GPU render node is there)"
+    : "off (the app's choice: no GPU render node, so WebKit paints on the CPU)";
+}
+
 // --- configuration --------------------------------------------------------------------------------
 
 function positiveInts(name, fallback) {
@@ -624,9 +639,7 @@ function machine() {
     profile: config.profile,
     rustc: sh('rustc', ['--version']),
     display: 'Xvfb 1400×900×24, window 1200×800',
-    compositing: process.env.WEBKIT_DISABLE_COMPOSITING_MODE === '1'
-      ? 'off (WEBKIT_DISABLE_COMPOSITING_MODE=1): WebKit paints on the CPU'
-      : "on (WebKitGTK's default): OpenGL through Mesa's llvmpipe, Xvfb has no GPU",
+    compositing: compositingMode(),
   };
 }
 

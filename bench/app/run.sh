@@ -39,7 +39,8 @@ else
   cargo build -p deskbell-notify-capture
   profile=release
   export BENCH_APP_OUT="${BENCH_APP_OUT:-$ROOT/bench/app}"
-  # The report measures what a desktop gets by default: accelerated compositing on.
+  # The report measures what the app does by default: the e2e runner leaves compositing to the
+  # app, which turns it off where rendering would be in software (src-tauri/src/rendering.rs).
   export E2E_WEBKIT_COMPOSITING="${E2E_WEBKIT_COMPOSITING:-1}"
 fi
 

@@ -150,9 +150,9 @@ app_commands! {
         crate::links::open(&url)
     }
 
-    /// The UI painted its first frame (the window waits for it before it is shown).
-    fn window_painted(app) -> () {
-        shell::window_painted(&app);
+    /// The UI mounted its first view (the window waits for it before it is shown).
+    fn window_ready(app) -> () {
+        shell::window_ready(&app);
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod contract;
 mod demo;
 mod downloads;
 mod links;
+mod rendering;
 mod settings_file;
 mod shell;
 mod tray;
@@ -106,6 +107,7 @@ fn window_state_plugin() -> tauri::plugin::TauriPlugin<tauri::Wry> {
 fn main() {
     let args = parse_args();
     init_logs();
+    rendering::choose();
     // Tray hosts show the indicator's title, which is the application name: without it, the
     // binary's lowercase name.
     #[cfg(target_os = "linux")]
@@ -153,7 +155,7 @@ fn main() {
             shell::quit_on_signals(handle.clone());
 
             if !args.hidden || !has_tray {
-                shell::show_main_window_when_painted(&handle);
+                shell::show_main_window_when_ready(&handle);
             }
             if args.demo {
                 let app = handle.clone();

@@ -234,11 +234,13 @@ export async function waitTrayStatus(re, timeout, why) {
   return last;
 }
 
-/** The pill's state (data-state) and label, e.g. "live Live" or "reconnecting Reconnecting in 3 s". */
+/** The pill's state (data-state) and label, e.g. "live Live" or "reconnecting Reconnecting in 3 s".
+ *  The whole label is read from the DOM: a narrow top bar shows a shorter one in its place. */
 export async function pill() {
   const el = await browser.$(SEL.pill);
   if (!(await el.isExisting())) return { state: null, label: '' };
-  return { state: await el.getAttribute('data-state'), label: (await el.getText()).trim() };
+  const label = await browser.execute((e) => (e.querySelector('.long') ?? e).textContent ?? '', el);
+  return { state: await el.getAttribute('data-state'), label: label.replace(/\s+/g, ' ').trim() };
 }
 
 export async function waitPill(state, labelRe, timeout) {

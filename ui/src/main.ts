@@ -8,8 +8,8 @@ if (!target) throw new Error('no #app element');
 
 const app = mount(App, { target });
 
-// The shell keeps the window hidden until this first frame is on screen (two animation frames:
-// the one that lays it out and the one that paints it), so the window never shows blank.
-requestAnimationFrame(() => requestAnimationFrame(() => void ipc.windowPainted().catch(() => {})));
+// The shell keeps the window hidden until the first view is in the page, so that the window
+// never shows blank while WebKit starts. Not after an animation frame: a hidden window gets none.
+void ipc.windowReady().catch(() => {});
 
 export default app;

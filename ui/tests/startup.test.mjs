@@ -1,5 +1,5 @@
-// Start-up: the shell keeps the window hidden until the UI has painted, so the UI must say so —
-// once, after its first frame, whether it opens on the sign-in form or on the board.
+// Start-up: the shell keeps the window hidden until the UI's first view is in the page, so the UI
+// must say so — once, whether it opens on the sign-in form or on the board.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,14 +15,14 @@ describe('start-up', () => {
     { what: 'the board', shell: () => new FakeShell(), ready: 'card-101' },
   ];
   for (const { what, shell, ready } of cases) {
-    test(`the UI tells the shell it painted (${what})`, async (t) => {
+    test(`the UI tells the shell it is ready (${what})`, async (t) => {
       const s = shell();
       await withApp(t, s, async (page) => {
         await page.locator(tid(ready)).waitFor();
-        await until(() => s.callsOf('window_painted').length === 1, 'window_painted called');
+        await until(() => s.callsOf('window_ready').length === 1, 'window_ready called');
         // Once only: later renders do not call it again.
         await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-        assert.equal(s.callsOf('window_painted').length, 1);
+        assert.equal(s.callsOf('window_ready').length, 1);
       });
     });
   }

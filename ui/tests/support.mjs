@@ -377,7 +377,7 @@ const DEFAULTS = {
     return { ...t };
   },
   snooze: () => null,
-  window_painted: () => null,
+  window_ready: () => null,
   open_link: () => null,
   set_open_ticket: () => null,
   inbox: (_a, shell) => shell.inbox,
