@@ -42,6 +42,8 @@ else
   # The report measures what the app does by default: the e2e runner leaves compositing to the
   # app, which turns it off where rendering would be in software (src-tauri/src/rendering.rs).
   export E2E_WEBKIT_COMPOSITING="${E2E_WEBKIT_COMPOSITING:-1}"
+  # The screen the report names (bench.mjs): one app, as a desktop has it.
+  export E2E_SCREEN="${E2E_SCREEN:-1400x900x24}"
 fi
 
 E2E_APP="$ROOT/target/$profile/deskbell" \

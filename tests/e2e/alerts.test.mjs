@@ -78,6 +78,10 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
     state.names = Object.fromEntries(members.map((m) => [m.id, m.name]));
     apps[AGENT] = { browser: await openApp() };
     apps[AGENT2] = { browser: await openApp(env('E2E_APP'), { driverPort: env('E2E_DRIVER2_PORT') }) };
+    // Side by side, neither covering the other (run.sh's screen is wide enough): WebKit renders
+    // nothing for a window that is fully covered, and WebDriver then waits for a frame.
+    await apps[AGENT].browser.setWindowRect(0, 0, 1200, 800);
+    await apps[AGENT2].browser.setWindowRect(1300, 0, 1200, 800);
     for (const email of [AGENT, AGENT2]) apps[email].user = apis[email].user;
   });
 
@@ -222,10 +226,19 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
     // agent2 answers (from its own session); agent1's open drawer shows it, named.
     await apis[AGENT2].request('POST', `/api/tickets/${ticket.id}/comments`, { body: { body: 'Try another cable, please.' } });
     const colleague = state.names[apps[AGENT2].user.id];
-    const authors = async () => b.execute(() => [...document.querySelectorAll('[data-testid="comment"]')].map((c) => [
-      c.querySelector('[data-testid="comment-author"]')?.textContent?.trim() ?? '',
-      c.querySelector('[data-testid="comment-badge"]')?.textContent?.trim() ?? '',
-    ]));
+    // Element reads, not scripts: scripts wait for a frame, which an app in the background is
+    // slow to give.
+    const authors = async () => {
+      const out = [];
+      for (const c of await b.$$(tid('comment'))) {
+        const badge = await c.$(tid('comment-badge'));
+        out.push([
+          (await (await c.$(tid('comment-author'))).getText()).trim(),
+          (await badge.isExisting()) ? (await badge.getText()).trim() : '',
+        ]);
+      }
+      return out;
+    };
     await waitFor(async () => (await authors()).length === 2, TIMEOUT.ui, 'two comments in agent1\'s drawer');
     assert.deepEqual(await authors(), [['Rosa Requester', 'Requester'], [colleague, 'Agent']]);
   });
@@ -248,8 +261,11 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
   step('lanes-live', "an admin's new lane and its new place show on the agents' boards at once", async () => {
     const name = `E2E lane ${Date.now()}`;
     const created = (await admin.request('POST', '/api/lanes', { body: { name, color: '#2b8a3e' } })).body;
-    const laneIds = async (email) => apps[email].browser.execute((sel) =>
-      [...document.querySelectorAll(sel)].map((l) => l.getAttribute('data-lane-id')), SEL.lane);
+    const laneIds = async (email) => {
+      const ids = [];
+      for (const lane of await apps[email].browser.$$(SEL.lane)) ids.push(await lane.getAttribute('data-lane-id'));
+      return ids;
+    };
     for (const email of [AGENT, AGENT2]) {
       use(email);
       await waitFor(async () => (await laneIds(email)).includes(String(created.id)), TIMEOUT.ui,

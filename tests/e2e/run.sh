@@ -130,7 +130,10 @@ if [ "${1:-}" = "--in-session" ]; then
   # --- X: Xvfb picks a free display and tells us which ----------------------------------------
   display_file="$E2E_TMP/display"
   : >"$display_file"
-  Xvfb -displayfd 3 -screen 0 1400x900x24 -nolisten tcp 3>"$display_file" \
+  # Wide enough for two apps side by side (alerts.test.mjs): a window another one covers is
+  # "fully obscured" to GTK, and WebKit then renders no frame, so WebDriver's screenshots and
+  # scripts wait until something changes on the page.
+  Xvfb -displayfd 3 -screen 0 "${E2E_SCREEN:-2600x900x24}" -nolisten tcp 3>"$display_file" \
     >"$logs/xvfb.log" 2>&1 &
   pids+=($!)
   wait_for "Xvfb" 15 grep -q '[0-9]' "$display_file"

@@ -57,6 +57,9 @@ const tray = () => (trayHost ??= new Tray());
  *  screenshot goes to `shots`/`prefix`NN-slug.png after it, pass or fail (and its page source to
  *  logs/ when it failed); once a step fails the later ones are skipped (they share the session).
  *  `noShot()` says when there is no window to shoot (the app has quit). */
+/** How long a step waits for its screenshot. */
+const SHOT_PATIENCE = 5_000;
+
 export function steps({ shots, prefix = '', noShot = () => false }) {
   let stepNo = 0;
   let broken = null;
@@ -80,10 +83,23 @@ export function steps({ shots, prefix = '', noShot = () => false }) {
       } finally {
         // No window to shoot once the app has quit.
         if (browser && !noShot()) {
+          // WebKit takes a screenshot with its next frame, and an idle page may render none
+          // for a while: the step does not wait for it longer than SHOT_PATIENCE (the shot is
+          // still written when the frame comes).
+          const shot = browser.saveScreenshot(join(shots, `${no}-${slug}.png`));
+          let timer;
           try {
-            await browser.saveScreenshot(join(shots, `${no}-${slug}.png`));
+            await Promise.race([
+              shot,
+              new Promise((_, reject) => {
+                timer = setTimeout(() => reject(new Error(`no frame in ${SHOT_PATIENCE / 1000} s`)), SHOT_PATIENCE);
+              }),
+            ]);
           } catch (e) {
-            console.error(`screenshot ${no} failed: ${e.message}`);
+            shot.catch(() => {});
+            console.error(`screenshot ${no} not taken (yet): ${e.message}`);
+          } finally {
+            clearTimeout(timer);
           }
         }
       }
@@ -239,7 +255,10 @@ export async function waitTrayStatus(re, timeout, why) {
 export async function pill() {
   const el = await browser.$(SEL.pill);
   if (!(await el.isExisting())) return { state: null, label: '' };
-  const label = await browser.execute((e) => (e.querySelector('.long') ?? e).textContent ?? '', el);
+  // A property, not a script: scripts wait for a frame, which an app in the background is slow
+  // to give.
+  const long = await el.$('.long');
+  const label = String((await long.isExisting()) ? await long.getProperty('textContent') : await el.getText());
   return { state: await el.getAttribute('data-state'), label: label.replace(/\s+/g, ' ').trim() };
 }
 
