@@ -16,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
-  ADMIN, AGENT, AGENT2, Api, Notifications, env, keychainClear, openApp, until,
+  ADMIN, AGENT, AGENT2, Api, Notifications, Tray, env, keychainClear, openApp, until,
 } from './support.mjs';
 import * as ui from './ui.mjs';
 import { SEL, TIMEOUT, setBrowser, tid, waitFor } from './ui.mjs';
@@ -87,8 +87,20 @@ describe('urgent tickets handled from notifications, two apps', { concurrency: f
 
   after(async () => {
     for (const app of Object.values(apps)) await app.browser?.deleteSession().catch(() => {});
-    // The next scenario starts from the sign-in form with an empty keychain, whatever happened.
-    await keychainClear();
+    // Closing a window keeps Deskbell running in the tray: quit both from their tray menus, so
+    // that the next scenario's tray is its own app's alone.
+    const tray = new Tray();
+    const running = async () => (await (await fetch(`${env('E2E_NOTIFY_URL')}/tray`)).json())
+      .filter((i) => i.menu.some((e) => e.label === 'Open Deskbell')).length;
+    try {
+      for (let n = await running(); n > 0; n = await running()) {
+        await tray.click(/^Quit Deskbell$/);
+        await until(async () => (await running()) < n, { timeout: TIMEOUT.ui, message: 'an app of this scenario quitting' });
+      }
+    } finally {
+      // The next scenario starts from the sign-in form with an empty keychain, whatever happened.
+      await keychainClear();
+    }
   });
 
   step('both-signed-in', 'agent1 and agent2 sign in, each in their own app, both Live', async () => {

@@ -257,7 +257,9 @@ export class Tray {
     const res = await fetch(`${this.url}/tray`, { signal: AbortSignal.timeout(5_000) });
     if (!res.ok) throw new Error(`GET /tray → ${res.status}: ${await res.text()}`);
     const items = await res.json();
-    return items.find((i) => i.menu.some((e) => e.label === 'Open Deskbell')) ?? null;
+    // The newest: an app an earlier scenario closed may still be in the tray (closing the
+    // window keeps Deskbell running there), registered before the app under test.
+    return items.filter((i) => i.menu.some((e) => e.label === 'Open Deskbell')).at(-1) ?? null;
   }
 
   /** The menu entry whose label matches `re` (a RegExp), or null. */

@@ -239,6 +239,11 @@ export async function waitBoardEqualsServer(api, timeout, why) {
 }
 
 /** Waits until the tray's status line (the menu's disabled entry after Open) matches `re`. */
+/** The tray item as the tray host sees it now (null: not registered). */
+export function trayItem() {
+  return tray().item();
+}
+
 export async function waitTrayStatus(re, timeout, why) {
   let last = null;
   await until(async () => {
