@@ -24,7 +24,18 @@ cargo test -p deskbell-client --test os_notifications --test os_keychain --no-ru
 bus=(dbus-run-session --config-file=tests/os/session.conf --)
 
 echo "--- notifications (capturing notification server)"
-"${bus[@]}" cargo test -p deskbell-client --test os_notifications -- --include-ignored
+# Known flake, not yet understood: this test has once hung for good in CI (every wait in it has a
+# deadline, yet no worker thread was left to fire them; a blocking thread sat in notify-rust's
+# wait_for_response). A hang is cut after 5 minutes, said loudly, and the test run once more in a
+# fresh bus session; a failure is a failure as always.
+status=0
+timeout --signal=KILL 300 "${bus[@]}" cargo test -p deskbell-client --test os_notifications -- --include-ignored || status=$?
+if [ "$status" -eq 137 ]; then
+  echo "os tests: os_notifications HUNG (killed after 300 s); running it once more" >&2
+  timeout --signal=KILL 300 "${bus[@]}" cargo test -p deskbell-client --test os_notifications -- --include-ignored
+elif [ "$status" -ne 0 ]; then
+  exit "$status"
+fi
 
 echo "--- keychain (gnome-keyring, unlocked)"
 # rustup and cargo must not follow HOME into the throwaway one.
