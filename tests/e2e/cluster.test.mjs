@@ -113,11 +113,24 @@ async function pillStates() {
 }
 
 async function newTicket(api, what) {
-  return api.createTicket({
-    title: `E2E cluster ${what} ${Date.now()}`,
-    requester: { name: 'Nora Node', contact: 'nora@example.test' },
-    priority: 'normal',
-  });
+  // Right after a kill nginx may still pick the dead node for a POST (it retries only
+  // idempotent requests) and answer 502 with its own HTML page: a client tries again.
+  let last = null;
+  const created = await until(async () => {
+    last = await api.request('POST', '/api/tickets', {
+      body: {
+        title: `E2E cluster ${what} ${Date.now()}`,
+        requester: { name: 'Nora Node', contact: 'nora@example.test' },
+        priority: 'normal',
+      },
+      ok: false,
+      raw: true,
+    });
+    if ([502, 503, 504].includes(last.status)) return null;
+    if (last.status !== 201 && last.status !== 200) throw new Error(`POST /api/tickets → ${last.status}: ${last.text}`);
+    return JSON.parse(last.text);
+  }, { timeout: TIMEOUT.ui, message: `writing a ticket through the balancer (${what})` });
+  return created;
 }
 
 /** Waits until ticket `id` is on the app's board and the pill is Live; the card is scrolled

@@ -68,7 +68,8 @@ export class Api {
     this.token = null;
   }
 
-  async request(method, path, { body, headers = {}, token = this.token, ok = true } = {}) {
+  /** `raw`: answers `{status, text}` without parsing (a proxy's error page is HTML). */
+  async request(method, path, { body, headers = {}, token = this.token, ok = true, raw = false } = {}) {
     const res = await fetch(this.base + path, {
       method,
       headers: {
@@ -80,6 +81,7 @@ export class Api {
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.text();
+    if (raw) return { status: res.status, text };
     const json = text ? JSON.parse(text) : null;
     if (ok && !res.ok) {
       throw new Error(`${method} ${path} → ${res.status}: ${text}`);
