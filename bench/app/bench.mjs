@@ -317,11 +317,14 @@ async function painted(browser, key, timeout) {
 
 const admin = new Api(serverUrl);
 
-/** Lane counts as the UI keys them ("none" for no lane), for a board snapshot. */
+/** Lane counts as the UI shows them by default ("none" for no lane), for a board snapshot:
+ *  closed tickets are hidden unless the user shows them, and the counts count what is shown. */
 function laneCounts(board) {
   const counts = { none: 0 };
   for (const lane of board.lanes) counts[String(lane.id)] = 0;
-  for (const t of board.tickets) counts[t.laneId == null ? 'none' : String(t.laneId)] += 1;
+  for (const t of board.tickets) {
+    if (t.status !== 'closed') counts[t.laneId == null ? 'none' : String(t.laneId)] += 1;
+  }
   return counts;
 }
 
