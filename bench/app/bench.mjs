@@ -389,6 +389,7 @@ function planBurst(board, count, round) {
   const lanes = [null, ...[...board.lanes].sort((a, b) => a.position - b.position).map((l) => l.id)];
   const tickets = [...board.tickets].sort((a, b) => a.id - b.id);
   const after = new Map(tickets.map((t) => [t.id, t.laneId ?? null]));
+  const status = new Map(tickets.map((t) => [t.id, t.status]));
   const jobs = [];
   for (let i = 0; i < count; i++) {
     const t = tickets[(i + round * 97) % tickets.length];
@@ -402,7 +403,10 @@ function planBurst(board, count, round) {
       jobs.push(() => admin.patchTicket(t, { priority }));
     }
   }
-  const want = laneCounts({ lanes: board.lanes, tickets: [...after].map(([, laneId]) => ({ laneId })) });
+  const want = laneCounts({
+    lanes: board.lanes,
+    tickets: [...after].map(([id, laneId]) => ({ laneId, status: status.get(id) })),
+  });
   return { jobs, want };
 }
 
