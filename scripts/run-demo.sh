@@ -32,4 +32,5 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   exit 1
 fi
 (cd ui && npm run build)
-exec cargo run --release -p deskbell -- --demo "$@"
+# The release build scripts/package.sh packs (with the feature `tauri build` turns on).
+exec cargo run --release -p deskbell --features custom-protocol -- --demo "$@"

@@ -50,6 +50,10 @@ if [ "$build_only" -eq 0 ]; then
   # it there), curl to wait on health checks. The packages' own services
   # are not relied on (no systemd here): the scripts start their own, unprivileged, on loopback.
   APT_PACKAGES+=(redis-server redis-tools nginx curl)
+  # The release package's checks (tests/package/run.sh): dpkg-dev's dpkg-shlibdeps (from
+  # build-essential) and desktop-file-validate; xdg-utils is one of the package's Depends, so
+  # that installing it here needs nothing from the network.
+  APT_PACKAGES+=(dpkg-dev desktop-file-utils xdg-utils)
 fi
 
 installed() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (also what CI runs): installs what is missing, starts PostgreSQL, checks
 # formatting and lints, then runs the whole test suite on SQLite and again on PostgreSQL, then
-# the several-node topology (tests/cluster), the OS integration and the app end to end.
+# the several-node topology (tests/cluster), the OS integration, the app end to end and the
+# release .deb (built, checked, installed over an older version).
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +91,12 @@ bash tests/os/run.sh | tee -a "$results"
 
 section "desktop app end to end: tauri-driver + WebKitWebDriver under Xvfb (tests/e2e/run.sh)"
 bash tests/e2e/run.sh
+
+# What users install: the release build packed as a .deb (scripts/package.sh), its contents and
+# dependencies checked, installed over an older version of itself (settings and keychain session
+# kept) and run in demo mode until Live; removed again afterwards.
+section "release package: build the .deb, check it, install and upgrade it (tests/package/run.sh)"
+bash tests/package/run.sh
 
 # The throwaway databases of this run (the next run would drop them anyway; PostgreSQL 15 takes
 # a checkpoint per DROP DATABASE, so this is not instant).

@@ -43,8 +43,9 @@ export async function until(probe, { timeout = 15_000, interval = 200, message =
 
 // --- the app -----------------------------------------------------------------------------------
 
-/** A WebDriver session on the app (tauri-driver launches it; closing the session ends it). */
-export async function openApp(application = env('E2E_APP'), { driverPort = env('E2E_DRIVER_PORT') } = {}) {
+/** A WebDriver session on the app (tauri-driver launches it with `args`; closing the session
+ *  ends it). */
+export async function openApp(application = env('E2E_APP'), { driverPort = env('E2E_DRIVER_PORT'), args = [] } = {}) {
   // Imported here so that scripts outside tests/e2e (bench/app) find tests/e2e's webdriverio.
   const { remote } = await import('webdriverio');
   return remote({
@@ -55,7 +56,7 @@ export async function openApp(application = env('E2E_APP'), { driverPort = env('
     connectionRetryCount: 0,
     capabilities: {
       'wdio:enforceWebDriverClassic': true,
-      'tauri:options': { application },
+      'tauri:options': { application, args },
     },
   });
 }
