@@ -150,6 +150,12 @@ app_commands! {
         crate::links::open(&url)
     }
 
+    /// The UI mounted its first view (the window waits for it before it is shown).
+    fn window_ready(app) -> () {
+        shell::window_ready(&app);
+        Ok(())
+    }
+
     /// Adds a lane (admins); every member's board shows it from the lane event.
     fn create_lane(app, lane: NewLane) -> Lane {
         Ok(app.state::<AppState>().desk().await?.create_lane(lane).await?)

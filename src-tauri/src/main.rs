@@ -155,7 +155,7 @@ fn main() {
             shell::quit_on_signals(handle.clone());
 
             if !args.hidden || !has_tray {
-                shell::show_main_window(&handle);
+                shell::show_main_window_when_ready(&handle);
             }
             if args.demo {
                 let app = handle.clone();

@@ -83,6 +83,8 @@ pub struct AppState {
     /// What the UI's drawer shows and whether the main window has the focus: together, the
     /// ticket the user is looking at (see [`set_open_ticket`]).
     focus: std::sync::Mutex<Focus>,
+    /// The window waits for the UI's first view before it is shown (never blank).
+    show_when_ready: AtomicBool,
 }
 
 /// The ticket in the open drawer and the main window's focus.
@@ -117,6 +119,7 @@ impl AppState {
             quitting: AtomicBool::new(false),
             tray: OnceLock::new(),
             focus: std::sync::Mutex::new(Focus::default()),
+            show_when_ready: AtomicBool::new(false),
         }
     }
 
@@ -247,6 +250,41 @@ impl AppState {
                 }
             })
             .await
+    }
+}
+
+/// How long the window waits for the UI's first view before it is shown anyway.
+const UI_READY_PATIENCE: Duration = Duration::from_secs(4);
+
+/// At start: the window is shown once the UI has mounted its first view ([`window_ready`]), so
+/// that it is never a blank rectangle while WebKit starts (a few seconds); after
+/// [`UI_READY_PATIENCE`] it is shown anyway.
+pub fn show_main_window_when_ready(app: &AppHandle) {
+    app.state::<AppState>()
+        .show_when_ready
+        .store(true, Ordering::SeqCst);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(UI_READY_PATIENCE).await;
+        if app
+            .state::<AppState>()
+            .show_when_ready
+            .swap(false, Ordering::SeqCst)
+        {
+            tracing::warn!("the UI was not ready in time: showing the window anyway");
+            show_main_window(&app);
+        }
+    });
+}
+
+/// The UI mounted its first view: show the window if it waits for that.
+pub fn window_ready(app: &AppHandle) {
+    if app
+        .state::<AppState>()
+        .show_when_ready
+        .swap(false, Ordering::SeqCst)
+    {
+        show_main_window(app);
     }
 }
 

@@ -377,6 +377,7 @@ const DEFAULTS = {
     return { ...t };
   },
   snooze: () => null,
+  window_ready: () => null,
   open_link: () => null,
   set_open_ticket: () => null,
   inbox: (_a, shell) => shell.inbox,

@@ -23,6 +23,7 @@ export interface Commands {
   save_attachment: { args: { attachmentId: number; fileName: string }; answer: string };
   users: { args: {}; answer: Array<User> };
   open_link: { args: { url: string }; answer: null };
+  window_ready: { args: {}; answer: null };
   create_lane: { args: { lane: NewLane }; answer: Lane };
   update_lane: { args: { laneId: number; patch: LanePatch }; answer: Lane };
   delete_lane: { args: { laneId: number }; answer: null };
@@ -82,6 +83,8 @@ export function commands(call: Call) {
     users: () => call('users', {}),
     /** Opens a web or e-mail link from a ticket in the system's browser or mail program. */
     openLink: (url: string) => call('open_link', { url }),
+    /** The UI mounted its first view (the window waits for it before it is shown). */
+    windowReady: () => call('window_ready', {}),
     /** Adds a lane (admins); every member's board shows it from the lane event. */
     createLane: (lane: NewLane) => call('create_lane', { lane }),
     /** Renames, recolours or moves a lane (admins). */
