@@ -43,7 +43,10 @@ app_commands! {
 
     /// The board as the core has it now (then deltas arrive as events).
     fn board(app) -> Board {
-        Ok(app.state::<AppState>().desk().await?.board())
+        let board = app.state::<AppState>().desk().await?.board();
+        // The snapshot's copy for the UI is freed once sent: trimmed when it is quiet.
+        app.state::<crate::heap::Trimmer>().poke();
+        Ok(board)
     }
 
     fn connection_state(app) -> ConnectionState {

@@ -12,6 +12,7 @@ mod commands;
 mod contract;
 mod demo;
 mod downloads;
+mod heap;
 mod links;
 mod rendering;
 mod settings_file;
@@ -147,6 +148,9 @@ fn main() {
             );
             let do_not_disturb = state.settings().alerts.do_not_disturb;
             app.manage(state);
+            let (trimmer, trimming) = heap::Trimmer::new(heap::release_free_memory);
+            tauri::async_runtime::spawn(trimming);
+            app.manage(trimmer);
             let tray = Tray::build(&handle, do_not_disturb);
             let has_tray = tray.is_some();
             app.state::<AppState>().set_tray(tray);

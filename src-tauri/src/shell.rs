@@ -485,6 +485,8 @@ fn send_batch(app: &AppHandle, batch: &mut Vec<DeskEvent>) {
     if !batch.is_empty() {
         contract::DESK_EVENTS.emit(app, batch);
         batch.clear();
+        // What applying and serialising the events freed goes back once it is quiet.
+        app.state::<crate::heap::Trimmer>().poke();
     }
 }
 
