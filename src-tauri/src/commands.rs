@@ -10,6 +10,7 @@
 use deskbell_client::alerts::{InboxEntry, Snooze};
 use deskbell_client::app::{CommandError, SessionInfo, Settings};
 use deskbell_client::connection::ConnectionState;
+use deskbell_client::desk::DeskEvent;
 use deskbell_client::error::ClientErrorCode;
 use deskbell_protocol::{
     Attachment, Board, Comment, Company, CompanyPatch, Id, Lane, LanePatch, Member, NewComment,
@@ -39,6 +40,12 @@ app_commands! {
     /// Signs out (the server ends the session; the keychain forgets it).
     fn logout(app) -> () {
         shell::logout(&app).await
+    }
+
+    /// The core's events waiting since the last take, in order (`deskbell://events-waiting`
+    /// says when there are some).
+    fn take_desk_events(app) -> Vec<DeskEvent> {
+        Ok(app.state::<AppState>().desk_events.take())
     }
 
     /// The board as the core has it now (then deltas arrive as events).

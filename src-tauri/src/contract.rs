@@ -19,7 +19,6 @@ use std::marker::PhantomData;
 
 use deskbell_client::alerts::InboxEntry;
 use deskbell_client::app::{SessionInfo, Settings};
-use deskbell_client::desk::DeskEvent;
 use deskbell_protocol::Id;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter};
@@ -68,16 +67,16 @@ macro_rules! channels {
 }
 
 channels! {
-    /// The core's events, in order, batched: a message carries what was waiting (up to a few
-    /// hundred), so a burst is not one message per event.
-    DESK_EVENTS(desk) = "deskbell://events": [DeskEvent];
+    /// The core's events are waiting: take them with `take_desk_events` (they are not pushed,
+    /// see `mailbox.rs`). Sent when there were none waiting, so one take answers many events.
+    DESK_EVENTS_WAITING(deskWaiting) = "deskbell://events-waiting": ();
     /// The session whenever it changes (`null`: signed out).
     SESSION(session) = "deskbell://session": Option<SessionInfo>;
     /// Show the window on this ticket (a notification's action, the tray).
     OPEN_TICKET(openTicket) = "deskbell://open-ticket": Id;
     /// The settings changed outside the UI (the tray's Do not disturb).
     SETTINGS(settings) = "deskbell://settings": Settings;
-    /// The alert inbox whenever it changes (not also on `deskbell://events`): unacknowledged
+    /// The alert inbox whenever it changes (not also among the desk events): unacknowledged
     /// urgent alerts first, then newest first; the unread ones are those not `read`.
     INBOX(inbox) = "deskbell://inbox": [InboxEntry];
     /// Show the window on these tickets (a notification's "Open" for several): the UI shows only

@@ -14,6 +14,7 @@ mod demo;
 mod downloads;
 mod heap;
 mod links;
+mod mailbox;
 mod rendering;
 mod settings_file;
 mod shell;

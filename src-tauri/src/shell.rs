@@ -29,9 +29,9 @@ use tokio::sync::{mpsc, Mutex, OnceCell};
 use crate::contract;
 use crate::tray::Tray;
 
-/// At most this many core events go to the UI in one `deskbell://events` message. Each message
-/// is a script run in the webview, so a burst (a replay after a reconnect) goes as a few
-/// messages instead of one per event.
+/// At most this many core events are gathered before they go into the UI's mailbox
+/// (`mailbox.rs`), so that the UI can start on a burst (a replay after a reconnect) while the
+/// rest of it comes.
 const MAX_BATCH: usize = 256;
 
 /// Where the shell keeps its files.
@@ -83,6 +83,8 @@ pub struct AppState {
     /// What the UI's drawer shows and whether the main window has the focus: together, the
     /// ticket the user is looking at (see [`set_open_ticket`]).
     focus: std::sync::Mutex<Focus>,
+    /// The core's events until the UI takes them (`mailbox.rs`).
+    pub desk_events: crate::mailbox::Mailbox<DeskEvent>,
     /// The window waits for the UI's first view before it is shown (never blank).
     show_when_ready: AtomicBool,
 }
@@ -119,6 +121,7 @@ impl AppState {
             quitting: AtomicBool::new(false),
             tray: OnceLock::new(),
             focus: std::sync::Mutex::new(Focus::default()),
+            desk_events: crate::mailbox::Mailbox::default(),
             show_when_ready: AtomicBool::new(false),
         }
     }
@@ -434,7 +437,7 @@ async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<De
                 _ => {}
             }
             // These have their own channels (the UI acts on them, it does not apply them): sent
-            // in order, after what the batch holds so far.
+            // after what the batch holds so far, which the UI handles first (`mailbox.rs`).
             match event {
                 DeskEvent::Inbox { entries, .. } => {
                     send_batch(&app, &mut batch);
@@ -481,10 +484,12 @@ fn forward_in_batch(
     }
 }
 
+/// Puts the batch in the UI's mailbox, and tells the UI when it has something to take.
 fn send_batch(app: &AppHandle, batch: &mut Vec<DeskEvent>) {
     if !batch.is_empty() {
-        contract::DESK_EVENTS.emit(app, batch);
-        batch.clear();
+        if app.state::<AppState>().desk_events.put(batch.drain(..)) {
+            contract::DESK_EVENTS_WAITING.emit(app, &());
+        }
         // What applying and serialising the events freed goes back once it is quiet.
         app.state::<crate::heap::Trimmer>().poke();
     }

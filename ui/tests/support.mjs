@@ -378,6 +378,7 @@ const DEFAULTS = {
   },
   snooze: () => null,
   window_ready: () => null,
+  take_desk_events: (_a, shell) => shell.deskEvents.splice(0),
   open_link: () => null,
   set_open_ticket: () => null,
   inbox: (_a, shell) => shell.inbox,
@@ -476,6 +477,8 @@ export class FakeShell {
     this.members = membersOf(users);
     /** @type {InboxEntry[]} */
     this.inbox = [];
+    /** The shell's mailbox: DeskEvents until the app takes them. @type {DeskEvent[]} */
+    this.deskEvents = [];
     /** @type {Company} */
     this.company = { ...COMPANY };
   }
@@ -511,9 +514,11 @@ export class FakeShell {
     await this.page.evaluate(([e, p]) => window.__deskbellHarness.emit(e, p), arg);
   }
 
-  /** Emits DeskEvents, as one `deskbell://events` batch. @param {...DeskEvent} events */
+  /** Puts DeskEvents in the shell's mailbox and says so, as the shell does: the app takes them
+   *  with `take_desk_events`. @param {...DeskEvent} events */
   desk(...events) {
-    return this.emit('deskbell://events', events);
+    this.deskEvents.push(...events);
+    return this.emit('deskbell://events-waiting', null);
   }
 
   /** Emits board deltas. @param {BoardDelta[]} deltas */
@@ -558,7 +563,7 @@ export class FakeShell {
  * @type {(keyof EventPayloads)[]}
  */
 export const SHELL_EVENTS = [
-  'deskbell://events',
+  'deskbell://events-waiting',
   'deskbell://session',
   'deskbell://open-ticket',
   'deskbell://settings',

@@ -10,6 +10,7 @@ export interface Commands {
   login: { args: { server: string; email: string; password: string }; answer: SessionInfo };
   start_demo: { args: {}; answer: SessionInfo };
   logout: { args: {}; answer: null };
+  take_desk_events: { args: {}; answer: Array<DeskEvent> };
   board: { args: {}; answer: Board };
   connection_state: { args: {}; answer: ConnectionState };
   reconnect_now: { args: {}; answer: null };
@@ -62,6 +63,11 @@ export function commands(call: Call) {
     startDemo: () => call('start_demo', {}),
     /** Signs out (the server ends the session; the keychain forgets it). */
     logout: () => call('logout', {}),
+    /**
+     * The core's events waiting since the last take, in order (`deskbell://events-waiting`
+     * says when there are some).
+     */
+    takeDeskEvents: () => call('take_desk_events', {}),
     /** The board as the core has it now (then deltas arrive as events). */
     board: () => call('board', {}),
     connectionState: () => call('connection_state', {}),
@@ -137,10 +143,10 @@ export function commands(call: Call) {
 /** Event channels, by the key the UI names them. */
 export const EVENTS = {
   /**
-   * The core's events, in order, batched: a message carries what was waiting (up to a few
-   * hundred), so a burst is not one message per event.
+   * The core's events are waiting: take them with `take_desk_events` (they are not pushed,
+   * see `mailbox.rs`). Sent when there were none waiting, so one take answers many events.
    */
-  desk: 'deskbell://events',
+  deskWaiting: 'deskbell://events-waiting',
   /** The session whenever it changes (`null`: signed out). */
   session: 'deskbell://session',
   /** Show the window on this ticket (a notification's action, the tray). */
@@ -148,7 +154,7 @@ export const EVENTS = {
   /** The settings changed outside the UI (the tray's Do not disturb). */
   settings: 'deskbell://settings',
   /**
-   * The alert inbox whenever it changes (not also on `deskbell://events`): unacknowledged
+   * The alert inbox whenever it changes (not also among the desk events): unacknowledged
    * urgent alerts first, then newest first; the unread ones are those not `read`.
    */
   inbox: 'deskbell://inbox',
@@ -166,7 +172,7 @@ export const EVENTS = {
 
 /** What each channel carries. */
 export interface EventPayloads {
-  'deskbell://events': Array<DeskEvent>;
+  'deskbell://events-waiting': null;
   'deskbell://session': SessionInfo | null;
   'deskbell://open-ticket': number;
   'deskbell://settings': Settings;

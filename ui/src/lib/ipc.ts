@@ -32,12 +32,16 @@ export function toCommandError(e: unknown): CommandError {
   return { code: 'internal', message: 'Something went wrong', current: null };
 }
 
-/** Calls a command; a rejection always becomes a thrown [`CommandError`]. */
+/** Calls a command; a rejection always becomes a thrown [`CommandError`]. Its answer is handled
+ *  after the shell's messages that came before it (a refused move's rollback before its error). */
 const call: Call = async (command, args) => {
   try {
     return await invoke(command, args);
   } catch (e) {
     throw toCommandError(e);
+  } finally {
+    // Not for the take itself: it is what the messages' handling waits for.
+    if (command !== 'take_desk_events') await inOrder;
   }
 };
 
@@ -46,15 +50,43 @@ export const ipc = commands(call);
 
 export type Unlisten = UnlistenFn;
 
+// The shell's messages are handled one after the other, in the order they came. The core's
+// events are taken (`takeDeskEvents`) when the shell says some wait (src-tauri/src/mailbox.rs:
+// pushed into the page they would be compiled as scripts); whatever the shell sent after that
+// signal waits until they are handled, so it never finds the board behind it. Handlers run
+// synchronously: the only thing the queue ever waits for is a take (so a handler that calls a
+// command cannot wait on itself).
+let inOrder: Promise<void> = Promise.resolve();
+
+function handleInOrder(work: () => void | Promise<void>): void {
+  inOrder = inOrder.then(work).catch((e: unknown) => {
+    console.error('handling a message from the shell failed', e);
+  });
+}
+
 function on<E extends keyof EventPayloads>(event: E, handler: (payload: EventPayloads[E]) => void): Promise<Unlisten> {
-  return listen<EventPayloads[E]>(event, (e) => handler(e.payload));
+  return listen<EventPayloads[E]>(event, (e) =>
+    handleInOrder(() => {
+      handler(e.payload);
+    }),
+  );
+}
+
+/** Takes the core's waiting events and hands them to `handler`, in order. */
+function takeDeskEvents(handler: (event: DeskEvent) => void): void {
+  handleInOrder(async () => {
+    for (const event of await ipc.takeDeskEvents()) handler(event);
+  });
 }
 
 /** Every [`DeskEvent`] of the core, in order. */
 export function onDeskEvent(handler: (event: DeskEvent) => void): Promise<Unlisten> {
-  return on(EVENTS.desk, (events) => {
-    for (const event of events) handler(event);
-  });
+  const unlisten = listen<EventPayloads['deskbell://events-waiting']>(EVENTS.deskWaiting, () =>
+    takeDeskEvents(handler),
+  );
+  // Events that came before the UI listened (their signal was sent then).
+  void unlisten.then(() => takeDeskEvents(handler));
+  return unlisten;
 }
 
 /** The session whenever it changes (`null`: signed out). */
