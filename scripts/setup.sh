@@ -44,6 +44,8 @@ if [ "$build_only" -eq 0 ]; then
   # The app's end-to-end tests (Xvfb + tauri-driver + WebKitWebDriver) and the UI's tests
   # (headless Chromium).
   APT_PACKAGES+=(xvfb xauth webkit2gtk-driver chromium)
+  # bench/app's window watch (never shown blank): xev and xprop (x11-utils), xwd (x11-apps).
+  APT_PACKAGES+=(x11-utils x11-apps)
   # The several-node topology and its tests (scripts/cluster.sh, tests/cluster): Redis for the
   # cross-node fan-out, nginx as the websocket-aware load balancer (Debian 12's `nginx` has the
   # proxy, upstream and map modules it uses; `nginx-light` is only a transitional package for

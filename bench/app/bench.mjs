@@ -9,11 +9,13 @@
 // this script's, both read on this machine). The app talks to the server through a small TCP
 // proxy here that can hold the server's bytes back: that is how a burst arrives all at once.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 
 import { ADMIN, Api, DEMO_PASSWORD, env, keychainUsers, openApp, until } from '../../tests/e2e/support.mjs';
 
@@ -154,20 +156,30 @@ function kind(pid) {
   return comm;
 }
 
-/** The app's main process and every descendant, as [{pid, kind}] (main first). */
+/** The app's main process and every descendant, as [{pid, kind}] (main first). The main process
+ *  is the one of this session: a descendant of the shell that runs this script (tests/e2e/run.sh
+ *  starts tauri-driver, which starts WebKitWebDriver, which starts the app). Not any process of
+ *  the same binary: an end-to-end test run at the same time runs the same debug build. */
 function appProcesses() {
   const exe = realpathSync(app);
   const parents = new Map();
-  let main = null;
+  const candidates = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(entry)) continue;
     const pid = Number(entry);
     try {
       parents.set(pid, procStat(pid).ppid);
-      if (main === null && readlinkSync(`/proc/${pid}/exe`) === exe) main = pid;
+      if (readlinkSync(`/proc/${pid}/exe`) === exe) candidates.push(pid);
     } catch { /* gone, or not ours to read */ }
   }
-  if (main === null) throw new Error(`no running process of ${exe}`);
+  const ours = (pid) => {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) {
+      if (p === process.ppid) return true;
+    }
+    return false;
+  };
+  const main = candidates.find(ours) ?? null;
+  if (main === null) throw new Error(`no running process of ${exe} in this session`);
   const tree = [{ pid: main, kind: 'main' }];
   for (let i = 0; i < tree.length; i++) {
     for (const [pid, ppid] of parents) {
@@ -178,11 +190,13 @@ function appProcesses() {
 }
 
 /** Memory of the app's processes now: RSS and PSS (shared pages split between the processes
- *  that map them, so the sum does not count the shared libraries once per process). */
+ *  that map them, so the sum does not count the shared libraries once per process), and for the
+ *  web process where its PSS lies (`pssBreakdown`), to tell a growing JS heap from caches. */
 function memory(tree) {
   const by = {};
   let rssKb = 0;
   let pssKb = 0;
+  let web = null;
   for (const { pid, kind: k } of tree) {
     try {
       const rss = procKb(pid, 'status', 'VmRSS');
@@ -190,9 +204,67 @@ function memory(tree) {
       rssKb += rss;
       pssKb += pss;
       by[k] = { rssMb: mb((by[k]?.rssMb ?? 0) * 1024 + rss), pssMb: mb((by[k]?.pssMb ?? 0) * 1024 + pss) };
+      if (k === 'web' && web === null) web = pid;
     } catch { /* exited */ }
   }
-  return { rssMb: mb(rssKb), pssMb: mb(pssKb), by };
+  const out = { rssMb: mb(rssKb), pssMb: mb(pssKb), by, webKitSharers: webKitSharers(tree) };
+  if (web !== null) {
+    try {
+      out.webPss = pssBreakdown(web);
+    } catch { /* exited */ }
+  }
+  return out;
+}
+
+/** Processes outside the app that map WebKitGTK's library now (as "comm:pid"). PSS splits a
+ *  shared page between every process mapping it, the app's or not: another WebKit process on the
+ *  machine (another app, a test run) lowers the app's PSS by tens of MB. WebKitWebDriver (the
+ *  harness) maps it all the time, so it is part of every reading alike. */
+function webKitSharers(tree) {
+  const ours = new Set(tree.map((p) => String(p.pid)));
+  const out = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry) || ours.has(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/maps`, 'utf8').includes('libwebkit2gtk-')) {
+        out.push(`${readFileSync(`/proc/${entry}/comm`, 'utf8').trim()}:${entry}`);
+      }
+    } catch { /* gone, or not ours to read */ }
+  }
+  return out;
+}
+
+/** Where a process's PSS is, in MB: the kernel's split (smaps_rollup: Pss_Anon, Pss_File,
+ *  Pss_Shmem) and, from smaps, by kind of mapping — the malloc heap ([heap]), anonymous mmaps
+ *  (JavaScriptCore's heap, bmalloc/libpas and large malloc blocks live there: no name), shared
+ *  memory (memfd, /dev/shm: WebKit's buffers shared with the other processes), files (code,
+ *  fonts, caches) and the rest (stacks, [vvar]…). Reading smaps walks every mapping: a few ms,
+ *  taken after the CPU window, never inside it. */
+function pssBreakdown(pid) {
+  const rollup = (field) => mb(procKb(pid, 'smaps_rollup', field));
+  const kb = { heap: 0, anonMmap: 0, shmem: 0, file: 0, other: 0 };
+  let where = 'other';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    // A mapping's header: "start-end perms offset dev inode [path]"; its fields follow.
+    const header = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/);
+    if (header) {
+      const path = header[1].trim();
+      if (path === '[heap]') where = 'heap';
+      else if (path === '' || path.startsWith('[anon:')) where = 'anonMmap';
+      else if (path.startsWith('/memfd:') || path.startsWith('/dev/shm/') || path.startsWith('/SYSV')) where = 'shmem';
+      else if (path.startsWith('/')) where = 'file';
+      else where = 'other';
+      continue;
+    }
+    const pss = line.match(/^Pss:\s+(\d+) kB/);
+    if (pss) kb[where] += Number(pss[1]);
+  }
+  return {
+    pssAnonMb: rollup('Pss_Anon'),
+    pssFileMb: rollup('Pss_File'),
+    pssShmemMb: rollup('Pss_Shmem'),
+    ...Object.fromEntries(Object.entries(kb).map(([k, v]) => [`${k}Mb`, mb(v)])),
+  };
 }
 
 const mb = (kb) => Math.round((kb / 1024) * 10) / 10;
@@ -248,6 +320,403 @@ function startedAtMs(pid) {
   const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
   const bootMs = Date.now() - uptimeS * 1000;
   return bootMs + (procStat(pid).startTicks / CLK_TCK) * 1000;
+}
+
+// --- "never blank": the app's window as the X server has it, from the moment it is mapped -------
+//
+// The app's top-level window is a child of Xvfb's root window (there is no window manager), so
+// `xev -root -event substructure` is told the moment it is mapped (MapNotify). From then on, its
+// pixels are read back one capture after the other (`xwd -id <window>`: the X server's
+// GetImage, whatever is in the window's drawable — with no compositor, what a screen would show)
+// until a capture shows something, and every capture before that is a frame shown blank.
+
+const execFileP = promisify(execFile);
+
+function hasTool(name) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The tools missing to watch the window (none, normally): xev and xprop come with x11-utils,
+ *  xwd with x11-apps (scripts/setup.sh installs both). Without them the run goes on, unjudged. */
+const CAPTURE_MISSING = ['xev', 'xprop', 'xwd'].filter((t) => !hasTool(t));
+const WINDOW_TITLE = 'Deskbell'; // tauri.conf.json's window title
+/** A capture is blank when at most this share of its pixels differ from its most common colour:
+ *  one colour (Xvfb's black before anything is drawn, GTK's window background before the webview
+ *  draws — #f6f5f4 here —, white, or the page's background before anything is laid out), give or
+ *  take a stray pixel or a text caret (96 pixels at 1200×800). A splash line of text, a login
+ *  form or a board differ in thousands of pixels. */
+const BLANK_MAX_OTHER_SHARE = 0.0001;
+/** How long after the map a window may stay blank before the watch gives up on it. */
+const BLANK_WATCH_MS = 30_000;
+/** A root-window property set to tell when xev listens (its PropertyNotify comes back). */
+const READY_ATOM = '_DESKBELL_BENCH_XEV_READY';
+
+/** An XWD dump (X11/XWDFile.h: 25 big-endian 32-bit header fields, the window's name up to
+ *  header_size, `ncolors` 12-byte colormap entries, then the rows of pixels in the server's byte
+ *  order) → what is on it: the window's name, size, the most common colour and how many pixels
+ *  are not that colour. `pixels` reads them back, for `savePng`. */
+function parseXwd(buf) {
+  const f = (i) => buf.readUInt32BE(i * 4);
+  const h = {
+    headerSize: f(0), version: f(1), format: f(2), width: f(4), height: f(5), byteOrder: f(7),
+    bpp: f(11), bytesPerLine: f(12), red: f(14), green: f(15), blue: f(16), ncolors: f(19),
+  };
+  if (h.version !== 7 || h.format !== 2 || h.bpp !== 32) {
+    throw new Error(`xwd: a dump this parser does not read (version ${h.version}, format ${h.format}, ${h.bpp} bits per pixel)`);
+  }
+  const name = buf.toString('latin1', 100, h.headerSize).replace(/\0[\s\S]*$/, '');
+  const start = h.headerSize + h.ncolors * 12;
+  const mask = (h.red | h.green | h.blue) >>> 0;
+  // The pixels as 32-bit words: in this machine's byte order and without row padding, all at
+  // once (a copy: the dump's pixels need not be 4-byte aligned in `buf`); else one by one.
+  const n = h.width * h.height;
+  let words;
+  if ((h.byteOrder === 0) === (os.endianness() === 'LE') && h.bytesPerLine === h.width * 4) {
+    const copy = Buffer.allocUnsafeSlow(n * 4); // its own, aligned memory
+    buf.copy(copy, 0, start, start + n * 4);
+    words = new Uint32Array(copy.buffer, copy.byteOffset, n);
+  } else {
+    words = new Uint32Array(n);
+    const read = h.byteOrder === 0 ? (o) => buf.readUInt32LE(o) : (o) => buf.readUInt32BE(o);
+    for (let y = 0; y < h.height; y++) {
+      for (let x = 0; x < h.width; x++) words[y * h.width + x] = read(start + y * h.bytesPerLine + x * 4);
+    }
+  }
+  const pixel = (x, y) => (words[y * h.width + x] & mask) >>> 0;
+  // Runs of one colour (most of a blank or nearly blank window) cost one map update each.
+  const counts = new Map();
+  let prev = n ? (words[0] & mask) >>> 0 : 0;
+  let run = 0;
+  for (let i = 0; i < n; i++) {
+    const p = (words[i] & mask) >>> 0;
+    if (p === prev) {
+      run += 1;
+    } else {
+      counts.set(prev, (counts.get(prev) ?? 0) + run);
+      prev = p;
+      run = 1;
+    }
+  }
+  if (run) counts.set(prev, (counts.get(prev) ?? 0) + run);
+  let dominant = 0;
+  let most = 0;
+  for (const [c, k] of counts) {
+    if (k > most) {
+      most = k;
+      dominant = c;
+    }
+  }
+  const total = n;
+  const channel = (c, m) => (m ? Math.round((((c & m) >>> 0) / m) * 255) : 0);
+  const rgb = (c) => [channel(c, h.red), channel(c, h.green), channel(c, h.blue)];
+  return {
+    name,
+    width: h.width,
+    height: h.height,
+    colours: counts.size,
+    dominant: `#${rgb(dominant).map((v) => v.toString(16).padStart(2, '0')).join('')}`,
+    otherPixels: total - most,
+    blank: total === 0 || (total - most) / total <= BLANK_MAX_OTHER_SHARE,
+    pixels: { width: h.width, height: h.height, pixel, rgb },
+  };
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+const crc32 = (buf) => {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+};
+
+/** Writes a capture as a PNG (8-bit RGB), for the reader to see what "blank" and "content"
+ *  were. Done after the capture loop, never inside it. */
+function savePng(path, { width, height, pixel, rgb }) {
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1); // filter byte 0 (none), then the row
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = rgb(pixel(x, y));
+      raw[row + 1 + x * 3] = r;
+      raw[row + 2 + x * 3] = g;
+      raw[row + 3 + x * 3] = b;
+    }
+  }
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB, deflate, no filter, no interlace
+  writeFileSync(path, Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]));
+}
+
+/** CPU ticks of this script's children that have exited (cutime + cstime: xev, xwd, xprop). */
+function childTicks() {
+  const rest = readFileSync('/proc/self/stat', 'utf8');
+  const f = rest.slice(rest.lastIndexOf(')') + 2).split(' ');
+  return Number(f[13]) + Number(f[14]);
+}
+
+/** Xvfb's pid: the X server tests/e2e/run.sh started, a sibling of this script (the same parent). */
+function xvfbPid() {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'Xvfb' && procStat(entry).ppid === process.ppid) return Number(entry);
+    } catch { /* gone */ }
+  }
+  return null;
+}
+
+/** Watches for the app's window to be mapped, from before the app is launched (`start` returns
+ *  once xev listens), then captures it until it shows something: `done()` gives the frames. */
+class WindowWatch {
+  constructor(label) {
+    this.label = label;
+    this.maps = []; // every top-level window mapped while watching: {id, override, at}
+    this.ready = false;
+    this.target = null; // the app's window once a capture of it has its title
+    this.others = []; // other windows mapped: {id, override, name | error}
+    this.frames = [];
+    this.parseCpuUs = 0;
+    this.keep = {}; // the pixels of the first capture and of the first one with content
+  }
+
+  async start() {
+    if (CAPTURE_MISSING.length) return this;
+    this.ticks0 = childTicks();
+    this.xvfb = xvfbPid();
+    this.xvfbTicks0 = this.xvfb ? procStat(this.xvfb).ticks : null;
+    this.xevFailures = [];
+    this.spawnXev();
+    // xev selects its events some time after it starts: a property it is told about proves it
+    // listens, so that no map can come before it does. Right after an app has quit, xev has been
+    // seen to fail to connect ("unable to open display") while xprop connected: it is started
+    // again then (a few times), and each failure is kept in the results.
+    let n = 0;
+    try {
+      await until(async () => {
+        if (this.xevGone() && !this.ready && this.xevFailures.length < 5) {
+          this.xevFailures.push(`exit ${this.xev.exitCode ?? this.xev.signalCode}: ${this.xevErr.trim().slice(0, 200)}`);
+          this.spawnXev();
+        }
+        if (!this.ready) await execFileP('xprop', ['-root', '-f', READY_ATOM, '8s', '-set', READY_ATOM, String(++n)]);
+        return this.ready;
+      }, { timeout: 10_000, interval: 50, message: 'xev to listen on the root window' });
+    } catch (e) {
+      await this.stop();
+      throw new Error(`${e.message}; xev ${this.xevGone() ? 'exited' : 'running'}, failures: ${JSON.stringify(this.xevFailures)}`);
+    }
+    if (this.xevFailures.length) log(`  xev had to be started again: ${this.xevFailures.join('; ')}`);
+    return this;
+  }
+
+  xevGone() {
+    return this.xev.exitCode !== null || this.xev.signalCode !== null;
+  }
+
+  spawnXev() {
+    const xev = spawn('xev', ['-root', '-event', 'substructure', '-event', 'property'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.xev = xev;
+    this.xevErr = '';
+    xev.stderr.setEncoding('utf8');
+    xev.stderr.on('data', (chunk) => { this.xevErr += chunk; });
+    this.exited = new Promise((res) => xev.on('exit', res));
+    // xev prints an event as "\n<Name> event, serial …" and then its fields, and flushes each
+    // one: read line by line (an event's end is only known when the next one begins, so the
+    // line that completes what is needed is acted on at once).
+    let text = '';
+    let current = null;
+    xev.stdout.setEncoding('latin1');
+    xev.stdout.on('data', (chunk) => {
+      const at = Date.now();
+      text += chunk;
+      for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n')) {
+        const line = text.slice(0, end);
+        text = text.slice(end + 1);
+        const head = line.match(/^(\w+) event, serial/);
+        if (head) current = head[1];
+        else if (current) this.onLine(current, line, at);
+      }
+    });
+  }
+
+  onLine(event, line, at) {
+    if (event === 'PropertyNotify' && line.includes(`(${READY_ATOM})`)) this.ready = true;
+    // MapNotify's second line: "    event 0x<root>, window 0x<mapped>, override NO".
+    const m = event === 'MapNotify' && line.match(/event 0x[0-9a-f]+, window (0x[0-9a-f]+), override (YES|NO)/);
+    if (!m) return;
+    const map = { id: m[1], override: m[2] === 'YES', at };
+    this.maps.push(map);
+    // Menus and tooltips (override-redirect) are not the app's window; a mapped top-level one
+    // is captured at once and is the app's when the capture carries its title.
+    if (map.override) this.others.push({ id: map.id, override: true });
+    else if (this.target !== null) this.others.push({ id: map.id, override: false, note: "mapped after the app's window" });
+    else this.examining = (this.examining ?? Promise.resolve()).then(() => this.examine(map));
+  }
+
+  async capture(id) {
+    const t0 = Date.now();
+    let out;
+    try {
+      out = (await execFileP('xwd', ['-id', id, '-silent'], { encoding: 'buffer', maxBuffer: 256 << 20 })).stdout;
+    } catch (e) {
+      return { startMs: t0, endMs: Date.now(), error: (e.stderr?.toString() || e.message).trim().split('\n')[0] };
+    }
+    const t1 = Date.now();
+    const cpu = process.cpuUsage();
+    let shot;
+    try {
+      shot = parseXwd(out);
+    } catch (e) {
+      shot = { error: e.message };
+    }
+    const used = process.cpuUsage(cpu);
+    this.parseCpuUs += used.user + used.system;
+    return { startMs: t0, endMs: t1, ...shot };
+  }
+
+  async examine(map) {
+    if (this.target !== null) {
+      this.others.push({ id: map.id, override: false, note: "mapped after the app's window" });
+      return;
+    }
+    // A capture can fail for a moment as a connection to the X server can (see start): a few
+    // tries before the window is given up as not the app's; the failures count as frames.
+    const failed = [];
+    let first = await this.capture(map.id);
+    while (first.error && failed.length < 4 && !this.stopped) {
+      failed.push(first);
+      first = await this.capture(map.id);
+    }
+    if (first.error || first.name !== WINDOW_TITLE) {
+      this.others.push({ id: map.id, override: false, ...(first.error ? { error: first.error } : { name: first.name }) });
+      return;
+    }
+    this.target = map;
+    this.keep.first = first.pixels;
+    const record = (shot) => {
+      const { pixels, ...rest } = shot;
+      this.frames.push({ ...rest, startMs: rest.startMs - map.at, endMs: rest.endMs - map.at });
+      return shot;
+    };
+    for (const f of failed) record(f);
+    let shot = record(first);
+    // Back to back, one capture at a time: as often as the X server and xwd allow, no more.
+    while ((shot.error || shot.blank) && !this.stopped && Date.now() - map.at < BLANK_WATCH_MS) {
+      shot = record(await this.capture(map.id));
+    }
+    if (!shot.error && !shot.blank) this.keep.content = shot.pixels;
+  }
+
+  /** Waits for the capture loop to end (something shown, or BLANK_WATCH_MS after the map), stops
+   *  xev and returns what was seen. `startedAt`: the app process's start (ms, wall clock). */
+  async done(startedAt) {
+    if (CAPTURE_MISSING.length) return { notMeasured: `${CAPTURE_MISSING.join(', ')} not installed (scripts/setup.sh: x11-utils, x11-apps)` };
+    if (this.startError) return { notMeasured: `the watch could not start: ${this.startError}` };
+    // Called once the page is known to be on screen, so its window has been mapped: wait for the
+    // examination of every window mapped so far (the app's: its capture loop) to end.
+    await until(() => this.examining !== undefined, {
+      timeout: TIMEOUT.ui, interval: 50, message: 'a top-level window to be mapped',
+    }).catch(() => null);
+    for (let p = null; p !== this.examining;) {
+      p = this.examining;
+      await p;
+    }
+    await this.stop();
+    const cost = {
+      // xev, the xwd captures and the xprop calls, as the kernel counts their CPU.
+      toolsCpuMs: Math.round(((childTicks() - this.ticks0) * 1000) / CLK_TCK),
+      xvfbCpuMs: this.xvfb ? Math.round(((procStat(this.xvfb).ticks - this.xvfbTicks0) * 1000) / CLK_TCK) : null,
+      parseCpuMs: Math.round(this.parseCpuUs / 1000),
+    };
+    if (this.target === null) {
+      return { error: `no window titled "${WINDOW_TITLE}" was mapped`, maps: this.maps.length, others: this.others, xevFailures: this.xevFailures, cost };
+    }
+    // Whose window it is: GTK sets _NET_WM_PID; it must be this session's app (its main process).
+    let ownerPid = null;
+    try {
+      const { stdout } = await execFileP('xprop', ['-id', this.target.id, '_NET_WM_PID']);
+      ownerPid = Number(stdout.match(/= (\d+)/)?.[1]) || null;
+    } catch { /* gone */ }
+    let ownedByApp = false;
+    try {
+      ownedByApp = ownerPid !== null && ownerPid === appProcesses()[0].pid;
+    } catch { /* gone */ }
+    const frames = this.frames.map(({ name, width, height, ...f }) => (f.error ? f : { ...f, size: `${width}×${height}` }));
+    const firstContent = frames.findIndex((f) => !f.error && !f.blank);
+    const captureMs = frames.map((f) => f.endMs - f.startMs);
+    for (const [which, px] of Object.entries(this.keep)) {
+      try {
+        savePng(join(env('E2E_SHOTS'), `window-${this.label}-${which}.png`), px);
+      } catch (e) {
+        log(`saving the ${which} capture failed: ${e.message}`);
+      }
+    }
+    return {
+      window: this.target.id,
+      ownerPid,
+      ownedByApp,
+      mappedAfterStartMs: startedAt ? Math.round(this.target.at - startedAt) : null,
+      captures: frames.length,
+      blankBeforeContent: firstContent < 0 ? frames.filter((f) => f.blank).length : frames.slice(0, firstContent).filter((f) => f.blank).length,
+      failedCaptures: frames.filter((f) => f.error).length,
+      // What the first capture that worked showed, and how many failed before it (then the
+      // first moments after the map were not seen).
+      firstCaptureBlank: frames.find((f) => !f.error)?.blank ?? null,
+      failedBeforeFirst: Math.max(0, frames.findIndex((f) => !f.error)),
+      contentAfterMs: firstContent < 0 ? null : frames[firstContent].endMs,
+      captureMsMean: Math.round(captureMs.reduce((a, b) => a + b, 0) / captureMs.length),
+      cost,
+      // The first captures in full (a window blank for long would make thousands).
+      frames: frames.slice(0, 40),
+      framesOmitted: Math.max(0, frames.length - 40),
+      otherWindows: this.others,
+      xevFailures: this.xevFailures,
+    };
+  }
+
+  async stop() {
+    this.stopped = true;
+    if (this.xev && !this.xevGone()) {
+      this.xev.kill();
+      await this.exited;
+    }
+  }
+}
+
+/** Starts watching for the app's window before a launch (see WindowWatch). */
+async function watchWindow(label) {
+  const watch = new WindowWatch(label);
+  try {
+    return await watch.start();
+  } catch (e) {
+    // The watch is an observer: the launch is still measured, and the report says why the
+    // window was not.
+    watch.startError = e instanceof Error ? e.message : String(e);
+    log(`  window watch for ${label} could not start: ${watch.startError}`);
+    return watch;
+  }
 }
 
 // --- in the page: "the board shows these counts", noted on the frame it is painted ---------------
@@ -499,6 +968,7 @@ async function burst(browser, proxy, tree, round, held) {
     const { paintedAt: at, firstChangeAt } = await painted(browser, key, TIMEOUT.board);
     result = {
       events: (await admin.board()).seq - seqBefore,
+      paintedAt: at,
       bytes,
       writesMs,
       appliedMs: at - releasedAt,
@@ -518,6 +988,7 @@ async function burst(browser, proxy, tree, round, held) {
     const at = (await painted(browser, key, TIMEOUT.board)).paintedAt;
     result = {
       events: (await admin.board()).seq - seqBefore,
+      paintedAt: at,
       writesMs: lastAck - writesStarted,
       appliedMs: at - writesStarted,
       lagAfterLastWriteMs: at - lastAck,
@@ -544,14 +1015,19 @@ async function round(proxy, size, no, out) {
     if (no === 1) {
       await shot(browser, `board-${size}`);
       log(`  app processes: ${tree.map((p) => `${p.kind}:${p.pid}`).join(' ')}`);
-      await new Promise((res) => setTimeout(res, config.settleSeconds * 1000)); // start-up work ends
+      await settle(); // start-up work ends
       out.idle = { cpu: await cpuOver(tree, config.idleSeconds), memory: memory(tree) };
       log(`  idle: CPU ${out.idle.cpu.pct} % over ${out.idle.cpu.seconds} s, PSS ${out.idle.memory.pssMb} MB, RSS ${out.idle.memory.rssMb} MB`);
     }
     r.burstHeld = await burst(browser, proxy, tree, no * 2 - 1, true);
     r.burstLive = await burst(browser, proxy, tree, no * 2, false);
     if (no === 1) {
-      out.afterBursts = { memory: memory(tree) };
+      // Not right after the paint: the burst's garbage and WebKit's post-paint work would make
+      // it a reading of the moment. The same settle as before the idle reading, from the paint.
+      await settle();
+      const at = Date.now();
+      out.afterBursts = { memory: memory(tree), msAfterLastBurstPainted: at - r.burstLive.paintedAt };
+      log(`  after the bursts (${out.afterBursts.msAfterLastBurstPainted} ms after the last one painted): PSS ${out.afterBursts.memory.pssMb} MB (${signed(out.afterBursts.memory.pssMb - out.idle.memory.pssMb)} MB on idle)`);
       await shot(browser, `after-bursts-${size}`);
     }
   } finally {
@@ -560,27 +1036,117 @@ async function round(proxy, size, no, out) {
   }
   await appGone();
 
-  // Cold start: the session resumes from the keychain and the board loads.
+  r.coldStart = await coldStart(size);
+  return r;
+}
+
+/** Launches the app with a session in the keychain — a cold start: the session resumes and the
+ *  board loads — then signs out. With a `watch` (WindowWatch), the window is watched from its map
+ *  (`window`). */
+async function coldStart(size, watch = null) {
   const want = laneCounts(await admin.board());
   const asked = Date.now();
-  browser = await openApp();
+  const browser = await openApp();
+  let out;
   try {
     const sessionAt = Date.now();
     const startedAt = startedAtMs(appProcesses()[0].pid);
     const already = await watchBoard(browser, 'resume', want);
     const at = already ? Date.now() : (await painted(browser, 'resume', TIMEOUT.board)).paintedAt;
-    r.coldStart = {
+    out = {
       processStartToPaintedMs: Math.round(at - startedAt),
       webdriverSessionMs: sessionAt - asked,
       paintedBeforeSessionReady: already,
     };
-    log(`  cold start (session from the keychain) → board painted: ${r.coldStart.processStartToPaintedMs} ms after the process started${already ? ' (at most: painted before WebDriver was ready)' : ''}`);
+    log(`  cold start (session from the keychain) → board painted: ${out.processStartToPaintedMs} ms after the process started${already ? ' (at most: painted before WebDriver was ready)' : ''}${watch ? ' (watched: not one of the timed ones)' : ''}`);
+    if (watch) {
+      out.window = await watch.done(startedAt);
+      logWindow(out.window);
+    }
     await signOut(browser);
   } finally {
     await browser.deleteSession().catch(() => {});
   }
   await appGone();
-  return r;
+  return out;
+}
+
+/** A cold start with the window watched (never blank), apart from the timed ones: the capture
+ *  loop takes CPU from the starting app (see the report), so it would slow the cold starts it
+ *  times. Signs in first, so that the session is in the keychain, as at the end of a round. */
+async function watchedColdStart(proxy, size) {
+  log(' a watched cold start (never blank)');
+  const browser = await openApp();
+  try {
+    await signIn(browser, proxy.url, size);
+  } finally {
+    await browser.deleteSession().catch(() => {});
+  }
+  await appGone();
+  const watch = await watchWindow(`cold-start-${size}`);
+  try {
+    return await coldStart(size, watch);
+  } finally {
+    await watch.stop();
+  }
+}
+
+const settle = () => new Promise((res) => setTimeout(res, config.settleSeconds * 1000)); // a measurement's settle time, not a wait for something
+const signed = (n) => `${n >= 0 ? '+' : '−'}${Math.abs(Math.round(n * 10) / 10)}`;
+
+function logWindow(w) {
+  if (w.notMeasured || w.error) {
+    log(`  window: ${w.notMeasured ? `not measured: ${w.notMeasured}` : w.error}`);
+    return;
+  }
+  log(`  window ${w.window} (pid ${w.ownerPid}${w.ownedByApp ? ', the app' : ', NOT the app'}) mapped ${w.mappedAfterStartMs} ms after the process started: `
+    + `${w.blankBeforeContent} blank capture(s) before content, content ${w.contentAfterMs ?? 'never'} ms after the map; `
+    + `${w.captures} capture(s) of ~${w.captureMsMean} ms; cost: tools ${w.cost.toolsCpuMs} ms CPU, Xvfb ${w.cost.xvfbCpuMs} ms, parsing ${w.cost.parseCpuMs} ms`
+    + `${w.otherWindows.length ? `; other windows mapped: ${JSON.stringify(w.otherWindows)}` : ''}`);
+}
+
+/** The baseline: the same app (binary, session, compositing) launched signed out and left on its
+ *  login screen — what the app costs before it holds any board. Memory and idle CPU are taken as
+ *  for the board (`round`): the same settle, the same CPU window, the same functions. */
+async function baseline() {
+  log('--- baseline: the app signed out, on its login screen');
+  const signedIn = await keychainUsers();
+  if (signedIn.length) throw new Error(`the keychain holds a session (${signedIn.join(', ')}): the baseline is the signed-out app`);
+  const out = {};
+  const watch = await watchWindow('baseline');
+  try {
+    const browser = await openApp();
+    try {
+      await waitDisplayed(browser, '[data-testid="login-email"]', 'the sign-in form');
+      // Displayed is laid out; the frame after the next one is painted.
+      await browser.execute(() => {
+        window.__deskbellBenchLogin = null;
+        requestAnimationFrame(() => requestAnimationFrame(() => { window.__deskbellBenchLogin = Date.now(); }));
+      });
+      const paintedAt = await until(() => browser.execute(() => window.__deskbellBenchLogin), {
+        timeout: TIMEOUT.ui, interval: 50, message: 'the login form painted',
+      });
+      const tree = appProcesses();
+      const startedAt = startedAtMs(tree[0].pid);
+      out.loginPaintedMs = Math.round(paintedAt - startedAt);
+      out.window = await watch.done(startedAt);
+      log(`  login form painted ${out.loginPaintedMs} ms after the process started (at most: seen through WebDriver)`);
+      logWindow(out.window);
+      await shot(browser, 'baseline-login');
+      log(`  app processes: ${tree.map((p) => `${p.kind}:${p.pid}`).join(' ')}`);
+      await settle(); // start-up work ends, as before the board's idle reading
+      out.idle = { cpu: await cpuOver(tree, config.idleSeconds), memory: memory(tree) };
+      out.keychainUsers = (await keychainUsers()).length;
+      if (out.keychainUsers) throw new Error('a session appeared in the keychain during the baseline');
+      log(`  baseline idle: CPU ${out.idle.cpu.pct} % over ${out.idle.cpu.seconds} s, PSS ${out.idle.memory.pssMb} MB, RSS ${out.idle.memory.rssMb} MB`);
+    } finally {
+      await browser.deleteSession().catch(() => {});
+    }
+  } finally {
+    await watch.stop();
+  }
+  await appGone();
+  return out;
 }
 
 function median(values) {
@@ -597,6 +1163,7 @@ async function measureSize(proxy, size) {
     log(` round ${no} / ${config.rounds}`);
     out.rounds.push(await round(proxy, size, no, out));
   }
+  out.watchedColdStart = await watchedColdStart(proxy, size);
   const of = (f) => median(out.rounds.map(f));
   out.median = {
     signInMs: of((r) => r.signInMs),
@@ -651,15 +1218,116 @@ function machine() {
 }
 
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US').replace(/,/g, ' ') : String(n));
+const round1 = (n) => Math.round(n * 10) / 10;
+
+/** The issue's goals, each judged on this run's numbers. */
+const GOAL = { overBaselineMb: 40, growthMb: 10, coldStartMs: 1000 };
+
+/** Every launch whose window was watched: the baseline's and every cold start. */
+function launches(results) {
+  return [
+    { what: 'baseline (signed out → login form)', window: results.baseline.window },
+    ...results.sizes.map((s) => ({
+      what: `cold start, ${fmt(s.tickets)} tickets (signed in → board)`, window: s.watchedColdStart.window,
+    })),
+  ];
+}
+
+function goals(results) {
+  const verdict = (pass) => (pass ? 'pass' : 'fail');
+  const base = results.baseline.idle.memory.pssMb;
+  const largest = results.sizes.reduce((a, b) => (b.tickets > a.tickets ? b : a));
+  const over = round1(largest.idle.memory.pssMb - base);
+  const growth = results.sizes.map((s) => ({ tickets: s.tickets, mb: round1(s.afterBursts.memory.pssMb - s.idle.memory.pssMb) }));
+  const watched = launches(results);
+  const seen = watched.filter((l) => l.window && !l.window.notMeasured && !l.window.error
+    && l.window.firstCaptureBlank !== null && l.window.failedBeforeFirst === 0);
+  const unseen = watched.length - seen.length;
+  const firstNotBlank = seen.filter((l) => l.window.firstCaptureBlank === false).length;
+  const maxBlank = Math.max(0, ...seen.map((l) => l.window.blankBeforeContent));
+  const cold = results.sizes.map((s) => ({ tickets: s.tickets, ms: s.median.coldStartMs, atMost: s.median.coldStartAtMost }));
+  const coldPass = cold.every((c) => c.ms < GOAL.coldStartMs);
+  let coldVerdict;
+  if (results.config.profile !== 'release') coldVerdict = `not judged: ${results.config.profile} build`;
+  else if (!coldPass && cold.some((c) => c.ms >= GOAL.coldStartMs && c.atMost)) coldVerdict = 'not judged: an upper bound (painted before WebDriver was ready) is over the goal';
+  else coldVerdict = verdict(coldPass);
+  let blankVerdict;
+  if (seen.length === 0) blankVerdict = `not judged: ${watched[0].window?.notMeasured ?? watched[0].window?.error ?? 'no launch watched'}`;
+  else if (firstNotBlank < seen.length) blankVerdict = 'fail';
+  else blankVerdict = unseen ? `pass at the ${seen.length} launches seen (${unseen} not seen)` : 'pass';
+  return [
+    {
+      goal: `Idle PSS at the largest board ≤ baseline + ${GOAL.overBaselineMb} MB`,
+      measured: `${signed(over)} MB at ${fmt(largest.tickets)} tickets (${largest.idle.memory.pssMb} MB idle, baseline ${base} MB)`,
+      value: over,
+      verdict: verdict(over <= GOAL.overBaselineMb),
+    },
+    {
+      goal: `No growth after bursts beyond ${GOAL.growthMb} MB (every size)`,
+      measured: growth.map((g) => `${signed(g.mb)} MB at ${fmt(g.tickets)}`).join(', '),
+      value: growth,
+      verdict: verdict(growth.every((g) => g.mb <= GOAL.growthMb)),
+    },
+    {
+      goal: 'The window never shown blank (the first capture after it is mapped already shows something)',
+      measured: seen.length
+        ? `first capture not blank at ${firstNotBlank} of ${seen.length} launches; at most ${maxBlank} blank capture(s) before content`
+        : '–',
+      value: { launches: seen.length, firstCaptureNotBlank: firstNotBlank, maxBlankBeforeContent: maxBlank },
+      verdict: blankVerdict,
+    },
+    {
+      goal: `Cold start → board painted < ${fmt(GOAL.coldStartMs)} ms (median, every size, release build)`,
+      measured: cold.map((c) => `${fmt(c.ms)} ms${c.atMost ? ' (at most)' : ''} at ${fmt(c.tickets)}`).join(', '),
+      value: cold,
+      verdict: coldVerdict,
+    },
+  ];
+}
+
+/** Says which memory readings had WebKit processes outside the app sharing its pages (their PSS
+ *  is then lower than on a quiet machine), or that none had. */
+function sharersNote(results) {
+  const readings = [
+    ['baseline', results.baseline.idle.memory],
+    ...results.sizes.flatMap((s) => [[`${fmt(s.tickets)} idle`, s.idle.memory], [`${fmt(s.tickets)} after bursts`, s.afterBursts.memory]]),
+  ].filter(([, m]) => m.webKitSharers?.length);
+  if (readings.length === 0) return 'No process outside the app mapped WebKitGTK at any of these readings.\n';
+  return `**Not a quiet machine:** processes outside the app mapped WebKitGTK at ${readings.map(([w, m]) => `${w} (${m.webKitSharers.join(', ')})`).join('; ')}: they take a share of its pages, so those PSS readings are lower than alone.\n`;
+}
+
+/** One launch's window, for the never-blank table. */
+function windowRow({ what, window: w }) {
+  if (!w || w.notMeasured || w.error) return `| ${what} | ${w?.notMeasured ? `not measured: ${w.notMeasured}` : (w?.error ?? 'not watched')} | | | | | |`;
+  const first = w.frames[0];
+  const firstSays = first.error ? `capture failed (${first.error})` : `${first.blank ? 'blank' : 'content'}: ${first.dominant} on ${fmt(Math.round((1 - first.otherPixels / (first.size.split('×').reduce((a, b) => a * b, 1))) * 1000) / 10)} %, ${fmt(first.colours)} colour(s)`;
+  const owner = w.ownedByApp ? '' : ' (not the app\'s process!)';
+  return `| ${what} | ${fmt(w.mappedAfterStartMs)}${owner} | ${w.blankBeforeContent} | ${firstSays} | ${w.contentAfterMs === null ? `never within ${BLANK_WATCH_MS / 1000} s` : fmt(w.contentAfterMs)} | ${w.captures} (${w.captureMsMean} ms each) | ${w.cost.toolsCpuMs} / ${w.cost.xvfbCpuMs ?? '–'} / ${w.cost.parseCpuMs} |`;
+}
 
 function report(results, seconds) {
   const m = results.machine;
   const rows = (f) => results.sizes.map(f).join('\n');
   const kinds = [...new Set(results.sizes.flatMap((s) => Object.keys(s.idle.memory.by)))];
+  const b = results.baseline;
+  const web = (mem) => mem.webPss;
+  const breakdownRow = (what, mem) => {
+    const w = web(mem);
+    return w ? `| ${what} | ${mem.by.web?.pssMb ?? '–'} | ${w.pssAnonMb} | ${w.pssFileMb} | ${w.pssShmemMb} | ${w.heapMb} | ${w.anonMmapMb} | ${w.shmemMb} | ${w.fileMb} | ${w.otherMb} |` : `| ${what} | – | | | | | | | | |`;
+  };
   return `# Desktop app benchmark
 
 Generated by \`bench/app/run.sh\` on ${results.generated} in ${seconds} s. Raw numbers: [\`results.json\`](results.json).
 This is a report, not a timed test: the numbers move with the machine and with whatever else runs on it.
+
+## Goals
+
+The issue's goals, judged on this run (the baseline is the same app, in the same run, signed out
+on its login screen; how each number is taken is below).
+
+| goal | measured | verdict |
+|---|---|---|
+${results.goals.map((g) => `| ${g.goal} | ${g.measured} | ${g.verdict.startsWith('not judged') ? g.verdict : `**${g.verdict}**`} |`).join('\n')}
 
 ## What is measured
 
@@ -676,7 +1344,37 @@ capturing notification server. "The app" is its main process and the processes i
   frame, with the session resumed from the keychain.
 - **Idle**: CPU over ${config.idleSeconds} s, ${config.settleSeconds} s after the board showed, connected and Live, nothing
   happening. PSS shares each shared page between the processes mapping it (the honest sum); RSS
-  counts shared libraries once per process.
+  counts shared libraries once per process. Memory is read right after the CPU window. PSS also
+  splits WebKitGTK's pages with any process outside the app mapping them (another WebKit app, an
+  end-to-end test run): each reading lists such processes (\`webKitSharers\` in
+  \`results.json\`), and the memory table below names them when there were any.
+- **Baseline**: the same binary in the same session and compositing mode, launched signed out
+  (no session in the keychain: checked before the launch and after the reading) and left on its
+  login screen, once per run before the boards: from the login form displayed and painted, the
+  same ${config.settleSeconds} s settle, then CPU over ${config.idleSeconds} s and memory exactly as for idle (the same
+  functions). **Over baseline** = idle PSS − baseline PSS.
+- **After bursts**: PSS of the same processes in the first round, ${config.settleSeconds} s after the live burst (the
+  second of two) was painted — not in the middle of the burst's garbage collection; the table
+  gives the exact delay. **Growth** = PSS after bursts − idle PSS (the idle reading was taken
+  before the bursts, on the same app).
+- **Never blank**: at the baseline launch and at one more cold start per size (after the rounds:
+  sign in, quit, launch with the session in the keychain), \`xev\` on Xvfb's root window
+  reports when the app's top-level window is mapped (there is no window manager: it is a child
+  of the root window); from then on its pixels are read back one capture after the other
+  (\`xwd -id\`, the X server's own copy of the window, parsed here) until one shows something. A
+  capture is **blank** when at most ${BLANK_MAX_OTHER_SHARE * 100} % of its pixels (${Math.round(1200 * 800 * BLANK_MAX_OTHER_SHARE)} at 1200×800) differ from
+  its most common colour: one colour — Xvfb's black for a window nothing has drawn into, GTK's
+  window background (#f6f5f4) before the webview draws, white, or the page's background before
+  anything is laid out — give or take a stray pixel or a caret; a line of text, the login form or
+  a board differ in thousands. The window is the first mapped
+  one whose capture carries the title "${WINDOW_TITLE}", checked to belong to the app's process
+  (\`_NET_WM_PID\`); any other window mapped meanwhile is listed in \`results.json\`. The times
+  are from the map (as xev reports it) to the end of the first capture with content, so they are
+  late by up to one capture. The watch runs while the app starts and takes CPU from it (its cost
+  is in the table), so that cold start is not one of the timed ones: the cold-start times are
+  taken without it. The first
+  capture and the first one with content are saved as \`window-<launch>-first.png\` and
+  \`-content.png\` next to the screenshots.
 - **Burst, held back**: ${config.burst} ticket events (70 % moves to another lane, 30 % priority
   changes, each on a different ticket) written while a proxy between app and server holds the
   server's bytes back, then released in one write: time from the release to the board painted with
@@ -720,11 +1418,50 @@ workers, the compositor). Medians, ms.
 |---:|---|---:|---:|---:|---:|
 ${results.sizes.flatMap((s) => [['held', s.median.heldCpu], ['live', s.median.liveCpu]].map(([n, c]) => `| ${fmt(s.tickets)} | ${n} | ${fmt(c.main)} | ${fmt(c.script)} | ${fmt(c.painting)} | ${fmt(c.otherWeb)} |`)).join('\n')}
 
+### Memory against the baseline
+
+The baseline (the app signed out on its login screen, taken once, before the boards): PSS
+**${b.idle.memory.pssMb} MB**, RSS ${b.idle.memory.rssMb} MB, idle CPU ${b.idle.cpu.pct} % over ${b.idle.cpu.seconds} s; its login form was painted at
+most ${fmt(b.loginPaintedMs)} ms after the process started (seen through WebDriver, so an upper bound).
+
+| tickets | idle PSS MB | over baseline MB | PSS after bursts MB | taken, ms after the last burst painted | growth after bursts MB |
+|---:|---:|---:|---:|---:|---:|
+| baseline | ${b.idle.memory.pssMb} | – | – | – | – |
+${rows((s) => `| ${fmt(s.tickets)} | ${s.idle.memory.pssMb} | ${signed(s.idle.memory.pssMb - b.idle.memory.pssMb)} | ${s.afterBursts.memory.pssMb} | ${fmt(s.afterBursts.msAfterLastBurstPainted)} | ${signed(s.afterBursts.memory.pssMb - s.idle.memory.pssMb)} |`)}
+
+${sharersNote(results)}
 ### By process (idle)
 
 | tickets | ${kinds.map((k) => `${k}: CPU % / PSS MB / RSS MB`).join(' | ')} |
 |---:|${kinds.map(() => '---:').join('|')}|
+| baseline (login screen) | ${kinds.map((k) => `${b.idle.cpu.by[k] ?? '–'} / ${b.idle.memory.by[k]?.pssMb ?? '–'} / ${b.idle.memory.by[k]?.rssMb ?? '–'}`).join(' | ')} |
 ${rows((s) => `| ${fmt(s.tickets)} | ${kinds.map((k) => `${s.idle.cpu.by[k] ?? '–'} / ${s.idle.memory.by[k]?.pssMb ?? '–'} / ${s.idle.memory.by[k]?.rssMb ?? '–'}`).join(' | ')} |`)}
+
+### Where the web process's memory is
+
+PSS of the web process, MB: the kernel's split by kind of page (\`smaps_rollup\`: anonymous,
+file-backed, shared memory) and, from \`smaps\`, by kind of mapping — the malloc heap
+(\`[heap]\`), anonymous mmaps (JavaScriptCore's heap and WebKit's allocators live there),
+shared memory (memfd, /dev/shm: buffers shared with the other processes), mapped files (code,
+fonts, and the libraries' written data, which the kernel counts as anonymous pages: why "files"
+exceeds "file" and "anon" exceeds the anonymous mappings) and the rest (stacks…). Taken with the
+memory readings above.
+
+| reading | PSS | anon | file | shmem | [heap] | anon mmaps | memfd / shm | files | other |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${[breakdownRow('baseline (login screen)', b.idle.memory), ...results.sizes.flatMap((s) => [breakdownRow(`${fmt(s.tickets)} tickets, idle`, s.idle.memory), breakdownRow(`${fmt(s.tickets)} tickets, after bursts`, s.afterBursts.memory)])].join('\n')}
+
+### Never blank
+
+From the window's map to the first capture with content, at each launch watched. "First
+capture": what the first capture after the map showed (its most common colour and the share of
+pixels in it). Cost: CPU the watch used while the app started — xev + xwd (as the kernel counts
+its children) / Xvfb (answering the captures, and whatever else it drew meanwhile) / parsing the
+captures here, ms.
+
+| launch | window mapped, ms after the process started | blank captures before content | first capture | content, ms after the map | captures (time each) | cost: tools / Xvfb / parsing, CPU ms |
+|---|---:|---:|---|---:|---:|---:|
+${launches(results).map(windowRow).join('\n')}
 
 ### Spread over the rounds
 
@@ -745,6 +1482,7 @@ log(`server ${serverUrl}, app reaches it through ${proxy.url}; sizes ${config.si
 await admin.login(ADMIN);
 const results = { generated: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', config, machine: machine(), sizes: [] };
 try {
+  results.baseline = await baseline();
   for (const size of [...config.sizes].sort((a, b) => a - b)) {
     results.sizes.push(await measureSize(proxy, size));
     writeFileSync(join(config.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -753,5 +1491,8 @@ try {
   proxy.close();
 }
 const seconds = Math.round((Date.now() - started) / 1000);
+results.goals = goals(results);
+writeFileSync(join(config.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(join(config.out, 'REPORT.md'), report(results, seconds));
+for (const g of results.goals) log(`goal: ${g.goal}: ${g.measured} → ${g.verdict}`);
 log(`done in ${seconds} s: ${join(config.out, 'REPORT.md')}`);

@@ -35,7 +35,9 @@ if [ "$mode" = quick ]; then
   export BENCH_APP_SETTLE_SECONDS="${BENCH_APP_SETTLE_SECONDS:-5}"
 else
   echo "bench/app: building the app and the server (release; the first build takes several minutes)" >&2
-  cargo build --release -p deskbell -p deskbell-server
+  # The build scripts/package.sh packs (the feature `tauri build` turns on): the report measures
+  # what users install, and the two share one build.
+  cargo build --release -p deskbell -p deskbell-server --features deskbell/custom-protocol
   cargo build -p deskbell-notify-capture
   profile=release
   export BENCH_APP_OUT="${BENCH_APP_OUT:-$ROOT/bench/app}"
