@@ -420,10 +420,7 @@ describe('Deskbell desktop app, end to end', { concurrency: false }, () => {
 
   step('tray-quit', "the tray's Quit ends the app", async () => {
     state.appQuit = true;
-    await tray.click(/^Quit Deskbell$/);
-    await until(async () => (await tray.item()) === null, {
-      timeout: TIMEOUT.ui, message: 'the app (its tray icon) to leave the bus',
-    });
+    await tray.quitApp(TIMEOUT.ui);
   });
 });
 

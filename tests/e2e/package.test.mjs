@@ -62,10 +62,7 @@ async function launch(args = []) {
 /** Quits the app from its tray menu, as a user ends it, and waits until it has left the tray. */
 async function quitFromTray() {
   state.appQuit = true;
-  await tray.click(/^Quit Deskbell$/);
-  await until(async () => (await tray.item()) === null, {
-    timeout: TIMEOUT.ui, message: 'the app (its tray icon) to leave the bus',
-  });
+  await tray.quitApp(TIMEOUT.ui);
   await browser?.deleteSession().catch(() => {});
   browser = null;
 }

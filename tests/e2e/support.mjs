@@ -270,6 +270,15 @@ export class Tray {
     return (await this.item())?.menu.find((e) => re.test(e.label)) ?? null;
   }
 
+  /** Quits the app from its tray menu, as a user ends it, and waits until its icon has left the
+   *  tray (the app has exited). */
+  async quitApp(timeout = 20_000) {
+    await this.click(/^Quit Deskbell$/);
+    await until(async () => (await this.item()) === null, {
+      timeout, message: 'the app (its tray icon) to leave the bus',
+    });
+  }
+
   /** Clicks the menu entry whose label matches `re`, as a user would from the tray. */
   async click(re) {
     const entry = await this.entry(re);

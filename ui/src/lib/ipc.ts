@@ -73,7 +73,7 @@ function on<E extends keyof EventPayloads>(event: E, handler: (payload: EventPay
 }
 
 /** Takes the core's waiting events and hands them to `handler`, in order. */
-function takeDeskEvents(handler: (event: DeskEvent) => void): void {
+function takeInOrder(handler: (event: DeskEvent) => void): void {
   handleInOrder(async () => {
     for (const event of await ipc.takeDeskEvents()) handler(event);
   });
@@ -82,10 +82,10 @@ function takeDeskEvents(handler: (event: DeskEvent) => void): void {
 /** Every [`DeskEvent`] of the core, in order. */
 export function onDeskEvent(handler: (event: DeskEvent) => void): Promise<Unlisten> {
   const unlisten = listen<EventPayloads['deskbell://events-waiting']>(EVENTS.deskWaiting, () =>
-    takeDeskEvents(handler),
+    takeInOrder(handler),
   );
   // Events that came before the UI listened (their signal was sent then).
-  void unlisten.then(() => takeDeskEvents(handler));
+  void unlisten.then(() => takeInOrder(handler));
   return unlisten;
 }
 
