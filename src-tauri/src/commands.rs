@@ -9,12 +9,13 @@
 
 use deskbell_client::alerts::{InboxEntry, Snooze};
 use deskbell_client::app::{CommandError, SessionInfo, Settings};
+use deskbell_client::board_view::{BoardQuery, BoardView};
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::desk::DeskEvent;
 use deskbell_client::error::ClientErrorCode;
 use deskbell_protocol::{
-    Attachment, Board, Comment, Company, CompanyPatch, Id, Lane, LanePatch, Member, NewComment,
-    NewLane, NewTicket, NewUser, Ticket, TicketPatch, User, UserPatch,
+    Attachment, Comment, Company, CompanyPatch, Id, Lane, LanePatch, Member, NewComment, NewLane,
+    NewTicket, NewUser, Ticket, TicketPatch, User, UserPatch,
 };
 use tauri::Manager;
 
@@ -48,12 +49,19 @@ app_commands! {
         Ok(app.state::<AppState>().desk_events.take())
     }
 
-    /// The board as the core has it now (then deltas arrive as events).
-    fn board(app) -> Board {
-        let board = app.state::<AppState>().desk().await?.board();
-        // The snapshot's copy for the UI is freed once sent: trimmed when it is quiet.
-        app.state::<crate::heap::Trimmer>().poke();
-        Ok(board)
+    /// What the UI renders of the board: per lane ("No lane" first) its counts and only the
+    /// window of cards asked for, filtered and sorted by the core, plus the pinned tickets.
+    /// Asked again whenever a `board` event says the board changed, or the query changes.
+    /// Refused with `invalid_query` beyond its limits.
+    fn board_view(app, query: BoardQuery) -> BoardView {
+        // No heap trim: the view is a few hundred cards at most, not the 10 000-ticket store.
+        Ok(app.state::<AppState>().desk().await?.board_view(&query)?)
+    }
+
+    /// The quick switcher: at most `limit` (1–100) tickets whose number or title matches
+    /// `text`, best first, whatever the board's filters.
+    fn find_tickets(app, text: String, limit: u32) -> Vec<Ticket> {
+        Ok(app.state::<AppState>().desk().await?.find_tickets(&text, limit)?)
     }
 
     fn connection_state(app) -> ConnectionState {
@@ -70,7 +78,7 @@ app_commands! {
         Ok(())
     }
 
-    /// Moves a card (optimistic: deltas come as events at once, then the server's answer).
+    /// Moves a card (optimistic: a `board` event at once, then the server's answer).
     fn move_ticket(app, ticket_id: Id, lane_id: Option<Id>) -> Ticket {
         let desk = app.state::<AppState>().desk().await?;
         Ok(desk.move_ticket(ticket_id, lane_id).await?)

@@ -9,7 +9,8 @@
 //! Rules:
 //! - Trimming happens once things are quiet: [`QUIET`] after the last [`Trimmer::poke`], never
 //!   in the middle of a burst (it would only be refilled) and at most once per quiet spell.
-//! - Anything that did bulk work pokes: the event forwarder per batch, the `board` command.
+//! - Anything that did bulk work pokes: the event forwarder per batch (a board load or a burst
+//!   of events reaches it). The UI's board views are small (only the cards on screen): no poke.
 //! - Only where the allocator is glibc's; elsewhere trimming is a no-op.
 
 use std::sync::Arc;

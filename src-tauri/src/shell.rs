@@ -1,6 +1,7 @@
 //! The shell's state and its flows: signing in and out, the embedded demo, the silent resume at
 //! start, forwarding the core's events to the UI and the tray (the inbox, "open these tickets"
-//! and alerts in place on their own channels), telling the core which ticket the user looks at
+//! and alerts in place on their own channels; only the data events the UI uses, and board
+//! changes as a bare signal to ask for the view again), telling the core which ticket the user looks at
 //! (the drawer's, while the window has the focus), and quitting cleanly. No
 //! business logic: the session lifecycle's decisions (whether a sign-in resumes, when a session
 //! ended, how a core stops) are `deskbell_client::lifecycle` and the `Desk`'s; this module maps
@@ -21,7 +22,7 @@ use deskbell_client::lifecycle::{
 use deskbell_client::session::Session;
 use deskbell_client::token_store::{default_store, MemoryStore, StoreChoice, TokenStore};
 use deskbell_client::{Api, ApiError};
-use deskbell_protocol::Id;
+use deskbell_protocol::{Id, Resource};
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Manager};
 use tokio::sync::{mpsc, Mutex, OnceCell};
@@ -407,8 +408,9 @@ async fn stop(running: Running, logout: bool) -> Result<(), CommandError> {
     result
 }
 
-/// Forwards every core event to the UI (in batches of what is already waiting), keeps the tray
-/// current, and opens tickets from notifications.
+/// Forwards the core's events to the UI (in batches of what is already waiting; those it has no
+/// use for left out, see [`for_the_ui`]), keeps the tray current, and opens tickets from
+/// notifications.
 async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<DeskEvent>) {
     let mut session_end = SignedOutTracker::new();
     let mut batch: Vec<DeskEvent> = Vec::new();
@@ -462,13 +464,17 @@ async fn forward(app: AppHandle, desk: Weak<Desk>, mut events: mpsc::Receiver<De
     }
 }
 
-/// Adds an event to the `deskbell://events` batch; "Open ticket" also shows the window on it.
+/// Adds an event to the UI's batch, unless the UI has no use for it; "Open ticket" also shows
+/// the window on it.
 fn forward_in_batch(
     app: &AppHandle,
     desk: &Weak<Desk>,
     batch: &mut Vec<DeskEvent>,
     event: DeskEvent,
 ) {
+    if !for_the_ui(batch, &event) {
+        return;
+    }
     let open = match &event {
         DeskEvent::OpenTicket { ticket_id } => Some(*ticket_id),
         _ => None,
@@ -481,6 +487,21 @@ fn forward_in_batch(
         if let Some(desk) = desk.upgrade() {
             desk.mark_read(ticket_id);
         }
+    }
+}
+
+/// Whether the UI needs `event` after what `batch` holds. The UI does not hold the board: it
+/// asks the core for a view when told it changed. So a data event goes only when it is about
+/// comments or attachments (the open drawer lists them; a ticket or lane event's full ticket
+/// and lane are for nothing), and a `board` signal only when the batch does not already end
+/// with one (one is as good as two in a row: the UI asks for the view once).
+fn for_the_ui(batch: &[DeskEvent], event: &DeskEvent) -> bool {
+    match event {
+        DeskEvent::Event { resource, .. } => {
+            matches!(resource, Resource::Comment | Resource::Attachment)
+        }
+        DeskEvent::Board { .. } => !matches!(batch.last(), Some(DeskEvent::Board { .. })),
+        _ => true,
     }
 }
 
@@ -768,7 +789,41 @@ pub fn quit_on_signals(app: AppHandle) {
 
 #[cfg(test)]
 mod tests {
-    use super::Focus;
+    use super::{for_the_ui, Focus};
+    use deskbell_client::desk::DeskEvent;
+    use deskbell_protocol::{EventAction, EventEnvelope, Resource};
+
+    fn data(resource: Resource) -> DeskEvent {
+        let at = "2026-11-22T10:00:00Z".parse().unwrap();
+        DeskEvent::Event {
+            resource,
+            event: Box::new(EventEnvelope::new(EventAction::Update, 5, 1, 2, at)),
+            change: None,
+        }
+    }
+
+    fn board() -> DeskEvent {
+        DeskEvent::Board { deltas: Vec::new() }
+    }
+
+    #[test]
+    fn the_ui_gets_comment_and_attachment_events_and_one_board_signal_in_a_row() {
+        assert!(for_the_ui(&[], &data(Resource::Comment)));
+        assert!(for_the_ui(&[], &data(Resource::Attachment)));
+        assert!(!for_the_ui(&[], &data(Resource::Ticket)));
+        assert!(!for_the_ui(&[], &data(Resource::Lane)));
+
+        assert!(for_the_ui(&[], &board()));
+        assert!(!for_the_ui(&[board()], &board()), "two in a row are one");
+        assert!(
+            for_the_ui(&[board(), data(Resource::Comment)], &board()),
+            "a board signal after a comment event still goes"
+        );
+        let wake = DeskEvent::Wake {
+            reason: "resume".into(),
+        };
+        assert!(for_the_ui(&[board()], &wake));
+    }
 
     #[test]
     fn the_focused_ticket_is_the_drawers_only_while_the_window_has_the_focus() {

@@ -123,6 +123,15 @@ export async function text(selector) {
 export async function uiBoard() {
   return browser.executeAsync((laneSel, cardSel, countSel, scrollerSel, done) => {
     const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    // A lane renders the window of cards the core sent; after a scroll, the next window comes a
+    // round trip later: wait (a bounded number of frames) until the lane says it has it.
+    const settled = async (lane) => {
+      for (let i = 0; i < 120; i++) {
+        const list = lane.querySelector('ul[data-window-settled]');
+        if (!list || list.getAttribute('data-window-settled') === 'true') return;
+        await frame();
+      }
+    };
     (async () => {
       const out = [];
       for (const lane of document.querySelectorAll(laneSel)) {
@@ -135,6 +144,7 @@ export async function uiBoard() {
           ids.add(id);
           texts[id] = (c.textContent || '').replace(/\s+/g, ' ').trim();
         });
+        await settled(lane);
         collect();
         const scroller = lane.querySelector(scrollerSel);
         if (scroller && scroller.scrollHeight > scroller.clientHeight) {
@@ -144,6 +154,7 @@ export async function uiBoard() {
             scroller.scrollTop = top;
             scroller.dispatchEvent(new Event('scroll'));
             await frame();
+            await settled(lane);
             collect();
           }
           scroller.scrollTop = before;
@@ -207,20 +218,21 @@ export function boardDiff(ui, snapshot) {
 
 /** For failure messages only: what a shell command returns now (to tell a UI bug from a core
  *  bug), summarized by `show`. */
-export async function shellCall(cmd, show) {
+export async function shellCall(cmd, show, args = {}) {
   try {
-    return await browser.executeAsync((name, done) => {
+    return await browser.executeAsync((name, args, done) => {
       const invoke = window.__TAURI_INTERNALS__?.invoke;
       if (!invoke) return done({ error: 'no __TAURI_INTERNALS__' });
-      invoke(name).then((value) => done({ value }), (e) => done({ error: JSON.stringify(e) }));
-    }, cmd).then((r) => (r.error ? `an error: ${r.error}` : show(r.value)));
+      invoke(name, args).then((value) => done({ value }), (e) => done({ error: JSON.stringify(e) }));
+    }, cmd, args).then((r) => (r.error ? `an error: ${r.error}` : show(r.value)));
   } catch (e) {
     return `(could not ask: ${e.message})`;
   }
 }
 
 export function coreBoardSummary() {
-  return shellCall('board', (b) => `${b.lanes.length} lanes, ${b.tickets.length} tickets, seq ${b.seq}`);
+  // Every field of the query has a default: all tickets, closed ones included.
+  return shellCall('board_view', (v) => `${v.lanes.length} lanes, ${v.ticketCount} tickets, seq ${v.seq}`, { query: {} });
 }
 
 /** Waits until the UI's board equals the server's board as `api` (signed in as the app's user)

@@ -27,6 +27,9 @@ import { chromium } from 'playwright-core';
  * @typedef {import('../src/generated/client').CommandError} CommandError
  * @typedef {import('../src/generated/client').DeskEvent} DeskEvent
  * @typedef {import('../src/generated/client').BoardDelta} BoardDelta
+ * @typedef {import('../src/generated/client').BoardQuery} BoardQuery
+ * @typedef {import('../src/generated/client').BoardView} BoardView
+ * @typedef {import('../src/generated/client').LaneSort} LaneSort
  * @typedef {import('../src/generated/contract').Commands} Commands
  * @typedef {import('../src/generated/contract').CommandName} CommandName
  * @typedef {import('../src/generated/contract').EventPayloads} EventPayloads
@@ -286,6 +289,134 @@ export function commandError(code, message = code, current = null) {
 
 /** @typedef {{ [C in CommandName]?: Handler<C> }} Handlers */
 
+// --- the core's board, as a fake -------------------------------------------------------------
+// What `board_view` and `find_tickets` answer in crates/client/src/board_view.rs, for the UI's
+// tests (the real one is tested there and through the real app in tests/e2e).
+
+const PRIORITY_RANK = { urgent: 0, high: 1, normal: 2, low: 3 };
+/** @param {string} iso */
+const ms = (iso) => {
+  const v = Date.parse(iso);
+  return Number.isNaN(v) ? 0 : v;
+};
+
+/** @param {LaneSort} sort @returns {(a: Ticket, b: Ticket) => number} */
+function comparatorOf(sort) {
+  switch (sort) {
+    case 'priority':
+      return (a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || ms(b.updatedAt) - ms(a.updatedAt) || a.id - b.id;
+    case 'updated':
+      return (a, b) => ms(b.updatedAt) - ms(a.updatedAt) || a.id - b.id;
+    case 'age':
+      return (a, b) => ms(a.createdAt) - ms(b.createdAt) || a.id - b.id;
+    default:
+      return (a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || ms(a.createdAt) - ms(b.createdAt) || a.id - b.id;
+  }
+}
+
+/** @param {Ticket} t */
+const awaitsAck = (t) => t.priority === 'urgent' && t.status !== 'closed' && t.acknowledgedBy == null;
+
+/**
+ * The view of `board` for `query`, as the core answers it.
+ * @param {Board} board @param {number} me @param {BoardQuery} query @returns {BoardView}
+ */
+export function boardView(board, me, query) {
+  const lanes = [...board.lanes].sort((a, b) => a.position - b.position || a.id - b.id);
+  const known = new Set(lanes.map((l) => l.id));
+  /** @param {Ticket} t */
+  const shownLane = (t) => (t.laneId !== null && known.has(t.laneId) ? t.laneId : null);
+  const q = query.search.trim().toLowerCase();
+  const qId = /^#?\d+$/.test(q) ? Number(q.replace('#', '')) : null;
+  const only = query.onlyIds ? new Set(query.onlyIds) : null;
+  const cols = [null, ...lanes.map((l) => l.id)].map((laneId) => ({ laneId, count: 0, total: 0, closedHidden: 0, list: /** @type {Ticket[]} */ ([]) }));
+  const byLane = new Map(cols.map((c) => [c.laneId, c]));
+  let closedHidden = 0;
+  for (const raw of board.tickets) {
+    const t = { ...raw, laneId: shownLane(raw) };
+    const col = /** @type {typeof cols[number]} */ (byLane.get(t.laneId));
+    col.count++;
+    if (query.hideClosed && t.status === 'closed') {
+      col.closedHidden++;
+      closedHidden++;
+      continue;
+    }
+    col.total++;
+    if (query.scope === 'mine' && t.assigneeId !== me) continue;
+    if (query.scope === 'queue' && t.assigneeId !== null) continue;
+    if (only && !only.has(t.id)) continue;
+    if (query.priority === 'unacknowledged') {
+      if (!awaitsAck(t)) continue;
+    } else if (query.priority !== 'any' && t.priority !== query.priority) continue;
+    if (q && t.id !== qId && ![t.title, t.requester.name, t.requester.contact ?? '', t.lastMessage ?? ''].some((f) => f.toLowerCase().includes(q))) continue;
+    col.list.push(t);
+  }
+  const windows = new Map(query.windows.map((w) => [w.laneId, w]));
+  const columns = cols.map((c) => {
+    const w = windows.get(c.laneId) ?? { sort: 'default', start: 0, count: 40 };
+    c.list.sort(comparatorOf(w.sort));
+    const start = Math.min(w.start, c.list.length);
+    return { laneId: c.laneId, count: c.count, total: c.total, closedHidden: c.closedHidden, shown: c.list.length, start, tickets: c.list.slice(start, start + w.count) };
+  });
+  /** @type {BoardView['pinned']} */
+  const pinned = [];
+  for (const id of new Set(query.pinned)) {
+    const raw = board.tickets.find((t) => t.id === id);
+    if (!raw) continue;
+    const t = { ...raw, laneId: shownLane(raw) };
+    const i = cols.find((c) => c.laneId === t.laneId)?.list.findIndex((x) => x.id === id) ?? -1;
+    pinned.push({ ticket: t, index: i < 0 ? null : i });
+  }
+  return { seq: board.seq, lanes, columns, ticketCount: board.tickets.length, closedHidden, pinned };
+}
+
+/** The quick switcher's search, as the core answers it. @param {Board} board @param {string} text @param {number} limit */
+export function findTickets(board, text, limit) {
+  const q = text.trim().toLowerCase();
+  if (!q) return [];
+  const num = /^#?\d+$/.test(q) ? Number(q.replace('#', '')) : null;
+  const words = q.replace(/^#/, '').split(/\s+/).filter(Boolean);
+  const scored = [];
+  for (const t of board.tickets) {
+    const title = t.title.toLowerCase();
+    let score;
+    if (num !== null && t.id === num) score = 0;
+    else if (num !== null && String(t.id).startsWith(String(num))) score = 1;
+    else if (words.every((w) => title.includes(w))) score = title.startsWith(words[0]) ? 2 : 3;
+    else continue;
+    scored.push({ t, score });
+  }
+  scored.sort((a, b) => a.score - b.score || ms(b.t.updatedAt) - ms(a.t.updatedAt) || a.t.id - b.t.id);
+  return scored.slice(0, limit).map((x) => x.t);
+}
+
+/** Applies deltas to the fake core's board, as the reducer would have. @param {Board} board @param {BoardDelta[]} deltas */
+function applyDeltas(board, deltas) {
+  for (const d of deltas) {
+    const { kind, ...rest } = d;
+    if (kind === 'reset') {
+      const r = /** @type {Board} */ (rest);
+      board.lanes = r.lanes;
+      board.tickets = r.tickets;
+      board.seq = r.seq;
+    } else if (kind === 'laneUpserted') {
+      const l = /** @type {Lane} */ (rest);
+      board.lanes = [...board.lanes.filter((x) => x.id !== l.id), l];
+    } else if (kind === 'laneRemoved') {
+      const { id } = /** @type {{ id: number }} */ (rest);
+      board.lanes = board.lanes.filter((x) => x.id !== id);
+    } else if (kind === 'ticketUpserted') {
+      const t = /** @type {Ticket} */ (rest);
+      const i = board.tickets.findIndex((x) => x.id === t.id);
+      if (i < 0) board.tickets.push(t);
+      else board.tickets[i] = t;
+    } else if (kind === 'ticketRemoved') {
+      const { id } = /** @type {{ id: number }} */ (rest);
+      board.tickets = board.tickets.filter((x) => x.id !== id);
+    }
+  }
+}
+
 /**
  * What the fake shell answers when a test did not say otherwise.
  * @type {Handlers}
@@ -315,7 +446,13 @@ const DEFAULTS = {
     await shell.emit('deskbell://session', null);
     return null;
   },
-  board: (_a, shell) => shell.board,
+  board_view: (args, shell) => {
+    const v = boardView(shell.board, shell.session?.user.id ?? -1, args.query);
+    const carried = v.columns.reduce((n, c) => n + c.tickets.length, 0) + v.pinned.length;
+    shell.mostTicketsInAView = Math.max(shell.mostTicketsInAView, carried);
+    return v;
+  },
+  find_tickets: (args, shell) => findTickets(shell.board, args.text, args.limit),
   connection_state: (_a, shell) => shell.connection,
   reconnect_now: () => null,
   urgent_count: (_a, shell) => shell.urgent,
@@ -479,6 +616,8 @@ export class FakeShell {
     this.inbox = [];
     /** The shell's mailbox: DeskEvents until the app takes them. @type {DeskEvent[]} */
     this.deskEvents = [];
+    /** The most tickets one `board_view` answer carried to the page. */
+    this.mostTicketsInAView = 0;
     /** @type {Company} */
     this.company = { ...COMPANY };
   }
@@ -515,13 +654,22 @@ export class FakeShell {
   }
 
   /** Puts DeskEvents in the shell's mailbox and says so, as the shell does: the app takes them
-   *  with `take_desk_events`. @param {...DeskEvent} events */
+   *  with `take_desk_events`. A `board` event with deltas (`{ kind: 'board', deltas }`) changes
+   *  the fake core's board first, and reaches the app as the core's does: "the board changed".
+   *  @param {...(DeskEvent | { kind: 'board', deltas: BoardDelta[] })} events */
   desk(...events) {
-    this.deskEvents.push(...events);
+    for (const e of events) {
+      if (e.kind === 'board' && 'deltas' in e) {
+        applyDeltas(this.board, e.deltas);
+        this.deskEvents.push({ kind: 'board' });
+      } else {
+        this.deskEvents.push(/** @type {DeskEvent} */ (e));
+      }
+    }
     return this.emit('deskbell://events-waiting', null);
   }
 
-  /** Emits board deltas. @param {BoardDelta[]} deltas */
+  /** The core's board changes by these deltas (and says so). @param {BoardDelta[]} deltas */
   deltas(...deltas) {
     return this.desk({ kind: 'board', deltas });
   }

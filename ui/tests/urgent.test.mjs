@@ -167,7 +167,7 @@ describe('handling an urgent ticket in the drawer', () => {
       await page.locator(tid('drawer-close')).click();
 
       // Meanwhile someone closed #102's urgent episode: the server refuses with the ticket.
-      const urgent102 = { ...shell.findTicket(102), priority: /** @type {const} */ ('urgent') };
+      const urgent102 = { ...shell.findTicket(102), priority: /** @type {const} */ ('urgent'), version: shell.findTicket(102).version + 1 };
       Object.assign(shell.findTicket(102), urgent102);
       await shell.deltas({ kind: 'ticketUpserted', ...urgent102 });
       shell.handle('acknowledge', async (args, s) => {

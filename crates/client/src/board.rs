@@ -1,9 +1,10 @@
 //! The board reducer: a REST snapshot plus realtime events, applied idempotently, with
-//! optimistic lane moves, producing typed deltas for the UI.
+//! optimistic lane moves, producing typed deltas of what is shown.
 //!
 //! Pure and synchronous: no I/O, no clocks. The connection layer feeds it
 //! [`Board::load_snapshot`] (on `sync reset`) and [`Board::apply`] (every data event, replayed or
-//! live); the UI consumes the [`BoardDelta`]s.
+//! live); in-process consumers take the [`BoardDelta`]s, while the desktop UI asks for a
+//! filtered, windowed view of it ([`crate::board_view`]).
 //!
 //! # Idempotency
 //! - A ticket's state is replaced only by a strictly newer `version` (events carry full state).
@@ -40,7 +41,9 @@ use crate::error::{ClientErrorCode, ErrorCode};
 use deskbell_protocol::{EventAction, EventEnvelope, Id, Lane, Resource, Ticket};
 use serde::{Deserialize, Serialize};
 
-/// A change the UI applies to what it shows. Never "reload everything" except [`BoardDelta::Reset`].
+/// A change to what the board shows, for in-process consumers (tests, the CLI); the desktop UI
+/// asks for a view instead ([`crate::board_view`]). Never "reload everything" except
+/// [`BoardDelta::Reset`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum BoardDelta {
@@ -261,6 +264,27 @@ impl Board {
     /// Every ticket as the server last told us (no pending move applied), by id.
     pub fn server_tickets(&self) -> impl Iterator<Item = &Ticket> {
         self.tickets.values().map(|e| &e.ticket)
+    }
+
+    /// Every ticket as the server last told us, by id, with the lane it is shown in (as
+    /// [`Board::ticket`] has it). Nothing is copied: the view ([`crate::board_view`]) reads all
+    /// 10 000 and clones only the few it returns.
+    pub fn shown_tickets(&self) -> impl Iterator<Item = (&Ticket, Option<Id>)> + '_ {
+        // The latest pending move of each ticket, looked up once (not per ticket, as
+        // `shown_lane` would): moves are in order, so a later one overwrites an earlier one.
+        let moved: HashMap<Id, Option<Id>> = self
+            .pending
+            .values()
+            .map(|m| (m.ticket_id, m.lane_id))
+            .collect();
+        self.tickets.values().map(move |e| {
+            let lane = moved
+                .get(&e.ticket.id)
+                .copied()
+                .unwrap_or(e.ticket.lane_id)
+                .filter(|l| self.lanes.contains_key(l));
+            (&e.ticket, lane)
+        })
     }
 
     pub fn ticket_count(&self) -> usize {

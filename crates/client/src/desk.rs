@@ -44,6 +44,7 @@ use crate::alerts::{
     Snooze,
 };
 use crate::board::{BoardDelta, BoardError, TicketChange};
+use crate::board_view::{BoardQuery, BoardQueryError, BoardView};
 use crate::connection::{Connection, ConnectionConfig, ConnectionControl, ConnectionState};
 use crate::error::ApiError;
 use crate::error::{ClientErrorCode, ErrorCode};
@@ -58,8 +59,8 @@ use crate::wake::{WakeReason, WakeSource};
 pub enum DeskEvent {
     /// A connection state change.
     State { state: ConnectionState },
-    /// A data event was applied (live or replayed), once per seq. Its board deltas, if any,
-    /// follow as [`DeskEvent::Board`].
+    /// A data event was applied (live or replayed), once per seq. When it changed what the
+    /// board shows, [`DeskEvent::Board`] follows.
     Event {
         // What the event is about: `ticket`, `comment`, `attachment` or `lane` (control
         // messages never come here). Not a doc comment: ts-rs would copy it into the UI's types.
@@ -68,13 +69,21 @@ pub enum DeskEvent {
         resource: Resource,
         event: Box<EventEnvelope>,
         // How the event changed a ticket on the board, for the alert policy (which judges a
-        // change by the ticket before it). Not for the UI: it has the deltas.
+        // change by the ticket before it). Not for the UI: it asks for views of the board.
         #[serde(skip)]
         #[ts(skip)]
         change: Option<Box<TicketChange>>,
     },
-    /// What the UI must change (events, snapshot reloads, optimistic moves). Never empty.
-    Board { deltas: Vec<BoardDelta> },
+    /// The board changed (events, snapshot reloads, optimistic moves). To the UI it says only
+    /// that: ask for the view again (`board_view`); in-process consumers (tests, the CLI) also
+    /// get what changed.
+    Board {
+        // The changes, never empty. Not sent to the UI (it does not hold the board), so not a
+        // doc comment either: ts-rs would copy it into the UI's types.
+        #[serde(skip)]
+        #[ts(skip)]
+        deltas: Vec<BoardDelta>,
+    },
     /// The replay or snapshot after a (re)connect is complete.
     Synced { sync: SyncMessage },
     /// The alert policy raised a notification (also under do-not-disturb: then it was counted
@@ -151,6 +160,8 @@ pub enum DeskError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Board(#[from] BoardError),
+    #[error(transparent)]
+    Query(#[from] BoardQueryError),
     #[error("the core has stopped")]
     Stopped,
 }
@@ -160,6 +171,7 @@ impl DeskError {
         match self {
             DeskError::Session(e) => e.code(),
             DeskError::Board(e) => e.code(),
+            DeskError::Query(e) => e.code(),
             DeskError::Stopped => ClientErrorCode::Stopped.into(),
         }
     }
@@ -498,9 +510,25 @@ impl Desk {
         self.control.state()
     }
 
-    /// The board as the UI should show it (pending moves applied).
+    /// The whole board as shown (pending moves applied), e.g. for the CLI; the desktop UI asks
+    /// for a view of it instead ([`Desk::board_view`]).
     pub fn board(&self) -> deskbell_protocol::Board {
         self.board.snapshot()
+    }
+
+    /// What the UI renders of the board for `query` (see [`crate::board_view`]), "mine" being
+    /// the signed-in member's tickets.
+    pub fn board_view(&self, query: &BoardQuery) -> Result<BoardView, DeskError> {
+        let me = self.user().id;
+        let board = self.board.lock();
+        Ok(crate::board_view::board_view(&board, me, query)?)
+    }
+
+    /// The quick switcher: tickets whose number or title matches `text`, best first, at most
+    /// `limit` (see [`crate::board_view::find_tickets`]).
+    pub fn find_tickets(&self, text: &str, limit: u32) -> Result<Vec<Ticket>, DeskError> {
+        let board = self.board.lock();
+        Ok(crate::board_view::find_tickets(&board, text, limit)?)
     }
 
     pub fn shared_board(&self) -> &SharedBoard {

@@ -49,6 +49,9 @@ pub enum ClientErrorCode {
     UnknownLane,
     UnknownMove,
     MoveTicketMismatch,
+    /// A board view or ticket search asked for more than the core serves in one answer (too
+    /// many windows, pinned tickets or ids, too long a search); the message names the field.
+    InvalidQuery,
     NotificationsUnavailable,
     NotificationFailed,
     /// The desktop app could not save a download.
@@ -84,6 +87,7 @@ impl ClientErrorCode {
             ClientErrorCode::UnknownLane => "unknown_lane",
             ClientErrorCode::UnknownMove => "unknown_move",
             ClientErrorCode::MoveTicketMismatch => "move_ticket_mismatch",
+            ClientErrorCode::InvalidQuery => "invalid_query",
             ClientErrorCode::NotificationsUnavailable => "notifications_unavailable",
             ClientErrorCode::NotificationFailed => "notification_failed",
             ClientErrorCode::SaveFailed => "save_failed",

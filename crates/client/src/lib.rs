@@ -3,6 +3,8 @@
 //! - [`api`]: typed REST calls.
 //! - [`transport`]: the Socket.IO v5 transport seam and its websocket implementation.
 //! - [`board`]: the board reducer (snapshot + idempotent events + optimistic moves → deltas).
+//! - [`board_view`]: what the UI renders of the board (filtered, sorted, windowed lanes) and the
+//!   quick switcher's search.
 //! - [`alerts`]: which events become OS notifications, and the `Notifier` seam.
 //! - [`sound`]: the urgent chime and the `SoundPlayer` seam that plays it.
 //! - [`token_store`]: where the refresh token lives (OS keychain, or memory).
@@ -19,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod backoff;
 pub mod board;
+pub mod board_view;
 pub mod connection;
 pub mod desk;
 pub mod error;

@@ -6,7 +6,7 @@
 //! - Every report about the board is sent while the board lock is held, so the stream's order is
 //!   the board's order (whoever sees the board changed finds the event already queued).
 //! - A data event is reported as [`DeskEvent::Event`] (with the ticket's state before and after,
-//!   for the alert policy), then, when the UI has something to change, [`DeskEvent::Board`].
+//!   for the alert policy), then, when what the board shows changed, [`DeskEvent::Board`].
 //! - Nothing is copied on the way: the event that was decoded is the event that is reported.
 
 use deskbell_protocol::{EventEnvelope, Resource, SyncMessage, User};

@@ -8,6 +8,9 @@ use deskbell_client::alerts::{
 };
 use deskbell_client::app::{CommandError, SessionInfo, Settings, Theme};
 use deskbell_client::board::BoardDelta;
+use deskbell_client::board_view::{
+    BoardQuery, BoardView, Column, LaneSort, LaneWindow, PinnedTicket, PriorityFilter, Scope,
+};
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::desk::DeskEvent;
 use deskbell_client::error::{ClientErrorCode, ErrorCode};
@@ -23,6 +26,14 @@ fn generated() -> String {
     let decls = declarations![
         ConnectionState,
         BoardDelta,
+        Scope,
+        PriorityFilter,
+        LaneSort,
+        LaneWindow,
+        BoardQuery,
+        Column,
+        PinnedTicket,
+        BoardView,
         AlertLevel,
         QuietHours,
         AlertPreferences,

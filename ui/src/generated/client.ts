@@ -7,6 +7,107 @@ export type ConnectionState = { "state": "needs-login", reason: string, } | { "s
 
 export type BoardDelta = { "kind": "reset", lanes: Array<Lane>, tickets: Array<Ticket>, seq: number, } | { "kind": "laneUpserted" } & Lane | { "kind": "laneRemoved", id: number, } | { "kind": "ticketUpserted" } & Ticket | { "kind": "ticketRemoved", id: number, };
 
+export type Scope = "all" | "mine" | "queue";
+
+export type PriorityFilter = "any" | "unacknowledged" | "urgent" | "high" | "normal" | "low";
+
+export type LaneSort = "default" | "priority" | "updated" | "age";
+
+export type LaneWindow = { 
+/**
+ * The lane (`null`: "No lane").
+ */
+laneId: number | null, sort: LaneSort, 
+/**
+ * The index of the first card wanted in the lane's filtered, sorted list.
+ */
+start: number, 
+/**
+ * How many cards from there (at most 500).
+ */
+count: number, };
+
+export type BoardQuery = { scope: Scope, priority: PriorityFilter, 
+/**
+ * "These tickets": only these ids are listed (`null`: no such filter).
+ */
+onlyIds: Array<number> | null, hideClosed: boolean, search: string, 
+/**
+ * Lanes not listed: the default sort, cards `0..40`.
+ */
+windows: Array<LaneWindow>, 
+/**
+ * Tickets the UI shows outside the lanes (the open drawer, the inbox, the lane picker, the
+ * card the keyboard follows).
+ */
+pinned: Array<number>, };
+
+export type Column = { 
+/**
+ * The lane (`null`: "No lane").
+ */
+laneId: number | null, 
+/**
+ * Every ticket in this column, closed included, whatever the filters.
+ */
+count: number, 
+/**
+ * Before the filters; closed tickets left out under `hideClosed`.
+ */
+total: number, 
+/**
+ * Closed tickets left out by `hideClosed` (0 without it).
+ */
+closedHidden: number, 
+/**
+ * After every filter: the length of the list the window is cut from.
+ */
+shown: number, 
+/**
+ * The window's start, clamped to `shown`: the index of `tickets[0]`.
+ */
+start: number, 
+/**
+ * The window's cards, in order.
+ */
+tickets: Array<Ticket>, };
+
+export type PinnedTicket = { 
+/**
+ * As shown (its pending move applied; never in a lane the board lacks).
+ */
+ticket: Ticket, 
+/**
+ * Its index in its column's filtered, sorted list; `null` when the filters leave it out.
+ */
+index: number | null, };
+
+export type BoardView = { 
+/**
+ * The board's last seq when this view was made.
+ */
+seq: number, 
+/**
+ * Lanes by position.
+ */
+lanes: Array<Lane>, 
+/**
+ * "No lane" first, then every lane by position.
+ */
+columns: Array<Column>, 
+/**
+ * Every ticket on the board.
+ */
+ticketCount: number, 
+/**
+ * Closed tickets left out by `hideClosed`, on the whole board.
+ */
+closedHidden: number, 
+/**
+ * The pinned tickets on the board, in the order asked, once each.
+ */
+pinned: Array<PinnedTicket>, };
+
 export type AlertLevel = "urgentOnly" | "alsoAssignedToMe" | "alsoCommentsOnMine";
 
 export type QuietHours = { enabled: boolean, 
@@ -97,7 +198,7 @@ awaitingAck: boolean, };
 
 export type NotificationAction = "open" | "acknowledge" | "assignToMe";
 
-export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: "ticket" | "comment" | "attachment" | "lane", event: EventEnvelope, } | { "kind": "board", deltas: Array<BoardDelta>, } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "openTickets", ticketIds: Array<number>, } | { "kind": "alertInPlace", ticketId: number, } | { "kind": "inbox", entries: Array<InboxEntry>, unread: number, } | { "kind": "alertActionFailed", ticketIds: Array<number>, action: NotificationAction, code: ErrorCode, message: string, } | { "kind": "members", members: Array<Member>, } | { "kind": "company", company: Company, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, } | { "kind": "user", user: User, };
+export type DeskEvent = { "kind": "state", state: ConnectionState, } | { "kind": "event", resource: "ticket" | "comment" | "attachment" | "lane", event: EventEnvelope, } | { "kind": "board", } | { "kind": "synced", sync: SyncMessage, } | { "kind": "alert", alert: Alert, shown: boolean, } | { "kind": "urgentCount", count: number, } | { "kind": "openTicket", ticketId: number, } | { "kind": "openTickets", ticketIds: Array<number>, } | { "kind": "alertInPlace", ticketId: number, } | { "kind": "inbox", entries: Array<InboxEntry>, unread: number, } | { "kind": "alertActionFailed", ticketIds: Array<number>, action: NotificationAction, code: ErrorCode, message: string, } | { "kind": "members", members: Array<Member>, } | { "kind": "company", company: Company, } | { "kind": "notificationFailed", ticketIds: Array<number>, error: string, } | { "kind": "wake", reason: string, } | { "kind": "unknown", name: string, } | { "kind": "user", user: User, };
 
 export type SessionInfo = { server: string, user: User, company: Company, 
 /**
@@ -113,7 +214,7 @@ storeWarning: string | null,
  */
 demo: boolean, };
 
-export type ClientErrorCode = "network" | "timeout" | "protocol" | "not_deskbell" | "tls" | "not_signed_in" | "invalid_url" | "no_saved_session" | "session_ended" | "stopped" | "store_unavailable" | "store_access_denied" | "store_corrupt" | "store_ambiguous" | "invalid_account" | "invalid_token" | "unknown_ticket" | "unknown_lane" | "unknown_move" | "move_ticket_mismatch" | "notifications_unavailable" | "notification_failed" | "save_failed" | "demo_failed" | "settings_not_saved" | "autostart_failed";
+export type ClientErrorCode = "network" | "timeout" | "protocol" | "not_deskbell" | "tls" | "not_signed_in" | "invalid_url" | "no_saved_session" | "session_ended" | "stopped" | "store_unavailable" | "store_access_denied" | "store_corrupt" | "store_ambiguous" | "invalid_account" | "invalid_token" | "unknown_ticket" | "unknown_lane" | "unknown_move" | "move_ticket_mismatch" | "invalid_query" | "notifications_unavailable" | "notification_failed" | "save_failed" | "demo_failed" | "settings_not_saved" | "autostart_failed";
 
 export type ErrorCode = ApiErrorCode | ClientErrorCode;
 

@@ -1,8 +1,8 @@
 // Generated from src-tauri/src/commands.rs and src-tauri/src/contract.rs by
 // `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract`. Do not edit by hand.
 
-import type { Attachment, Board, Comment, Company, CompanyPatch, Lane, LanePatch, Member, NewComment, NewLane, NewTicket, NewUser, Ticket, TicketPatch, User, UserPatch } from './protocol';
-import type { ConnectionState, DeskEvent, InboxEntry, SessionInfo, Settings, Snooze } from './client';
+import type { Attachment, Comment, Company, CompanyPatch, Lane, LanePatch, Member, NewComment, NewLane, NewTicket, NewUser, Ticket, TicketPatch, User, UserPatch } from './protocol';
+import type { BoardQuery, BoardView, ConnectionState, DeskEvent, InboxEntry, SessionInfo, Settings, Snooze } from './client';
 
 /** Every command: its arguments (as `invoke` takes them) and its answer. */
 export interface Commands {
@@ -11,7 +11,8 @@ export interface Commands {
   start_demo: { args: {}; answer: SessionInfo };
   logout: { args: {}; answer: null };
   take_desk_events: { args: {}; answer: Array<DeskEvent> };
-  board: { args: {}; answer: Board };
+  board_view: { args: { query: BoardQuery }; answer: BoardView };
+  find_tickets: { args: { text: string; limit: number }; answer: Array<Ticket> };
   connection_state: { args: {}; answer: ConnectionState };
   reconnect_now: { args: {}; answer: null };
   move_ticket: { args: { ticketId: number; laneId: number | null }; answer: Ticket };
@@ -68,11 +69,21 @@ export function commands(call: Call) {
      * says when there are some).
      */
     takeDeskEvents: () => call('take_desk_events', {}),
-    /** The board as the core has it now (then deltas arrive as events). */
-    board: () => call('board', {}),
+    /**
+     * What the UI renders of the board: per lane ("No lane" first) its counts and only the
+     * window of cards asked for, filtered and sorted by the core, plus the pinned tickets.
+     * Asked again whenever a `board` event says the board changed, or the query changes.
+     * Refused with `invalid_query` beyond its limits.
+     */
+    boardView: (query: BoardQuery) => call('board_view', { query }),
+    /**
+     * The quick switcher: at most `limit` (1–100) tickets whose number or title matches
+     * `text`, best first, whatever the board's filters.
+     */
+    findTickets: (text: string, limit: number) => call('find_tickets', { text, limit }),
     connectionState: () => call('connection_state', {}),
     reconnectNow: () => call('reconnect_now', {}),
-    /** Moves a card (optimistic: deltas come as events at once, then the server's answer). */
+    /** Moves a card (optimistic: a `board` event at once, then the server's answer). */
     moveTicket: (ticketId: number, laneId: number | null) => call('move_ticket', { ticketId, laneId }),
     patchTicket: (ticketId: number, expectedVersion: number | null, patch: TicketPatch) => call('patch_ticket', { ticketId, expectedVersion, patch }),
     createTicket: (ticket: NewTicket) => call('create_ticket', { ticket }),

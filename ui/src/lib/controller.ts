@@ -2,7 +2,7 @@
 // (start, sign-in, sign-out, moves, opening a ticket).
 
 import type { Comment, Attachment, Lane, Ticket } from '../generated/protocol';
-import type { BoardDelta, CommandError, DeskEvent, SessionInfo, Settings } from '../generated/client';
+import type { BoardQuery, BoardView, CommandError, DeskEvent, SessionInfo, Settings } from '../generated/client';
 import {
   ipc, onAlertInPlace, onDeskEvent, onInbox, onOpenTicket, onOpenTickets, onSession, onSettings, toCommandError,
 } from './ipc';
@@ -12,6 +12,7 @@ import { connection } from './stores/connection.svelte';
 import { session, settings, urgent } from './stores/session.svelte';
 import { threads } from './stores/threads.svelte';
 import { ui } from './stores/ui.svelte';
+import { view } from './stores/view.svelte';
 import { errorMessage, moveErrorMessage, urgentActionErrorMessage } from './errors';
 
 /** Live comment / attachment events, for whoever shows a ticket's thread. */
@@ -26,38 +27,126 @@ export function onTicketActivity(fn: (a: TicketActivity) => void): () => void {
   return () => activityListeners.delete(fn);
 }
 
-// Board deltas are applied in batches, at most about once per frame: the first deltas after a
-// quiet spell are applied at once (next task), and whatever follows within a frame waits for the
-// next frame, so a burst (a replay after a reconnect, a busy desk) costs one re-render per frame,
-// not one per event. Order is kept. The timer backs the frame up: a hidden window gets no frames.
+// The board view (lib/stores/board.svelte.ts) is asked for again whenever what it shows may
+// have changed: the core says the board changed, a filter or sort changed, a lane scrolled, a
+// pinned ticket came or went. Asking is throttled to about once per frame, and one question is
+// in flight at a time: the first after a quiet spell goes at once (next task), whatever comes
+// while one is out or within the frame waits, so a burst (a replay after a reconnect, a busy
+// desk) costs one view per frame, not one per event. A change signalled while a question is
+// out is asked about once it is answered, so nothing is missed. The timer backs the frame up:
+// a hidden window gets no frames.
 const FRAME_MS = 16;
-const FLUSH_FALLBACK_MS = 100;
-let queued: BoardDelta[] = [];
-let flushTimer: ReturnType<typeof setTimeout> | null = null;
-let flushFrame: number | null = null;
-let lastFlushAt = -Infinity;
+const VIEW_FALLBACK_MS = 100;
+/** The window a lane renders; lanes not listed get the core's default (`DEFAULT_WINDOW`). */
+const laneWindows = new Map<string, { start: number; count: number }>();
+let viewWanted = false;
+let viewInFlight = false;
+let viewTimer: ReturnType<typeof setTimeout> | null = null;
+let viewFrame: number | null = null;
+let lastViewAt = -Infinity;
+/** Bumped per session: an answer for another session's board is dropped. */
+let viewGeneration = 0;
+let viewsAsked = 0;
+let viewsShown = 0;
 
-function queueDeltas(deltas: BoardDelta[]): void {
-  queued.push(...deltas);
-  if (flushTimer !== null) return;
-  if (performance.now() - lastFlushAt >= FRAME_MS || typeof requestAnimationFrame !== 'function') {
-    flushTimer = setTimeout(flushDeltas, 0);
+/** Asks for the board view again (throttled). */
+export function refreshBoard(): void {
+  if (!session.info) return;
+  viewWanted = true;
+  if (viewInFlight || viewTimer !== null) return;
+  scheduleView();
+}
+
+function scheduleView(): void {
+  if (performance.now() - lastViewAt >= FRAME_MS || typeof requestAnimationFrame !== 'function') {
+    viewTimer = setTimeout(() => void askView(), 0);
   } else {
-    flushTimer = setTimeout(flushDeltas, FLUSH_FALLBACK_MS);
-    flushFrame = requestAnimationFrame(flushDeltas);
+    viewTimer = setTimeout(() => void askView(), VIEW_FALLBACK_MS);
+    viewFrame = requestAnimationFrame(() => void askView());
   }
 }
 
-/** Applies the queued deltas now. */
-export function flushDeltas(): void {
-  if (flushTimer !== null) clearTimeout(flushTimer);
-  if (flushFrame !== null) cancelAnimationFrame(flushFrame);
-  flushTimer = null;
-  flushFrame = null;
-  lastFlushAt = performance.now();
-  const deltas = queued;
-  queued = [];
-  if (deltas.length && session.info) board.apply(deltas);
+/** A lane's rendered window (index of its first card, how many). */
+export function setLaneWindow(laneId: number | null, start: number, count: number): void {
+  const key = laneId === null ? 'none' : String(laneId);
+  const have = laneWindows.get(key);
+  if (have && have.start === start && have.count === count) return;
+  laneWindows.set(key, { start, count });
+  refreshBoard();
+}
+
+/** Tickets the UI shows outside the lanes (at most a thousand: the core's limit). */
+export function pinnedTickets(): number[] {
+  const ids = new Set<number>();
+  for (const id of [ui.openTicketId, ui.movingTicketId, ui.followTicketId, ui.menuTicketId]) if (id !== null) ids.add(id);
+  for (const id of board.watched) ids.add(id);
+  for (const e of alerts.entries) ids.add(e.ticketId);
+  return [...ids].slice(0, 1000);
+}
+
+/** The question for the core: the filters, each lane's sort and window, the pinned tickets. */
+export function boardQuery(): BoardQuery {
+  const lanes: (number | null)[] = [null, ...board.lanes.map((l) => l.id)];
+  return {
+    scope: ui.scope,
+    priority: ui.priority,
+    onlyIds: ui.onlyIds ? [...ui.onlyIds] : null,
+    hideClosed: view.hideClosed,
+    search: ui.search,
+    windows: lanes.map((laneId) => {
+      const w = laneWindows.get(laneId === null ? 'none' : String(laneId));
+      return { laneId, sort: view.sortOf(laneId), start: w?.start ?? 0, count: w?.count ?? DEFAULT_WINDOW };
+    }),
+    pinned: pinnedTickets(),
+  };
+}
+
+/** Lanes the UI has not measured yet get as many cards as a lane renders without a window. */
+const DEFAULT_WINDOW = 60;
+
+async function askView(): Promise<void> {
+  if (viewTimer !== null) clearTimeout(viewTimer);
+  if (viewFrame !== null) cancelAnimationFrame(viewFrame);
+  viewTimer = null;
+  viewFrame = null;
+  viewWanted = false;
+  viewInFlight = true;
+  lastViewAt = performance.now();
+  try {
+    await loadView();
+  } finally {
+    viewInFlight = false;
+    if (viewWanted) scheduleView();
+  }
+}
+
+/** Asks for the view now and shows the answer (unless a later one was shown already). */
+async function loadView(): Promise<void> {
+  if (!session.info) return;
+  const generation = viewGeneration;
+  const asked = ++viewsAsked;
+  const query = boardQuery();
+  try {
+    const answer = await ipc.boardView(query);
+    if (generation !== viewGeneration || asked < viewsShown) return;
+    viewsShown = asked;
+    board.show(answer, query.pinned);
+  } catch (e) {
+    if (generation !== viewGeneration || board.loaded) return;
+    // The first view failed: an empty board, and why (the next change asks again).
+    board.show(EMPTY_VIEW, []);
+    ui.toast(`Could not load the board: ${errorMessage(toCommandError(e))}`);
+  }
+}
+
+const EMPTY_VIEW: BoardView = { seq: 0, lanes: [], columns: [], ticketCount: 0, closedHidden: 0, pinned: [] };
+
+/** A new board (another session, signed out): nothing of the old one is shown or asked. */
+function resetBoard(): void {
+  viewGeneration++;
+  laneWindows.clear();
+  movesUnderWay.clear();
+  board.clear();
 }
 
 let started = false;
@@ -85,7 +174,7 @@ function handleDeskEvent(ev: DeskEvent): void {
       }
       break;
     case 'board':
-      if (session.info) queueDeltas(ev.deltas);
+      refreshBoard();
       break;
     case 'event': {
       const e = ev.event;
@@ -197,11 +286,10 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     ui.openTicketId = null;
   }
   loadedFor = key;
-  queued = [];
   // The needs-login of the previous core is over (a new one reports its own states).
   if (connection.state?.state === 'needs-login') connection.reset();
-  board.clear();
-  board.beginSnapshot();
+  resetBoard();
+  const boardP = loadView();
   const stateP = ipc.connectionState().then(
     (s) => {
       // An event may already have told us something newer. A needs-login here is the previous
@@ -222,16 +310,7 @@ export async function enterSession(info: SessionInfo): Promise<void> {
     },
     () => {},
   );
-  try {
-    const snapshot = await ipc.board();
-    if (loadedFor === key) board.loadSnapshot(snapshot);
-  } catch (e) {
-    if (loadedFor === key) {
-      board.loadSnapshot({ lanes: [], tickets: [], seq: 0 });
-      ui.toast(`Could not load the board: ${errorMessage(toCommandError(e))}`);
-    }
-  }
-  await Promise.all([stateP, urgentP, usersP, membersP, inboxP]);
+  await Promise.all([boardP, stateP, urgentP, usersP, membersP, inboxP]);
 }
 
 /** Every member's name (everyone may list them): who acknowledged, who commented. */
@@ -267,13 +346,12 @@ function loadUsers(info: SessionInfo): Promise<void> {
 /** Back to the sign-in form (the reason, if any, comes with the needs-login state). */
 function leaveSession(): void {
   loadedFor = null;
-  queued = [];
   session.info = null;
   session.users = new Map();
   session.members = new Map();
   threads.clear();
   alerts.clear();
-  board.clear();
+  resetBoard();
   connection.reset();
   urgent.count = 0;
   ui.openTicketId = null;
@@ -351,6 +429,8 @@ export async function moveTicket(ticketId: number, laneId: number | null, keepFo
   const to = laneName(laneId);
   // The card is re-created in its new lane (and maybe back again): keep the keyboard on it.
   if (keepFocus) ui.followTicketId = ticketId;
+  const move = { laneId };
+  movesUnderWay.set(ticketId, move);
   try {
     await ipc.moveTicket(ticketId, laneId);
     ui.announce(`Moved “${title}” to ${to}`);
@@ -359,11 +439,23 @@ export async function moveTicket(ticketId: number, laneId: number | null, keepFo
     const text = moveErrorMessage(err);
     ui.toast(text);
     ui.announce(`Moving “${title}” to ${to} failed. ${text}`);
+  } finally {
+    // The view that shows the outcome (moved, or rolled back) replaces the intention.
+    await loadView();
+    if (movesUnderWay.get(ticketId) === move) movesUnderWay.delete(ticketId);
   }
 }
 
-/** The column a ticket is shown in ("No lane" when its lane is unknown). */
+/**
+ * Moves asked for and not yet shown by a view: the next move of the same card (Alt+→ twice
+ * quickly) starts from where the user sent it, not from where the last view had it.
+ */
+const movesUnderWay = new Map<number, { laneId: number | null }>();
+
+/** The column a ticket is shown in ("No lane" when its lane is unknown), or is being moved to. */
 export function shownLaneId(ticket: Ticket): number | null {
+  const moving = movesUnderWay.get(ticket.id);
+  if (moving) return moving.laneId;
   return ticket.laneId !== null && board.lane(ticket.laneId) ? ticket.laneId : null;
 }
 

@@ -1,162 +1,136 @@
-// The board as the UI shows it: lanes and tickets, kept up to date by applying the core's
-// `BoardDelta`s one by one (the core owns versions, optimistic moves and rollbacks; a delta is
-// what to show now). The board is fetched once (`board()` after sign-in / start); never again
-// per event.
+// The board as the UI shows it: what the core's last view answered (`board_view`), nothing
+// more. The ticket store, the filters, the sorting and the search live in the core; the page
+// holds the lanes, each column's counts and the window of cards it renders, and the few
+// tickets it shows elsewhere (the drawer's, the inbox's, the lane picker's: "pinned").
+//
+// Rules:
+// - Never computed here: a count, an order or a filter result comes from the core.
+// - Replaced as a whole by each answer (`show`); the controller asks again when the core says
+//   the board changed, when the filters change and when a lane scrolls (lib/controller.ts).
+// - A ticket the page holds is a copy: a command's answer may update it at once (`observe`), the
+//   next view replaces it.
 
-import type { Board, Lane, Priority, Ticket } from '../../generated/protocol';
-import type { BoardDelta } from '../../generated/client';
+import type { Lane, Ticket } from '../../generated/protocol';
+import type { BoardView, Column } from '../../generated/client';
 
-export const PRIORITY_RANK: Record<Priority, number> = { urgent: 0, high: 1, normal: 2, low: 3 };
-
-/** Sort keys, computed once per ticket object (tickets are replaced, never mutated). */
-const sortKeys = new WeakMap<Ticket, number>();
-
-function createdMs(t: Ticket): number {
-  let k = sortKeys.get(t);
-  if (k === undefined) {
-    k = Date.parse(t.createdAt);
-    if (Number.isNaN(k)) k = 0;
-    sortKeys.set(t, k);
-  }
-  return k;
-}
-
-/** Cards in a lane: urgent first, then the oldest first (a queue), then by id. */
-export function compareTickets(a: Ticket, b: Ticket): number {
-  return PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || createdMs(a) - createdMs(b) || a.id - b.id;
-}
-
-function byPosition(a: Lane, b: Lane): number {
-  return a.position - b.position || a.id - b.id;
+/** Where a pinned ticket is: its column and its position in it (null when filtered out). */
+export interface Place {
+  laneId: number | null;
+  index: number | null;
 }
 
 export class BoardStore {
   /** Lanes by position (without "No lane"). */
   lanes: Lane[] = $state.raw([]);
-  /** Bumped on every change of `tickets` (the map itself is not reactive: 10 000 entries). */
-  revision = $state(0);
-  /** Whether the snapshot has been loaded. */
+  /** "No lane" first, then the lanes by position: counts and the window of cards. */
+  columns: Column[] = $state.raw([]);
+  /** Whether a view has been shown since sign-in. */
   loaded = $state(false);
+  /** Every ticket on the board. */
+  size = $state(0);
+  /** Closed tickets left out by "Hide closed", on the whole board. */
+  closedHidden = $state(0);
   seq = 0;
 
-  private tickets = new Map<number, Ticket>();
-  /** Deltas that arrived while the snapshot was being fetched. */
-  private pending: BoardDelta[] | null = null;
+  /** Every ticket the last view carried (windows and pinned), by id. */
+  private tickets: ReadonlyMap<number, Ticket> = $state.raw(new Map());
+  /** The pinned tickets' places, and which ids the last view was asked about. */
+  private places: ReadonlyMap<number, Place> = $state.raw(new Map());
+  private asked: ReadonlySet<number> = $state.raw(new Set());
+  /** Tickets a view of the UI waits for (a ticket just created, to open when it shows). */
+  watched: ReadonlySet<number> = $state.raw(new Set());
 
-  /** All tickets (reactive through `revision`). */
-  all(): Ticket[] {
-    void this.revision;
-    return [...this.tickets.values()];
-  }
-
-  get size(): number {
-    void this.revision;
-    return this.tickets.size;
-  }
-
+  /** A ticket the page has (in a window or pinned). */
   get(id: number): Ticket | undefined {
-    void this.revision;
     return this.tickets.get(id);
+  }
+
+  /** Whether the last view answered for `id` as a pinned ticket (`get` is then the truth). */
+  answered(id: number): boolean {
+    return this.asked.has(id);
+  }
+
+  /** A pinned ticket's column and position, when on the board. */
+  placeOf(id: number): Place | undefined {
+    return this.places.get(id);
   }
 
   lane(id: number | null): Lane | undefined {
     return id === null ? undefined : this.lanes.find((l) => l.id === id);
   }
 
-  /** Forget everything (signed out). */
-  clear(): void {
-    this.tickets = new Map();
-    this.lanes = [];
-    this.seq = 0;
-    this.loaded = false;
-    this.pending = null;
-    this.revision++;
+  column(laneId: number | null): Column | undefined {
+    return this.columns.find((c) => c.laneId === laneId);
   }
 
-  /** From now on, deltas are held until [`loadSnapshot`] (the `board()` call is in flight). */
-  beginSnapshot(): void {
-    this.pending = [];
+  watch(id: number): void {
+    this.watched = new Set([...this.watched, id]);
   }
 
-  /** The snapshot from `board()`, then whatever arrived meanwhile that is not older than it. */
-  loadSnapshot(board: Board): void {
-    const held = this.pending ?? [];
-    this.pending = null;
-    this.replace(board.lanes, board.tickets, board.seq);
-    const fresh = held.filter((d) => {
-      switch (d.kind) {
-        case 'reset':
-          return d.seq >= board.seq;
-        case 'ticketUpserted': {
-          const have = this.tickets.get(d.id);
-          return !have || d.version >= have.version;
-        }
-        default:
-          return true;
-      }
-    });
-    if (fresh.length) this.apply(fresh);
-    this.loaded = true;
+  unwatch(id: number): void {
+    if (!this.watched.has(id)) return;
+    const next = new Set(this.watched);
+    next.delete(id);
+    this.watched = next;
   }
 
-  /** Applies the core's deltas, in order. */
-  apply(deltas: BoardDelta[]): void {
-    if (this.pending) {
-      this.pending.push(...deltas);
-      return;
-    }
-    let lanesChanged = false;
-    let lanes = this.lanes;
-    let ticketsChanged = false;
-    for (const d of deltas) {
-      switch (d.kind) {
-        case 'reset':
-          this.replace(d.lanes, d.tickets, d.seq);
-          lanes = this.lanes;
-          lanesChanged = false;
-          ticketsChanged = true;
-          break;
-        case 'laneUpserted': {
-          const { kind: _kind, ...lane } = d;
-          void _kind;
-          lanes = [...lanes.filter((l) => l.id !== lane.id), lane];
-          lanesChanged = true;
-          break;
-        }
-        case 'laneRemoved':
-          lanes = lanes.filter((l) => l.id !== d.id);
-          lanesChanged = true;
-          break;
-        case 'ticketUpserted': {
-          const { kind: _kind, ...ticket } = d;
-          void _kind;
-          this.tickets.set(ticket.id, ticket);
-          ticketsChanged = true;
-          break;
-        }
-        case 'ticketRemoved':
-          ticketsChanged = this.tickets.delete(d.id) || ticketsChanged;
-          break;
-      }
-    }
-    if (lanesChanged) this.lanes = [...lanes].sort(byPosition);
-    if (ticketsChanged || lanesChanged) this.revision++;
-  }
-
-  /** A ticket a command returned (patch, comment): shown when newer than what we have. */
+  /**
+   * A ticket a command answered with (a patch, an acknowledgement, a conflict's current state):
+   * shown at once where the page has it when newer, until the next view (which has it too: the
+   * core applied it before answering).
+   */
   observe(ticket: Ticket): void {
     const have = this.tickets.get(ticket.id);
-    if (have && ticket.version > have.version) {
-      this.tickets.set(ticket.id, ticket);
-      this.revision++;
-    }
+    if (!have || ticket.version <= have.version) return;
+    const tickets = new Map(this.tickets);
+    // As the core shows it: a lane the board lacks is "No lane".
+    tickets.set(ticket.id, { ...ticket, laneId: ticket.laneId !== null && this.lane(ticket.laneId) ? ticket.laneId : null });
+    this.tickets = tickets;
   }
 
-  private replace(lanes: Lane[], tickets: Ticket[], seq: number): void {
-    this.lanes = [...lanes].sort(byPosition);
-    this.tickets = new Map(tickets.map((t) => [t.id, t]));
-    this.seq = seq;
-    this.revision++;
+  /** Forget everything (signed out, another account). */
+  clear(): void {
+    this.lanes = [];
+    this.columns = [];
+    this.size = 0;
+    this.closedHidden = 0;
+    this.seq = 0;
+    this.tickets = new Map();
+    this.places = new Map();
+    this.asked = new Set();
+    this.watched = new Set();
+    this.loaded = false;
+  }
+
+  /** Shows the core's answer to a view query that asked about `pinned`. */
+  show(view: BoardView, pinned: readonly number[]): void {
+    // A ticket that did not change keeps its object: its card is not rendered again.
+    const before = this.tickets;
+    const same = (t: Ticket): Ticket => {
+      const had = before.get(t.id);
+      return had && had.version === t.version && had.laneId === t.laneId ? had : t;
+    };
+    const tickets = new Map<number, Ticket>();
+    const columns = view.columns.map((c) => {
+      const kept = c.tickets.map(same);
+      for (const t of kept) tickets.set(t.id, t);
+      return { ...c, tickets: kept };
+    });
+    const places = new Map<number, Place>();
+    for (const p of view.pinned) {
+      const t = tickets.get(p.ticket.id) ?? same(p.ticket);
+      tickets.set(t.id, t);
+      places.set(t.id, { laneId: t.laneId, index: p.index });
+    }
+    if (JSON.stringify(view.lanes) !== JSON.stringify(this.lanes)) this.lanes = view.lanes;
+    this.columns = columns;
+    this.size = view.ticketCount;
+    this.closedHidden = view.closedHidden;
+    this.seq = view.seq;
+    this.tickets = tickets;
+    this.places = places;
+    this.asked = new Set(pinned);
+    this.loaded = true;
   }
 }
 

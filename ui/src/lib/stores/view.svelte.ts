@@ -5,14 +5,13 @@
 // field and the default used instead: a bad saved view must never keep the app from starting.
 // The search box and "these tickets" are not part of the view: they answer the moment.
 
-import type { Ticket } from '../../generated/protocol';
-import { PRIORITY_RANK, compareTickets } from './board.svelte';
 import { ui, type PriorityFilter, type Scope } from './ui.svelte';
 
 export const VIEW_KEY = 'deskbell.view.v1';
 
 export type Density = 'comfortable' | 'compact';
-/** A lane's order: the default (urgent first, then oldest: a queue), or one the user chose. */
+/** A lane's order: the default (urgent first, then oldest: a queue), or one the user chose (the
+ *  core sorts: `LaneSort` in crates/client/src/board_view.rs). */
 export type LaneSort = 'default' | 'priority' | 'updated' | 'age';
 /** A lane's key in the saved view: its id, or "none" for "No lane". */
 export type LaneKey = string;
@@ -159,26 +158,6 @@ export function parseView(text: string | null): SavedView {
     collapsed,
     sorts,
   };
-}
-
-/** Milliseconds of an ISO time, 0 when unreadable (sorts first / last, never throws). */
-function ms(iso: string): number {
-  const v = Date.parse(iso);
-  return Number.isNaN(v) ? 0 : v;
-}
-
-/** The comparator of a lane's sort order. */
-export function comparatorOf(sort: LaneSort): (a: Ticket, b: Ticket) => number {
-  switch (sort) {
-    case 'priority':
-      return (a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || ms(b.updatedAt) - ms(a.updatedAt) || a.id - b.id;
-    case 'updated':
-      return (a, b) => ms(b.updatedAt) - ms(a.updatedAt) || a.id - b.id;
-    case 'age':
-      return (a, b) => ms(a.createdAt) - ms(b.createdAt) || a.id - b.id;
-    default:
-      return compareTickets;
-  }
 }
 
 export const view = new ViewStore();
