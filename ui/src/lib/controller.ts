@@ -28,21 +28,19 @@ export function onTicketActivity(fn: (a: TicketActivity) => void): () => void {
 }
 
 // The board view (lib/stores/board.svelte.ts) is asked for again whenever what it shows may
-// have changed: the core says the board changed, a filter or sort changed, a lane scrolled, a
-// pinned ticket came or went. Asking is throttled to about once per frame, and one question is
-// in flight at a time: the first after a quiet spell goes at once (next task), whatever comes
-// while one is out or within the frame waits, so a burst (a replay after a reconnect, a busy
-// desk) costs one view per frame, not one per event. A change signalled while a question is
-// out is asked about once it is answered, so nothing is missed. The timer backs the frame up:
-// a hidden window gets no frames.
+// have changed: the core says the board changed, a filter or sort changed, a lane scrolled past
+// the cards it has, a pinned ticket came or went. Asking is throttled to about once per frame,
+// and one question is in flight at a time: the first after a quiet spell goes at once (next
+// task), whatever comes while one is out or within the frame waits, so a burst (a replay after
+// a reconnect, a busy desk) costs one view per frame, not one per event. A change signalled
+// while a question is out is asked about once it is answered, so nothing is missed. Timers, not
+// animation frames: a window not shown yet (at start) or hidden gets no frames.
 const FRAME_MS = 16;
-const VIEW_FALLBACK_MS = 100;
 /** The window a lane renders; lanes not listed get the core's default (`DEFAULT_WINDOW`). */
 const laneWindows = new Map<string, { start: number; count: number }>();
 let viewWanted = false;
 let viewInFlight = false;
 let viewTimer: ReturnType<typeof setTimeout> | null = null;
-let viewFrame: number | null = null;
 let lastViewAt = -Infinity;
 /** Bumped per session: an answer for another session's board is dropped. */
 let viewGeneration = 0;
@@ -58,21 +56,21 @@ export function refreshBoard(): void {
 }
 
 function scheduleView(): void {
-  if (performance.now() - lastViewAt >= FRAME_MS || typeof requestAnimationFrame !== 'function') {
-    viewTimer = setTimeout(() => void askView(), 0);
-  } else {
-    viewTimer = setTimeout(() => void askView(), VIEW_FALLBACK_MS);
-    viewFrame = requestAnimationFrame(() => void askView());
-  }
+  const wait = Math.max(0, FRAME_MS - (performance.now() - lastViewAt));
+  viewTimer = setTimeout(() => void askView(), wait);
 }
 
-/** A lane's rendered window (index of its first card, how many). */
-export function setLaneWindow(laneId: number | null, start: number, count: number): void {
+/**
+ * The window of cards a lane renders (index of its first card, how many). Asked for at once
+ * only when the lane lacks some of them (`covered`: the cards it has hold the window);
+ * otherwise the next view brings exactly this window.
+ */
+export function setLaneWindow(laneId: number | null, start: number, count: number, covered: boolean): void {
   const key = laneId === null ? 'none' : String(laneId);
   const have = laneWindows.get(key);
   if (have && have.start === start && have.count === count) return;
   laneWindows.set(key, { start, count });
-  refreshBoard();
+  if (!covered) refreshBoard();
 }
 
 /** Tickets the UI shows outside the lanes (at most a thousand: the core's limit). */
@@ -106,9 +104,7 @@ const DEFAULT_WINDOW = 60;
 
 async function askView(): Promise<void> {
   if (viewTimer !== null) clearTimeout(viewTimer);
-  if (viewFrame !== null) cancelAnimationFrame(viewFrame);
   viewTimer = null;
-  viewFrame = null;
   viewWanted = false;
   viewInFlight = true;
   lastViewAt = performance.now();
