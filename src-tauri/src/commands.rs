@@ -8,7 +8,7 @@
 //! wrapper.
 
 use deskbell_client::alerts::{InboxEntry, Snooze};
-use deskbell_client::app::{CommandError, SessionInfo, Settings};
+use deskbell_client::app::{CommandError, SessionInfo, Settings, WindowSkeleton};
 use deskbell_client::board_view::{BoardQuery, BoardView};
 use deskbell_client::connection::ConnectionState;
 use deskbell_client::desk::DeskEvent;
@@ -168,9 +168,16 @@ app_commands! {
         crate::links::open(&url)
     }
 
-    /// The UI mounted its first view (the window waits for it before it is shown).
-    fn window_ready(app) -> () {
-        shell::window_ready(&app);
+    /// The UI mounted its first view (the window waits for it before it is shown); the
+    /// window shows `skeleton` (that view's layout) until the page has painted.
+    fn window_ready(app, skeleton: Option<WindowSkeleton>) -> () {
+        shell::window_ready(&app, skeleton.as_ref())
+            .map_err(|e| CommandError::new(ClientErrorCode::InvalidQuery, e.to_string()))
+    }
+
+    /// The page has painted its first frame since the window was shown: the skeleton goes.
+    fn window_painted(app) -> () {
+        shell::window_painted(&app);
         Ok(())
     }
 

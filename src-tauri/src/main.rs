@@ -18,6 +18,7 @@ mod mailbox;
 mod rendering;
 mod settings_file;
 mod shell;
+mod skeleton;
 mod tray;
 
 use clap::Parser;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use deskbell_client::app::{CommandError, SessionInfo, Settings};
+use deskbell_client::app::{CommandError, SessionInfo, Settings, WindowSkeleton};
 use deskbell_client::backoff::BackoffPolicy;
 use deskbell_client::desk::{Desk, DeskEvent, DeskOptions};
 use deskbell_client::error::ClientErrorCode;
@@ -282,13 +282,32 @@ pub fn show_main_window_when_ready(app: &AppHandle) {
 }
 
 /// The UI mounted its first view: show the window if it waits for that.
-pub fn window_ready(app: &AppHandle) {
-    if app
+/// The UI's first view is in the page: the window is shown (once), with `skeleton` drawn until
+/// the page paints (`skeleton.rs`).
+pub fn window_ready(
+    app: &AppHandle,
+    skeleton: Option<&WindowSkeleton>,
+) -> Result<(), crate::skeleton::SkeletonError> {
+    if !app
         .state::<AppState>()
         .show_when_ready
         .swap(false, Ordering::SeqCst)
     {
-        show_main_window(app);
+        return Ok(());
+    }
+    let drawn = match (skeleton, app.get_webview_window("main")) {
+        (Some(skeleton), Some(window)) => crate::skeleton::draw(&window, skeleton),
+        _ => Ok(()),
+    };
+    // Shown whatever the skeleton: a refused one only means grey first frames.
+    show_main_window(app);
+    drawn
+}
+
+/// The page painted over the skeleton: it goes.
+pub fn window_painted(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        crate::skeleton::clear(&window);
     }
 }
 

@@ -515,6 +515,7 @@ const DEFAULTS = {
   },
   snooze: () => null,
   window_ready: () => null,
+  window_painted: () => null,
   take_desk_events: (_a, shell) => shell.deskEvents.splice(0),
   open_link: () => null,
   set_open_ticket: () => null,

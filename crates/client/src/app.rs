@@ -157,3 +157,35 @@ mod tests {
         assert!(json["current"].is_null());
     }
 }
+
+/// The first view's layout as the page laid it out, for the shell to draw in the window until
+/// the web view has painted its first frame: WebKitGTK paints a page only once its window is
+/// shown, so without it the window would show its toolkit's grey for the first frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowSkeleton {
+    /// The page's background.
+    pub background: Rgb,
+    /// Its main boxes (the top bar, the lanes, the sign-in card), in CSS pixels from the page's
+    /// top left, in the order they are drawn.
+    pub boxes: Vec<SkeletonBox>,
+}
+
+/// A box of [`WindowSkeleton`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SkeletonBox {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+    pub color: Rgb,
+}
+
+/// An opaque colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct Rgb {
+    pub r: u8,
+    pub g: u8,
+    pub b: u8,
+}

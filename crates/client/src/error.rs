@@ -49,8 +49,9 @@ pub enum ClientErrorCode {
     UnknownLane,
     UnknownMove,
     MoveTicketMismatch,
-    /// A board view or ticket search asked for more than the core serves in one answer (too
-    /// many windows, pinned tickets or ids, too long a search); the message names the field.
+    /// The UI asked for something out of range: a board view or ticket search larger than the
+    /// core serves in one answer (too many windows, pinned tickets or ids, too long a search),
+    /// or a window skeleton the shell cannot draw; the message names what.
     InvalidQuery,
     NotificationsUnavailable,
     NotificationFailed,

@@ -6,7 +6,9 @@ use deskbell_client::alerts::{
     Alert, AlertKind, AlertLevel, AlertPreferences, InboxEntry, NotificationAction, QuietHours,
     Snooze,
 };
-use deskbell_client::app::{CommandError, SessionInfo, Settings, Theme};
+use deskbell_client::app::{
+    CommandError, Rgb, SessionInfo, Settings, SkeletonBox, Theme, WindowSkeleton,
+};
 use deskbell_client::board::BoardDelta;
 use deskbell_client::board_view::{
     BoardQuery, BoardView, Column, LaneSort, LaneWindow, PinnedTicket, PriorityFilter, Scope,
@@ -49,6 +51,9 @@ fn generated() -> String {
         CommandError,
         Theme,
         Settings,
+        Rgb,
+        SkeletonBox,
+        WindowSkeleton,
     ];
     let mut out = String::from(
         "// Generated from crates/client by `UPDATE_TS_BINDINGS=1 cargo test -p deskbell-client --test ts_bindings`.\n// Do not edit by hand.\n\nimport type { ApiErrorCode, Company, EventEnvelope, Lane, Member, SyncMessage, Ticket, User } from \"./protocol\";\n\n",

@@ -243,3 +243,18 @@ lastServer: string | null, lastEmail: string | null,
  * The first close to the tray said that Deskbell keeps running there (said once).
  */
 closeToTrayExplained: boolean, };
+
+export type Rgb = { r: number, g: number, b: number, };
+
+export type SkeletonBox = { x: number, y: number, width: number, height: number, color: Rgb, };
+
+export type WindowSkeleton = { 
+/**
+ * The page's background.
+ */
+background: Rgb, 
+/**
+ * Its main boxes (the top bar, the lanes, the sign-in card), in CSS pixels from the page's
+ * top left, in the order they are drawn.
+ */
+boxes: Array<SkeletonBox>, };

@@ -2,7 +2,7 @@
 // `UPDATE_TS_BINDINGS=1 cargo test -p deskbell contract`. Do not edit by hand.
 
 import type { Attachment, Comment, Company, CompanyPatch, Lane, LanePatch, Member, NewComment, NewLane, NewTicket, NewUser, Ticket, TicketPatch, User, UserPatch } from './protocol';
-import type { BoardQuery, BoardView, ConnectionState, DeskEvent, InboxEntry, SessionInfo, Settings, Snooze } from './client';
+import type { BoardQuery, BoardView, ConnectionState, DeskEvent, InboxEntry, SessionInfo, Settings, Snooze, WindowSkeleton } from './client';
 
 /** Every command: its arguments (as `invoke` takes them) and its answer. */
 export interface Commands {
@@ -25,7 +25,8 @@ export interface Commands {
   save_attachment: { args: { attachmentId: number; fileName: string }; answer: string };
   users: { args: {}; answer: Array<User> };
   open_link: { args: { url: string }; answer: null };
-  window_ready: { args: {}; answer: null };
+  window_ready: { args: { skeleton: WindowSkeleton | null }; answer: null };
+  window_painted: { args: {}; answer: null };
   create_lane: { args: { lane: NewLane }; answer: Lane };
   update_lane: { args: { laneId: number; patch: LanePatch }; answer: Lane };
   delete_lane: { args: { laneId: number }; answer: null };
@@ -100,8 +101,13 @@ export function commands(call: Call) {
     users: () => call('users', {}),
     /** Opens a web or e-mail link from a ticket in the system's browser or mail program. */
     openLink: (url: string) => call('open_link', { url }),
-    /** The UI mounted its first view (the window waits for it before it is shown). */
-    windowReady: () => call('window_ready', {}),
+    /**
+     * The UI mounted its first view (the window waits for it before it is shown); the
+     * window shows `skeleton` (that view's layout) until the page has painted.
+     */
+    windowReady: (skeleton: WindowSkeleton | null) => call('window_ready', { skeleton }),
+    /** The page has painted its first frame since the window was shown: the skeleton goes. */
+    windowPainted: () => call('window_painted', {}),
     /** Adds a lane (admins); every member's board shows it from the lane event. */
     createLane: (lane: NewLane) => call('create_lane', { lane }),
     /** Renames, recolours or moves a lane (admins). */
