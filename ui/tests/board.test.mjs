@@ -136,7 +136,8 @@ describe('board', () => {
       return answer;
     });
     await withApp(t, shell, async (page) => {
-      await until(() => shell.callsOf('board_view').length >= 1, 'board_view called');
+      // Both questions of the start (the sign-in's and the board's own) are out and held.
+      await until(() => shell.callsOf('board_view').length >= 2, 'board_view asked twice');
       changed = true;
       await shell.deltas({ kind: 'ticketUpserted', ...ticket(401, { title: 'Arrived early', laneId: 14 }) });
       release();
