@@ -29,6 +29,8 @@ pub mod lifecycle;
 pub mod live_board;
 pub mod session;
 pub mod sound;
+#[cfg(test)]
+mod test_fixtures;
 pub mod token_store;
 pub mod transport;
 pub mod wake;

@@ -1,45 +1,6 @@
 use super::*;
-use deskbell_protocol::{Comment, Priority, Requester, TicketStatus};
-
-fn ts() -> deskbell_protocol::Timestamp {
-    "2026-11-22T10:00:00Z".parse().unwrap()
-}
-
-fn lane(id: Id, position: i64) -> Lane {
-    Lane {
-        id,
-        company_id: 1,
-        name: format!("Lane {id}"),
-        color: "#1e88e5".into(),
-        position,
-    }
-}
-
-fn ticket(id: Id, version: i64, lane_id: Option<Id>) -> Ticket {
-    Ticket {
-        id,
-        company_id: 1,
-        title: format!("Ticket {id}"),
-        requester: Requester {
-            name: "Req".into(),
-            contact: None,
-        },
-        status: TicketStatus::Open,
-        priority: Priority::Normal,
-        assignee_id: None,
-        creator_id: 1,
-        lane_id,
-        last_message: None,
-        comment_count: 0,
-        created_at: ts(),
-        updated_at: ts(),
-        version,
-        urgent_since: None,
-        urgent_by: None,
-        acknowledged_by: None,
-        acknowledged_at: None,
-    }
-}
+use crate::test_fixtures::{lane, ticket, ts};
+use deskbell_protocol::{Comment, Priority};
 
 fn env(action: EventAction, seq: i64) -> EventEnvelope {
     EventEnvelope::new(action, seq, 1, 2, ts())

@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_fixtures::lane;
 use deskbell_protocol::{Requester, Timestamp};
 
 const ME: Id = 7;
@@ -7,40 +8,9 @@ fn at(minute: u32) -> Timestamp {
     format!("2026-11-22T10:{minute:02}:00Z").parse().unwrap()
 }
 
-fn lane(id: Id, position: i64) -> Lane {
-    Lane {
-        id,
-        company_id: 1,
-        name: format!("Lane {id}"),
-        color: "#1e88e5".into(),
-        position,
-    }
-}
-
+/// A ticket as `test_fixtures` makes it, at version 1.
 fn ticket(id: Id, lane_id: Option<Id>) -> Ticket {
-    Ticket {
-        id,
-        company_id: 1,
-        title: format!("Ticket {id}"),
-        requester: Requester {
-            name: "Req".into(),
-            contact: None,
-        },
-        status: TicketStatus::Open,
-        priority: Priority::Normal,
-        assignee_id: None,
-        creator_id: 1,
-        lane_id,
-        last_message: None,
-        comment_count: 0,
-        created_at: at(0),
-        updated_at: at(0),
-        version: 1,
-        urgent_since: None,
-        urgent_by: None,
-        acknowledged_by: None,
-        acknowledged_at: None,
-    }
+    crate::test_fixtures::ticket(id, 1, lane_id)
 }
 
 fn board(lanes: Vec<Lane>, tickets: Vec<Ticket>) -> Board {
@@ -58,6 +28,11 @@ fn view(board: &Board, query: &BoardQuery) -> BoardView {
 /// The ids listed in the column of `lane` (the window served).
 fn ids(view: &BoardView, lane: Option<Id>) -> Vec<Id> {
     column(view, lane).tickets.iter().map(|t| t.id).collect()
+}
+
+/// A column's `(count, total, closed_hidden, shown)`.
+fn counts(c: &Column) -> (u32, u32, u32, u32) {
+    (c.count, c.total, c.closed_hidden, c.shown)
 }
 
 fn column(view: &BoardView, lane: Option<Id>) -> &Column {
@@ -173,22 +148,9 @@ fn hide_closed_counts_what_it_hides_per_column_and_on_the_board() {
     );
     assert_eq!(v.closed_hidden, 3);
     assert_eq!(v.ticket_count, 5);
-    let lane10 = column(&v, Some(10));
-    assert_eq!(
-        (
-            lane10.count,
-            lane10.total,
-            lane10.closed_hidden,
-            lane10.shown
-        ),
-        (3, 1, 2, 1)
-    );
+    assert_eq!(counts(column(&v, Some(10))), (3, 1, 2, 1));
     assert_eq!(ids(&v, Some(10)), [4]);
-    let none = column(&v, None);
-    assert_eq!(
-        (none.count, none.total, none.closed_hidden, none.shown),
-        (2, 1, 1, 1)
-    );
+    assert_eq!(counts(column(&v, None)), (2, 1, 1, 1));
 
     // Closed hidden before any filter: "mine" does not count the closed one in `total`.
     let v = view(
@@ -199,30 +161,12 @@ fn hide_closed_counts_what_it_hides_per_column_and_on_the_board() {
             ..BoardQuery::default()
         },
     );
-    let lane10 = column(&v, Some(10));
-    assert_eq!(
-        (
-            lane10.count,
-            lane10.total,
-            lane10.closed_hidden,
-            lane10.shown
-        ),
-        (3, 1, 2, 0)
-    );
+    assert_eq!(counts(column(&v, Some(10))), (3, 1, 2, 0));
 
     // Without hide_closed, closed tickets are listed and nothing counts as hidden.
     let v = view(&b, &BoardQuery::default());
     assert_eq!(v.closed_hidden, 0);
-    let lane10 = column(&v, Some(10));
-    assert_eq!(
-        (
-            lane10.count,
-            lane10.total,
-            lane10.closed_hidden,
-            lane10.shown
-        ),
-        (3, 3, 0, 3)
-    );
+    assert_eq!(counts(column(&v, Some(10))), (3, 3, 0, 3));
 }
 
 #[test]
