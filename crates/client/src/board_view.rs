@@ -41,7 +41,7 @@ use crate::board::Board;
 use crate::error::{ClientErrorCode, ErrorCode};
 
 /// Cards served for a lane the query has no window for: as many as the UI renders in a lane
-/// without a window of its own (`VIRTUALIZE_OVER` in ui/src/components/Lane.svelte).
+/// without a window of its own (`VIRTUALIZE_OVER` in ui/src/lib/stores/board.svelte.ts).
 pub const DEFAULT_WINDOW: u32 = 60;
 /// At most this many cards per window (more than any screen shows).
 pub const MAX_WINDOW_COUNT: u32 = 500;

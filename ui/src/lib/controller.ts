@@ -7,7 +7,7 @@ import {
   ipc, onAlertInPlace, onDeskEvent, onInbox, onOpenTicket, onOpenTickets, onSession, onSettings, toCommandError,
 } from './ipc';
 import { alerts } from './stores/alerts.svelte';
-import { board } from './stores/board.svelte';
+import { board, VIRTUALIZE_OVER } from './stores/board.svelte';
 import { connection } from './stores/connection.svelte';
 import { session, settings, urgent } from './stores/session.svelte';
 import { threads } from './stores/threads.svelte';
@@ -36,7 +36,8 @@ export function onTicketActivity(fn: (a: TicketActivity) => void): () => void {
 // while a question is out is asked about once it is answered, so nothing is missed. Timers, not
 // animation frames: a window not shown yet (at start) or hidden gets no frames.
 const FRAME_MS = 16;
-/** The window a lane renders; lanes not listed get the core's default (`DEFAULT_WINDOW`). */
+/** The window each lane renders, by lane; a lane not measured yet is asked `VIRTUALIZE_OVER`
+ *  cards from the first. */
 const laneWindows = new Map<string, { start: number; count: number }>();
 let viewWanted = false;
 let viewInFlight = false;
@@ -93,14 +94,11 @@ export function boardQuery(): BoardQuery {
     search: ui.search,
     windows: lanes.map((laneId) => {
       const w = laneWindows.get(laneId === null ? 'none' : String(laneId));
-      return { laneId, sort: view.sortOf(laneId), start: w?.start ?? 0, count: w?.count ?? DEFAULT_WINDOW };
+      return { laneId, sort: view.sortOf(laneId), start: w?.start ?? 0, count: w?.count ?? VIRTUALIZE_OVER };
     }),
     pinned: pinnedTickets(),
   };
 }
-
-/** Lanes the UI has not measured yet get as many cards as a lane renders without a window. */
-const DEFAULT_WINDOW = 60;
 
 async function askView(): Promise<void> {
   if (viewTimer !== null) clearTimeout(viewTimer);

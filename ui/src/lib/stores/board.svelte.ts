@@ -13,6 +13,13 @@
 import type { Lane, Ticket } from '../../generated/protocol';
 import type { BoardView, Column } from '../../generated/client';
 
+/**
+ * A lane with at most this many cards renders them all; a longer one renders only the cards in
+ * view. It is also the window asked for a lane not measured yet (the core's `DEFAULT_WINDOW`,
+ * for a lane the query does not list, is the same).
+ */
+export const VIRTUALIZE_OVER = 60;
+
 /** Where a pinned ticket is: its column and its position in it (null when filtered out). */
 export interface Place {
   laneId: number | null;
